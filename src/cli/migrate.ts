@@ -1,0 +1,19 @@
+/** `npm run migrate`: applies pending migrations to the configured database and exits. */
+import { loadConfig } from '../config.ts';
+import { applyMigrations, createOrm, databaseTargetFromConfig, describeTarget } from '../db/orm.ts';
+import { acquireDataDirLock } from '../db/data-dir-lock.ts';
+
+const config = loadConfig();
+const target = databaseTargetFromConfig(config);
+const lock = target.kind === 'embedded' ? acquireDataDirLock(config.dataDir, target.dataDir) : undefined;
+try {
+  const orm = await createOrm(target);
+  try {
+    const applied = await applyMigrations(orm);
+    console.log(`${describeTarget(target)}: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}`);
+  } finally {
+    await orm.close(true);
+  }
+} finally {
+  lock?.release();
+}

@@ -1,0 +1,4 @@
+import { objectEntities } from '../objects/entities.ts';
+
+/** Every entity of every module; the ORM and the migration generator both use this list. */
+export const entities = [...objectEntities];

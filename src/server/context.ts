@@ -1,0 +1,21 @@
+import type { Config } from '../config.ts';
+import type { Em } from '../db/orm.ts';
+import type { Logger } from '../logger.ts';
+import type { Viewer } from './auth.ts';
+import type { TrackqlPubSub } from './pubsub.ts';
+import type { Services } from './services.ts';
+
+/** What every resolver receives. `em` is a fork of the ORM's EntityManager made for this request. */
+export interface Context {
+  viewer: Viewer;
+  em: Em;
+  pubsub: TrackqlPubSub;
+  services: Services;
+  config: Config;
+  logger: Logger;
+  requestId: string;
+  /** User-Agent of the HTTP request (or of the websocket upgrade). */
+  userAgent: string | null;
+  /** Client address: used for rate limits of anonymous callers. */
+  clientIp: string | null;
+}

@@ -1,0 +1,34 @@
+import { GraphQLError } from 'graphql';
+
+/**
+ * Errors that are part of the API contract. Each carries a stable `extensions.code`; everything else a
+ * resolver throws is masked by Yoga ("Unexpected error.") and logged with the request id.
+ */
+export type ErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'NOT_FOUND'
+  | 'FORBIDDEN'
+  | 'UNAUTHENTICATED'
+  | 'CONFLICT'
+  | 'RATE_LIMITED'
+  | 'UNAVAILABLE';
+
+const httpStatus: Partial<Record<ErrorCode, number>> = {
+  UNAUTHENTICATED: 401,
+  RATE_LIMITED: 429,
+  UNAVAILABLE: 503,
+};
+
+export function apiError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+  const status = httpStatus[code];
+  return new GraphQLError(message, {
+    extensions: { code, ...extensions, ...(status ? { http: { status } } : {}) },
+  });
+}
+
+export const badInput = (message: string, extensions: Record<string, unknown> = {}) =>
+  apiError('BAD_USER_INPUT', message, extensions);
+export const notFound = (message: string) => apiError('NOT_FOUND', message);
+export const forbidden = (message: string) => apiError('FORBIDDEN', message);
+export const unauthenticated = (message: string) => apiError('UNAUTHENTICATED', message);
+export const conflict = (message: string) => apiError('CONFLICT', message);
