@@ -1,4 +1,5 @@
+import { activityEntities } from '../activity/entities.ts';
 import { objectEntities } from '../objects/entities.ts';
 
 /** Every entity of every module; the ORM and the migration generator both use this list. */
-export const entities = [...objectEntities];
+export const entities = [...objectEntities, ...activityEntities];

@@ -1,0 +1,126 @@
+import { defineEntity, p } from '@mikro-orm/sql';
+
+/**
+ * Activity tables. The services use SQL on them directly (set-based fan-out); these definitions are the
+ * source of the migrations and document the layout.
+ *
+ * - `activity_action`: one row per action (grouped actions are amended in place).
+ * - `activity_action_object`: the targets and related objects of an action, indexed by object.
+ * - `activity_tracker`: a user's tracker on one object, or on a whole type (`object_id = ''`).
+ * - `activity_feed_entry`: fan-out on write: one row per (user, action) that entered the user's feed, with
+ *   the read flag and the trackers that matched. Feed pages are a backward range scan of its primary key.
+ * - `activity_unread_counter`: the exact number of unread feed entries per user, kept in the same
+ *   transaction as every change of `activity_feed_entry.unread`.
+ * - `activity_verb`: text templates per verb.
+ */
+export const ActionSchema = defineEntity({
+  name: 'ActivityAction',
+  tableName: 'activity_action',
+  properties: {
+    id: p.bigint('string').primary().autoincrement(),
+    actorType: p.string().length(128),
+    actorId: p.string().length(256),
+    actorLabel: p.string().length(256).nullable(),
+    verb: p.string().length(128),
+    data: p.json<unknown>().nullable(),
+    level: p.smallint(),
+    timestamp: p.datetime(),
+    groupedCount: p.integer().default(1),
+    createdAt: p.datetime().defaultRaw('now()'),
+  },
+  indexes: [
+    { name: 'activity_action_actor_idx', properties: ['actorType', 'actorId', 'id'] },
+    { name: 'activity_action_grouping_idx', properties: ['actorType', 'actorId', 'verb', 'timestamp'] },
+  ],
+});
+export class ActivityAction extends ActionSchema.class {}
+ActionSchema.setClass(ActivityAction);
+
+export const ActionObjectSchema = defineEntity({
+  name: 'ActivityActionObject',
+  tableName: 'activity_action_object',
+  properties: {
+    actionId: p.bigint('string').primary(),
+    /** 'target' or 'related'. */
+    role: p.string().length(8).primary(),
+    objectType: p.string().length(128).primary(),
+    objectId: p.string().length(256).primary(),
+    label: p.string().length(256).nullable(),
+    /** Order of the object in its list (objects merged by grouping come after). */
+    position: p.smallint(),
+  },
+  indexes: [{ name: 'activity_action_object_object_idx', properties: ['objectType', 'objectId', 'role', 'actionId'] }],
+});
+export class ActivityActionObject extends ActionObjectSchema.class {}
+ActionObjectSchema.setClass(ActivityActionObject);
+
+export const TrackerSchema = defineEntity({
+  name: 'ActivityTracker',
+  tableName: 'activity_tracker',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    ownerId: p.string().length(256),
+    objectType: p.string().length(128),
+    /** '' for a tracker on the whole type. */
+    objectId: p.string().length(256),
+    objectLabel: p.string().length(256).nullable(),
+    /** null = every verb. */
+    verbs: p.array().nullable(),
+    actorOnly: p.boolean(),
+    createdAt: p.datetime().defaultRaw('now()'),
+  },
+  uniques: [{ name: 'activity_tracker_owner_object_uniq', properties: ['ownerId', 'objectType', 'objectId'] }],
+  indexes: [{ name: 'activity_tracker_object_idx', properties: ['objectType', 'objectId'] }],
+});
+export class ActivityTracker extends TrackerSchema.class {}
+TrackerSchema.setClass(ActivityTracker);
+
+export const FeedEntrySchema = defineEntity({
+  name: 'ActivityFeedEntry',
+  tableName: 'activity_feed_entry',
+  properties: {
+    userId: p.string().length(256).primary(),
+    actionId: p.bigint('string').primary(),
+    unread: p.boolean(),
+    /** The trackers of this user that matched the action when it was logged (or grouped). */
+    trackerIds: p.array<number>((v) => Number(v), (v) => String(v)).columnType('int[]'),
+  },
+  indexes: [
+    { name: 'activity_feed_entry_unread_idx', properties: ['userId', 'actionId'], where: 'unread' },
+    { name: 'activity_feed_entry_action_idx', properties: ['actionId'] },
+  ],
+});
+export class ActivityFeedEntry extends FeedEntrySchema.class {}
+FeedEntrySchema.setClass(ActivityFeedEntry);
+
+export const UnreadCounterSchema = defineEntity({
+  name: 'ActivityUnreadCounter',
+  tableName: 'activity_unread_counter',
+  properties: {
+    userId: p.string().length(256).primary(),
+    count: p.integer(),
+  },
+});
+export class ActivityUnreadCounter extends UnreadCounterSchema.class {}
+UnreadCounterSchema.setClass(ActivityUnreadCounter);
+
+export const VerbSchema = defineEntity({
+  name: 'ActivityVerb',
+  tableName: 'activity_verb',
+  properties: {
+    verb: p.string().length(128).primary(),
+    template: p.text(),
+    updatedAt: p.datetime().defaultRaw('now()'),
+  },
+});
+export class ActivityVerb extends VerbSchema.class {}
+VerbSchema.setClass(ActivityVerb);
+
+export const activityEntities = [
+  ActionSchema,
+  ActionObjectSchema,
+  TrackerSchema,
+  FeedEntrySchema,
+  UnreadCounterSchema,
+  VerbSchema,
+];
