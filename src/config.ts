@@ -56,9 +56,18 @@ const envSchema = z.object({
   GRAPHIQL: booleanFrom(true),
   SHUTDOWN_TIMEOUT_MS: intFrom(0, 600_000, 10_000),
   DB_STATEMENT_TIMEOUT_MS: intFrom(0, 600_000, 15_000),
+  /** Activity: level of actions logged without one. */
+  ACTIVITY_DEFAULT_LEVEL: z.preprocess(emptyToUndefined, z.enum(['NULL', 'DEBUG', 'HIDDEN', 'INFO', 'WARNING', 'ERROR']).default('INFO')),
+  /** Activity: actions below this level are never unread. */
+  ACTIVITY_READABLE_LEVEL: z.preprocess(emptyToUndefined, z.enum(['NULL', 'DEBUG', 'HIDDEN', 'INFO', 'WARNING', 'ERROR']).default('INFO')),
+  /** Activity: default grouping delay in seconds (negative disables grouping). */
+  ACTIVITY_GROUPING_DELAY: intFrom(-1, 31_536_000, 0),
+  /** Activity: maximum size of an action's JSON `data`, in bytes. */
+  ACTIVITY_DATA_MAX_BYTES: intFrom(0, 10_000_000, 16_384),
 });
 
 export type Env = z.input<typeof envSchema>;
+export type ActivityLevelName = 'NULL' | 'DEBUG' | 'HIDDEN' | 'INFO' | 'WARNING' | 'ERROR';
 type ParsedEnv = z.output<typeof envSchema>;
 
 export interface Config {
@@ -77,6 +86,14 @@ export interface Config {
   graphiql: boolean;
   shutdownTimeoutMs: number;
   dbStatementTimeoutMs: number;
+  /** Activity: default level of new actions (ACTIVITY_DEFAULT_LEVEL). */
+  activityDefaultLevel: ActivityLevelName;
+  /** Activity: actions below this level are never unread (ACTIVITY_READABLE_LEVEL). */
+  activityReadableLevel: ActivityLevelName;
+  /** Activity: default grouping delay in seconds; negative disables grouping (ACTIVITY_GROUPING_DELAY). */
+  activityGroupingDelay: number;
+  /** Activity: maximum size of an action's JSON data in bytes (ACTIVITY_DATA_MAX_BYTES). */
+  activityDataMaxBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -114,5 +131,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     graphiql: e.GRAPHIQL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    activityDefaultLevel: e.ACTIVITY_DEFAULT_LEVEL,
+    activityReadableLevel: e.ACTIVITY_READABLE_LEVEL,
+    activityGroupingDelay: e.ACTIVITY_GROUPING_DELAY,
+    activityDataMaxBytes: e.ACTIVITY_DATA_MAX_BYTES,
   };
 }
