@@ -14,7 +14,7 @@ export type Em = SqlEntityManager;
 export const migrationsPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
 
 export type DatabaseTarget =
-  | { kind: 'postgres'; url: string; poolMax: number; statementTimeoutMs: number }
+  | { kind: 'postgres'; url: string; poolMax: number; statementTimeoutMs: number; connectTimeoutMs?: number }
   /** `dataDir` is a directory for a persistent cluster, or `memory://` for a throwaway one. */
   | { kind: 'embedded'; dataDir: string };
 
@@ -26,6 +26,7 @@ export function databaseTargetFromConfig(config: Config): DatabaseTarget {
       url: config.databaseUrl,
       poolMax: config.dbPoolMax,
       statementTimeoutMs: config.dbStatementTimeoutMs,
+      connectTimeoutMs: config.dbConnectTimeoutMs,
     };
   }
   return { kind: 'embedded', dataDir: path.join(config.dataDir, 'pg') };
@@ -76,7 +77,7 @@ function ormOptions(target: DatabaseTarget, logger?: Logger): Options {
       pool: { min: 0, max: target.poolMax, idleTimeoutMillis: 30_000 },
       driverOptions: {
         statement_timeout: target.statementTimeoutMs || undefined,
-        connectionTimeoutMillis: 5_000,
+        connectionTimeoutMillis: target.connectTimeoutMs ?? 5_000,
         application_name: 'trackql',
       },
     };

@@ -1,0 +1,75 @@
+import { startServerProcess, type ServerProcess } from './process.ts';
+import { TEST_JWT_SECRET } from './app.ts';
+
+/** A real trackql process on a free loopback port (used by the fault tests and by bench/). */
+export interface Instance {
+  url: string;
+  baseUrl: string;
+  server: ServerProcess;
+  /** SIGTERM and wait for the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait. */
+  kill(): Promise<void>;
+}
+
+export interface InstanceOptions {
+  databaseUrl?: string | undefined;
+  redisUrl?: string | undefined;
+  dataDir?: string;
+  env?: Record<string, string>;
+}
+
+export async function startInstance(options: InstanceOptions): Promise<Instance> {
+  const server = startServerProcess({
+    NODE_ENV: 'test',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'warn',
+    FOLD_CRON: 'off',
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+    ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
+    ...(options.dataDir ? { DATA_DIR: options.dataDir } : {}),
+    ...options.env,
+  });
+  const url = await server.ready;
+  const baseUrl = url.replace(/\/graphql$/, '');
+  for (let i = 0; i < 100; i++) {
+    const ready = await fetch(`${baseUrl}/ready`).then((r) => r.ok, () => false);
+    if (ready) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    baseUrl,
+    server,
+    async stop() {
+      if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGTERM');
+      return server.exited;
+    },
+    async kill() {
+      if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
+      await server.exited;
+    },
+  };
+}
+
+/** POSTs a GraphQL operation to an instance. */
+export async function post<T = any>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  token?: string,
+  signal?: AbortSignal,
+): Promise<{ status: number; body: { data?: T; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> } }> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token) headers['authorization'] = `Bearer ${token}`;
+  const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query, variables }), ...(signal ? { signal } : {}) });
+  return { status: response.status, body: (await response.json()) as any };
+}
+
+/** Tokens for real instances, signed with the test secret they are started with. */
+export async function signTestToken(sub: string, roles: string[] = []): Promise<string> {
+  const { TokenService } = await import('../../src/server/auth.ts');
+  return new TokenService(TEST_JWT_SECRET).sign({ sub, roles });
+}
