@@ -1,0 +1,81 @@
+/**
+ * Crash-durability runs for `npm run bench`: kill -9 a real instance at a random moment under increment
+ * load, restart it, and after all rounds fold and compare the total with what was acknowledged.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createTestDatabase } from '../test/support/database.ts';
+import { post, signTestToken, startInstance, type Instance } from '../test/support/instances.ts';
+import { runIncrementLoad } from '../test/support/load.ts';
+
+export interface BenchRow {
+  benchmark: string;
+  value: string;
+  target: string;
+  met: boolean | null;
+}
+
+export async function run(rounds = Number(process.env['CRASH_ROUNDS'] ?? 10)): Promise<BenchRow[]> {
+  const database = await createTestDatabase();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackql-bench-crash-'));
+  const service = await signTestToken('bench-crash', ['service']);
+  const domain = `crash-${Date.now()}`;
+  let instance: Instance = await startInstance({ databaseUrl: database.url, dataDir });
+  try {
+    await post(
+      instance.url,
+      `mutation($d: ID!) { registerDomain(ref: $d, name: "Crash bench") { ref } registerMetric(domain: $d, ref: "n", name: "N") { ref } }`,
+      { d: domain },
+      service,
+    );
+    let acked = 0;
+    let unacked = 0;
+    for (let round = 0; round < rounds; round++) {
+      const controller = new AbortController();
+      const load = runIncrementLoad({
+        urls: [instance.url],
+        token: service,
+        domain,
+        metric: 'n',
+        concurrency: 16,
+        eventsPerRequest: 10,
+        signal: controller.signal,
+        timeoutMs: 5_000,
+      });
+      await new Promise((r) => setTimeout(r, 500 + Math.random() * 1500));
+      await instance.kill();
+      controller.abort();
+      const result = await load;
+      acked += result.acked;
+      unacked += result.unacked;
+      instance = await startInstance({ databaseUrl: database.url, dataDir });
+    }
+    await post(instance.url, 'mutation { foldCounters { folded } }', {}, service);
+    const total = await post<{ domain: { metric: { total: number } } }>(
+      instance.url,
+      `query($d: ID!) { domain(ref: $d) { metric(ref: "n") { total } } }`,
+      { d: domain },
+      service,
+    );
+    const counted = total.body.data?.domain.metric.total ?? Number.NaN;
+    const lost = Math.max(0, acked - counted);
+    const overCounted = Math.max(0, counted - acked - unacked);
+    return [
+      {
+        benchmark: `crash durability: ${rounds} SIGKILLs under load (acked ${acked}, unacknowledged ${unacked}, counted ${counted})`,
+        value: `${lost} lost, ${overCounted} over-counted`,
+        target: '0 lost, 0 over-counted',
+        met: lost === 0 && overCounted === 0,
+      },
+    ];
+  } finally {
+    await instance.kill();
+    await database.drop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.table(await run());
+}
