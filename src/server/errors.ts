@@ -32,3 +32,22 @@ export const notFound = (message: string) => apiError('NOT_FOUND', message);
 export const forbidden = (message: string) => apiError('FORBIDDEN', message);
 export const unauthenticated = (message: string) => apiError('UNAUTHENTICATED', message);
 export const conflict = (message: string) => apiError('CONFLICT', message);
+
+/** RATE_LIMITED with a retry hint: HTTP 429, a `Retry-After` header and `extensions.retryAfterSeconds`. */
+export function rateLimited(message: string, retryAfterSeconds: number, extensions: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(message, {
+    extensions: {
+      code: 'RATE_LIMITED',
+      retryAfterSeconds,
+      ...extensions,
+      http: { status: 429, headers: { 'retry-after': String(retryAfterSeconds) } },
+    },
+  });
+}
+
+/** Whether an error is one of ours (or any GraphQL error not caused by an unexpected exception). */
+export function isContractError(error: unknown): error is GraphQLError {
+  if (!(error instanceof Error) || error.name !== 'GraphQLError') return false;
+  const original = (error as GraphQLError).originalError;
+  return original == null || isContractError(original);
+}

@@ -2,9 +2,12 @@ import type { Config } from '../config.ts';
 import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
 import type { TrackqlPubSub } from './pubsub.ts';
+import { RateLimiter } from './rate-limit.ts';
 
 /** Long-lived collaborators built once per app (not per request) and closed on shutdown. */
 export interface Services {
+  /** Per-client rate limits: `await ctx.services.rateLimiter.consume(ctx, 'increment', n)` (server/rate-limit.ts). */
+  rateLimiter: RateLimiter;
   /** Starts background work (cron jobs); called once the server listens. */
   start(): void;
   /** Stops background work and flushes buffers; called on shutdown before the ORM closes. */
@@ -19,8 +22,12 @@ export interface ServiceDeps {
 }
 
 export function createServices(_deps: ServiceDeps): Services {
+  const rateLimiter = new RateLimiter(_deps.config, _deps.logger);
   return {
+    rateLimiter,
     start() {},
-    async close() {},
+    async close() {
+      await rateLimiter.close();
+    },
   };
 }
