@@ -2,11 +2,44 @@ import { createPubSub, type PubSub } from 'graphql-yoga';
 import type { Logger } from '../logger.ts';
 import { createLocalFirstRedisEventTarget } from './event-target.ts';
 
+/** An object as it appears in a feed message (tombstone fields filled when it was forgotten). */
+export interface FeedObjectSnapshot {
+  type: string;
+  id: string;
+  label: string | null;
+}
+
+/**
+ * Everything a subscriber needs to resolve an Action without touching the database: the fan-out computes
+ * it once per logged action and every subscriber's event is resolved from it.
+ */
+export interface FeedActionSnapshot {
+  /** Database id of the action (the GraphQL id is the global id built from it). */
+  id: string;
+  actor: FeedObjectSnapshot;
+  verb: string;
+  targets: FeedObjectSnapshot[];
+  related: FeedObjectSnapshot[];
+  data: unknown;
+  /** Numeric level (0, 10, 20, 30, 40, 50). */
+  level: number;
+  /** ISO 8601. */
+  timestamp: string;
+  groupedCount: number;
+  /** Rendered verb template, or null when the verb has none. */
+  text: string | null;
+}
+
 /** What a feed subscriber is told; serialised as JSON when it crosses Redis. */
 export interface FeedMessage {
   kind: 'ADDED' | 'UPDATED' | 'READ' | 'UNREAD';
   /** The action concerned, or null for bulk changes (mark all read). */
-  actionId: string | null;
+  action: FeedActionSnapshot | null;
+  /** The action's read flag for this user after the change (null for bulk changes). */
+  unread: boolean | null;
+  /** Ids of this user's trackers that matched the action (empty for READ/UNREAD). */
+  trackerIds: number[];
+  /** The user's exact unread count after the change. */
   unreadCount: number;
 }
 

@@ -1,3 +1,4 @@
+import { ActivityService } from '../activity/service.ts';
 import type { Config } from '../config.ts';
 import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
@@ -8,6 +9,8 @@ import { RateLimiter } from './rate-limit.ts';
 export interface Services {
   /** Per-client rate limits: `await ctx.services.rateLimiter.consume(ctx, 'increment', n)` (server/rate-limit.ts). */
   rateLimiter: RateLimiter;
+  /** Activity: actions, trackers, feeds, read state (activity/service.ts). */
+  activity: ActivityService;
   /** Starts background work (cron jobs); called once the server listens. */
   start(): void;
   /** Stops background work and flushes buffers; called on shutdown before the ORM closes. */
@@ -23,8 +26,10 @@ export interface ServiceDeps {
 
 export function createServices(_deps: ServiceDeps): Services {
   const rateLimiter = new RateLimiter(_deps.config, _deps.logger);
+  const activity = new ActivityService({ config: _deps.config, pubsub: _deps.pubsub, logger: _deps.logger });
   return {
     rateLimiter,
+    activity,
     start() {},
     async close() {
       await rateLimiter.close();

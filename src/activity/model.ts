@@ -1,0 +1,143 @@
+import type { ActivityLevelName } from '../config.ts';
+import type { ObjectRefValue } from '../objects/object-ref.ts';
+import { badInput } from '../server/errors.ts';
+
+/** actrack's levels. Stored as smallint; actions below the readable level are never unread. */
+export const LEVELS: Record<ActivityLevelName, number> = {
+  NULL: 0,
+  DEBUG: 10,
+  HIDDEN: 20,
+  INFO: 30,
+  WARNING: 40,
+  ERROR: 50,
+};
+
+export const MAX_VERB_LENGTH = 128;
+export const MAX_OBJECTS_PER_LIST = 100;
+/** A grouped action stops collecting new objects of one role beyond this many (it still counts). */
+export const MAX_MERGED_OBJECTS_PER_ROLE = 1000;
+export const MAX_TEMPLATE_LENGTH = 2000;
+export const MAX_PAGE_SIZE = 100;
+export const DEFAULT_PAGE_SIZE = 20;
+export const MAX_IDS_PER_MARK = 1000;
+export const STARTED_TRACKING = 'started tracking';
+export const STOPPED_TRACKING = 'stopped tracking';
+
+/** An action as the GraphQL layer sees it; `unread` and `trackerIds` are for the user whose feed it is read from. */
+export interface ActionRecord {
+  id: string;
+  actor: ObjectRefValue;
+  verb: string;
+  targets: ObjectRefValue[];
+  related: ObjectRefValue[];
+  data: unknown;
+  level: number;
+  timestamp: Date;
+  groupedCount: number;
+  unread: boolean;
+  trackerIds: number[];
+  /** Pre-rendered text (subscription events); undefined means "render on demand". */
+  text?: string | null;
+}
+
+export interface TrackerRecord {
+  id: number;
+  ownerId: string;
+  objectType: string;
+  /** null for a tracker on the whole type. */
+  objectId: string | null;
+  objectLabel: string | null;
+  verbs: string[] | null;
+  actorOnly: boolean;
+  createdAt: Date;
+}
+
+export function levelName(level: number): ActivityLevelName {
+  let best: ActivityLevelName = 'NULL';
+  for (const [name, value] of Object.entries(LEVELS) as [ActivityLevelName, number][]) {
+    if (value <= level) best = name;
+  }
+  return best;
+}
+
+/** A verb as given by the caller: trimmed, non-empty, bounded. */
+export function normaliseVerb(verb: string, field = 'verb'): string {
+  const trimmed = verb.trim();
+  if (trimmed === '') throw badInput(`${field}: must not be empty`);
+  if (trimmed.length > MAX_VERB_LENGTH) throw badInput(`${field}: must be at most ${MAX_VERB_LENGTH} characters`);
+  return trimmed;
+}
+
+export function normaliseVerbs(verbs: readonly string[] | null | undefined, field = 'verbs'): string[] | null {
+  if (verbs === null || verbs === undefined) return null;
+  const out = [...new Set(verbs.map((v) => normaliseVerb(v, field)))];
+  if (out.length === 0) throw badInput(`${field}: must not be an empty list (omit it for every verb)`);
+  return out;
+}
+
+/** Postgres array literal for a `?::text[]` parameter (the driver inlines parameters). */
+export function pgTextArray(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
+}
+
+export function pgBigintArray(values: readonly string[]): string {
+  for (const v of values) if (!/^\d{1,19}$/.test(v)) throw new Error(`not a bigint: ${v}`);
+  return `{${values.join(',')}}`;
+}
+
+/** Opaque, stable keyset cursors over action ids. */
+export function encodeCursor(actionId: string): string {
+  return Buffer.from(`action:${actionId}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string {
+  const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
+  const match = /^action:(\d{1,19})$/.exec(decoded);
+  if (!match?.[1]) throw badInput('after: not a cursor returned by this connection');
+  return match[1];
+}
+
+function objectText(ref: ObjectRefValue): string {
+  return ref.label ?? `${ref.type} ${ref.id}`;
+}
+
+function listText(refs: ObjectRefValue[]): string {
+  const parts = refs.map(objectText);
+  if (parts.length <= 1) return parts.join('');
+  return `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`;
+}
+
+/**
+ * Renders a verb template. Placeholders: {actor}, {verb}, {targets}, {target} (the first), {related},
+ * {count} (groupedCount), {data.KEY}. Objects render as their label, or "Type id" without one.
+ * Unknown placeholders are left as written.
+ */
+export function renderTemplate(
+  template: string,
+  action: Pick<ActionRecord, 'actor' | 'verb' | 'targets' | 'related' | 'groupedCount' | 'data'>,
+): string {
+  return template.replace(/\{([A-Za-z_][A-Za-z0-9_.]*)\}/g, (whole, name: string) => {
+    switch (name) {
+      case 'actor':
+        return objectText(action.actor);
+      case 'verb':
+        return action.verb;
+      case 'targets':
+        return listText(action.targets);
+      case 'target':
+        return action.targets[0] ? objectText(action.targets[0]) : '';
+      case 'related':
+        return listText(action.related);
+      case 'count':
+        return String(action.groupedCount);
+      default: {
+        if (name.startsWith('data.') && action.data && typeof action.data === 'object') {
+          const value = (action.data as Record<string, unknown>)[name.slice(5)];
+          if (value === undefined || value === null) return '';
+          return typeof value === 'object' ? JSON.stringify(value) : String(value);
+        }
+        return whole;
+      }
+    }
+  });
+}
