@@ -32,6 +32,17 @@ const urlWithProtocols = (protocols: string[]) =>
       .optional(),
   );
 
+const optionalBoolean = z.preprocess(
+  emptyToUndefined,
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .transform((v) => v === 'true' || v === '1' || v === 'yes')
+    .optional(),
+);
+
+/** Token algorithms accepted with a JWKS URL or PEM key (HS* needs JWT_SECRET; "none" is never accepted). */
+const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
 const envSchema = z.object({
   NODE_ENV: z.preprocess(emptyToUndefined, z.enum(['development', 'production', 'test']).default('development')),
   PORT: intFrom(0, 65535, 4000),
@@ -41,6 +52,69 @@ const envSchema = z.object({
   DB_POOL_MAX: intFrom(1, 200, 10),
   REDIS_URL: urlWithProtocols(['redis:', 'rediss:']),
   JWT_SECRET: z.preprocess(emptyToUndefined, z.string().min(32, 'must be at least 32 characters').optional()),
+  /** Hardening: verify RS/ES/PS/EdDSA tokens with the keys published at this JWKS URL (replaces HS256). */
+  JWT_JWKS_URL: urlWithProtocols(['https:', 'http:']),
+  /** Hardening: verify tokens with this PEM public key (SPIKI; "\n" escapes allowed) instead of HS256. */
+  JWT_PUBLIC_KEY: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .transform((v) => v.replace(/\\n/g, '\n'))
+      .refine((v) => v.includes('-----BEGIN PUBLIC KEY-----'), 'must be a PEM "BEGIN PUBLIC KEY" block')
+      .optional(),
+  ),
+  /** Hardening: accepted algorithms with JWT_JWKS_URL/JWT_PUBLIC_KEY (comma list; never "none" or HS*). */
+  JWT_ALGORITHMS: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .default('RS256,ES256')
+      .transform((v) => v.split(',').map((a) => a.trim()).filter(Boolean))
+      .refine(
+        (list) => list.length > 0 && list.every((a) => ASYMMETRIC_ALGORITHMS.includes(a)),
+        `must be a comma list of ${ASYMMETRIC_ALGORITHMS.join(', ')}`,
+      ),
+  ),
+  /** Hardening: required "iss" claim, when set. */
+  JWT_ISSUER: optionalString,
+  /** Hardening: required "aud" claim, when set. */
+  JWT_AUDIENCE: optionalString,
+  /** Hardening: clock skew tolerated on exp/nbf, in seconds. */
+  JWT_CLOCK_SKEW_SECONDS: intFrom(0, 300, 30),
+  /** Hardening: serve schema introspection (default: on outside production). */
+  INTROSPECTION: optionalBoolean,
+  /** Hardening: query limits (graphql-armor): selection depth, cost, aliases, tokens, directives. */
+  MAX_DEPTH: intFrom(1, 100, 10),
+  MAX_COST: intFrom(1, 1_000_000, 5000),
+  MAX_ALIASES: intFrom(0, 1000, 15),
+  MAX_TOKENS: intFrom(1, 1_000_000, 2000),
+  MAX_DIRECTIVES: intFrom(0, 1000, 20),
+  /** Hardening: hide "Did you mean …" suggestions in validation errors. */
+  BLOCK_FIELD_SUGGESTIONS: booleanFrom(true),
+  /** Hardening: largest request body (HTTP) and websocket message, in bytes. */
+  MAX_BODY_BYTES: intFrom(1024, 100 * 1024 * 1024, 256 * 1024),
+  /** Hardening: allowed browser origins, comma separated; "*" allows any (tokens are bearer headers, not cookies). */
+  CORS_ORIGINS: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .default('*')
+      .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean)),
+  ),
+  /** Hardening: take the client address from X-Forwarded-For (only behind a trusted proxy). */
+  TRUST_PROXY: booleanFrom(false),
+  /** Hardening: rate-limit window in seconds; the RATE_LIMIT_* budgets below are per client per window (0 = unlimited). */
+  RATE_LIMIT_WINDOW_SECONDS: intFrom(1, 86_400, 60),
+  RATE_LIMIT_REQUESTS: intFrom(0, 100_000_000, 1200),
+  RATE_LIMIT_INCREMENTS: intFrom(0, 100_000_000, 6000),
+  RATE_LIMIT_LABELS: intFrom(0, 100_000_000, 1200),
+  RATE_LIMIT_ACTIONS: intFrom(0, 100_000_000, 300),
+  /** Hardening: also rate-limit service tokens (the app's own backend); off by default. */
+  RATE_LIMIT_SERVICES: booleanFrom(false),
+  /** Hardening: websocket limits per client (user id, or IP for anonymous) and per connection. */
+  WS_MAX_CONNECTIONS_PER_CLIENT: intFrom(1, 100_000, 20),
+  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: intFrom(1, 100_000, 20),
+  WS_MAX_SUBSCRIPTIONS_PER_CLIENT: intFrom(1, 1_000_000, 50),
   FOLD_CRON: z.preprocess(
     emptyToUndefined,
     z
@@ -53,9 +127,10 @@ const envSchema = z.object({
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
   USER_TYPE: z.preprocess(emptyToUndefined, z.string().min(1).max(64).default('User')),
-  GRAPHIQL: booleanFrom(true),
+  GRAPHIQL: optionalBoolean,
   SHUTDOWN_TIMEOUT_MS: intFrom(0, 600_000, 10_000),
   DB_STATEMENT_TIMEOUT_MS: intFrom(0, 600_000, 15_000),
+  DB_CONNECT_TIMEOUT_MS: intFrom(100, 120_000, 5_000),
   /** Activity: level of actions logged without one. */
   ACTIVITY_DEFAULT_LEVEL: z.preprocess(emptyToUndefined, z.enum(['NULL', 'DEBUG', 'HIDDEN', 'INFO', 'WARNING', 'ERROR']).default('INFO')),
   /** Activity: actions below this level are never unread. */
@@ -64,6 +139,69 @@ const envSchema = z.object({
   ACTIVITY_GROUPING_DELAY: intFrom(-1, 31_536_000, 0),
   /** Activity: maximum size of an action's JSON `data`, in bytes. */
   ACTIVITY_DATA_MAX_BYTES: intFrom(0, 10_000_000, 16_384),
+  /** Metrics: most events in one `increment` (and labels in one `trackLabels`); larger batches are rejected whole. */
+  METRICS_MAX_BATCH: intFrom(1, 100_000, 1000),
+  /** Metrics: largest accepted |by| of one increment event. */
+  METRICS_MAX_BY: intFrom(1, 2_000_000_000, 1_000_000),
+  /** Metrics: oldest accepted increment `at`, in hours before now. */
+  METRICS_MAX_AGE_HOURS: intFrom(0, 24 * 366 * 10, 168),
+  /** Metrics: how far in the future an increment `at` may be (clock skew), in seconds. */
+  METRICS_MAX_SKEW_SECONDS: intFrom(0, 86_400, 300),
+  /** Metrics: roles whose increments from bot User-Agents (isbot) are rejected: comma list of anonymous,user,service, or "off". */
+  METRICS_BOT_FILTER: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .default('anonymous,user')
+      .transform((v) => (v.trim() === 'off' ? [] : v.split(',').map((r) => r.trim()).filter(Boolean)))
+      .refine((list) => list.every((r) => ['anonymous', 'user', 'service'].includes(r)), 'must be "off" or a comma list of anonymous, user, service'),
+  ),
+  /** Metrics: group commit window in ms (increments arriving within it share one INSERT and one commit). */
+  METRICS_FLUSH_DELAY_MS: intFrom(0, 1000, 2),
+  /** Metrics: most inbox rows in one group-commit INSERT. */
+  METRICS_FLUSH_MAX_ROWS: intFrom(1, 1_000_000, 20_000),
+  /** Metrics: group-commit INSERTs allowed in flight at once. */
+  METRICS_FLUSH_CONCURRENCY: intFrom(1, 64, 2),
+  /** Metrics: inbox rows folded per fold transaction. */
+  METRICS_FOLD_BATCH: intFrom(1, 10_000_000, 100_000),
+  /** Metrics: most points one `series` may return. */
+  METRICS_MAX_SERIES_POINTS: intFrom(1, 1_000_000, 10_000),
+  /** Metrics: how long domain/metric definitions are cached in process, in ms (other instances' changes show up after it). */
+  METRICS_CATALOG_TTL_MS: intFrom(0, 3_600_000, 5_000),
+  /** Metrics: most metrics an open domain creates on first use. */
+  METRICS_OPEN_DOMAIN_MAX_METRICS: intFrom(0, 10_000_000, 10_000),
+  /** Web: serve the demo page at / with its assets (its tokens endpoint exists only with a generated secret, never in production). */
+  DEMO_PAGE: booleanFrom(true),
+  /** Web: user id (token subject) of the demo page's user. */
+  DEMO_USER: z.preprocess(emptyToUndefined, z.string().min(1).max(256).default('demo-user')),
+  /** Web: give /demo/tokens only to loopback callers. */
+  DEMO_TOKENS_LOCAL_ONLY: booleanFrom(true),
+  /** Ops: serve Prometheus metrics at /metrics. */
+  PROMETHEUS_ENABLED: booleanFrom(true),
+  /** Ops: when set, /metrics requires "Authorization: Bearer <PROMETHEUS_TOKEN>". */
+  PROMETHEUS_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
+  /** Ops: cron expression of the retention job, or "off". */
+  RETENTION_CRON: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .default('17 3 * * *')
+      .refine((v) => v === 'off' || cron.validate(v), 'must be a cron expression (e.g. "17 3 * * *") or "off"'),
+  ),
+  /** Ops: days to keep sub-day statistic buckets (what HOUR series read); 0 = forever. */
+  RETENTION_HOUR_DAYS: intFrom(0, 100_000, 30),
+  /** Ops: days to keep DAY statistics; 0 = forever. */
+  RETENTION_DAY_DAYS: intFrom(0, 100_000, 730),
+  /** Ops: days to keep WEEK statistics; 0 = forever. */
+  RETENTION_WEEK_DAYS: intFrom(0, 100_000, 0),
+  /** Ops: days to keep MONTH statistics; 0 = forever. */
+  RETENTION_MONTH_DAYS: intFrom(0, 100_000, 0),
+  /** Ops: days to keep YEAR statistics; 0 = forever (LIFETIME is always kept). */
+  RETENTION_YEAR_DAYS: intFrom(0, 100_000, 0),
+  /** Ops: days to keep fold dead letters; 0 = forever. */
+  RETENTION_DEAD_LETTER_DAYS: intFrom(0, 100_000, 14),
+  /** Ops: days to keep actions (and their feed entries); 0 = forever (the default). */
+  RETENTION_ACTION_DAYS: intFrom(0, 100_000, 0),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -80,12 +218,53 @@ export interface Config {
   dbPoolMax: number;
   redisUrl: string | undefined;
   jwtSecret: string | undefined;
+  /** Token verification (JWT_*): HS256 with the secret unless a JWKS URL or PEM key is set. */
+  jwt: {
+    jwksUrl: string | undefined;
+    publicKey: string | undefined;
+    algorithms: string[];
+    issuer: string | undefined;
+    audience: string | undefined;
+    clockSkewSeconds: number;
+  };
+  /** Query limits (MAX_*), introspection, field suggestions, body size. */
+  limits: {
+    introspection: boolean;
+    maxDepth: number;
+    maxCost: number;
+    maxAliases: number;
+    maxTokens: number;
+    maxDirectives: number;
+    blockFieldSuggestions: boolean;
+    maxBodyBytes: number;
+  };
+  /** CORS_ORIGINS: allowed origins ("*" = any). */
+  corsOrigins: string[];
+  /** TRUST_PROXY: read the client IP from X-Forwarded-For. */
+  trustProxy: boolean;
+  /** Rate limits (RATE_LIMIT_*): budgets per client per window; 0 = unlimited. */
+  rateLimit: {
+    windowSeconds: number;
+    requests: number;
+    increments: number;
+    labels: number;
+    actions: number;
+    services: boolean;
+  };
+  /** Websocket limits (WS_MAX_*). */
+  ws: {
+    maxConnectionsPerClient: number;
+    maxSubscriptionsPerConnection: number;
+    maxSubscriptionsPerClient: number;
+  };
   foldCron: string;
   logLevel: ParsedEnv['LOG_LEVEL'];
   userType: string;
   graphiql: boolean;
   shutdownTimeoutMs: number;
   dbStatementTimeoutMs: number;
+  /** How long to wait for a new PostgreSQL connection before failing the request. */
+  dbConnectTimeoutMs: number;
   /** Activity: default level of new actions (ACTIVITY_DEFAULT_LEVEL). */
   activityDefaultLevel: ActivityLevelName;
   /** Activity: actions below this level are never unread (ACTIVITY_READABLE_LEVEL). */
@@ -94,6 +273,42 @@ export interface Config {
   activityGroupingDelay: number;
   /** Activity: maximum size of an action's JSON data in bytes (ACTIVITY_DATA_MAX_BYTES). */
   activityDataMaxBytes: number;
+  /** Demo page settings (DEMO_*). */
+  web: { demoPage: boolean; demoUser: string; demoTokensLocalOnly: boolean };
+  /** Prometheus endpoint (PROMETHEUS_*). */
+  prometheus: { enabled: boolean; token: string | undefined };
+  /** Retention job (RETENTION_*): days to keep each kind of row, 0 = forever. */
+  retention: RetentionConfig;
+  /** Metrics settings (METRICS_*). */
+  metrics: MetricsConfig;
+}
+
+/** Metrics settings (METRICS_* variables, documented in the env schema above). */
+export interface MetricsConfig {
+  maxBatch: number;
+  maxBy: number;
+  maxAgeHours: number;
+  maxSkewSeconds: number;
+  botFilter: Array<'anonymous' | 'user' | 'service'>;
+  flushDelayMs: number;
+  flushMaxRows: number;
+  flushConcurrency: number;
+  foldBatch: number;
+  maxSeriesPoints: number;
+  catalogTtlMs: number;
+  openDomainMaxMetrics: number;
+}
+
+/** Retention settings (RETENTION_* variables, documented in the env schema above). */
+export interface RetentionConfig {
+  cron: string;
+  hourDays: number;
+  dayDays: number;
+  weekDays: number;
+  monthDays: number;
+  yearDays: number;
+  deadLetterDays: number;
+  actionDays: number;
 }
 
 export class ConfigError extends Error {
@@ -113,8 +328,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     );
   }
   const e = parsed.data;
-  if (e.NODE_ENV === 'production' && !e.JWT_SECRET) {
-    throw new ConfigError(['JWT_SECRET: is required when NODE_ENV=production']);
+  if (e.NODE_ENV === 'production' && !e.JWT_SECRET && !e.JWT_JWKS_URL && !e.JWT_PUBLIC_KEY) {
+    throw new ConfigError(['JWT_SECRET: is required when NODE_ENV=production (unless JWT_JWKS_URL or JWT_PUBLIC_KEY is set)']);
+  }
+  if (e.JWT_JWKS_URL && e.JWT_PUBLIC_KEY) {
+    throw new ConfigError(['JWT_PUBLIC_KEY: set either JWT_JWKS_URL or JWT_PUBLIC_KEY, not both']);
   }
   return {
     env: e.NODE_ENV,
@@ -125,15 +343,75 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dbPoolMax: e.DB_POOL_MAX,
     redisUrl: e.REDIS_URL,
     jwtSecret: e.JWT_SECRET,
+    jwt: {
+      jwksUrl: e.JWT_JWKS_URL,
+      publicKey: e.JWT_PUBLIC_KEY,
+      algorithms: e.JWT_ALGORITHMS,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      clockSkewSeconds: e.JWT_CLOCK_SKEW_SECONDS,
+    },
+    limits: {
+      introspection: e.INTROSPECTION ?? e.NODE_ENV !== 'production',
+      maxDepth: e.MAX_DEPTH,
+      maxCost: e.MAX_COST,
+      maxAliases: e.MAX_ALIASES,
+      maxTokens: e.MAX_TOKENS,
+      maxDirectives: e.MAX_DIRECTIVES,
+      blockFieldSuggestions: e.BLOCK_FIELD_SUGGESTIONS,
+      maxBodyBytes: e.MAX_BODY_BYTES,
+    },
+    corsOrigins: e.CORS_ORIGINS,
+    trustProxy: e.TRUST_PROXY,
+    rateLimit: {
+      windowSeconds: e.RATE_LIMIT_WINDOW_SECONDS,
+      requests: e.RATE_LIMIT_REQUESTS,
+      increments: e.RATE_LIMIT_INCREMENTS,
+      labels: e.RATE_LIMIT_LABELS,
+      actions: e.RATE_LIMIT_ACTIONS,
+      services: e.RATE_LIMIT_SERVICES,
+    },
+    ws: {
+      maxConnectionsPerClient: e.WS_MAX_CONNECTIONS_PER_CLIENT,
+      maxSubscriptionsPerConnection: e.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      maxSubscriptionsPerClient: e.WS_MAX_SUBSCRIPTIONS_PER_CLIENT,
+    },
     foldCron: e.FOLD_CRON,
     logLevel: e.LOG_LEVEL,
     userType: e.USER_TYPE,
-    graphiql: e.GRAPHIQL,
+    graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    dbConnectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
     activityDefaultLevel: e.ACTIVITY_DEFAULT_LEVEL,
     activityReadableLevel: e.ACTIVITY_READABLE_LEVEL,
     activityGroupingDelay: e.ACTIVITY_GROUPING_DELAY,
     activityDataMaxBytes: e.ACTIVITY_DATA_MAX_BYTES,
+    web: { demoPage: e.DEMO_PAGE, demoUser: e.DEMO_USER, demoTokensLocalOnly: e.DEMO_TOKENS_LOCAL_ONLY },
+    prometheus: { enabled: e.PROMETHEUS_ENABLED, token: e.PROMETHEUS_TOKEN },
+    retention: {
+      cron: e.RETENTION_CRON,
+      hourDays: e.RETENTION_HOUR_DAYS,
+      dayDays: e.RETENTION_DAY_DAYS,
+      weekDays: e.RETENTION_WEEK_DAYS,
+      monthDays: e.RETENTION_MONTH_DAYS,
+      yearDays: e.RETENTION_YEAR_DAYS,
+      deadLetterDays: e.RETENTION_DEAD_LETTER_DAYS,
+      actionDays: e.RETENTION_ACTION_DAYS,
+    },
+    metrics: {
+      maxBatch: e.METRICS_MAX_BATCH,
+      maxBy: e.METRICS_MAX_BY,
+      maxAgeHours: e.METRICS_MAX_AGE_HOURS,
+      maxSkewSeconds: e.METRICS_MAX_SKEW_SECONDS,
+      botFilter: e.METRICS_BOT_FILTER as MetricsConfig['botFilter'],
+      flushDelayMs: e.METRICS_FLUSH_DELAY_MS,
+      flushMaxRows: e.METRICS_FLUSH_MAX_ROWS,
+      flushConcurrency: e.METRICS_FLUSH_CONCURRENCY,
+      foldBatch: e.METRICS_FOLD_BATCH,
+      maxSeriesPoints: e.METRICS_MAX_SERIES_POINTS,
+      catalogTtlMs: e.METRICS_CATALOG_TTL_MS,
+      openDomainMaxMetrics: e.METRICS_OPEN_DOMAIN_MAX_METRICS,
+    },
   };
 }

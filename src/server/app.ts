@@ -1,7 +1,7 @@
-import crypto from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ExecutionArgs } from 'graphql';
+import { getOperationAST, GraphQLError, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, createYoga, useReadinessCheck, type YogaLogger, type YogaServerInstance } from 'graphql-yoga';
@@ -20,9 +20,30 @@ import { createLogger, type Logger } from '../logger.ts';
 import { schema } from '../schema/index.ts';
 import { anonymous, TokenService, type Viewer } from './auth.ts';
 import type { Context } from './context.ts';
+import { isContractError } from './errors.ts';
+import {
+  clientIpOf,
+  corsOptions,
+  originAllowed,
+  socketAddressOf,
+  useBodyLimit,
+  useCsrfPrevention,
+  useNoIntrospection,
+  useQueryLimits,
+} from './limits.ts';
 import { createPubSubHandle, type PubSubHandle } from './pubsub.ts';
+import { clientKey, useRequestRateLimit } from './rate-limit.ts';
+import {
+  currentRequestId,
+  errorWithRequestId,
+  formattedWithRequestId,
+  requestIdFrom,
+  useRequestId,
+  withRequestId,
+} from './request-id.ts';
 import { resolveJwtSecret } from './secrets.ts';
 import { createServices, type Services } from './services.ts';
+import { TOO_MANY_CONNECTIONS, WsGuard, type WsConnection } from './ws-guard.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -49,23 +70,57 @@ export interface App {
   stop(): Promise<void>;
 }
 
-type WsExtra = { viewer?: Viewer };
+type WsExtra = { viewer?: Viewer; connection?: WsConnection; clientIp?: string | null };
 
-/** Yoga's own log lines, through pino (errors keep their message and stack). */
+/** Original errors already logged with their request id (Yoga would log them a second time). */
+const loggedErrors = new WeakSet<object>();
+
+/** Yoga's own log lines, through pino (errors keep their message and stack), with the request id. */
 function yogaLogger(logger: Logger): YogaLogger {
   const fields = (args: unknown[]) => ({
+    requestId: currentRequestId(),
     args: args.map((a) => (a instanceof Error ? { message: a.message, stack: a.stack } : a)),
   });
   return {
     debug: (...args) => logger.debug(fields(args), 'yoga'),
     info: (...args) => logger.info(fields(args), 'yoga'),
     warn: (...args) => logger.warn(fields(args), 'yoga'),
-    error: (...args) => logger.error(fields(args), 'yoga'),
+    error: (...args) => {
+      if (args.some((a) => typeof a === 'object' && a !== null && loggedErrors.has(a))) return;
+      logger.error(fields(args), 'yoga');
+    },
   };
 }
 
-function requestIdFrom(header: string | null): string {
-  return header && /^[A-Za-z0-9._-]{1,64}$/.test(header) ? header : crypto.randomUUID();
+/**
+ * Masks everything that is not a contract error: the caller gets "Unexpected error." with code
+ * INTERNAL_SERVER_ERROR and the request id; the log gets the original error (stack, SQL) with that id.
+ */
+function maskUnexpected(logger: Logger, error: unknown, message: string): Error {
+  if (isContractError(error)) return error;
+  const requestId = currentRequestId();
+  const graphqlError = error instanceof GraphQLError ? error : undefined;
+  const original = graphqlError?.originalError ?? error;
+  logger.error({ err: original, requestId, path: graphqlError?.path?.join('.') }, 'unexpected error');
+  if (typeof error === 'object' && error !== null) loggedErrors.add(error);
+  return createGraphQLError(message, {
+    nodes: graphqlError?.nodes ?? null,
+    path: graphqlError?.path ?? null,
+    extensions: { code: 'INTERNAL_SERVER_ERROR', ...(requestId ? { requestId } : {}) },
+  });
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Closes the socket when its token expires (4403 "Token expired"). */
+function closeAtExpiry(connection: WsConnection, validUntil: Date, close: () => void) {
+  const arm = () => {
+    const remaining = validUntil.getTime() - Date.now();
+    if (remaining <= 0) return close();
+    connection.expiryTimer = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS));
+    connection.expiryTimer.unref();
+  };
+  arm();
 }
 
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<App> {
@@ -87,8 +142,12 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     throw error;
   }
 
-  const { secret, generated } = resolveJwtSecret(config);
-  const tokens = new TokenService(secret);
+  // With a JWKS URL or PEM key, tokens are verified with those; a secret is then only used to sign
+  // development/test tokens and is never generated.
+  const asymmetric = Boolean(config.jwt.jwksUrl || config.jwt.publicKey);
+  const { secret, generated } =
+    asymmetric && !config.jwtSecret ? { secret: undefined, generated: false } : resolveJwtSecret(config);
+  const tokens = new TokenService({ secret, ...config.jwt });
   const pubsub = createPubSubHandle(config.redisUrl, logger);
   const services = createServices({ config, orm, logger, pubsub: pubsub.pubsub });
 
@@ -98,13 +157,17 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     landingPage: false,
     logging: yogaLogger(logger),
     graphiql: config.graphiql ? { title: 'trackql', subscriptionsProtocol: 'WS' } : false,
-    maskedErrors: {
-      maskError(error, message) {
-        logger.error({ err: error }, 'unexpected error while executing an operation');
-        return createGraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
-      },
-    },
+    cors: corsOptions(config),
+    multipart: false,
+    maxRequestBodySize: config.limits.maxBodyBytes,
+    maskedErrors: { maskError: (error, message) => maskUnexpected(logger, error, message) },
     plugins: [
+      useRequestId(),
+      useCsrfPrevention(),
+      useBodyLimit(config.limits.maxBodyBytes),
+      useQueryLimits(config),
+      ...(config.limits.introspection ? [] : [useNoIntrospection()]),
+      useRequestRateLimit(services.rateLimiter),
       useReadinessCheck({
         endpoint: '/ready',
         check: async () => {
@@ -122,6 +185,10 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       const wsViewer = initial['viewer'] as Viewer | undefined;
       const headers = request?.headers;
       const viewer = wsViewer ?? (await tokens.viewerFromAuthorization(headers?.get('authorization')));
+      const clientIp =
+        'clientIp' in initial
+          ? ((initial['clientIp'] as string | null | undefined) ?? null)
+          : clientIpOf(config, headers?.get('x-forwarded-for'), socketAddressOf(initial['req'] as IncomingMessage | undefined));
       return {
         viewer,
         em: orm.em.fork(),
@@ -129,52 +196,121 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         services,
         config,
         logger,
-        requestId: requestIdFrom(headers?.get('x-request-id') ?? null),
+        requestId:
+          (initial['requestId'] as string | undefined) ?? currentRequestId() ?? requestIdFrom(headers?.get('x-request-id')),
         userAgent: headers?.get('user-agent') ?? (initial['userAgent'] as string | undefined) ?? null,
-        clientIp: headers?.get('x-forwarded-for')?.split(',')[0]?.trim() ?? (initial['clientIp'] as string | undefined) ?? null,
+        clientIp,
       };
     },
   });
 
   const httpServer = createServer(yoga);
-  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
+  const wsGuard = new WsGuard(config.ws);
+  const wsServer = new WebSocketServer({
+    server: httpServer,
+    path: GRAPHQL_PATH,
+    maxPayload: config.limits.maxBodyBytes,
+    verifyClient: ({ origin }: { origin?: string }) => originAllowed(config, origin),
+  });
+  const opRequestId = (connection: WsConnection | undefined, id: string) =>
+    connection?.requestIds.get(id) ?? requestIdFrom(null);
   const wsHandle = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
-      execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
+      execute: (args: ExecutionArgs) =>
+        withRequestId((args.contextValue as Context).requestId, () =>
+          (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args),
+        ) as never,
       subscribe: (args: ExecutionArgs) =>
-        (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
+        withRequestId((args.contextValue as Context).requestId, () =>
+          (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args),
+        ) as never,
       onConnect: async (ctx) => {
         const raw = ctx.connectionParams?.['authorization'] ?? ctx.connectionParams?.['Authorization'];
+        const request = ctx.extra.request;
+        const clientIp = clientIpOf(config, request.headers['x-forwarded-for']?.toString(), request.socket.remoteAddress);
+        let auth;
         try {
-          ctx.extra.viewer = await tokens.viewerFromAuthorization(typeof raw === 'string' ? raw : undefined);
-          return true;
+          auth = await tokens.authenticate(typeof raw === 'string' ? raw : undefined);
         } catch (error) {
           ctx.extra.socket.close(CloseCode.Forbidden, (error as Error).message.slice(0, 120));
           return false;
         }
+        const key = clientKey({ viewer: auth.viewer, clientIp }) ?? 'ip:unknown';
+        const connection = wsGuard.admit(key);
+        if (!connection) {
+          ctx.extra.socket.close(
+            TOO_MANY_CONNECTIONS,
+            `Too many connections: at most ${config.ws.maxConnectionsPerClient} per client`,
+          );
+          return false;
+        }
+        ctx.extra.viewer = auth.viewer;
+        ctx.extra.clientIp = clientIp;
+        ctx.extra.connection = connection;
+        if (auth.validUntil) {
+          closeAtExpiry(connection, auth.validUntil, () => ctx.extra.socket.close(CloseCode.Forbidden, 'Token expired'));
+        }
+        return true;
       },
-      onSubscribe: async (ctx, _id, params) => {
-        const request = ctx.extra.request;
-        const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
-          req: request,
-          socket: ctx.extra.socket,
-          params,
-          viewer: ctx.extra.viewer ?? anonymous,
-          userAgent: request.headers['user-agent'] ?? null,
-          clientIp: request.socket.remoteAddress ?? null,
+      onClose: (ctx) => {
+        if (ctx.extra.connection) wsGuard.release(ctx.extra.connection);
+      },
+      onSubscribe: async (ctx, id, params) => {
+        const connection = ctx.extra.connection;
+        const requestId = requestIdFrom(null);
+        connection?.requestIds.set(id, requestId);
+        return withRequestId(requestId, async () => {
+          const request = ctx.extra.request;
+          try {
+            const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+              ...ctx,
+              req: request,
+              socket: ctx.extra.socket,
+              params,
+              viewer: ctx.extra.viewer ?? anonymous,
+              userAgent: request.headers['user-agent'] ?? null,
+              clientIp: ctx.extra.clientIp ?? null,
+              requestId,
+            });
+            const document = parse(params.query);
+            const errors: readonly GraphQLError[] = validate(envelopedSchema, document);
+            if (errors.length > 0) return errors.map((e: GraphQLError) => errorWithRequestId(e, requestId));
+            const operation = getOperationAST(document, params.operationName ?? undefined);
+            if (operation?.operation === 'subscription' && connection) {
+              const refusal = wsGuard.startSubscription(connection, id);
+              if (refusal) return [errorWithRequestId(refusal, requestId)];
+            }
+            const args: ExecutionArgs = {
+              schema: envelopedSchema,
+              operationName: params.operationName ?? null,
+              document,
+              variableValues: params.variables ?? null,
+              contextValue: await contextFactory(),
+              rootValue: { execute, subscribe },
+            };
+            return args;
+          } catch (error) {
+            return [errorWithRequestId(maskUnexpected(logger, error, 'Unexpected error.') as GraphQLError, requestId)];
+          }
         });
-        const args: ExecutionArgs = {
-          schema: envelopedSchema,
-          operationName: params.operationName ?? null,
-          document: parse(params.query),
-          variableValues: params.variables ?? null,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
-        };
-        const errors = validate(args.schema, args.document);
-        if (errors.length > 0) return errors;
-        return args;
+      },
+      onNext: (ctx, id, _payload, _args, result: ExecutionResult) => {
+        if (!result.errors?.length) return undefined;
+        const requestId = opRequestId(ctx.extra.connection, id);
+        return { ...result, errors: formattedWithRequestId(result.errors.map((e) => e.toJSON()), requestId) };
+      },
+      onError: (ctx, id, _payload, errors) => {
+        const requestId = opRequestId(ctx.extra.connection, id);
+        if (ctx.extra.connection) wsGuard.endOperation(ctx.extra.connection, id);
+        return withRequestId(requestId, () =>
+          formattedWithRequestId(
+            errors.map((e) => (maskUnexpected(logger, e, 'Unexpected error.') as GraphQLError).toJSON()),
+            requestId,
+          ),
+        );
+      },
+      onComplete: (ctx, id) => {
+        if (ctx.extra.connection) wsGuard.endOperation(ctx.extra.connection, id);
       },
     },
     wsServer,

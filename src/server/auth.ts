@@ -1,5 +1,14 @@
-import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
-import { unauthenticated } from './errors.ts';
+import crypto from 'node:crypto';
+import {
+  createRemoteJWKSet,
+  errors as joseErrors,
+  jwtVerify,
+  SignJWT,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+} from 'jose';
+import { apiError, unauthenticated } from './errors.ts';
 
 /** Who is calling. `service` is the client application's backend; `user` is one of its end users. */
 export type Viewer =
@@ -9,53 +18,151 @@ export type Viewer =
 
 export const anonymous: Viewer = { kind: 'anonymous' };
 
-const CLOCK_TOLERANCE_SECONDS = 30;
-
 export interface TokenClaims {
   sub: string;
   roles?: string[];
 }
 
-/** Signs and verifies the bearer tokens (HS256 with `JWT_SECRET`). */
-export class TokenService {
-  readonly #key: Uint8Array;
+/** A verified caller and when its token stops being valid (null for anonymous callers). */
+export interface Authentication {
+  viewer: Viewer;
+  /** Expiry of the token including the tolerated clock skew; websockets are closed at this instant. */
+  validUntil: Date | null;
+}
 
-  constructor(secret: string) {
-    this.#key = new TextEncoder().encode(secret);
+export interface TokenOptions {
+  /** HS256 secret: signs tokens (`sign`) and, unless a JWKS URL or PEM key is given, verifies them. */
+  secret?: string | undefined;
+  /** Verify with the keys of this JWKS document (RS/ES/PS/EdDSA) instead of HS256. */
+  jwksUrl?: string | undefined;
+  /** Verify with this PEM public key instead of HS256. */
+  publicKey?: string | undefined;
+  /** Accepted algorithms in JWKS/PEM mode. */
+  algorithms?: string[];
+  issuer?: string | undefined;
+  audience?: string | undefined;
+  clockSkewSeconds?: number;
+}
+
+const MAX_TOKEN_LENGTH = 8192;
+const MAX_SUBJECT_LENGTH = 256;
+
+/**
+ * Verifies bearer tokens and signs development/test tokens.
+ *
+ * - HS256 mode (default): tokens signed with `JWT_SECRET`; only HS256 is accepted.
+ * - Asymmetric mode (`JWT_JWKS_URL` or `JWT_PUBLIC_KEY`): only the configured asymmetric algorithms are
+ *   accepted, so an HS256 token (even one "signed" with the public key) is refused. `sign` still uses
+ *   `JWT_SECRET` when one is set (the development banner and tests use it), but such tokens do not verify.
+ * - Always: `alg: none` is refused, `exp` and `sub` are required, `exp`/`nbf` are checked with a bounded
+ *   clock skew, and `iss`/`aud` are required to match when configured.
+ */
+export class TokenService {
+  readonly #signingKey: Uint8Array | undefined;
+  readonly #verificationKey: Uint8Array | crypto.KeyObject | JWTVerifyGetKey;
+  readonly #verifyOptions: JWTVerifyOptions;
+  readonly #issuer: string | undefined;
+  readonly #audience: string | undefined;
+  readonly #clockSkewSeconds: number;
+  /** 'HS256', 'JWKS' or 'PEM': how tokens are verified. */
+  readonly mode: 'HS256' | 'JWKS' | 'PEM';
+
+  constructor(options: TokenOptions | string) {
+    const o: TokenOptions = typeof options === 'string' ? { secret: options } : options;
+    this.#signingKey = o.secret ? new TextEncoder().encode(o.secret) : undefined;
+    this.#issuer = o.issuer;
+    this.#audience = o.audience;
+    this.#clockSkewSeconds = o.clockSkewSeconds ?? 30;
+    let algorithms: string[];
+    if (o.jwksUrl) {
+      this.mode = 'JWKS';
+      const jwks = createRemoteJWKSet(new URL(o.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+      this.#verificationKey = async (header, token) => {
+        try {
+          return await jwks(header, token);
+        } catch (error) {
+          if (error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys) {
+            throw error;
+          }
+          // The key set could not be fetched or parsed: not the caller's fault.
+          throw apiError('UNAVAILABLE', 'Token keys are unavailable; try again later');
+        }
+      };
+      algorithms = o.algorithms ?? ['RS256', 'ES256'];
+    } else if (o.publicKey) {
+      this.mode = 'PEM';
+      this.#verificationKey = crypto.createPublicKey(o.publicKey);
+      algorithms = o.algorithms ?? ['RS256', 'ES256'];
+    } else {
+      if (!this.#signingKey) throw new Error('TokenService needs a secret, a JWKS URL or a public key');
+      this.mode = 'HS256';
+      this.#verificationKey = this.#signingKey;
+      algorithms = ['HS256'];
+    }
+    this.#verifyOptions = {
+      algorithms,
+      clockTolerance: this.#clockSkewSeconds,
+      requiredClaims: ['sub', 'exp'],
+      ...(o.issuer ? { issuer: o.issuer } : {}),
+      ...(o.audience ? { audience: o.audience } : {}),
+    };
   }
 
+  /** Signs an HS256 token (development banner, tests); carries `iss`/`aud` when those are configured. */
   async sign(claims: TokenClaims, expiresIn: string | number = '30d'): Promise<string> {
-    return new SignJWT({ roles: claims.roles ?? [] })
+    if (!this.#signingKey) throw new Error('No JWT_SECRET: this server verifies tokens but does not sign them');
+    let jwt = new SignJWT({ roles: claims.roles ?? [] })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(claims.sub)
       .setIssuedAt()
-      .setExpirationTime(expiresIn)
-      .sign(this.#key);
+      .setExpirationTime(expiresIn);
+    if (this.#issuer) jwt = jwt.setIssuer(this.#issuer);
+    if (this.#audience) jwt = jwt.setAudience(this.#audience);
+    return jwt.sign(this.#signingKey);
   }
 
   /** The viewer a token stands for; a missing token is anonymous, a bad one is an UNAUTHENTICATED error. */
   async viewerFromAuthorization(header: string | null | undefined): Promise<Viewer> {
-    if (header === undefined || header === null || header.trim() === '') return anonymous;
+    return (await this.authenticate(header)).viewer;
+  }
+
+  /** Like `viewerFromAuthorization`, also telling until when the token is valid. */
+  async authenticate(header: string | null | undefined): Promise<Authentication> {
+    if (header === undefined || header === null || header.trim() === '') return { viewer: anonymous, validUntil: null };
     const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
     if (!match?.[1]) throw unauthenticated('Authorization must be "Bearer <token>"');
-    return this.viewerFromToken(match[1]);
+    return this.authenticateToken(match[1]);
   }
 
   async viewerFromToken(token: string): Promise<Viewer> {
+    return (await this.authenticateToken(token)).viewer;
+  }
+
+  async authenticateToken(token: string): Promise<Authentication> {
+    if (token.length > MAX_TOKEN_LENGTH) throw unauthenticated('Invalid token: too long');
+    let payload: JWTPayload;
     try {
-      const { payload } = await jwtVerify(token, this.#key, {
-        algorithms: ['HS256'],
-        clockTolerance: CLOCK_TOLERANCE_SECONDS,
-        requiredClaims: ['sub', 'exp'],
-      });
-      const sub = payload.sub;
-      if (!sub || sub.length > 256) throw unauthenticated('Invalid token: bad "sub" claim');
-      const roles = Array.isArray(payload['roles']) ? payload['roles'] : [];
-      return roles.includes('service') ? { kind: 'service', id: sub } : { kind: 'user', id: sub };
+      const verified =
+        typeof this.#verificationKey === 'function'
+          ? await jwtVerify(token, this.#verificationKey, this.#verifyOptions)
+          : await jwtVerify(token, this.#verificationKey, this.#verifyOptions);
+      payload = verified.payload;
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Token expired');
+      if (error instanceof joseErrors.JOSEAlgNotAllowed) {
+        throw unauthenticated(`Invalid token: algorithm not allowed (accepted: ${this.#verifyOptions.algorithms?.join(', ')})`);
+      }
+      if (error instanceof joseErrors.JWTClaimValidationFailed) {
+        throw unauthenticated(`Invalid token: "${error.claim}" claim check failed (${error.reason})`);
+      }
       if (error instanceof joseErrors.JOSEError) throw unauthenticated(`Invalid token: ${error.message}`);
       throw error;
     }
+    const sub = payload.sub;
+    if (!sub || sub.length > MAX_SUBJECT_LENGTH) throw unauthenticated('Invalid token: bad "sub" claim');
+    const roles = Array.isArray(payload['roles']) ? payload['roles'] : [];
+    const viewer: Viewer = roles.includes('service') ? { kind: 'service', id: sub } : { kind: 'user', id: sub };
+    const validUntil = new Date(((payload.exp as number) + this.#clockSkewSeconds) * 1000);
+    return { viewer, validUntil };
   }
 }

@@ -1,0 +1,137 @@
+import type { IncomingMessage } from 'node:http';
+import net from 'node:net';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationContext } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { Config } from '../config.ts';
+
+/**
+ * Server-wide limits on what a request may ask for. See src/server/HARDENING.md for the production notes.
+ *
+ * - graphql-armor: selection depth, cost, aliases, tokens, directives; "Did you mean" suggestions hidden.
+ *   Refusals are BAD_USER_INPUT-like validation errors: `extensions.code = "QUERY_LIMIT_EXCEEDED"`, HTTP 400.
+ * - Introspection can be switched off (INTROSPECTION=false; off by default in production); `__typename` stays.
+ * - CSRF: a POST with a "simple" content type (text/plain, form-urlencoded, multipart) must carry the
+ *   `x-graphql-csrf` header (any value); JSON POSTs are preflighted by browsers and pass. GET can only run
+ *   queries (Yoga refuses mutations over GET) and queries have no side effects, so GET is not checked.
+ * - Request body size: MAX_BODY_BYTES (HTTP bodies and websocket messages).
+ */
+
+export const CSRF_HEADER = 'x-graphql-csrf';
+
+export type LimitName = 'maxDepth' | 'costLimit' | 'maxAliases' | 'maxTokens' | 'maxDirectives';
+
+function tagged(limit: LimitName) {
+  return (_ctx: ValidationContext | null, error: GraphQLError) => {
+    const extensions = error.extensions as Record<string, unknown>;
+    extensions['code'] = 'QUERY_LIMIT_EXCEEDED';
+    extensions['limit'] = limit;
+    extensions['http'] = { status: 400 };
+  };
+}
+
+/** graphql-armor with trackql's limits; applies to HTTP and to graphql-ws (both go through getEnveloped). */
+export function useQueryLimits(config: Config): Plugin {
+  const l = config.limits;
+  return EnvelopArmorPlugin({
+    maxDepth: { n: l.maxDepth, ignoreIntrospection: true, flattenFragments: true, onReject: [tagged('maxDepth')] },
+    costLimit: { maxCost: l.maxCost, ignoreIntrospection: true, onReject: [tagged('costLimit')] },
+    maxAliases: { n: l.maxAliases, onReject: [tagged('maxAliases')] },
+    maxTokens: { n: l.maxTokens, onReject: [tagged('maxTokens')] },
+    maxDirectives: { n: l.maxDirectives, onReject: [tagged('maxDirectives')] },
+    blockFieldSuggestion: { enabled: l.blockFieldSuggestions, mask: '' },
+  }) as Plugin;
+}
+
+/** Refuses `__schema` / `__type` when introspection is off. */
+export function useNoIntrospection(): Plugin {
+  return {
+    onValidate({ addValidationRule }) {
+      addValidationRule(NoSchemaIntrospectionCustomRule);
+    },
+  };
+}
+
+/** Yoga's CSRF prevention, for everything but GET (see above). */
+export function useCsrfPrevention(): Plugin {
+  const csrf = useCSRFPrevention({ requestHeaders: [CSRF_HEADER] });
+  const check = csrf.onRequestParse;
+  return {
+    onRequestParse(payload) {
+      if (payload.request.method === 'GET' || !check) return undefined;
+      return check(payload);
+    },
+  };
+}
+
+/** A clear 413 before reading a body whose announced length is over the limit (Yoga still caps streamed bodies). */
+export function useBodyLimit(maxBytes: number): Plugin {
+  return {
+    onRequestParse({ request }) {
+      const length = Number(request.headers.get('content-length') ?? '0');
+      if (Number.isFinite(length) && length > maxBytes) {
+        throw new GraphQLError(`Request body too large: ${length} bytes, the limit is ${maxBytes} bytes`, {
+          extensions: { code: 'REQUEST_ENTITY_TOO_LARGE', http: { status: 413 } },
+        });
+      }
+    },
+  };
+}
+
+/** Yoga's CORS options for CORS_ORIGINS. Tokens travel in headers, never cookies: no credentials. */
+export function corsOptions(config: Config) {
+  return {
+    origin: config.corsOrigins,
+    credentials: false,
+    methods: ['GET', 'POST', 'OPTIONS'],
+    allowedHeaders: ['authorization', 'content-type', 'accept', CSRF_HEADER, 'x-request-id'],
+    exposedHeaders: ['x-request-id', 'retry-after'],
+    maxAge: 600,
+  };
+}
+
+/** Whether a browser `Origin` may open a websocket (no Origin: not a browser, allowed). */
+export function originAllowed(config: Config, origin: string | undefined): boolean {
+  if (!origin || config.corsOrigins.includes('*')) return true;
+  return config.corsOrigins.includes(origin);
+}
+
+/** Canonical form of an address; IPv6 addresses are reduced to their /64 (one subscriber's usual prefix). */
+export function normalizeIp(raw: string | null | undefined): string | null {
+  if (!raw) return null;
+  let ip = raw.trim();
+  if (ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7))) ip = ip.slice(7);
+  if (net.isIPv4(ip)) return ip;
+  if (!net.isIPv6(ip)) return null;
+  const [head = '', tail = ''] = ip.split('::');
+  const headParts = head ? head.split(':') : [];
+  const tailParts = ip.includes('::') ? (tail ? tail.split(':') : []) : [];
+  const missing = 8 - headParts.length - tailParts.length;
+  const groups = ip.includes('::') ? [...headParts, ...Array(missing).fill('0'), ...tailParts] : headParts;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
+}
+
+/**
+ * The client address: the socket's peer, or with TRUST_PROXY the last X-Forwarded-For entry (the address
+ * our proxy saw; earlier entries are whatever the client claimed).
+ */
+export function clientIpOf(
+  config: Config,
+  forwardedFor: string | null | undefined,
+  socketAddress: string | null | undefined,
+): string | null {
+  if (config.trustProxy && forwardedFor) {
+    const hops = forwardedFor.split(',').map((h) => h.trim()).filter(Boolean);
+    const last = normalizeIp(hops.at(-1));
+    if (last) return last;
+  }
+  return normalizeIp(socketAddress);
+}
+
+export function socketAddressOf(req: IncomingMessage | undefined): string | null {
+  return req?.socket?.remoteAddress ?? null;
+}

@@ -1,0 +1,96 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import crypto from 'node:crypto';
+import { GraphQLError, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+
+/**
+ * Request ids: every HTTP request and every websocket operation gets one (the caller's `x-request-id` when
+ * it is a plausible id, otherwise a new UUID). It is returned in the `x-request-id` response header, put on
+ * every GraphQL error as `extensions.requestId`, and attached to the log lines written while handling it.
+ */
+
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+const requestScope = new AsyncLocalStorage<{ requestId: string }>();
+
+export function requestIdFrom(header: string | null | undefined): string {
+  return header && /^[A-Za-z0-9._:-]{1,64}$/.test(header) ? header : crypto.randomUUID();
+}
+
+/** The id of the request being handled, when called while handling one. */
+export function currentRequestId(): string | undefined {
+  return requestScope.getStore()?.requestId;
+}
+
+/** Runs `fn` with `requestId` as the current request id (for websocket operations). */
+export function withRequestId<T>(requestId: string, fn: () => T): T {
+  return requestScope.run({ requestId }, fn);
+}
+
+/** A copy of `error` whose extensions carry `requestId`. */
+export function errorWithRequestId(error: GraphQLError, requestId: string): GraphQLError {
+  if (error.extensions?.['requestId'] === requestId) return error;
+  return new GraphQLError(error.message, {
+    nodes: error.nodes ?? null,
+    source: error.source ?? null,
+    positions: error.positions ?? null,
+    path: error.path ?? null,
+    originalError: error.originalError ?? null,
+    extensions: { ...error.extensions, requestId },
+  });
+}
+
+function withIds<T extends ExecutionResult>(result: T, requestId: string): T {
+  if (!result.errors?.length) return result;
+  return {
+    ...result,
+    errors: result.errors.map((e) =>
+      e instanceof GraphQLError ? errorWithRequestId(e, requestId) : e,
+    ),
+  };
+}
+
+/** `extensions.requestId` on formatted (already serialisable) errors, for graphql-ws messages. */
+export function formattedWithRequestId(errors: readonly GraphQLFormattedError[], requestId: string): GraphQLFormattedError[] {
+  return errors.map((e) => ({ ...e, extensions: { ...e.extensions, requestId } }));
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<ExecutionResult> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
+
+async function* mapResults(
+  results: AsyncIterable<ExecutionResult>,
+  requestId: string,
+): AsyncGenerator<ExecutionResult, void, undefined> {
+  for await (const result of results) yield withIds(result, requestId);
+}
+
+/** Yoga plugin: assigns the id, scopes the request to it, echoes it in a header and on every error. */
+export function useRequestId(): Plugin {
+  const ids = new WeakMap<Request, string>();
+  const idOf = (request: Request) => {
+    let id = ids.get(request);
+    if (!id) {
+      id = currentRequestId() ?? requestIdFrom(request.headers.get(REQUEST_ID_HEADER));
+      ids.set(request, id);
+    }
+    return id;
+  };
+  return {
+    instrumentation: {
+      request({ request }, wrapped) {
+        return requestScope.run({ requestId: idOf(request) }, wrapped);
+      },
+    },
+    onResultProcess({ request, result, setResult }) {
+      const id = idOf(request);
+      if (Array.isArray(result)) setResult(result.map((r) => withIds(r, id)));
+      else if (isAsyncIterable(result)) setResult(mapResults(result, id));
+      else setResult(withIds(result as ExecutionResult, id));
+    },
+    onResponse({ request, response }) {
+      response.headers.set(REQUEST_ID_HEADER, idOf(request));
+    },
+  };
+}
