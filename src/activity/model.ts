@@ -109,8 +109,8 @@ function listText(refs: ObjectRefValue[]): string {
 
 /**
  * Renders a verb template. Placeholders: {actor}, {verb}, {targets}, {target} (the first), {related},
- * {count} (groupedCount), {data.KEY}. Objects render as their label, or "Type id" without one.
- * Unknown placeholders are left as written.
+ * {count} (groupedCount), {data.KEY} (empty when missing). Objects render as their label, or "Type id"
+ * without one. Unknown placeholders are left as written.
  */
 export function renderTemplate(
   template: string,
@@ -131,8 +131,9 @@ export function renderTemplate(
       case 'count':
         return String(action.groupedCount);
       default: {
-        if (name.startsWith('data.') && action.data && typeof action.data === 'object') {
-          const value = (action.data as Record<string, unknown>)[name.slice(5)];
+        if (name.startsWith('data.')) {
+          const data = action.data && typeof action.data === 'object' ? (action.data as Record<string, unknown>) : {};
+          const value = data[name.slice(5)];
           if (value === undefined || value === null) return '';
           return typeof value === 'object' ? JSON.stringify(value) : String(value);
         }

@@ -1,0 +1,229 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
+import { activityHelpers } from './helpers.ts';
+
+let t: TestApp;
+let h: ReturnType<typeof activityHelpers>;
+
+beforeAll(async () => {
+  t = await startTestApp();
+  h = activityHelpers(t);
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+const noGroup = { groupingDelay: -1 };
+const markRead = `mutation($ids: [ID!]!, $user: ID) { markRead(actionIds: $ids, user: $user) }`;
+const markUnread = `mutation($ids: [ID!]!, $user: ID) { markUnread(actionIds: $ids, user: $user) }`;
+const markAllRead = `mutation($before: DateTime, $user: ID) { markAllRead(before: $before, user: $user) }`;
+
+async function followed(): Promise<{ user: string; obj: { type: string; id: string } }> {
+  const user = uniqueId('u');
+  const obj = { type: 'Topic', id: uniqueId('t') };
+  await h.track({ owner: user, object: obj });
+  return { user, obj };
+}
+
+describe('read status', () => {
+  it('new actions are unread; markRead/markUnread/markAllRead return how many changed; unreadCount is exact', async () => {
+    const { user, obj } = await followed();
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await h.logAction({ actor: obj, verb: 'posted', ...noGroup })).id);
+    expect(await h.unreadCount(user)).toBe(4);
+    expect((await h.feed(user)).edges.every((e) => e.node.unread)).toBe(true);
+
+    expect((await t.ok(markRead, { ids: [ids[0], ids[1]], user }, h.service)).markRead).toBe(2);
+    expect((await t.ok(markRead, { ids: [ids[0]], user }, h.service)).markRead).toBe(0);
+    expect(await h.unreadCount(user)).toBe(2);
+    expect((await h.feed(user, { unreadOnly: true })).edges.map((e) => e.node.id)).toEqual([ids[3], ids[2]]);
+
+    expect((await t.ok(markUnread, { ids: [ids[0]], user }, h.service)).markUnread).toBe(1);
+    expect(await h.unreadCount(user)).toBe(3);
+    expect((await t.ok(markAllRead, { user }, h.service)).markAllRead).toBe(3);
+    expect(await h.unreadCount(user)).toBe(0);
+    expect((await t.ok(markAllRead, { user }, h.service)).markAllRead).toBe(0);
+  });
+
+  it('markAllRead(before) only marks actions with timestamp <= before', async () => {
+    const { user, obj } = await followed();
+    await h.logAction({ actor: obj, verb: 'old', timestamp: '2020-01-01T00:00:00Z', ...noGroup });
+    await h.logAction({ actor: obj, verb: 'old', timestamp: '2020-06-01T00:00:00Z', ...noGroup });
+    const recent = await h.logAction({ actor: obj, verb: 'new', ...noGroup });
+    expect((await t.ok(markAllRead, { user, before: '2021-01-01T00:00:00Z' }, h.service)).markAllRead).toBe(2);
+    expect(await h.unreadCount(user)).toBe(1);
+    expect((await h.feed(user, { unreadOnly: true })).edges.map((e) => e.node.id)).toEqual([recent.id]);
+  });
+
+  it('actions below the readable level are never unread and cannot be marked unread', async () => {
+    const { user, obj } = await followed();
+    const debug = await h.logAction({ actor: obj, verb: 'traced', level: 'DEBUG', ...noGroup });
+    const hidden = await h.logAction({ actor: obj, verb: 'hidden', level: 'HIDDEN', ...noGroup });
+    const info = await h.logAction({ actor: obj, verb: 'said', ...noGroup });
+    expect(debug.level).toBe('DEBUG');
+    const nodes = (await h.feed(user)).edges.map((e) => e.node);
+    expect(nodes.map((n) => [n.id, n.unread])).toEqual([
+      [info.id, true],
+      [hidden.id, false],
+      [debug.id, false],
+    ]);
+    expect(await h.unreadCount(user)).toBe(1);
+    expect((await t.ok(markUnread, { ids: [debug.id, hidden.id], user }, h.service)).markUnread).toBe(0);
+    expect(await h.unreadCount(user)).toBe(1);
+  });
+
+  it("unknown ids and someone else's actions are rejected and nothing changes", async () => {
+    const a = await followed();
+    const b = await followed();
+    const mine = await h.logAction({ actor: a.obj, verb: 'posted', ...noGroup });
+    const theirs = await h.logAction({ actor: b.obj, verb: 'posted', ...noGroup });
+    const tokenA = await t.userToken(a.user);
+
+    const mixed = await t.gql(markRead, { ids: [mine.id, theirs.id] }, { token: tokenA });
+    expect(mixed.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect(await h.unreadCount(a.user)).toBe(1);
+    expect(await h.unreadCount(b.user)).toBe(1);
+
+    const garbage = await t.gql(markRead, { ids: ['not-an-id'] }, { token: tokenA });
+    expect(garbage.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+
+    // Naming another user is forbidden for users, for reads and writes alike.
+    const other = await t.gql(markAllRead, { user: b.user }, { token: tokenA });
+    expect(other.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const otherFeed = await t.gql(`query($u: ID) { feed(user: $u) { edges { cursor } } }`, { u: b.user }, { token: tokenA });
+    expect(otherFeed.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const otherCount = await t.gql(`query($u: ID) { unreadCount(user: $u) }`, { u: b.user }, { token: tokenA });
+    expect(otherCount.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const otherTrackers = await t.gql(`query($u: ID) { trackers(user: $u) { id } }`, { u: b.user }, { token: tokenA });
+    expect(otherTrackers.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(await h.unreadCount(b.user)).toBe(1);
+
+    // A user reads its own feed without naming itself; someone else's action is not reachable as a node.
+    const own = await t.ok(`{ feed { edges { node { id unread } } } unreadCount }`, {}, { token: tokenA });
+    expect(own.feed.edges).toEqual([{ node: { id: mine.id, unread: true } }]);
+    expect(own.unreadCount).toBe(1);
+    const node = await t.ok(`query($id: ID!) { node(id: $id) { id } }`, { id: theirs.id }, { token: tokenA });
+    expect(node.node).toBeNull();
+    const ownNode = await t.ok(`query($id: ID!) { node(id: $id) { ... on Action { verb unread } } }`, { id: mine.id }, { token: tokenA });
+    expect(ownNode.node).toEqual({ verb: 'posted', unread: true });
+    // trackersOf shows a user only its own trackers.
+    const of = await t.ok(`query($o: ObjectRefInput!) { trackersOf(object: $o) { owner } }`, { o: b.obj }, { token: tokenA });
+    expect(of.trackersOf).toEqual([]);
+
+    expect((await t.ok(markRead, { ids: [mine.id] }, { token: tokenA })).markRead).toBe(1);
+    expect(await h.unreadCount(a.user)).toBe(0);
+    expect(await h.unreadCount(b.user)).toBe(1);
+  });
+
+  it('anonymous callers get nothing', async () => {
+    const r = await t.gql(`{ unreadCount }`);
+    expect(r.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+});
+
+describe('grouping', () => {
+  it('amends a similar action inside the delay: merged objects, groupedCount + 1, newest timestamp, unread again', async () => {
+    const user = uniqueId('u');
+    const actor = { type: 'Person', id: uniqueId('p') };
+    await h.track({ owner: user, object: actor });
+    const photo1 = { type: 'Photo', id: uniqueId('ph'), label: 'one' };
+    const photo2 = { type: 'Photo', id: uniqueId('ph'), label: 'two' };
+    const album = { type: 'Album', id: uniqueId('al') };
+    const first = await h.logAction({ actor, verb: 'added', targets: [photo1], related: [album], timestamp: '2030-01-01T10:00:00Z', groupingDelay: 60 });
+    await t.ok(markRead, { ids: [first.id], user }, h.service);
+    expect(await h.unreadCount(user)).toBe(0);
+
+    const second = await h.logAction({ actor, verb: 'added', targets: [photo2], related: [album], timestamp: '2030-01-01T10:00:30Z', groupingDelay: 60 });
+    expect(second.id).toBe(first.id);
+    expect(second.groupedCount).toBe(2);
+    expect(second.timestamp).toBe('2030-01-01T10:00:30.000Z');
+    expect(second.targets.map((o: any) => o.label)).toEqual(['one', 'two']);
+    expect(second.related.map((o: any) => o.id)).toEqual([album.id]);
+    const feed = await h.feed(user);
+    expect(feed.edges).toHaveLength(1);
+    expect(feed.edges[0]!.node).toMatchObject({ id: first.id, unread: true, groupedCount: 2 });
+    expect(await h.unreadCount(user)).toBe(1);
+
+    // Outside the delay: a new action.
+    const third = await h.logAction({ actor, verb: 'added', targets: [photo2], related: [album], timestamp: '2030-01-01T10:05:00Z', groupingDelay: 60 });
+    expect(third.id).not.toBe(first.id);
+    expect(third.groupedCount).toBe(1);
+    // Nothing shared: a new action.
+    const fourth = await h.logAction({ actor, verb: 'added', targets: [{ type: 'Photo', id: uniqueId('ph') }], timestamp: '2030-01-01T10:05:10Z', groupingDelay: 60 });
+    expect(fourth.id).not.toBe(third.id);
+    // Negative delay disables grouping.
+    const fifth = await h.logAction({ actor, verb: 'added', targets: [photo2], related: [album], timestamp: '2030-01-01T10:05:01Z', groupingDelay: -1 });
+    expect(fifth.id).not.toBe(third.id);
+    expect(await h.unreadCount(user)).toBe(4);
+  });
+
+  it('a grouped action reaches trackers that match its new objects', async () => {
+    const follower = uniqueId('u');
+    const actor = { type: 'Person', id: uniqueId('p') };
+    const album = { type: 'Album', id: uniqueId('al') };
+    const watched = { type: 'Photo', id: uniqueId('ph') };
+    await h.track({ owner: follower, object: watched, actorOnly: false });
+    const first = await h.logAction({ actor, verb: 'added', related: [album], groupingDelay: 600 });
+    expect(await h.feedIds(follower)).toEqual([]);
+    const second = await h.logAction({ actor, verb: 'added', targets: [watched], related: [album], groupingDelay: 600 });
+    expect(second.id).toBe(first.id);
+    expect(await h.feedIds(follower)).toEqual([first.id]);
+    expect(await h.unreadCount(follower)).toBe(1);
+  });
+});
+
+describe('deleted items and verb templates', () => {
+  it('forgetObject keeps actions readable as tombstones, removes trackers, rejects later use', async () => {
+    const user = uniqueId('u');
+    const train = { type: 'Train', id: uniqueId('tr'), label: 'Orient Express' };
+    await h.track({ owner: user, object: train });
+    const left = await h.logAction({ actor: train, verb: 'left', targets: [{ type: 'Station', id: 'paris', label: 'Paris' }], ...noGroup });
+
+    const forget = `mutation($o: ObjectRefInput!, $d: String, $s: JSON) { forgetObject(object: $o, description: $d, serialization: $s) { type id deleted description serialization } }`;
+    const userToken = await t.userToken(user);
+    const denied = await t.gql(forget, { o: train, d: 'retired' }, { token: userToken });
+    expect(denied.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+
+    const forgotten = await t.ok(forget, { o: train, d: 'The Orient Express (retired)', s: { pk: train.id } }, h.service);
+    expect(forgotten.forgetObject).toEqual({
+      type: 'Train',
+      id: train.id,
+      deleted: true,
+      description: 'The Orient Express (retired)',
+      serialization: { pk: train.id },
+    });
+    const node = (await h.feed(user)).edges[0]!.node;
+    expect(node.id).toBe(left.id);
+    expect(node.actor).toMatchObject({ id: train.id, deleted: true, description: 'The Orient Express (retired)' });
+    expect(node.targets[0]).toMatchObject({ id: 'paris', deleted: false });
+    const trackers = await t.ok(`query($u: ID) { trackers(user: $u) { id } }`, { u: user }, h.service);
+    expect(trackers.trackers).toEqual([]);
+
+    const later = await t.gql(`mutation($i: LogActionInput!) { logAction(input: $i) { id } }`, { i: { actor: { type: 'Station', id: 'x' }, verb: 'saw', related: [train] } }, h.service);
+    expect(later.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    const retrack = await t.gql(`mutation($i: TrackInput!) { track(input: $i) { id } }`, { i: { owner: user, object: train } }, h.service);
+    expect(retrack.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('registerVerb templates render Action.text with labels (service only)', async () => {
+    const verb = `left-${uniqueId('v')}`;
+    const reg = `mutation($v: String!, $t: String!) { registerVerb(verb: $v, template: $t) { verb template } }`;
+    const userToken = await t.userToken(uniqueId('u'));
+    expect((await t.gql(reg, { v: verb, t: '{actor} left' }, { token: userToken })).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+
+    const before = await h.logAction({ actor: { type: 'Train', id: '9', label: 'The 9:15' }, verb, ...noGroup });
+    expect(before.text).toBeNull();
+    await t.ok(reg, { v: verb, t: '{actor} left {targets} for {related} ({data.platform})' }, h.service);
+    const action = await h.logAction({
+      actor: { type: 'Train', id: '9', label: 'The 9:15' },
+      verb,
+      targets: [{ type: 'Station', id: 'a', label: 'Aston' }, { type: 'Station', id: 'b', label: 'Bury' }, { type: 'Station', id: 'c' }],
+      related: [{ type: 'City', id: 'l', label: 'Leeds' }],
+      data: { platform: 4 },
+      ...noGroup,
+    });
+    expect(action.text).toBe('The 9:15 left Aston, Bury and Station c for Leeds (4)');
+    const q = await t.ok(`query($id: ID!) { node(id: $id) { ... on Action { text } } }`, { id: before.id }, h.service);
+    expect(q.node.text).toBe('The 9:15 left  for  ()');
+  });
+});
