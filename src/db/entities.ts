@@ -1,5 +1,6 @@
 import { activityEntities } from '../activity/entities.ts';
+import { metricEntities } from '../metrics/entities.ts';
 import { objectEntities } from '../objects/entities.ts';
 
 /** Every entity of every module; the ORM and the migration generator both use this list. */
-export const entities = [...objectEntities, ...activityEntities];
+export const entities = [...objectEntities, ...activityEntities, ...metricEntities];

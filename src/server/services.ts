@@ -2,6 +2,7 @@ import { ActivityService } from '../activity/service.ts';
 import type { Config } from '../config.ts';
 import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
+import { createMetricsServices, type MetricsServices } from '../metrics/service.ts';
 import type { TrackqlPubSub } from './pubsub.ts';
 import { RateLimiter } from './rate-limit.ts';
 
@@ -11,6 +12,8 @@ export interface Services {
   rateLimiter: RateLimiter;
   /** Activity: actions, trackers, feeds, read state (activity/service.ts). */
   activity: ActivityService;
+  /** Metrics: catalog, group-commit inbox, increments, fold (+ cron), queries (metrics/service.ts). */
+  metrics: MetricsServices;
   /** Starts background work (cron jobs); called once the server listens. */
   start(): void;
   /** Stops background work and flushes buffers; called on shutdown before the ORM closes. */
@@ -27,11 +30,16 @@ export interface ServiceDeps {
 export function createServices(_deps: ServiceDeps): Services {
   const rateLimiter = new RateLimiter(_deps.config, _deps.logger);
   const activity = new ActivityService({ config: _deps.config, pubsub: _deps.pubsub, logger: _deps.logger });
+  const metrics = createMetricsServices({ config: _deps.config, orm: _deps.orm, logger: _deps.logger });
   return {
     rateLimiter,
     activity,
-    start() {},
+    metrics,
+    start() {
+      metrics.start();
+    },
     async close() {
+      await metrics.close();
       await rateLimiter.close();
     },
   };

@@ -45,8 +45,18 @@ export function uniqueId(prefix: string): string {
   return `${prefix}-${crypto.randomBytes(4).toString('hex')}`;
 }
 
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const database = await createTestDatabase();
+export interface StartTestAppOptions {
+  /**
+   * Use the database of another running TestApp (a second instance of the same deployment). Only a real
+   * Postgres (DATABASE_URL) can be shared; the embedded in-memory one cannot, so it gets its own. The owner
+   * drops it: stop this app first.
+   */
+  shareDatabaseOf?: TestApp;
+}
+
+export async function startTestApp(env: Record<string, string> = {}, options: StartTestAppOptions = {}): Promise<TestApp> {
+  const shared = options.shareDatabaseOf?.database.url ? options.shareDatabaseOf.database : undefined;
+  const database: TestDatabase = shared ? { ...shared, drop: async () => {} } : await createTestDatabase();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackql-test-'));
   const config = loadConfig({
     NODE_ENV: 'test',

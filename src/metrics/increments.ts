@@ -1,0 +1,190 @@
+import { isbot } from 'isbot';
+import type { MetricsConfig } from '../config.ts';
+import type { Viewer } from '../server/auth.ts';
+import { badInput } from '../server/errors.ts';
+import type { MetricsCatalog } from './catalog.ts';
+import type { Inbox } from './inbox.ts';
+import {
+  BOT_METRIC,
+  CATEGORY_MAX,
+  LABELS_DOMAIN,
+  REF_PATTERN,
+  METRIC_REF_MAX,
+  SYSTEM_DOMAIN,
+  DOM_ID_MAX,
+  type InboxRow,
+  type IncrementEvent,
+  type IncrementOutcome,
+  type MetricInfo,
+  type Rejection,
+} from './model.ts';
+
+export interface IncrementCaller {
+  viewer: Viewer;
+  userAgent: string | null;
+}
+
+/**
+ * Validates increment events one by one (per-event rejections with a reason), writes the accepted ones
+ * through the group commit and answers once they are committed.
+ */
+export class Increments {
+  readonly #catalog: MetricsCatalog;
+  readonly #inbox: Inbox;
+  readonly #config: MetricsConfig;
+
+  constructor(catalog: MetricsCatalog, inbox: Inbox, config: MetricsConfig) {
+    this.#catalog = catalog;
+    this.#inbox = inbox;
+    this.#config = config;
+  }
+
+  #isFilteredBot(caller: IncrementCaller): boolean {
+    return this.#config.botFilter.includes(caller.viewer.kind) && isbot(caller.userAgent);
+  }
+
+  /** Counts bot rejections in trackql/bot_rejections (category: the domain they aimed at). */
+  async #rejectBots(events: Array<{ domain: string }>): Promise<IncrementOutcome> {
+    const resolved = await this.#catalog.resolve([{ domain: SYSTEM_DOMAIN, metric: BOT_METRIC }]);
+    const botMetric = resolved.metric(SYSTEM_DOMAIN, BOT_METRIC);
+    if (botMetric) {
+      const perDomain = new Map<string, number>();
+      for (const event of events) {
+        const category = event.domain.length <= CATEGORY_MAX ? event.domain : event.domain.slice(0, CATEGORY_MAX);
+        perDomain.set(category, (perDomain.get(category) ?? 0) + 1);
+      }
+      const now = new Date();
+      await this.#inbox.enqueue(
+        [...perDomain].map(([category, amount]) => ({
+          metricId: botMetric.id,
+          objectType: '',
+          objectId: '',
+          category,
+          domId: '',
+          amount,
+          occurredAt: now,
+        })),
+      );
+    }
+    return { accepted: 0, rejected: events.map((_, index) => ({ index, reason: 'bot' as const })) };
+  }
+
+  async increment(caller: IncrementCaller, events: IncrementEvent[]): Promise<IncrementOutcome> {
+    if (events.length > this.#config.maxBatch) {
+      throw badInput(`Too many events: ${events.length} (at most ${this.#config.maxBatch} per call)`);
+    }
+    if (events.length === 0) return { accepted: 0, rejected: [] };
+    if (this.#isFilteredBot(caller)) return this.#rejectBots(events);
+
+    const isService = caller.viewer.kind === 'service';
+    const resolved = await this.#catalog.resolve(events.map((e) => ({ domain: e.domain, metric: e.metric })));
+
+    // Open domains: create unknown metrics on first use (services always; others when the domain's new
+    // metrics are public, since they could not increment a private one anyway).
+    const toCreate = new Map<number, { domain: NonNullable<ReturnType<typeof resolved.domain>>; refs: Set<string> }>();
+    for (const event of events) {
+      const domain = resolved.domain(event.domain);
+      if (!domain?.openMetrics || resolved.metric(event.domain, event.metric)) continue;
+      if (!isService && !domain.publicMetrics) continue;
+      if (event.metric.length > METRIC_REF_MAX || !REF_PATTERN.test(event.metric)) continue;
+      const entry = toCreate.get(domain.id) ?? { domain, refs: new Set<string>() };
+      entry.refs.add(event.metric);
+      toCreate.set(domain.id, entry);
+    }
+    const created = new Map<string, MetricInfo>();
+    const overCap = new Set<string>();
+    for (const { domain, refs } of toCreate.values()) {
+      const made = await this.#catalog.createOnFirstUse(domain, [...refs]);
+      for (const ref of refs) {
+        const metric = made.get(ref);
+        if (metric) created.set(`${domain.ref}\u0000${ref}`, metric);
+        else overCap.add(`${domain.ref}\u0000${ref}`);
+      }
+    }
+
+    const now = Date.now();
+    const newest = now + this.#config.maxSkewSeconds * 1000;
+    const oldest = now - this.#config.maxAgeHours * 3_600_000;
+    const rows: InboxRow[] = [];
+    const rejected: Rejection[] = [];
+    const nowDate = new Date(now);
+    events.forEach((event, index) => {
+      const domain = resolved.domain(event.domain);
+      if (!domain) return void rejected.push({ index, reason: 'unknown_domain' });
+      const key = `${event.domain}\u0000${event.metric}`;
+      const metric = resolved.metric(event.domain, event.metric) ?? created.get(key);
+      if (!metric) {
+        if (overCap.has(key)) return void rejected.push({ index, reason: 'too_many_metrics' });
+        return void rejected.push({ index, reason: domain.openMetrics && !isService && !domain.publicMetrics ? 'not_public' : 'unknown_metric' });
+      }
+      if (!isService && !metric.public) return void rejected.push({ index, reason: 'not_public' });
+      if (metric.kind !== 'COUNTER') return void rejected.push({ index, reason: 'not_counter' });
+      const by = event.by ?? 1;
+      if (Math.abs(by) > this.#config.maxBy) return void rejected.push({ index, reason: 'by_too_large' });
+      if (by < 1 && !metric.allowNegative) return void rejected.push({ index, reason: 'by_not_positive' });
+      const at = event.at ?? nowDate;
+      const time = at.getTime();
+      if (time > newest) return void rejected.push({ index, reason: 'at_in_future' });
+      if (time < oldest) return void rejected.push({ index, reason: 'at_too_old' });
+      rows.push({
+        metricId: metric.id,
+        objectType: event.object?.type ?? '',
+        objectId: event.object?.id ?? '',
+        category: event.category ?? '',
+        domId: event.domId ?? '',
+        amount: by,
+        occurredAt: at,
+      });
+    });
+    await this.#inbox.enqueue(rows);
+    return { accepted: rows.length, rejected };
+  }
+
+  /** django-tracker labels: `a|b:category:domId` into the built-in `labels` domain. */
+  async trackLabels(caller: IncrementCaller, labels: string): Promise<IncrementOutcome> {
+    const parsed = parseLabels(labels);
+    if (parsed.length > this.#config.maxBatch) {
+      throw badInput(`Too many labels: ${parsed.length} (at most ${this.#config.maxBatch} per call)`);
+    }
+    const events: IncrementEvent[] = [];
+    const positions: number[] = [];
+    const rejected: Rejection[] = [];
+    parsed.forEach((part, index) => {
+      if ('reason' in part) rejected.push({ index, reason: part.reason });
+      else {
+        events.push({ domain: LABELS_DOMAIN, metric: part.label, category: part.category, domId: part.domId });
+        positions.push(index);
+      }
+    });
+    const outcome = await this.increment(caller, events);
+    return {
+      accepted: outcome.accepted,
+      rejected: sortRejections([...rejected, ...outcome.rejected.map((r) => ({ index: positions[r.index]!, reason: r.reason }))]),
+    };
+  }
+}
+
+function sortRejections(rejections: Rejection[]): Rejection[] {
+  return rejections.sort((a, b) => a.index - b.index);
+}
+
+export type ParsedLabel = { label: string; category: string | null; domId: string | null } | { reason: Rejection['reason'] };
+
+/**
+ * Splits django-tracker's label syntax: labels separated by `|`, each `label[:category[:domId]]`.
+ * Empty category or dom id means none. Every part gets an entry (a label or the reason it is malformed).
+ */
+export function parseLabels(input: string): ParsedLabel[] {
+  if (input.trim() === '') return [];
+  return input.split('|').map((raw): ParsedLabel => {
+    const part = raw.trim();
+    if (part === '') return { reason: 'empty_label' };
+    const fields = part.split(':');
+    if (fields.length > 3) return { reason: 'malformed_label' };
+    const [label = '', category = '', domId = ''] = fields.map((f) => f.trim());
+    if (label === '') return { reason: 'empty_label' };
+    if (label.length > METRIC_REF_MAX || !REF_PATTERN.test(label)) return { reason: 'invalid_label' };
+    if (category.length > CATEGORY_MAX || domId.length > DOM_ID_MAX) return { reason: 'malformed_label' };
+    return { label, category: category || null, domId: domId || null };
+  });
+}

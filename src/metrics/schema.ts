@@ -1,0 +1,452 @@
+import { z } from 'zod';
+import { ObjectRef, ObjectRefInput } from '../objects/schema.ts';
+import { builder } from '../schema/builder.ts';
+import type { Context } from '../server/context.ts';
+import { apiError, badInput, forbidden, notFound } from '../server/errors.ts';
+import { FoldError } from './fold.ts';
+import {
+  PERIODS,
+  categorySchema,
+  domIdSchema,
+  domainRefSchema,
+  metricRefSchema,
+  nameSchema,
+  type DeadLetter,
+  type DomainInfo,
+  type FoldReport,
+  type IncrementOutcome,
+  type LabelStat,
+  type MetricInfo,
+  type ObjectTotal,
+  type Point,
+  type Rejection,
+  type StatisticValue,
+} from './model.ts';
+
+// ------------------------------------------------------------------ helpers
+
+const isService = (ctx: Context) => ctx.viewer.kind === 'service';
+
+/** Private metrics are readable by services only. */
+function readable(ctx: Context, metric: MetricInfo): MetricInfo {
+  if (!metric.public && !isService(ctx)) {
+    throw forbidden(`Metric "${metric.domain.ref}/${metric.ref}" is not public`);
+  }
+  return metric;
+}
+
+async function metricOrFail(ctx: Context, domain: string, ref: string): Promise<MetricInfo> {
+  const metric = await ctx.services.metrics.catalog.getMetric(domain, ref);
+  if (!metric) {
+    const known = await ctx.services.metrics.catalog.getDomain(domain);
+    throw notFound(known ? `Unknown metric "${ref}" in domain "${domain}"` : `Unknown domain "${domain}"`);
+  }
+  return metric;
+}
+
+// ------------------------------------------------------------------ types
+
+const MetricKindEnum = builder.enumType('MetricKind', {
+  description: 'COUNTER: incremented, folded into time series. GAUGE: values set with recordStatistic (follower counts...).',
+  values: ['COUNTER', 'GAUGE'] as const,
+});
+
+const PeriodEnum = builder.enumType('Period', {
+  description:
+    'A period of time. Counters keep 15-minute UTC buckets; HOUR..YEAR are derived from them in the requested time zone (weeks start on Monday). LIFETIME is all time.',
+  values: PERIODS,
+});
+
+const PointRef = builder.objectRef<Point>('Point').implement({
+  description: 'One point of a series: the start of its period and its value.',
+  fields: (t) => ({
+    start: t.field({ type: 'DateTime', resolve: (p) => p.start }),
+    value: t.exposeFloat('value'),
+  }),
+});
+
+const ObjectTotalRef = builder.objectRef<ObjectTotal>('ObjectTotal').implement({
+  fields: (t) => ({
+    object: t.field({ type: ObjectRef, resolve: (o) => o.object }),
+    value: t.exposeFloat('value'),
+  }),
+});
+
+const RejectedIncrementRef = builder.objectRef<Rejection>('RejectedIncrement').implement({
+  description:
+    'An event that was not stored. `index` is its position in the request (for trackLabels: in the `|` list). Reasons: unknown_domain, unknown_metric, not_public, not_counter, by_not_positive, by_too_large, at_in_future, at_too_old, too_many_metrics, bot; labels also empty_label, invalid_label, malformed_label.',
+  fields: (t) => ({
+    index: t.exposeInt('index'),
+    reason: t.exposeString('reason'),
+  }),
+});
+
+const IncrementResultRef = builder.objectRef<IncrementOutcome>('IncrementResult').implement({
+  description: 'The accepted increments are committed (durable) when this is returned.',
+  fields: (t) => ({
+    accepted: t.exposeInt('accepted'),
+    rejected: t.field({ type: [RejectedIncrementRef], resolve: (r) => r.rejected }),
+  }),
+});
+
+const FoldReportRef = builder.objectRef<FoldReport>('FoldReport').implement({
+  fields: (t) => ({
+    folded: t.exposeInt('folded', { description: 'Inbox rows added to statistics.' }),
+    buckets: t.exposeInt('buckets', { description: 'Statistic buckets created or updated.' }),
+    deadLettered: t.exposeInt('deadLettered', { description: 'Inbox rows moved to the dead-letter table.' }),
+    durationMs: t.exposeInt('durationMs'),
+    batches: t.exposeInt('batches', { description: 'Transactions used (METRICS_FOLD_BATCH rows each at most).' }),
+    skipped: t.exposeBoolean('skipped', { description: 'True when another fold held the lock and this one did not wait (cron only).' }),
+  }),
+});
+
+const LabelStatRef = builder.objectRef<LabelStat>('LabelStat').implement({
+  description: 'How many times a label was tracked with a DOM id (django-tracker heat maps).',
+  fields: (t) => ({
+    domId: t.exposeString('domId'),
+    label: t.exposeString('label'),
+    category: t.exposeString('category', { nullable: true }),
+    count: t.exposeFloat('count'),
+  }),
+});
+
+const DomainRef = builder.objectRef<DomainInfo>('Domain');
+const MetricRef = builder.objectRef<MetricInfo>('Metric');
+
+DomainRef.implement({
+  description: 'A group of metrics with a human-readable reference ID.',
+  fields: (t) => ({
+    ref: t.exposeID('ref'),
+    name: t.exposeString('name'),
+    openMetrics: t.exposeBoolean('openMetrics', { description: 'Accepts increments of metrics it has not seen (created on first use).' }),
+    publicMetrics: t.exposeBoolean('publicMetrics', { description: 'Metrics created on first use are public.' }),
+    createdAt: t.field({ type: 'DateTime', resolve: (d) => d.createdAt }),
+    metrics: t.field({
+      type: [MetricRef],
+      description: 'The metrics of the domain (public ones only, unless the caller is a service).',
+      resolve: async (domain, _args, ctx) => {
+        const metrics = await ctx.services.metrics.catalog.listMetrics(domain);
+        return isService(ctx) ? metrics : metrics.filter((m) => m.public);
+      },
+    }),
+    metric: t.field({
+      type: MetricRef,
+      nullable: true,
+      description: 'A metric by ref (null when unknown; FORBIDDEN when private and the caller is not a service).',
+      args: { ref: t.arg.id({ required: true }) },
+      resolve: async (domain, args, ctx) => {
+        const metric = await ctx.services.metrics.catalog.getMetric(domain.ref, String(args.ref));
+        return metric ? readable(ctx, metric) : null;
+      },
+    }),
+  }),
+});
+
+MetricRef.implement({
+  description: 'A counter or gauge. Counters: `total` is exact right after an increment (folded + still in the inbox).',
+  fields: (t) => ({
+    ref: t.exposeID('ref'),
+    name: t.exposeString('name'),
+    kind: t.field({ type: MetricKindEnum, resolve: (m) => m.kind }),
+    public: t.exposeBoolean('public', { description: 'Anyone may increment and read it.' }),
+    allowNegative: t.exposeBoolean('allowNegative', { description: 'Accepts increments with `by` <= 0.' }),
+    createdAt: t.field({ type: 'DateTime', resolve: (m) => m.createdAt }),
+    domain: t.field({ type: DomainRef, resolve: (m) => m.domain }),
+    total: t.float({
+      description:
+        'Counters: the sum of all increments (of the object and/or category when given; of everything otherwise), folded or not. Gauges: the recorded LIFETIME value (of the object when given, else the one recorded without object), 0 when none.',
+      args: {
+        object: t.arg({ type: ObjectRefInput }),
+        category: t.arg.string({ validate: categorySchema }),
+      },
+      resolve: (metric, args, ctx) => ctx.services.metrics.queries.total(metric, args),
+    }),
+    series: t.field({
+      type: [PointRef],
+      description:
+        'Points from the period containing `from` to the one containing `to` (default: now, and a period-dependent span before it). Counters return 0 for empty periods; gauges return the values recorded for that period. LIFETIME: one point.',
+      args: {
+        period: t.arg({ type: PeriodEnum, required: true }),
+        from: t.arg({ type: 'DateTime' }),
+        to: t.arg({ type: 'DateTime' }),
+        object: t.arg({ type: ObjectRefInput }),
+        category: t.arg.string({ validate: categorySchema }),
+        timezone: t.arg.string({ defaultValue: 'UTC', description: 'IANA time zone of the period boundaries.' }),
+      },
+      resolve: (metric, args, ctx) =>
+        ctx.services.metrics.queries.series(metric, {
+          period: args.period,
+          from: args.from,
+          to: args.to,
+          object: args.object,
+          category: args.category,
+          timezone: args.timezone ?? 'UTC',
+        }),
+    }),
+    top: t.field({
+      type: [ObjectTotalRef],
+      description: 'The objects with the highest value in the period containing `at` (default now; LIFETIME: all time).',
+      args: {
+        period: t.arg({ type: PeriodEnum, required: true }),
+        at: t.arg({ type: 'DateTime' }),
+        limit: t.arg.int({ defaultValue: 10 }),
+        category: t.arg.string({ validate: categorySchema }),
+        timezone: t.arg.string({ defaultValue: 'UTC', description: 'IANA time zone of the period boundaries.' }),
+      },
+      resolve: (metric, args, ctx) =>
+        ctx.services.metrics.queries.top(metric, {
+          period: args.period,
+          at: args.at,
+          limit: args.limit ?? 10,
+          category: args.category,
+          timezone: args.timezone ?? 'UTC',
+        }),
+    }),
+  }),
+});
+
+const StatisticRef = builder.objectRef<StatisticValue>('Statistic').implement({
+  fields: (t) => ({
+    metric: t.field({ type: MetricRef, resolve: (s) => s.metric }),
+    period: t.field({ type: PeriodEnum, resolve: (s) => s.period }),
+    start: t.field({ type: 'DateTime', resolve: (s) => s.start }),
+    object: t.field({ type: ObjectRef, nullable: true, resolve: (s) => s.object }),
+    value: t.exposeFloat('value'),
+  }),
+});
+
+const DeadLetterRef = builder.objectRef<DeadLetter>('MetricDeadLetter').implement({
+  description: 'An increment the fold could not fold (e.g. its metric was deleted), kept with the reason.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    metricId: t.exposeInt('metricId'),
+    object: t.field({ type: ObjectRef, nullable: true, resolve: (d) => d.object }),
+    category: t.exposeString('category', { nullable: true }),
+    domId: t.exposeString('domId', { nullable: true }),
+    amount: t.exposeInt('amount'),
+    at: t.field({ type: 'DateTime', resolve: (d) => d.occurredAt }),
+    reason: t.exposeString('reason'),
+    deadAt: t.field({ type: 'DateTime', resolve: (d) => d.deadAt }),
+  }),
+});
+
+interface MetricsStatusShape {
+  inboxRows: number;
+  deadLetters: number;
+  flushes: number;
+  flushedRows: number;
+  acknowledgedWrites: number;
+  lastFold: FoldReport | null;
+}
+
+const MetricsStatusRef = builder.objectRef<MetricsStatusShape>('MetricsStatus').implement({
+  description: 'Health of the metrics pipeline. Counters after `flushes` are those of the instance that answers.',
+  fields: (t) => ({
+    inboxRows: t.exposeFloat('inboxRows', { description: 'Increments acknowledged and not folded yet.' }),
+    deadLetters: t.exposeFloat('deadLetters', { description: 'Rows in the dead-letter table.' }),
+    flushes: t.exposeInt('flushes', { description: 'Group-commit INSERTs (commits) made by this instance.' }),
+    flushedRows: t.exposeFloat('flushedRows', { description: 'Inbox rows written by them.' }),
+    acknowledgedWrites: t.exposeInt('acknowledgedWrites', { description: 'Increment calls they acknowledged.' }),
+    lastFold: t.field({ type: FoldReportRef, nullable: true, resolve: (s) => s.lastFold }),
+  }),
+});
+
+const IncrementInput = builder.inputType('IncrementInput', {
+  description: 'One increment: `by` (default 1) added to a metric, optionally for an object, a category and a DOM id, at `at` (default now).',
+  fields: (t) => ({
+    domain: t.id({ required: true }),
+    metric: t.id({ required: true }),
+    object: t.field({ type: ObjectRefInput }),
+    by: t.int({ defaultValue: 1 }),
+    category: t.string({ validate: categorySchema }),
+    domId: t.string({ validate: domIdSchema }),
+    at: t.field({ type: 'DateTime' }),
+  }),
+});
+
+// ------------------------------------------------------------------ queries
+
+builder.queryFields((t) => ({
+  domains: t.field({
+    type: [DomainRef],
+    authScopes: { public: true },
+    resolve: (_root, _args, ctx) => ctx.services.metrics.catalog.listDomains(),
+  }),
+  domain: t.field({
+    type: DomainRef,
+    nullable: true,
+    authScopes: { public: true },
+    args: { ref: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.services.metrics.catalog.getDomain(String(args.ref)),
+  }),
+  labelStats: t.field({
+    type: [LabelStatRef],
+    description: 'Count per (DOM id, label, category) of the `labels` domain, for heat maps.',
+    authScopes: { public: true },
+    args: { domIds: t.arg.stringList({ required: true, validate: z.array(domIdSchema).max(1000, 'at most 1000 domIds') }) },
+    resolve: (_root, args, ctx) => ctx.services.metrics.queries.labelStats(args.domIds),
+  }),
+  metricDeadLetters: t.field({
+    type: [DeadLetterRef],
+    description: 'The most recent dead letters (service only).',
+    authScopes: { service: true },
+    args: { first: t.arg.int({ defaultValue: 50 }) },
+    resolve: (_root, args, ctx) => ctx.services.metrics.queries.deadLetters(args.first ?? 50),
+  }),
+  metricsStatus: t.field({
+    type: MetricsStatusRef,
+    authScopes: { service: true },
+    resolve: async (_root, _args, ctx) => {
+      const backlog = await ctx.services.metrics.queries.backlog();
+      const stats = ctx.services.metrics.inboxStats();
+      return {
+        ...backlog,
+        flushes: stats.flushes,
+        flushedRows: stats.rows,
+        acknowledgedWrites: stats.writes,
+        lastFold: ctx.services.metrics.lastFold(),
+      };
+    },
+  }),
+}));
+
+// ------------------------------------------------------------------ mutations
+
+builder.mutationFields((t) => ({
+  registerDomain: t.field({
+    type: DomainRef,
+    description: 'Idempotent: the same definition again returns the domain; a different one is a CONFLICT.',
+    authScopes: { service: true },
+    args: {
+      ref: t.arg.id({ required: true, validate: domainRefSchema }),
+      name: t.arg.string({ required: true, validate: nameSchema }),
+      openMetrics: t.arg.boolean({ defaultValue: false }),
+      publicMetrics: t.arg.boolean({ defaultValue: false, description: 'Metrics created on first use are public.' }),
+    },
+    resolve: (_root, args, ctx) =>
+      ctx.services.metrics.catalog.registerDomain({
+        ref: String(args.ref),
+        name: args.name.trim(),
+        openMetrics: args.openMetrics ?? false,
+        publicMetrics: args.publicMetrics ?? false,
+      }),
+  }),
+  registerMetric: t.field({
+    type: MetricRef,
+    description:
+      'Idempotent: the same definition again returns the metric; a different one is a CONFLICT (a metric created on first use takes its first registration).',
+    authScopes: { service: true },
+    args: {
+      domain: t.arg.id({ required: true }),
+      ref: t.arg.id({ required: true, validate: metricRefSchema }),
+      name: t.arg.string({ required: true, validate: nameSchema }),
+      kind: t.arg({ type: MetricKindEnum, defaultValue: 'COUNTER' }),
+      public: t.arg.boolean({ defaultValue: false }),
+      allowNegative: t.arg.boolean({ defaultValue: false, description: 'Accept increments with `by` <= 0.' }),
+    },
+    resolve: (_root, args, ctx) =>
+      ctx.services.metrics.catalog.registerMetric({
+        domain: String(args.domain),
+        ref: String(args.ref),
+        name: args.name.trim(),
+        kind: args.kind ?? 'COUNTER',
+        public: args.public ?? false,
+        allowNegative: args.allowNegative ?? false,
+      }),
+  }),
+  deleteMetric: t.boolean({
+    description:
+      'Deletes a metric and its statistics; increments of it not folded yet become dead letters at the next fold. False when it did not exist.',
+    authScopes: { service: true },
+    args: { domain: t.arg.id({ required: true }), ref: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.services.metrics.catalog.deleteMetric(String(args.domain), String(args.ref)),
+  }),
+  increment: t.field({
+    type: IncrementResultRef,
+    description:
+      'Adds increments. Anonymous callers and users may increment public metrics; services any. Per-event rejections say why; the accepted ones are durable when this returns.',
+    authScopes: { public: true },
+    args: { events: t.arg({ type: [IncrementInput], required: true }) },
+    resolve: async (_root, args, ctx) => {
+      const events = args.events;
+      if (events.length > ctx.config.metrics.maxBatch) {
+        throw badInput(`Too many events: ${events.length} (at most ${ctx.config.metrics.maxBatch} per call)`);
+      }
+      if (events.length > 0) await ctx.services.rateLimiter.consume(ctx, 'increment', events.length);
+      return ctx.services.metrics.increments.increment(ctx, events.map(toEvent));
+    },
+  }),
+  trackLabels: t.field({
+    type: IncrementResultRef,
+    description: 'django-tracker labels "a|b:category:domId" into the built-in open, public `labels` domain (one metric per label).',
+    authScopes: { public: true },
+    args: { labels: t.arg.string({ required: true, validate: z.string().max(65_536, 'at most 65536 characters') }) },
+    resolve: async (_root, args, ctx) => {
+      const parts = args.labels.split('|').length;
+      if (parts <= ctx.config.metrics.maxBatch) await ctx.services.rateLimiter.consume(ctx, 'labels', parts);
+      return ctx.services.metrics.increments.trackLabels(ctx, args.labels);
+    },
+  }),
+  recordStatistic: t.field({
+    type: StatisticRef,
+    description:
+      "Sets a GAUGE's value for a period (trackstats' record): the bucket starts at the start of the period containing `date` (default now) in `timezone`; an earlier value of that bucket is replaced.",
+    authScopes: { service: true },
+    args: {
+      domain: t.arg.id({ required: true }),
+      metric: t.arg.id({ required: true }),
+      value: t.arg.float({ required: true }),
+      period: t.arg({ type: PeriodEnum, required: true }),
+      date: t.arg({ type: 'DateTime' }),
+      object: t.arg({ type: ObjectRefInput }),
+      timezone: t.arg.string({ defaultValue: 'UTC', description: 'IANA time zone of the period boundaries.' }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const metric = await metricOrFail(ctx, String(args.domain), String(args.metric));
+      return ctx.services.metrics.queries.recordStatistic(metric, {
+        value: args.value,
+        period: args.period,
+        date: args.date,
+        object: args.object,
+        timezone: args.timezone ?? 'UTC',
+      });
+    },
+  }),
+  foldCounters: t.field({
+    type: FoldReportRef,
+    description: 'Folds the inbox now (waits for a fold running elsewhere). Service only.',
+    authScopes: { service: true },
+    resolve: async (_root, _args, ctx) => {
+      try {
+        return await ctx.services.metrics.fold({ wait: true });
+      } catch (error) {
+        if (error instanceof FoldError) {
+          throw apiError('UNAVAILABLE', `The fold was interrupted after ${error.report.folded} rows; the rest stays in the inbox`, {
+            report: error.report,
+          });
+        }
+        throw error;
+      }
+    },
+  }),
+}));
+
+function toEvent(input: {
+  domain: string;
+  metric: string;
+  object?: { type: string; id: string; label?: string | null | undefined } | null | undefined;
+  by?: number | null | undefined;
+  category?: string | null | undefined;
+  domId?: string | null | undefined;
+  at?: Date | null | undefined;
+}) {
+  return {
+    domain: String(input.domain),
+    metric: String(input.metric),
+    object: input.object ?? null,
+    by: input.by ?? 1,
+    category: input.category || null,
+    domId: input.domId || null,
+    at: input.at ?? null,
+  };
+}

@@ -1,0 +1,84 @@
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Config } from '../config.ts';
+import type { Orm } from '../db/orm.ts';
+import type { Logger } from '../logger.ts';
+import { MetricsCatalog } from './catalog.ts';
+import { fold } from './fold.ts';
+import { Inbox, type InboxStats } from './inbox.ts';
+import { Increments } from './increments.ts';
+import type { FoldReport } from './model.ts';
+import { MetricsQueries } from './queries.ts';
+
+export interface MetricsServices {
+  catalog: MetricsCatalog;
+  inbox: Inbox;
+  increments: Increments;
+  queries: MetricsQueries;
+  /** The one fold: cron (wait: false), `foldCounters` and `npm run fold` (wait: true). */
+  fold(options?: { wait?: boolean }): Promise<FoldReport>;
+  /** The last fold this process ran (null before the first). */
+  lastFold(): FoldReport | null;
+  inboxStats(): InboxStats;
+  /** Schedules the fold on FOLD_CRON ("off": never). */
+  start(): void;
+  /** Stops the cron, waits for a running fold, flushes the group commit. */
+  close(): Promise<void>;
+}
+
+export function createMetricsServices(deps: { config: Config; orm: Orm; logger: Logger }): MetricsServices {
+  const { config, orm } = deps;
+  const logger = deps.logger.child({ module: 'metrics' });
+  const catalog = new MetricsCatalog(orm, config.metrics);
+  const inbox = new Inbox(orm, config.metrics, logger);
+  const increments = new Increments(catalog, inbox, config.metrics);
+  const queries = new MetricsQueries(orm, config.metrics);
+  let task: ScheduledTask | undefined;
+  let running: Promise<FoldReport> | undefined;
+  let last: FoldReport | null = null;
+
+  const runFold = async (wait: boolean): Promise<FoldReport> => {
+    const report = await fold(orm, logger, { batchSize: config.metrics.foldBatch, wait });
+    last = report;
+    return report;
+  };
+
+  return {
+    catalog,
+    inbox,
+    increments,
+    queries,
+    fold(options = {}) {
+      const current = runFold(options.wait ?? true);
+      running = current;
+      return current;
+    },
+    lastFold: () => last,
+    inboxStats: () => inbox.stats(),
+    start() {
+      if (config.foldCron === 'off' || task) return;
+      task = cron.schedule(
+        config.foldCron,
+        async () => {
+          // Overlapping ticks are skipped (noOverlap); a fold holding the lock elsewhere makes this one skip.
+          const current = runFold(false);
+          running = current;
+          try {
+            await current;
+          } catch {
+            // Logged by the fold; the next tick retries.
+          }
+        },
+        { name: 'trackql-metrics-fold', noOverlap: true },
+      );
+    },
+    async close() {
+      if (task) {
+        await task.stop();
+        await task.destroy();
+        task = undefined;
+      }
+      if (running) await running.catch(() => undefined);
+      await inbox.close();
+    },
+  };
+}
