@@ -2,6 +2,7 @@ import { builder } from './builder.ts';
 import '../objects/schema.ts';
 import '../activity/schema.ts';
 import '../metrics/schema.ts';
+import '../ops/schema.ts';
 import './system.ts';
 
 /** The assembled schema: each module registers its types on the builder when imported above. */

@@ -179,6 +179,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
           }
         },
       }),
+      ...services.ops.yogaPlugins({ tokens, generatedSecret: generated }),
     ],
     context: async (initial): Promise<Context> => {
       const request = initial['request'] as Request | undefined;

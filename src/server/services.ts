@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
 import { createMetricsServices, type MetricsServices } from '../metrics/service.ts';
+import { createOpsService, type OpsService } from '../ops/service.ts';
 import type { TrackqlPubSub } from './pubsub.ts';
 import { RateLimiter } from './rate-limit.ts';
 
@@ -14,6 +15,8 @@ export interface Services {
   activity: ActivityService;
   /** Metrics: catalog, group-commit inbox, increments, fold (+ cron), queries (metrics/service.ts). */
   metrics: MetricsServices;
+  /** Ops: Prometheus registry and collectors, retention job (ops/service.ts). */
+  ops: OpsService;
   /** Starts background work (cron jobs); called once the server listens. */
   start(): void;
   /** Stops background work and flushes buffers; called on shutdown before the ORM closes. */
@@ -31,14 +34,18 @@ export function createServices(_deps: ServiceDeps): Services {
   const rateLimiter = new RateLimiter(_deps.config, _deps.logger);
   const activity = new ActivityService({ config: _deps.config, pubsub: _deps.pubsub, logger: _deps.logger });
   const metrics = createMetricsServices({ config: _deps.config, orm: _deps.orm, logger: _deps.logger });
+  const ops = createOpsService({ ..._deps, metrics });
   return {
     rateLimiter,
     activity,
     metrics,
+    ops,
     start() {
       metrics.start();
+      ops.start();
     },
     async close() {
+      await ops.close();
       await metrics.close();
       await rateLimiter.close();
     },

@@ -1,0 +1,82 @@
+import crypto from 'node:crypto';
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import type { Plugin } from 'graphql-yoga';
+import type { Config } from '../config.ts';
+import type { OpsMetrics } from './metrics.ts';
+
+export const METRICS_PATH = '/metrics';
+
+/**
+ * Yoga plugins of the ops module:
+ * - Yoga's prometheus plugin (GraphQL phases, errors, HTTP durations) on trackql's registry, without the
+ *   request URL as a label (unbounded cardinality);
+ * - a counter of running subscriptions per transport (graphql-ws and SSE both run through Yoga's envelop);
+ * - `GET /metrics` serving the registry, behind `Authorization: Bearer <PROMETHEUS_TOKEN>` when one is set.
+ */
+export function opsPlugins(config: Config, metrics: OpsMetrics): Plugin[] {
+  if (!config.prometheus.enabled) return [useSubscriptionGauge(metrics)];
+  return [
+    usePrometheus({
+      registry: metrics.registry,
+      endpoint: false,
+      labels: { url: false },
+    }),
+    useSubscriptionGauge(metrics),
+    useMetricsEndpoint(config, metrics),
+  ];
+}
+
+function useSubscriptionGauge(metrics: OpsMetrics): Plugin {
+  return {
+    onSubscribe({ args }) {
+      const transport = (args.contextValue as { socket?: unknown }).socket ? 'ws' : 'sse';
+      return {
+        onSubscribeResult({ result }) {
+          if (!result || typeof result !== 'object' || !(Symbol.asyncIterator in result)) return undefined;
+          metrics.subscriptions.inc({ transport });
+          let ended = false;
+          return {
+            onEnd() {
+              if (ended) return;
+              ended = true;
+              metrics.subscriptions.dec({ transport });
+            },
+          };
+        },
+      };
+    },
+  };
+}
+
+function useMetricsEndpoint(config: Config, metrics: OpsMetrics): Plugin {
+  const expected = config.prometheus.token ? `Bearer ${config.prometheus.token}` : undefined;
+  return {
+    async onRequest({ url, request, endResponse, fetchAPI }) {
+      if (url.pathname !== METRICS_PATH) return;
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        endResponse(new fetchAPI.Response('Method not allowed', { status: 405, headers: { allow: 'GET' } }));
+        return;
+      }
+      if (expected && !sameSecret(request.headers.get('authorization') ?? '', expected)) {
+        endResponse(
+          new fetchAPI.Response('Unauthorized', { status: 401, headers: { 'www-authenticate': 'Bearer realm="metrics"' } }),
+        );
+        return;
+      }
+      try {
+        const body = await metrics.metrics();
+        endResponse(
+          new fetchAPI.Response(body, { headers: { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' } }),
+        );
+      } catch (error) {
+        endResponse(new fetchAPI.Response(`metrics collection failed: ${(error as Error).message}`, { status: 500 }));
+      }
+    },
+  };
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && crypto.timingSafeEqual(a, b);
+}

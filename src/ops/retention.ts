@@ -1,0 +1,255 @@
+import cron, { type ScheduledTask } from 'node-cron';
+import type { RetentionConfig } from '../config.ts';
+import type { Em, Orm } from '../db/orm.ts';
+import type { Logger } from '../logger.ts';
+import type { TrackqlPubSub } from '../server/pubsub.ts';
+import type { OpsMetrics } from './metrics.ts';
+
+/**
+ * Retention: removes what operators no longer want to keep, per kind of row, on a cron (RETENTION_CRON).
+ *
+ * - Counter statistics live in 15-minute UTC buckets (`Q15`) from which HOUR..YEAR series are derived, plus a
+ *   LIFETIME row. After RETENTION_HOUR_DAYS the 15-minute buckets of each old UTC day are compacted into one
+ *   bucket at that day's UTC midnight (sum kept: DAY and longer series and totals are unchanged; HOUR series
+ *   of those days show the whole day at 00:00 UTC). After RETENTION_DAY_DAYS they are deleted. LIFETIME is
+ *   never deleted, so totals survive.
+ * - Gauge statistics are stored per period: HOUR/DAY/WEEK/MONTH/YEAR rows older than their retention go.
+ * - Dead letters older than RETENTION_DEAD_LETTER_DAYS go.
+ * - With RETENTION_ACTION_DAYS, actions older than that go with their objects and feed entries; unread
+ *   counters are decremented in the same statement and subscribers get the new count (a bulk READ event).
+ *
+ * 0 days means "keep forever". Each step is one transaction holding a Postgres advisory lock, so several
+ * instances never run it twice at once (an instance that finds the lock taken skips its run).
+ */
+export const RETENTION_LOCK_KEY = 727_001_007;
+const ACTION_BATCH = 5_000;
+const DAY_MS = 86_400_000;
+
+export interface RetentionReport {
+  /** 15-minute counter buckets merged into per-day buckets. */
+  statisticsCompacted: number;
+  /** Statistic rows deleted (counter buckets past RETENTION_DAY_DAYS and gauge rows past their period's retention). */
+  statisticsDeleted: number;
+  deadLettersDeleted: number;
+  actionsDeleted: number;
+  feedEntriesDeleted: number;
+  durationMs: number;
+  /** False when another instance held the retention lock (nothing was done). */
+  ran: boolean;
+}
+
+type Row = Record<string, string | number | null>;
+const n = (v: string | number | null | undefined) => Number(v ?? 0);
+
+/** Start of the UTC day `days` days before `now` (cutoffs are whole UTC days). */
+function cutoff(now: Date, days: number): Date {
+  return new Date(Math.floor((now.getTime() - days * DAY_MS) / DAY_MS) * DAY_MS);
+}
+
+export class Retention {
+  readonly #orm: Orm;
+  readonly #config: RetentionConfig;
+  readonly #logger: Logger;
+  readonly #pubsub: TrackqlPubSub;
+  readonly #metrics: OpsMetrics | undefined;
+  #task: ScheduledTask | undefined;
+  #running: Promise<RetentionReport> | undefined;
+
+  constructor(deps: { orm: Orm; config: RetentionConfig; logger: Logger; pubsub: TrackqlPubSub; metrics?: OpsMetrics }) {
+    this.#orm = deps.orm;
+    this.#config = deps.config;
+    this.#logger = deps.logger;
+    this.#pubsub = deps.pubsub;
+    this.#metrics = deps.metrics;
+  }
+
+  get settings(): RetentionConfig {
+    return this.#config;
+  }
+
+  start(): void {
+    if (this.#config.cron === 'off' || this.#task) return;
+    this.#task = cron.schedule(
+      this.#config.cron,
+      async () => {
+        try {
+          await this.run();
+        } catch {
+          // logged by run()
+        }
+      },
+      { name: 'trackql-retention', noOverlap: true },
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.#task?.stop();
+    await this.#task?.destroy();
+    this.#task = undefined;
+    await this.#running?.catch(() => {});
+  }
+
+  /** Applies retention now (cron, the `applyRetention` mutation and tests call this). One run at a time per process. */
+  run(now: Date = new Date()): Promise<RetentionReport> {
+    this.#running ??= this.#run(now).finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  /** One step in its own transaction under the advisory lock; null when another instance holds it. */
+  async #locked<T>(step: (em: Em) => Promise<T>): Promise<T | null> {
+    return this.#orm.em.fork().transactional(async (em) => {
+      const [lock] = await em.execute<Row[]>('select pg_try_advisory_xact_lock(?) as ok', [RETENTION_LOCK_KEY]);
+      if (!lock?.['ok']) return null;
+      return step(em);
+    });
+  }
+
+  async #run(now: Date): Promise<RetentionReport> {
+    const started = performance.now();
+    const c = this.#config;
+    const report: RetentionReport = {
+      statisticsCompacted: 0,
+      statisticsDeleted: 0,
+      deadLettersDeleted: 0,
+      actionsDeleted: 0,
+      feedEntriesDeleted: 0,
+      durationMs: 0,
+      ran: true,
+    };
+    try {
+      const statistics = await this.#locked(async (em) => {
+        let compacted = 0;
+        let deleted = 0;
+        if (c.hourDays > 0) {
+          // Move each old day's 15-minute buckets into its 00:00 UTC bucket (summing into it when present).
+          const [row] = await em.execute<Row[]>(
+            `with moved as (
+               delete from metric_statistic
+               where period = 'Q15' and start < ? and start <> date_trunc('day', start, 'UTC')
+               returning metric_id, level, object_type, object_id, category, dom_id, start, value
+             ), merged as (
+               insert into metric_statistic (metric_id, level, object_type, object_id, period, start, category, dom_id, value)
+               select metric_id, level, object_type, object_id, 'Q15', date_trunc('day', start, 'UTC'), category, dom_id, sum(value)
+               from moved
+               group by metric_id, level, object_type, object_id, category, dom_id, date_trunc('day', start, 'UTC')
+               on conflict (metric_id, level, object_type, object_id, period, start, category, dom_id)
+               do update set value = metric_statistic.value + excluded.value
+               returning 1
+             )
+             select (select count(*) from moved) as moved, (select count(*) from merged) as merged`,
+            [cutoff(now, c.hourDays)],
+          );
+          compacted = n(row?.['moved']);
+        }
+        const byPeriod: Array<[string, number]> = [
+          ['Q15', c.dayDays],
+          ['HOUR', c.hourDays],
+          ['DAY', c.dayDays],
+          ['WEEK', c.weekDays],
+          ['MONTH', c.monthDays],
+          ['YEAR', c.yearDays],
+        ];
+        for (const [period, days] of byPeriod) {
+          if (days <= 0) continue;
+          const [row] = await em.execute<Row[]>(
+            `with d as (delete from metric_statistic where period = ? and start < ? returning 1) select count(*) as n from d`,
+            [period, cutoff(now, days)],
+          );
+          deleted += n(row?.['n']);
+        }
+        return { compacted, deleted };
+      });
+      if (statistics === null) {
+        report.ran = false;
+        this.#logger.info('retention skipped: another instance holds the retention lock');
+        return report;
+      }
+      report.statisticsCompacted = statistics.compacted;
+      report.statisticsDeleted = statistics.deleted;
+
+      if (c.deadLetterDays > 0) {
+        const dead = await this.#locked(async (em) => {
+          const [row] = await em.execute<Row[]>(
+            'with d as (delete from metric_dead_letter where dead_at < ? returning 1) select count(*) as n from d',
+            [new Date(now.getTime() - c.deadLetterDays * DAY_MS)],
+          );
+          return n(row?.['n']);
+        });
+        report.deadLettersDeleted = dead ?? 0;
+      }
+
+      if (c.actionDays > 0) {
+        const before = new Date(now.getTime() - c.actionDays * DAY_MS);
+        for (;;) {
+          const batch = await this.#locked((em) => this.#pruneActions(em, before));
+          if (batch === null) break;
+          report.actionsDeleted += batch.actions;
+          report.feedEntriesDeleted += batch.entries;
+          await this.#publishCounts(batch.counts);
+          if (batch.actions < ACTION_BATCH) break;
+        }
+      }
+
+      report.durationMs = Math.round(performance.now() - started);
+      const m = this.#metrics;
+      if (m) {
+        m.retentionRuns.inc({ result: 'ok' });
+        m.retentionLastRun.set(Date.now() / 1000);
+        m.retentionDeleted.inc({ kind: 'statistics_compacted' }, report.statisticsCompacted);
+        m.retentionDeleted.inc({ kind: 'statistics' }, report.statisticsDeleted);
+        m.retentionDeleted.inc({ kind: 'dead_letters' }, report.deadLettersDeleted);
+        m.retentionDeleted.inc({ kind: 'actions' }, report.actionsDeleted);
+        m.retentionDeleted.inc({ kind: 'feed_entries' }, report.feedEntriesDeleted);
+      }
+      this.#logger.info({ retention: report }, 'retention applied');
+      return report;
+    } catch (error) {
+      this.#metrics?.retentionRuns.inc({ result: 'error' });
+      this.#logger.error({ err: error }, 'retention failed');
+      throw error;
+    }
+  }
+
+  /** Deletes up to ACTION_BATCH old actions, their objects and feed entries, keeping unread counters exact. */
+  async #pruneActions(em: Em, before: Date) {
+    const rows = await em.execute<Row[]>(
+      `with doomed as (
+         delete from activity_action
+         where id in (select id from activity_action where timestamp < ? order by id limit ?)
+         returning id
+       ), objects as (
+         delete from activity_action_object where action_id in (select id from doomed) returning 1
+       ), entries as (
+         delete from activity_feed_entry where action_id in (select id from doomed) returning user_id, unread
+       ), dec as (
+         select user_id, count(*) as k from entries where unread group by user_id
+       ), counters as (
+         update activity_unread_counter c set count = greatest(0, c.count - dec.k)
+         from dec where c.user_id = dec.user_id
+         returning c.user_id, c.count
+       )
+       select 'total' as kind, null as user_id, (select count(*) from doomed) as actions, (select count(*) from entries) as entries
+       union all
+       select 'counter', user_id, count, null from counters`,
+      [before, ACTION_BATCH],
+    );
+    const total = rows.find((r) => r['kind'] === 'total');
+    const counts = rows
+      .filter((r) => r['kind'] === 'counter')
+      .map((r) => ({ userId: String(r['user_id']), unreadCount: n(r['actions']) }));
+    return { actions: n(total?.['actions']), entries: n(total?.['entries']), counts };
+  }
+
+  /** Tells the feed subscribers of the users whose unread count dropped (after commit). */
+  async #publishCounts(counts: Array<{ userId: string; unreadCount: number }>) {
+    for (const { userId, unreadCount } of counts) {
+      try {
+        this.#pubsub.publish('feed', userId, { kind: 'READ', action: null, unread: null, trackerIds: [], unreadCount });
+      } catch (error) {
+        this.#logger.warn({ err: error, userId }, 'retention: could not publish the new unread count');
+      }
+    }
+  }
+}

@@ -1,0 +1,172 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
+
+const BROWSER_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+const BOT_UA = 'Googlebot/2.1 (+http://www.google.com/bot.html)';
+
+let t: TestApp;
+let base: string;
+
+beforeAll(async () => {
+  t = await startTestApp();
+  base = `http://127.0.0.1:${t.port}`;
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+async function counts(domIds: string[]): Promise<Record<string, number>> {
+  const data = await t.ok<{ labelStats: Array<{ domId: string; label: string; count: number }> }>(
+    'query($ids: [String!]!) { labelStats(domIds: $ids) { domId label count } }',
+    { ids: domIds },
+  );
+  const out: Record<string, number> = {};
+  for (const s of data.labelStats) out[s.domId] = (out[s.domId] ?? 0) + s.count;
+  return out;
+}
+
+describe('GET /track (django-tracker compatible)', () => {
+  it('counts every label of a|b:category:domId and answers 204', async () => {
+    const dom = uniqueId('dom');
+    const response = await fetch(`${base}/track?labels=${encodeURIComponent(`first:links:${dom}|second:links:${dom}|third`)}`, {
+      headers: { 'user-agent': BROWSER_UA },
+    });
+    expect(response.status).toBe(204);
+    expect(response.headers.get('x-trackql-accepted')).toBe('3');
+    expect(response.headers.get('access-control-allow-origin')).toBe('*');
+    expect(await counts([dom])).toEqual({ [dom]: 2 });
+  });
+
+  it('answers a 1x1 transparent gif with ?gif=1', async () => {
+    const dom = uniqueId('dom');
+    const response = await fetch(`${base}/track/?labels=pixel::${dom}&gif=1`, { headers: { 'user-agent': BROWSER_UA } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('image/gif');
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    expect(new TextDecoder().decode(bytes.slice(0, 6))).toBe('GIF89a');
+    expect(bytes[6]).toBe(1); // width 1
+    expect(bytes[8]).toBe(1); // height 1
+    expect(await counts([dom])).toEqual({ [dom]: 1 });
+  });
+
+  it('rejects a missing labels parameter with 400 and stores nothing', async () => {
+    const response = await fetch(`${base}/track`, { headers: { 'user-agent': BROWSER_UA } });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
+    expect(body.errors[0]!.extensions.code).toBe('BAD_USER_INPUT');
+    expect(body.errors[0]!.message).toMatch(/labels/);
+  });
+
+  it('applies the mutation’s label validation (malformed labels are rejected, valid ones kept)', async () => {
+    const dom = uniqueId('dom');
+    const response = await fetch(`${base}/track?labels=${encodeURIComponent(`ok::${dom}|bad label::${dom}`)}`, {
+      headers: { 'user-agent': BROWSER_UA },
+    });
+    expect(response.status).toBe(204);
+    expect(response.headers.get('x-trackql-accepted')).toBe('1');
+    expect(response.headers.get('x-trackql-rejected')).toBe('1');
+    expect(await counts([dom])).toEqual({ [dom]: 1 });
+  });
+
+  it('filters bots exactly like the mutation (nothing stored)', async () => {
+    const dom = uniqueId('dom');
+    const viaBeacon = await fetch(`${base}/track?labels=seen::${dom}`, { headers: { 'user-agent': BOT_UA } });
+    expect(viaBeacon.status).toBe(204);
+    expect(viaBeacon.headers.get('x-trackql-accepted')).toBe('0');
+    const viaMutation = await t.gql<{ trackLabels: { accepted: number; rejected: Array<{ reason: string }> } }>(
+      'mutation($l: String!) { trackLabels(labels: $l) { accepted rejected { reason } } }',
+      { l: `seen::${dom}` },
+      { headers: { 'user-agent': BOT_UA } },
+    );
+    expect(viaMutation.data?.trackLabels.accepted).toBe(0);
+    expect(viaMutation.data?.trackLabels.rejected.map((r) => r.reason)).toEqual(['bot']);
+    expect(await counts([dom])).toEqual({});
+  });
+
+  it('answers CORS preflight for sendBeacon with a JSON blob', async () => {
+    const response = await fetch(`${base}/track`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+    });
+    expect(response.status).toBe(204);
+    expect(response.headers.get('access-control-allow-methods')).toContain('POST');
+  });
+});
+
+describe('POST /track (navigator.sendBeacon bodies)', () => {
+  const post = (body: BodyInit, type?: string) =>
+    fetch(`${base}/track`, {
+      method: 'POST',
+      headers: { 'user-agent': BROWSER_UA, ...(type ? { 'content-type': type } : {}) },
+      body,
+    });
+
+  it('accepts the raw label string as text/plain', async () => {
+    const dom = uniqueId('dom');
+    expect((await post(`a:cat:${dom}|b:cat:${dom}|c::${dom}`, 'text/plain;charset=UTF-8')).status).toBe(204);
+    expect(await counts([dom])).toEqual({ [dom]: 3 });
+  });
+
+  it('accepts labels=… as text/plain and as a form (URLSearchParams)', async () => {
+    const dom = uniqueId('dom');
+    expect((await post(`labels=${encodeURIComponent(`x::${dom}`)}`, 'text/plain')).status).toBe(204);
+    expect((await post(new URLSearchParams({ labels: `y::${dom}` }))).status).toBe(204);
+    expect(await counts([dom])).toEqual({ [dom]: 2 });
+  });
+
+  it('accepts JSON {labels: string | string[]}', async () => {
+    const dom = uniqueId('dom');
+    expect((await post(JSON.stringify({ labels: `j1::${dom}` }), 'application/json')).status).toBe(204);
+    expect((await post(JSON.stringify({ labels: [`j2::${dom}`, `j3::${dom}`] }), 'application/json')).status).toBe(204);
+    expect(await counts([dom])).toEqual({ [dom]: 3 });
+  });
+
+  it('rejects bad bodies with a clear error and stores nothing', async () => {
+    const bad = [
+      [JSON.stringify({ nope: 1 }), 'application/json', 400],
+      ['{not json', 'application/json', 400],
+      ['', 'text/plain', 400],
+      ['x'.repeat(9000), 'text/plain', 413],
+      ['<labels/>', 'application/xml', 415],
+    ] as const;
+    for (const [body, type, status] of bad) {
+      const response = await post(body, type);
+      expect(response.status, `${type} ${body.slice(0, 20)}`).toBe(status);
+      const json = (await response.json()) as { errors: Array<{ message: string }> };
+      expect(json.errors[0]!.message.length).toBeGreaterThan(5);
+    }
+  });
+
+  it('passes the caller’s token through: a user token is accepted, a bad token is 401', async () => {
+    const dom = uniqueId('dom');
+    const user = await t.userToken(uniqueId('u'));
+    const ok = await fetch(`${base}/track`, {
+      method: 'POST',
+      headers: { 'user-agent': BROWSER_UA, authorization: `Bearer ${user}`, 'content-type': 'text/plain' },
+      body: `tok::${dom}`,
+    });
+    expect(ok.status).toBe(204);
+    const bad = await fetch(`${base}/track?labels=tok::${dom}`, {
+      headers: { 'user-agent': BROWSER_UA, authorization: 'Bearer not-a-token' },
+    });
+    expect(bad.status).toBe(401);
+    expect(await counts([dom])).toEqual({ [dom]: 1 });
+  });
+
+  it('applies the labels rate limit of the mutation', async () => {
+    const limited = await startTestApp({ RATE_LIMIT_LABELS: '3', RATE_LIMIT_WINDOW_SECONDS: '60' });
+    try {
+      const url = `http://127.0.0.1:${limited.port}/track`;
+      const dom = uniqueId('dom');
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await fetch(url, { method: 'POST', headers: { 'user-agent': BROWSER_UA, 'content-type': 'text/plain' }, body: `rl::${dom}` });
+        statuses.push(r.status);
+      }
+      expect(statuses.slice(0, 3)).toEqual([204, 204, 204]);
+      expect(statuses.slice(3)).toEqual([429, 429]);
+    } finally {
+      await limited.stop();
+    }
+  });
+});
