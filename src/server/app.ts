@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getOperationAST, GraphQLError, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { getOperationAST, type ExecutionArgs, type ExecutionResult, type GraphQLError } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, createYoga, useReadinessCheck, type YogaLogger, type YogaServerInstance } from 'graphql-yoga';
@@ -99,7 +99,7 @@ function yogaLogger(logger: Logger): YogaLogger {
 function maskUnexpected(logger: Logger, error: unknown, message: string): Error {
   if (isContractError(error)) return error;
   const requestId = currentRequestId();
-  const graphqlError = error instanceof GraphQLError ? error : undefined;
+  const graphqlError = error instanceof Error && error.name === 'GraphQLError' ? (error as GraphQLError) : undefined;
   const original = graphqlError?.originalError ?? error;
   logger.error({ err: original, requestId, path: graphqlError?.path?.join('.') }, 'unexpected error');
   if (typeof error === 'object' && error !== null) loggedErrors.add(error);

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import crypto from 'node:crypto';
-import { GraphQLError, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
-import type { Plugin } from 'graphql-yoga';
+import type { ExecutionResult, GraphQLError, GraphQLFormattedError } from 'graphql';
+import { createGraphQLError, type Plugin } from 'graphql-yoga';
 
 /**
  * Request ids: every HTTP request and every websocket operation gets one (the caller's `x-request-id` when
@@ -27,10 +27,12 @@ export function withRequestId<T>(requestId: string, fn: () => T): T {
   return requestScope.run({ requestId }, fn);
 }
 
-/** A copy of `error` whose extensions carry `requestId`. */
+/**
+ * A copy of `error` whose extensions carry `requestId`. Built with Yoga's `createGraphQLError` so that the
+ * copy belongs to the same `graphql` module instance as Yoga and graphql-ws (they check `instanceof`).
+ */
 export function errorWithRequestId(error: GraphQLError, requestId: string): GraphQLError {
-  if (error.extensions?.['requestId'] === requestId) return error;
-  return new GraphQLError(error.message, {
+  return createGraphQLError(error.message, {
     nodes: error.nodes ?? null,
     source: error.source ?? null,
     positions: error.positions ?? null,
@@ -44,15 +46,17 @@ function withIds<T extends ExecutionResult>(result: T, requestId: string): T {
   if (!result.errors?.length) return result;
   return {
     ...result,
-    errors: result.errors.map((e) =>
-      e instanceof GraphQLError ? errorWithRequestId(e, requestId) : e,
-    ),
+    errors: result.errors.map((e) => (isGraphQLError(e) ? errorWithRequestId(e, requestId) : e)),
   };
 }
 
 /** `extensions.requestId` on formatted (already serialisable) errors, for graphql-ws messages. */
 export function formattedWithRequestId(errors: readonly GraphQLFormattedError[], requestId: string): GraphQLFormattedError[] {
   return errors.map((e) => ({ ...e, extensions: { ...e.extensions, requestId } }));
+}
+
+function isGraphQLError(error: unknown): error is GraphQLError {
+  return error instanceof Error && error.name === 'GraphQLError';
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<ExecutionResult> {

@@ -1,4 +1,5 @@
-import { GraphQLError } from 'graphql';
+import type { GraphQLError } from 'graphql';
+import { createGraphQLError } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 
 /**
@@ -75,5 +76,5 @@ export class WsGuard {
 }
 
 function tooMany(message: string): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: 'RATE_LIMITED' } });
+  return createGraphQLError(message, { extensions: { code: 'RATE_LIMITED' } });
 }
