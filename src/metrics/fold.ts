@@ -44,7 +44,7 @@ classified as (
 dead as (
   insert into metric_dead_letter (inbox_id, metric_id, object_type, object_id, category, dom_id, amount, occurred_at, reason)
   select id, metric_id, object_type, object_id, category, dom_id, amount, occurred_at, reason
-  from classified where reason is not null
+  from classified where reason is not null order by id
   returning 1
 ),
 q as (

@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
+import { errorCodes, metricsHelpers } from './helpers.ts';
+
+let t: TestApp;
+let h: ReturnType<typeof metricsHelpers>;
+
+beforeAll(async () => {
+  t = await startTestApp();
+  h = metricsHelpers(t);
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+const REGISTER_DOMAIN = `mutation($ref: ID!, $name: String!, $open: Boolean) { registerDomain(ref: $ref, name: $name, openMetrics: $open) { ref name openMetrics } }`;
+const REGISTER_METRIC = `mutation($d: ID!, $ref: ID!, $name: String!, $kind: MetricKind, $public: Boolean) {
+  registerMetric(domain: $d, ref: $ref, name: $name, kind: $kind, public: $public) { ref name kind public domain { ref } }
+}`;
+
+describe('domains and metrics', () => {
+  it('registerDomain is idempotent; a different definition is a CONFLICT that changes nothing', async () => {
+    const ref = uniqueId('shop');
+    const first = await h.registerDomain({ ref, name: 'Shopping' });
+    expect(first).toEqual({ ref, name: 'Shopping', openMetrics: false, publicMetrics: false });
+    expect(await h.registerDomain({ ref, name: 'Shopping' })).toEqual(first);
+    for (const variables of [
+      { ref, name: 'Shop', open: false },
+      { ref, name: 'Shopping', open: true },
+    ]) {
+      const result = await t.gql(REGISTER_DOMAIN, variables, h.service);
+      expect(errorCodes(result)).toEqual(['CONFLICT']);
+      expect(result.errors![0]!.message).toMatch(/different definition/);
+    }
+    const read = await t.ok<{ domain: unknown }>(`query($r: ID!) { domain(ref: $r) { ref name openMetrics } }`, { r: ref });
+    expect(read.domain).toEqual({ ref, name: 'Shopping', openMetrics: false });
+  });
+
+  it('concurrent registrations of the same domain all return it', async () => {
+    const ref = uniqueId('race');
+    const results = await Promise.all(Array.from({ length: 8 }, () => h.registerDomain({ ref, name: 'Race' })));
+    expect(new Set(results.map((r) => JSON.stringify(r))).size).toBe(1);
+  });
+
+  it('registerMetric is idempotent; conflicts on name, kind or visibility; unknown domain is NOT_FOUND', async () => {
+    const d = (await h.registerDomain()).ref;
+    const ref = uniqueId('orders');
+    const first = await t.ok(REGISTER_METRIC, { d, ref, name: 'Orders' }, h.service);
+    expect(first.registerMetric).toEqual({ ref, name: 'Orders', kind: 'COUNTER', public: false, domain: { ref: d } });
+    expect((await t.ok(REGISTER_METRIC, { d, ref, name: 'Orders', kind: 'COUNTER' }, h.service)).registerMetric).toEqual(first.registerMetric);
+    for (const change of [{ name: 'Orders!' }, { kind: 'GAUGE' }, { public: true }]) {
+      const result = await t.gql(REGISTER_METRIC, { d, ref, name: 'Orders', ...change }, h.service);
+      expect(errorCodes(result), JSON.stringify(change)).toEqual(['CONFLICT']);
+    }
+    // The same ref in another domain is another metric.
+    const other = (await h.registerDomain()).ref;
+    expect((await t.ok(REGISTER_METRIC, { d: other, ref, name: 'Other', kind: 'GAUGE' }, h.service)).registerMetric.kind).toBe('GAUGE');
+    expect(errorCodes(await t.gql(REGISTER_METRIC, { d: 'no-such-domain', ref, name: 'X' }, h.service))).toEqual(['NOT_FOUND']);
+  });
+
+  it('invalid refs and names are BAD_USER_INPUT and store nothing', async () => {
+    for (const ref of ['', 'has space', 'a|b', 'a:b', 'x'.repeat(65)]) {
+      expect(errorCodes(await t.gql(REGISTER_DOMAIN, { ref, name: 'N' }, h.service)), ref).toEqual(['BAD_USER_INPUT']);
+    }
+    expect(errorCodes(await t.gql(REGISTER_DOMAIN, { ref: uniqueId('d'), name: '   ' }, h.service))).toEqual(['BAD_USER_INPUT']);
+    const d = (await h.registerDomain()).ref;
+    expect(errorCodes(await t.gql(REGISTER_METRIC, { d, ref: 'bad ref', name: 'N' }, h.service))).toEqual(['BAD_USER_INPUT']);
+    const listed = await t.ok<{ domains: Array<{ ref: string }>; domain: { metrics: unknown[] } }>(
+      `query($d: ID!) { domains { ref } domain(ref: $d) { metrics { ref } } }`,
+      { d },
+      h.service,
+    );
+    expect(listed.domains.some((x) => x.ref === '' || x.ref.includes(' ') || x.ref.includes('|'))).toBe(false);
+    expect(listed.domain.metrics).toEqual([]);
+  });
+
+  it('only services register or delete; anyone lists domains; the built-in domains exist', async () => {
+    const user = await t.userToken(uniqueId('u'));
+    expect(errorCodes(await t.gql(REGISTER_DOMAIN, { ref: uniqueId('x'), name: 'X' }))).toEqual(['UNAUTHENTICATED']);
+    expect(errorCodes(await t.gql(REGISTER_DOMAIN, { ref: uniqueId('x'), name: 'X' }, { token: user }))).toEqual(['FORBIDDEN']);
+    const d = (await h.registerDomain()).ref;
+    expect(errorCodes(await t.gql(REGISTER_METRIC, { d, ref: 'm', name: 'M' }, { token: user }))).toEqual(['FORBIDDEN']);
+    expect(errorCodes(await t.gql(`mutation($d: ID!) { deleteMetric(domain: $d, ref: "m") }`, { d }))).toEqual(['UNAUTHENTICATED']);
+    expect(errorCodes(await t.gql(`mutation { foldCounters { folded } }`, {}, { token: user }))).toEqual(['FORBIDDEN']);
+    expect(errorCodes(await t.gql(`{ metricsStatus { inboxRows } }`))).toEqual(['UNAUTHENTICATED']);
+
+    const anonymous = await t.ok<{ domains: Array<{ ref: string }>; none: null }>(`{ domains { ref } none: domain(ref: "nope") { ref } }`);
+    expect(anonymous.domains.map((x) => x.ref)).toEqual(expect.arrayContaining(['labels', 'trackql', d]));
+    expect(anonymous.none).toBeNull();
+    // The bot counter is private.
+    expect(errorCodes(await t.gql(`{ domain(ref: "trackql") { metric(ref: "bot_rejections") { total } } }`))).toEqual(['FORBIDDEN']);
+  });
+});
+
+describe('deleting a metric and dead letters', () => {
+  it('increments of a deleted metric become dead letters at the next fold; the fold goes on with the others', async () => {
+    const { domain, metric } = await h.counter();
+    const keep = (await h.registerMetric(domain)).ref;
+    await h.increment([
+      { domain, metric, by: 2, object: { type: 'Page', id: 'p1' }, category: 'c', domId: 'd1' },
+      { domain, metric, by: 3 },
+      { domain, metric: keep, by: 5 },
+    ]);
+    const deleted = await t.ok<{ deleteMetric: boolean }>(`mutation($d: ID!, $m: ID!) { deleteMetric(domain: $d, ref: $m) }`, { d: domain, m: metric }, h.service);
+    expect(deleted.deleteMetric).toBe(true);
+    const gone = await t.ok<{ domain: { metric: null } }>(`query($d: ID!, $m: ID!) { domain(ref: $d) { metric(ref: $m) { ref } } }`, { d: domain, m: metric }, h.service);
+    expect(gone.domain.metric).toBeNull();
+
+    const before = await h.status();
+    const report = await h.fold();
+    expect(report.deadLettered).toBe(2);
+    expect(report.folded).toBeGreaterThanOrEqual(1);
+    expect(await h.total(domain, keep)).toBe(5);
+    const after = await h.status();
+    expect(after.deadLetters - before.deadLetters).toBe(2);
+    expect(after.inboxRows).toBe(0);
+
+    const letters = await t.ok<{ metricDeadLetters: Array<{ amount: number; reason: string; object: { id: string } | null; category: string | null; domId: string | null }> }>(
+      `{ metricDeadLetters(first: 2) { amount reason object { id } category domId } }`,
+      {},
+      h.service,
+    );
+    expect(letters.metricDeadLetters).toEqual([
+      { amount: 3, reason: 'unknown_metric', object: null, category: null, domId: null },
+      { amount: 2, reason: 'unknown_metric', object: { id: 'p1' }, category: 'c', domId: 'd1' },
+    ]);
+
+    // Registering the ref again starts from zero.
+    await h.registerMetric(domain, { ref: metric });
+    expect(await h.total(domain, metric)).toBe(0);
+    expect((await t.ok<{ deleteMetric: boolean }>(`mutation($d: ID!) { deleteMetric(domain: $d, ref: "never-was") }`, { d: domain }, h.service)).deleteMetric).toBe(false);
+  });
+
+  it('a metric turned into a gauge leaves its pending increments as dead letters (not_counter)', async () => {
+    const domain = (await h.registerDomain({ openMetrics: true })).ref;
+    await h.increment([{ domain, metric: 'auto', by: 4 }]);
+    // First registration of a metric created on first use redefines it, here as a gauge.
+    expect((await h.registerMetric(domain, { ref: 'auto', kind: 'GAUGE' })).kind).toBe('GAUGE');
+    expect((await h.fold()).deadLettered).toBe(1);
+    const letters = await t.ok<{ metricDeadLetters: Array<{ amount: number; reason: string }> }>(`{ metricDeadLetters(first: 1) { amount reason } }`, {}, h.service);
+    expect(letters.metricDeadLetters).toEqual([{ amount: 4, reason: 'not_counter' }]);
+  });
+});
