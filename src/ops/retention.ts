@@ -122,6 +122,23 @@ export class Retention {
       const statistics = await this.#locked(async (em) => {
         let compacted = 0;
         let deleted = 0;
+        // Deletions first, so that rows about to go are not compacted first.
+        const byPeriod: Array<[string, number]> = [
+          ['Q15', c.dayDays],
+          ['HOUR', c.hourDays],
+          ['DAY', c.dayDays],
+          ['WEEK', c.weekDays],
+          ['MONTH', c.monthDays],
+          ['YEAR', c.yearDays],
+        ];
+        for (const [period, days] of byPeriod) {
+          if (days <= 0) continue;
+          const [row] = await em.execute<Row[]>(
+            `with d as (delete from metric_statistic where period = ? and start < ? returning 1) select count(*) as n from d`,
+            [period, cutoff(now, days)],
+          );
+          deleted += n(row?.['n']);
+        }
         if (c.hourDays > 0) {
           // Move each old day's 15-minute buckets into its 00:00 UTC bucket (summing into it when present).
           const [row] = await em.execute<Row[]>(
@@ -142,22 +159,6 @@ export class Retention {
             [cutoff(now, c.hourDays)],
           );
           compacted = n(row?.['moved']);
-        }
-        const byPeriod: Array<[string, number]> = [
-          ['Q15', c.dayDays],
-          ['HOUR', c.hourDays],
-          ['DAY', c.dayDays],
-          ['WEEK', c.weekDays],
-          ['MONTH', c.monthDays],
-          ['YEAR', c.yearDays],
-        ];
-        for (const [period, days] of byPeriod) {
-          if (days <= 0) continue;
-          const [row] = await em.execute<Row[]>(
-            `with d as (delete from metric_statistic where period = ? and start < ? returning 1) select count(*) as n from d`,
-            [period, cutoff(now, days)],
-          );
-          deleted += n(row?.['n']);
         }
         return { compacted, deleted };
       });

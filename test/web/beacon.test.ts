@@ -158,13 +158,22 @@ describe('POST /track (navigator.sendBeacon bodies)', () => {
     try {
       const url = `http://127.0.0.1:${limited.port}/track`;
       const dom = uniqueId('dom');
+      // A user of its own, so that no other test sharing Redis (same IP) spends this budget.
+      const token = await limited.userToken(uniqueId('rl-user'));
       const statuses: number[] = [];
       for (let i = 0; i < 5; i++) {
-        const r = await fetch(url, { method: 'POST', headers: { 'user-agent': BROWSER_UA, 'content-type': 'text/plain' }, body: `rl::${dom}` });
+        const r = await fetch(url, {
+          method: 'POST',
+          headers: { 'user-agent': BROWSER_UA, 'content-type': 'text/plain', authorization: `Bearer ${token}` },
+          body: `rl::${dom}`,
+        });
         statuses.push(r.status);
       }
       expect(statuses.slice(0, 3)).toEqual([204, 204, 204]);
       expect(statuses.slice(3)).toEqual([429, 429]);
+      const last = await fetch(url, { method: 'POST', headers: { 'user-agent': BROWSER_UA, authorization: `Bearer ${token}` }, body: `rl::${dom}` });
+      expect(last.status).toBe(429);
+      expect(Number(last.headers.get('retry-after'))).toBeGreaterThan(0);
     } finally {
       await limited.stop();
     }

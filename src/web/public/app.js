@@ -79,7 +79,7 @@ async function onLinkClick(event) {
     );
     const rejected = data.trackLabels.rejected.map((r) => r.reason);
     log(`clicked #${id}: accepted ${data.trackLabels.accepted}${rejected.length ? `, rejected: ${rejected.join(', ')}` : ''}`);
-    await refreshCounts();
+    await Promise.all([refreshCounts(), refreshCharts()]);
   } catch (error) {
     log(`click on #${id} failed: ${error.message}`);
   }
@@ -255,7 +255,7 @@ async function refreshCharts() {
   if (!metric) return;
   $('#total').textContent = `total (folded + inbox): ${metric.total}`;
   drawBars($('#chart-hour'), metric.hours, hourFrom, HOUR, 48, (d) => (d.getUTCHours() % 6 === 0 ? `${d.getUTCHours()}h` : ''));
-  drawBars($('#chart-day'), metric.days, dayFrom, DAY, 30, (d) => (d.getUTCDate() % 5 === 1 ? `${d.getUTCDate()}/${d.getUTCMonth() + 1}` : ''));
+  drawBars($('#chart-day'), metric.days, dayFrom, DAY, 30, (d, i) => (i % 5 === 0 ? `${d.getUTCDate()}/${d.getUTCMonth() + 1}` : ''));
 }
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -273,7 +273,10 @@ function drawBars(el, points, from, step, slots, label) {
     const i = Math.floor((Date.parse(p.start) - from) / step);
     if (i >= 0 && i < slots) values[i] += p.value;
   }
-  const [w, h, left, bottom, top] = [720, 180, 34, 18, 10];
+  // Draw in CSS pixels (no aspect-ratio letterboxing): the viewBox follows the element's width.
+  const w = Math.max(320, Math.round(el.getBoundingClientRect().width) || 720);
+  const [h, left, bottom, top] = [180, 34, 18, 10];
+  el.setAttribute('viewBox', `0 0 ${w} ${h}`);
   const max = Math.max(1, ...values);
   const bw = (w - left) / slots;
   const children = [
@@ -287,7 +290,7 @@ function drawBars(el, points, from, step, slots, label) {
     const bar = svg('rect', { class: 'bar', x: x + 1, y: h - bottom - bh, width: Math.max(1, bw - 2), height: bh });
     bar.append(svg('title', {}, `${new Date(from + i * step).toISOString()}: ${v}`));
     children.push(bar);
-    const text = label(new Date(from + i * step));
+    const text = label(new Date(from + i * step), i);
     if (text) children.push(svg('text', { x, y: h - 4 }, text));
   });
   el.replaceChildren(...children);
