@@ -213,18 +213,24 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     maxPayload: config.limits.maxBodyBytes,
     verifyClient: ({ origin }: { origin?: string }) => originAllowed(config, origin),
   });
+  const runWsOperation = (args: ExecutionArgs, kind: 'execute' | 'subscribe') => {
+    const requestId = (args.contextValue as Context).requestId;
+    return withRequestId(requestId, async () => {
+      try {
+        return await (args.rootValue as Record<typeof kind, (a: ExecutionArgs) => unknown>)[kind](args);
+      } catch (error) {
+        return { errors: [errorWithRequestId(maskUnexpected(logger, error, 'Unexpected error.') as GraphQLError, requestId)] };
+      }
+    });
+  };
   const opRequestId = (connection: WsConnection | undefined, id: string) =>
     connection?.requestIds.get(id) ?? requestIdFrom(null);
   const wsHandle = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
-      execute: (args: ExecutionArgs) =>
-        withRequestId((args.contextValue as Context).requestId, () =>
-          (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args),
-        ) as never,
-      subscribe: (args: ExecutionArgs) =>
-        withRequestId((args.contextValue as Context).requestId, () =>
-          (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args),
-        ) as never,
+      // A throw here would make graphql-ws close the socket with the error message as reason: masked
+      // results instead.
+      execute: (args: ExecutionArgs) => runWsOperation(args, 'execute') as never,
+      subscribe: (args: ExecutionArgs) => runWsOperation(args, 'subscribe') as never,
       onConnect: async (ctx) => {
         const raw = ctx.connectionParams?.['authorization'] ?? ctx.connectionParams?.['Authorization'];
         const request = ctx.extra.request;

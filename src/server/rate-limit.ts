@@ -3,7 +3,7 @@ import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Viewer } from './auth.ts';
-import { badInput, rateLimited } from './errors.ts';
+import { badInput, isContractError, rateLimited } from './errors.ts';
 
 /**
  * Per-client rate limits: fixed windows of `RATE_LIMIT_WINDOW_SECONDS`, one budget per bucket.
@@ -217,7 +217,10 @@ export function useRequestRateLimit(limiter: RateLimiter): Plugin<RateLimitSubje
     try {
       await limiter.consume(context, 'request', 1);
     } catch (error) {
-      stop({ errors: [error as Error] });
+      // RATE_LIMITED (or BAD_USER_INPUT) becomes the operation's result; anything else is unexpected and
+      // propagates to the server's masking.
+      if (!isContractError(error)) throw error;
+      stop({ errors: [error] });
     }
   };
   return {

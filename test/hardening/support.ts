@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Client } from 'graphql-ws';
 import { expect } from 'vitest';
-import type { GraphQLResponse, TestApp } from '../support/app.ts';
+import type { GraphQLResponse } from '../support/app.ts';
 
 /** A raw HTTP exchange with the listening server (real socket), for status codes and headers. */
 export interface RawResponse {
@@ -22,7 +22,7 @@ export interface RawRequest {
   localAddress?: string;
 }
 
-export function raw(t: TestApp, request: RawRequest = {}): Promise<RawResponse> {
+export function raw(t: { port: number }, request: RawRequest = {}): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...request.headers };
     if (request.body !== undefined && !request.chunked) headers['content-length'] = String(Buffer.byteLength(request.body));
@@ -59,7 +59,7 @@ export function raw(t: TestApp, request: RawRequest = {}): Promise<RawResponse> 
 
 /** POST application/json to the real port. */
 export function postJson(
-  t: TestApp,
+  t: { port: number },
   query: string,
   variables: Record<string, unknown> = {},
   headers: Record<string, string> = {},
