@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reportFold, reportFoldFailure, reportIncrements, reportWebSocket } from '../../src/ops/events.ts';
 import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
 
 const BROWSER_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
@@ -113,5 +114,26 @@ describe('GET /metrics', () => {
     } finally {
       await off.stop();
     }
+  });
+
+  // The hook contract other modules call (src/ops/events.ts): fold runs, increments by reason, websockets.
+  it('turns reported fold, increment and websocket events into counters and gauges', async () => {
+    const before = await scrape();
+    const okBefore = value(before, 'trackql_folds_total{result="ok"}') ?? 0;
+    reportFold({ folded: 40, buckets: 12, deadLettered: 2, durationMs: 250 });
+    reportFoldFailure();
+    reportIncrements({ source: 'trackLabels', accepted: 3, rejected: [{ reason: 'bot' }, { reason: 'bot' }, { reason: 'invalid_label' }] });
+    reportWebSocket(1);
+    reportWebSocket(1);
+    reportWebSocket(-1);
+    const text = await scrape();
+    expect(value(text, 'trackql_folds_total{result="ok"}')).toBe(okBefore + 1);
+    expect(value(text, 'trackql_folds_total{result="error"}')).toBeGreaterThanOrEqual(1);
+    expect(value(text, 'trackql_fold_dead_lettered_total')).toBeGreaterThanOrEqual(2);
+    expect(value(text, 'trackql_fold_duration_seconds_count')).toBeGreaterThanOrEqual(1);
+    expect(value(text, 'trackql_increments_accepted_total{source="trackLabels"}')).toBeGreaterThanOrEqual(3);
+    expect(value(text, 'trackql_increments_rejected_total{source="trackLabels",reason="bot"}')).toBeGreaterThanOrEqual(2);
+    expect(value(text, 'trackql_increments_rejected_total{source="trackLabels",reason="invalid_label"}')).toBeGreaterThanOrEqual(1);
+    expect(value(text, 'trackql_websocket_connections')).toBeGreaterThanOrEqual(1);
   });
 });
