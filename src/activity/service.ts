@@ -263,6 +263,7 @@ export class ActivityService {
         );
       }
     }
+    const grouped = actionId !== undefined;
     if (actionId === undefined) {
       const inserted = await em.execute<Row[]>(
         `insert into activity_action (actor_type, actor_id, actor_label, verb, data, level, "timestamp", grouped_count)
@@ -288,7 +289,7 @@ export class ActivityService {
     const [action] = await this.#loadActions(em, [actionId], null);
     if (!action) throw new Error(`action ${actionId} vanished`);
 
-    const fanout = await this.#fanOut(em, action);
+    const fanout = await this.#fanOut(em, action, grouped);
     const text = await this.#renderText(em, action);
     const snapshot = snapshotOf(action, text);
     const events: PendingEvent[] = fanout.map((row) => [
@@ -313,6 +314,7 @@ export class ActivityService {
   async #fanOut(
     em: Em,
     action: ActionRecord,
+    grouped: boolean,
   ): Promise<Array<{ userId: string; unread: boolean; trackerIds: number[]; existed: boolean; unreadCount: number }>> {
     const objs = [
       { type: action.actor.type, id: action.actor.id, is_actor: true },
@@ -320,18 +322,30 @@ export class ActivityService {
       ...action.related.map((r) => ({ type: r.type, id: r.id, is_actor: false })),
     ];
     const unread = action.level >= this.readableLevel;
-    const rows = await em.execute<Row[]>(
-      `with objs as (
+    // Each object probes the tracker index twice (exact object, whole type): the planner cannot misjudge
+    // a lateral index lookup, whereas a join against the JSON set could fall back to a scan of all trackers.
+    const matched = `objs as (
          select * from jsonb_to_recordset(?::jsonb) as o(type text, id text, is_actor boolean)
        ),
-       matched as (
-         select t.owner_id as user_id, array_agg(distinct t.id) as tracker_ids
+       hits as (
+         select t.owner_id, t.id
            from objs o
-           join activity_tracker t on t.object_type = o.type and t.object_id in (o.id, '')
+           cross join lateral (
+             select t1.owner_id, t1.id, t1.actor_only, t1.verbs from activity_tracker t1
+              where t1.object_type = o.type and t1.object_id = o.id
+             union all
+             select t2.owner_id, t2.id, t2.actor_only, t2.verbs from activity_tracker t2
+              where t2.object_type = o.type and t2.object_id = ''
+           ) t
           where (o.is_actor or not t.actor_only)
             and (t.verbs is null or ? = any(t.verbs))
-          group by t.owner_id
        ),
+       matched as (
+         select owner_id as user_id, array_agg(distinct id) as tracker_ids from hits group by owner_id
+       )`;
+    const rows = grouped
+      ? await em.execute<Row[]>(
+          `with ${matched},
        prev as (
          select user_id, unread from activity_feed_entry where action_id = ?
        ),
@@ -365,8 +379,27 @@ export class ActivityService {
          join candidates c on c.user_id = u.user_id
          left join counted k on k.user_id = u.user_id
          left join activity_unread_counter old on old.user_id = u.user_id`,
-      [JSON.stringify(objs), action.verb, action.id, action.id, unread],
-    );
+          [JSON.stringify(objs), action.verb, action.id, action.id, unread],
+        )
+      : await em.execute<Row[]>(
+          // A new action: plain inserts (no previous entries), counters + 1 when unread.
+          `with ${matched},
+       inserted as (
+         insert into activity_feed_entry (user_id, action_id, unread, tracker_ids)
+         select user_id, ?, ?, tracker_ids from matched order by user_id
+         returning user_id, unread, tracker_ids
+       ),
+       counted as (
+         insert into activity_unread_counter (user_id, count)
+         select user_id, 1 from inserted where unread order by user_id
+         on conflict (user_id) do update set count = activity_unread_counter.count + 1
+         returning user_id, count
+       )
+       select i.user_id, i.unread, i.tracker_ids, false as existed,
+              coalesce(k.count, (select c.count from activity_unread_counter c where c.user_id = i.user_id), 0) as unread_count
+         from inserted i left join counted k on k.user_id = i.user_id`,
+          [JSON.stringify(objs), action.verb, action.id, unread],
+        );
     return rows.map((r) => ({
       userId: String(r['user_id']),
       unread: Boolean(r['unread']),
