@@ -9,6 +9,7 @@
  * Env: DATABASE_URL, WS_SUBSCRIBERS (default 5000), ACTIVITY_BENCH_ITERATIONS (default 300), KEEP_DB=1.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, type Client } from 'graphql-ws';
@@ -82,6 +83,12 @@ async function latencyBenchmarks(instance: Instance, iterations: number, log: (l
   const me = await signTestToken(MEASURED_USER);
   const service = await signTestToken('bench-service', ['service']);
   const results: Timings[] = [];
+
+  results.push(
+    await timed('baseline: { viewer { id } } (HTTP + GraphQL, no database)', iterations, 30, async () => {
+      await gql(instance.url, `{ viewer { id } }`, {}, me);
+    }),
+  );
 
   const count = (await gql(instance.url, `{ unreadCount }`, {}, me)).unreadCount as number;
   log(`  unreadCount of ${MEASURED_USER}: ${count}`);
@@ -351,7 +358,8 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
   const wsMutation = summary(ws.mutation);
   const md = `# Activity benchmarks
 
-Machine: ${describeMachine()}.
+Machine: ${describeMachine()}; load average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(' / ')} (1/5/15 min; other
+engineers' test runs share these 2 cores, so tails are noisy).
 Database: PostgreSQL (local server, fresh database \`${DB_NAME}\`), server: one real trackql process (\`src/main.ts\`),
 client: the benchmark process, over HTTP (fetch, keep-alive) and real websockets (graphql-ws). Times are end to end
 as the client sees them (HTTP + GraphQL + SQL), sequential requests.
@@ -375,7 +383,8 @@ ${latency.map(table).join('\n')}
 | logAction fanning out to ${ws.subscribers} subscribed users (websocket rounds) | ${wsMutation.n} | ${ms(wsMutation.p50)} | ${ms(wsMutation.p95)} | ${ms(wsMutation.p99)} | ${ms(wsMutation.max)} |
 
 Ratios: logAction to 1,000 feeds / feed page = ${(log1000.p50 / feedFirst.p50).toFixed(1)}x (medians);
-feed page / unreadCount = ${(feedFirst.p50 / unread.p50).toFixed(1)}x (medians).
+feed page / unreadCount = ${(feedFirst.p50 / unread.p50).toFixed(1)}x (medians); unreadCount / no-database baseline =
+${(unread.p50 / byName('baseline').p50).toFixed(1)}x (medians).
 
 ## Websocket fan-out
 

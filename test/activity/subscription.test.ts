@@ -186,6 +186,73 @@ describe('subscription { feed }', () => {
   });
 });
 
+/** The same subscription over Server-Sent Events (Yoga's HTTP transport), as a Listener. */
+function listenSse(url: string, token: string, query = FEED_SUBSCRIPTION): Listener {
+  const events: Received[] = [];
+  const errors: unknown[] = [];
+  const abort = new AbortController();
+  void (async () => {
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query }),
+        signal: abort.signal,
+      });
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for await (const chunk of response.body!) {
+        buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = block
+            .split('\n')
+            .filter((line) => line.startsWith('data:'))
+            .map((line) => line.slice(5).trim())
+            .join('');
+          if (!data) continue;
+          const payload = JSON.parse(data) as { data?: { feed: Received }; errors?: unknown };
+          if (payload.errors) errors.push(payload.errors);
+          if (payload.data?.feed) events.push(payload.data.feed);
+        }
+      }
+    } catch (error) {
+      if (!abort.signal.aborted) errors.push(String(error));
+    }
+  })();
+  return {
+    events,
+    errors,
+    dispose: () => abort.abort(),
+    async waitFor(n, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      while (events.length < n) {
+        if (errors.length) throw new Error(`subscription error: ${JSON.stringify(errors)}`);
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} events, got ${JSON.stringify(events)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return events;
+    },
+  };
+}
+
+describe('subscription { feed } over SSE', () => {
+  it('delivers the same events over Server-Sent Events', async () => {
+    const user = uniqueId('u');
+    const obj = { type: 'Doc', id: uniqueId('d'), label: 'Notes' };
+    await h.track({ owner: user, object: obj });
+    const token = await t.userToken(user);
+    const listener = listenSse(t.url, token);
+    await live(t, user, listener);
+    const action = await h.logAction({ actor: obj, verb: 'edited', groupingDelay: -1 });
+    const [event] = await listener.waitFor(1);
+    expect(event).toMatchObject({ kind: 'ADDED', unreadCount: 1, action: { id: action.id, actor: { label: 'Notes' } } });
+    listener.dispose();
+  });
+});
+
 describe.skipIf(!process.env['REDIS_URL'])('with Redis: several instances', () => {
   let second: TestApp;
   beforeAll(async () => {
