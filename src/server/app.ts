@@ -43,7 +43,7 @@ import {
 } from './request-id.ts';
 import { resolveJwtSecret } from './secrets.ts';
 import { createServices, type Services } from './services.ts';
-import { TOO_MANY_CONNECTIONS, WsGuard, type WsConnection } from './ws-guard.ts';
+import { TOO_MANY_CONNECTIONS, useStreamLimit, WsGuard, type WsConnection } from './ws-guard.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -150,6 +150,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const tokens = new TokenService({ secret, ...config.jwt });
   const pubsub = createPubSubHandle(config.redisUrl, logger);
   const services = createServices({ config, orm, logger, pubsub: pubsub.pubsub });
+  const wsGuard = new WsGuard(config.ws);
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
@@ -168,6 +169,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       useQueryLimits(config),
       ...(config.limits.introspection ? [] : [useNoIntrospection()]),
       useRequestRateLimit(services.rateLimiter),
+      useStreamLimit(wsGuard, (context) => clientKey(context as unknown as Context)),
       useReadinessCheck({
         endpoint: '/ready',
         check: async () => {
@@ -206,7 +208,6 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   });
 
   const httpServer = createServer(yoga);
-  const wsGuard = new WsGuard(config.ws);
   const wsServer = new WebSocketServer({
     server: httpServer,
     path: GRAPHQL_PATH,
@@ -278,6 +279,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
               userAgent: request.headers['user-agent'] ?? null,
               clientIp: ctx.extra.clientIp ?? null,
               requestId,
+              transport: 'ws',
             });
             const document = parse(params.query);
             const errors: readonly GraphQLError[] = validate(envelopedSchema, document);

@@ -1,11 +1,12 @@
 import type { GraphQLError } from 'graphql';
-import { createGraphQLError } from 'graphql-yoga';
+import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 
 /**
- * Websocket limits, per instance: open connections per client (user/service id, or IP for anonymous
- * callers), subscriptions per connection and per client. Refused connections are closed with 4429; refused
- * subscriptions get a RATE_LIMITED error for that operation only.
+ * Subscription limits, per instance: open websocket connections per client (user/service id, or IP for
+ * anonymous callers), subscriptions per connection, and subscriptions per client across its websockets and
+ * its HTTP (SSE) streams. Refused connections are closed with 4429; refused subscriptions get a
+ * RATE_LIMITED error for that operation only.
  */
 
 export const TOO_MANY_CONNECTIONS = 4429;
@@ -22,6 +23,8 @@ export interface WsConnection {
 export class WsGuard {
   readonly #limits: Config['ws'];
   readonly #byClient = new Map<string, Set<WsConnection>>();
+  /** Running subscriptions over HTTP (server-sent events) per client. */
+  readonly #streams = new Map<string, number>();
 
   constructor(limits: Config['ws']) {
     this.#limits = limits;
@@ -51,7 +54,7 @@ export class WsGuard {
   }
 
   subscriptionsOf(key: string): number {
-    let total = 0;
+    let total = this.#streams.get(key) ?? 0;
     for (const connection of this.#byClient.get(key) ?? []) total += connection.subscriptions.size;
     return total;
   }
@@ -69,6 +72,22 @@ export class WsGuard {
     return null;
   }
 
+  /** Starts counting an HTTP (SSE) subscription of `key`, or returns the error refusing it. */
+  startStream(key: string): GraphQLError | null {
+    const max = this.#limits.maxSubscriptionsPerClient;
+    if (this.subscriptionsOf(key) >= max) {
+      return tooMany(`Too many subscriptions for this client: at most ${max} across its connections`);
+    }
+    this.#streams.set(key, (this.#streams.get(key) ?? 0) + 1);
+    return null;
+  }
+
+  endStream(key: string): void {
+    const left = (this.#streams.get(key) ?? 1) - 1;
+    if (left > 0) this.#streams.set(key, left);
+    else this.#streams.delete(key);
+  }
+
   endOperation(connection: WsConnection, id: string): void {
     connection.subscriptions.delete(id);
     connection.requestIds.delete(id);
@@ -77,4 +96,45 @@ export class WsGuard {
 
 function tooMany(message: string): GraphQLError {
   return createGraphQLError(message, { extensions: { code: 'RATE_LIMITED' } });
+}
+
+/**
+ * Envelop plugin: applies the per-client subscription limit to subscriptions over HTTP (SSE); websocket
+ * operations (marked `transport: 'ws'` in their context) are counted by the websocket server instead.
+ */
+export function useStreamLimit(guard: WsGuard, keyOf: (context: Record<string, unknown>) => string | null): Plugin {
+  return {
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const context = args.contextValue as unknown as Record<string, unknown>;
+      if (context['transport'] === 'ws') return undefined;
+      const key = keyOf(context);
+      if (key === null) return undefined;
+      const refusal = guard.startStream(key);
+      if (refusal) {
+        setResultAndStopExecution({ errors: [refusal] });
+        return undefined;
+      }
+      let ended = false;
+      const end = () => {
+        if (!ended) guard.endStream(key);
+        ended = true;
+      };
+      // The stream only notices a vanished client on its next write; the request signal knows at once.
+      (context['request'] as Request | undefined)?.signal?.addEventListener('abort', end, { once: true });
+      return {
+        onSubscribeResult({ result }) {
+          if (!isAsyncIterable(result)) {
+            end();
+            return undefined;
+          }
+          return { onEnd: end };
+        },
+        onSubscribeError: end,
+      };
+    },
+  };
+}
+
+function isAsyncIterable(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 }

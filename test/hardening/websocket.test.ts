@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { SignJWT } from 'jose';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,6 +35,43 @@ function subscribeFeed(client: Client): FeedSubscription {
     },
   );
   return sub;
+}
+
+/** A feed subscription over HTTP (server-sent events), kept open until `close()`. */
+function openSse(t: TestApp, token: string) {
+  let text = '';
+  let onData: () => void = () => undefined;
+  const req = http.request({
+    host: '127.0.0.1',
+    port: t.port,
+    method: 'POST',
+    path: '/graphql',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${token}` },
+  });
+  req.on('response', (res) => {
+    res.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      onData();
+    });
+  });
+  req.on('error', () => undefined);
+  req.end(JSON.stringify({ query: FEED }));
+  return {
+    /** Resolves with the stream so far once it contains `pattern`, or with null after `ms`. */
+    waitFor(pattern: RegExp, ms = 500): Promise<string | null> {
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(null), ms);
+        onData = () => {
+          if (pattern.test(text)) {
+            clearTimeout(timer);
+            resolve(text);
+          }
+        };
+        onData();
+      });
+    },
+    close: () => req.destroy(),
+  };
 }
 
 /** Settles within `ms`: true when the subscription ended (refused), false when it is still running. */
@@ -176,5 +214,29 @@ describe('websocket limits and token lifetime', () => {
     await sleep(100);
     const later = subscribeFeed(two);
     expect(await endedWithin(later)).toBe(false);
+  });
+
+  it('subscriptions over HTTP (SSE) count toward the per-client limit too', async () => {
+    const userId = uniqueId('sse');
+    const token = await t.userToken(userId);
+    const poke = await feedPoker(userId);
+    const streams = [openSse(t, token), openSse(t, token)];
+    const ws = subscribeFeed(t.wsClient(token));
+    expect(await endedWithin(ws)).toBe(false);
+    await poke();
+    for (const stream of streams) expect(await stream.waitFor(/"kind":"ADDED"/, 2000)).not.toBeNull();
+    const refused = openSse(t, token);
+    expect(await refused.waitFor(/Too many subscriptions for this client: at most 3/)).not.toBeNull();
+    refused.close();
+    const refusedWs = subscribeFeed(t.wsClient(token));
+    await refusedWs.ended;
+    streams[0]!.close();
+    await sleep(200);
+    const again = openSse(t, token);
+    expect(await again.waitFor(/Too many/, 300)).toBeNull();
+    await poke();
+    expect(await again.waitFor(/"kind":"ADDED"/, 2000)).not.toBeNull();
+    again.close();
+    streams[1]!.close();
   });
 });
