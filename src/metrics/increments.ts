@@ -50,10 +50,10 @@ export class Increments {
     if (botMetric) {
       const perDomain = new Map<string, number>();
       for (const event of events) {
-        const category = event.domain.length <= CATEGORY_MAX ? event.domain : event.domain.slice(0, CATEGORY_MAX);
+        const category = event.domain.length <= CATEGORY_MAX && REF_PATTERN.test(event.domain) ? event.domain : '(invalid domain ref)';
         perDomain.set(category, (perDomain.get(category) ?? 0) + 1);
       }
-      const now = new Date();
+      const now = Date.now();
       await this.#inbox.enqueue(
         [...perDomain].map(([category, amount]) => ({
           metricId: botMetric.id,
@@ -74,6 +74,7 @@ export class Increments {
       throw badInput(`Too many events: ${events.length} (at most ${this.#config.maxBatch} per call)`);
     }
     if (events.length === 0) return { accepted: 0, rejected: [] };
+    checkEvents(events);
     if (this.#isFilteredBot(caller)) return this.#rejectBots(events);
 
     const isService = caller.viewer.kind === 'service';
@@ -107,7 +108,6 @@ export class Increments {
     const oldest = now - this.#config.maxAgeHours * 3_600_000;
     const rows: InboxRow[] = [];
     const rejected: Rejection[] = [];
-    const nowDate = new Date(now);
     events.forEach((event, index) => {
       const domain = resolved.domain(event.domain);
       if (!domain) return void rejected.push({ index, reason: 'unknown_domain' });
@@ -122,8 +122,7 @@ export class Increments {
       const by = event.by ?? 1;
       if (Math.abs(by) > this.#config.maxBy) return void rejected.push({ index, reason: 'by_too_large' });
       if (by < 1 && !metric.allowNegative) return void rejected.push({ index, reason: 'by_not_positive' });
-      const at = event.at ?? nowDate;
-      const time = at.getTime();
+      const time = event.at ? event.at.getTime() : now;
       if (time > newest) return void rejected.push({ index, reason: 'at_in_future' });
       if (time < oldest) return void rejected.push({ index, reason: 'at_too_old' });
       rows.push({
@@ -133,7 +132,7 @@ export class Increments {
         category: event.category ?? '',
         domId: event.domId ?? '',
         amount: by,
-        occurredAt: at,
+        occurredAt: time,
       });
     });
     await this.#inbox.enqueue(rows);
@@ -164,6 +163,23 @@ export class Increments {
   }
 }
 
+/** Malformed input fails the whole call (BAD_USER_INPUT, nothing stored), unlike per-event rejections. */
+function checkEvents(events: IncrementEvent[]): void {
+  const problems: string[] = [];
+  events.forEach((event, index) => {
+    if (event.category && event.category.length > CATEGORY_MAX) problems.push(`events.${index}.category: must be at most ${CATEGORY_MAX} characters`);
+    if (event.domId && event.domId.length > DOM_ID_MAX) problems.push(`events.${index}.domId: must be at most ${DOM_ID_MAX} characters`);
+    if (event.by != null && !Number.isSafeInteger(event.by)) problems.push(`events.${index}.by: must be an integer`);
+    // PostgreSQL text cannot hold NUL; one such row would fail the whole group commit.
+    if (hasNul(event.object?.id) || hasNul(event.category) || hasNul(event.domId)) {
+      problems.push(`events.${index}: strings must not contain NUL characters`);
+    }
+  });
+  if (problems.length > 0) throw badInput(problems.slice(0, 10).join('; '));
+}
+
+const hasNul = (value: string | null | undefined) => value != null && value.includes('\u0000');
+
 function sortRejections(rejections: Rejection[]): Rejection[] {
   return rejections.sort((a, b) => a.index - b.index);
 }
@@ -184,7 +200,7 @@ export function parseLabels(input: string): ParsedLabel[] {
     const [label = '', category = '', domId = ''] = fields.map((f) => f.trim());
     if (label === '') return { reason: 'empty_label' };
     if (label.length > METRIC_REF_MAX || !REF_PATTERN.test(label)) return { reason: 'invalid_label' };
-    if (category.length > CATEGORY_MAX || domId.length > DOM_ID_MAX) return { reason: 'malformed_label' };
+    if (category.length > CATEGORY_MAX || domId.length > DOM_ID_MAX || hasNul(category) || hasNul(domId)) return { reason: 'malformed_label' };
     return { label, category: category || null, domId: domId || null };
   });
 }

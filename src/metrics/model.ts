@@ -62,7 +62,8 @@ export interface InboxRow {
   category: string;
   domId: string;
   amount: number;
-  occurredAt: Date;
+  /** Epoch milliseconds. */
+  occurredAt: number;
 }
 
 export interface IncrementEvent {

@@ -107,6 +107,25 @@ describe('increments and totals', () => {
     expect(await h.total(domain, metric)).toBe(0);
   });
 
+  it('stores any characters in object ids, categories and dom ids exactly; NUL is BAD_USER_INPUT', async () => {
+    const { domain, metric } = await h.counter();
+    const odd = ['a"b', 'back\\slash', 'comma,brace{}', 'NULL', ' spaced ', 'é✓🚀', "quote'single", ''];
+    const events = odd.flatMap((id, i) => (id ? [{ domain, metric, object: { type: 'Odd', id }, category: odd[(i + 1) % odd.length]!, domId: odd[(i + 2) % odd.length]!, by: i + 1 }] : []));
+    expect((await h.increment(events)).accepted).toBe(events.length);
+    const check = async () => {
+      for (const e of events) {
+        expect(await h.total(domain, metric, { object: e.object }), e.object.id).toBe(e.by);
+        if (e.category) expect(await h.total(domain, metric, { object: e.object, category: e.category })).toBe(e.by);
+      }
+    };
+    await check();
+    await h.fold();
+    await check();
+    const nul = await h.incrementRaw([{ domain, metric }, { domain, metric, object: { type: 'Odd', id: 'a\u0000b' } }], { token: t.serviceToken });
+    expect(errorCodes(nul)).toEqual(['BAD_USER_INPUT']);
+    expect(await h.total(domain, metric)).toBe(events.reduce((a, e) => a + e.by, 0));
+  });
+
   it('anonymous callers and users may increment and read public metrics only', async () => {
     const domain = (await h.registerDomain()).ref;
     const pub = (await h.registerMetric(domain, { public: true })).ref;
