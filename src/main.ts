@@ -20,21 +20,19 @@ try {
   const app = await buildApp(config, { logger });
   const { url } = await app.start();
   logger.info({ url, pubsub: app.pubsub.mode, foldCron: config.foldCron }, `trackql listening on ${url}`);
+  // Always printed, whatever LOG_LEVEL: people and process supervisors look for this line.
+  const banner = [`trackql is running: ${url}  (GraphiQL in a browser, graphql-ws on the same URL)`];
   if (app.generatedSecret) {
     const service = await app.tokens.sign({ sub: 'service', roles: ['service'] });
     const user = await app.tokens.sign({ sub: 'demo-user' });
-    process.stdout.write(
-      [
-        '',
-        `  trackql is running: ${url}  (GraphiQL in a browser, graphql-ws on the same URL)`,
-        '  No JWT_SECRET was set, so one was generated in DATA_DIR. Tokens for exploring:',
-        `    service   : Bearer ${service}`,
-        `    demo-user : Bearer ${user}`,
-        '  Paste one into GraphiQL\'s headers as {"Authorization": "Bearer …"}.',
-        '',
-      ].join('\n') + '\n',
+    banner.push(
+      'No JWT_SECRET was set, so one was generated in DATA_DIR. Tokens for exploring:',
+      `  service   : Bearer ${service}`,
+      `  demo-user : Bearer ${user}`,
+      'Paste one into GraphiQL\'s headers as {"Authorization": "Bearer …"}.',
     );
   }
+  process.stdout.write(`\n${banner.map((line) => `  ${line}`).join('\n')}\n\n`);
 
   let shuttingDown = false;
   const shutdown = (signal: string) => {

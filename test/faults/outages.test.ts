@@ -120,7 +120,7 @@ describe.skipIf(!databaseUrl || !redisUrl)('Redis outage', () => {
     const token = await signTestToken(user);
     const topic = { type: 'Topic', id: uniqueId('t') };
     expect(
-      (await post(a.url, 'mutation($o: ObjectRefInput!) { track(input: { object: $o }) { id } }', { o: topic }, token)).body.errors,
+      (await post(a.url, 'mutation($o: ObjectRefInput!) { track(input: { object: $o, actorOnly: false }) { id } }', { o: topic }, token)).body.errors,
     ).toBeUndefined();
     const subscriber = await subscribeFeed(a.url, token);
     const log = (url: string, verb: string) =>

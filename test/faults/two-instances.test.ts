@@ -72,7 +72,7 @@ describe.skipIf(!shared)('two instances on one Postgres', () => {
       const user = uniqueId('reader');
       const userToken = await signTestToken(user);
       const topic = { type: 'Topic', id: uniqueId('topic') };
-      const tracked = await post(a.url, 'mutation($o: ObjectRefInput!) { track(input: { object: $o }) { id } }', { o: topic }, userToken);
+      const tracked = await post(a.url, 'mutation($o: ObjectRefInput!) { track(input: { object: $o, actorOnly: false }) { id } }', { o: topic }, userToken);
       expect(tracked.body.errors).toBeUndefined();
       const subscriber = await subscribeFeed(a.url, userToken);
       const log = (url: string, verb: string) =>

@@ -30,6 +30,8 @@ export async function subscribeFeed(graphqlUrl: string, token: string): Promise<
     connectionParams: { authorization: `Bearer ${token}` },
     retryAttempts: 0,
     lazy: false,
+    // The close is observed through `closed`; graphql-ws would otherwise print it to stderr.
+    onNonLazyError: () => {},
   });
   client.on('closed', (event) => {
     const e = event as { code: number; reason: string };

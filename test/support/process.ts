@@ -27,7 +27,7 @@ export function startServerProcess(env: Record<string, string>, readyTimeoutMs =
     const timer = setTimeout(() => reject(new Error(`server not ready in time:\n${output}`)), readyTimeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /"url":"(http:\/\/[^"]+)"/.exec(output);
+      const match = /trackql is running: (http:\/\/\S+)/.exec(output);
       if (match?.[1]) {
         clearTimeout(timer);
         resolve(match[1]);
