@@ -7,6 +7,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, createYoga, useReadinessCheck, type YogaLogger, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config.ts';
+import { isDatabaseUnavailableError } from '../db/availability.ts';
 import { acquireDataDirLock, type DataDirLock } from '../db/data-dir-lock.ts';
 import {
   applyMigrations,
@@ -101,6 +102,15 @@ function maskUnexpected(logger: Logger, error: unknown, message: string): Error 
   const requestId = currentRequestId();
   const graphqlError = error instanceof Error && error.name === 'GraphQLError' ? (error as GraphQLError) : undefined;
   const original = graphqlError?.originalError ?? error;
+  if (isDatabaseUnavailableError(original)) {
+    // Not a bug: the database is unreachable. Say so, so clients retry; /ready reports it too.
+    logger.warn({ err: original, requestId }, 'database unavailable');
+    return createGraphQLError('Service temporarily unavailable: the database cannot be reached. Retry shortly.', {
+      nodes: graphqlError?.nodes ?? null,
+      path: graphqlError?.path ?? null,
+      extensions: { code: 'UNAVAILABLE', http: { status: 503 }, ...(requestId ? { requestId } : {}) },
+    });
+  }
   logger.error({ err: original, requestId, path: graphqlError?.path?.join('.') }, 'unexpected error');
   if (typeof error === 'object' && error !== null) loggedErrors.add(error);
   return createGraphQLError(message, {
