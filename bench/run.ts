@@ -1,0 +1,89 @@
+/**
+ * `npm run bench`: every benchmark of the metrics and activity modules plus the crash-durability runs,
+ * one after the other against a real PostgreSQL (DATABASE_URL, default the local server), then one table
+ * printed and written to bench/results.md with the machine, the date and whether each target was met.
+ * BENCH_ONLY=metrics,activity,faults limits what runs.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describeMachine } from './machine.ts';
+
+interface Row {
+  benchmark: string;
+  value: string;
+  target: string;
+  met: boolean | null;
+}
+
+process.env['DATABASE_URL'] ??= 'postgres://postgres@127.0.0.1:5432/postgres';
+const only = new Set((process.env['BENCH_ONLY'] ?? 'metrics,activity,faults').split(',').map((s) => s.trim()));
+
+const suites: Array<{ name: string; title: string; run: () => Promise<Row[]> }> = [
+  {
+    name: 'metrics',
+    title: 'Metrics: increments (bench/metrics/increment.ts)',
+    run: async () => (await (await import('./metrics/increment.ts')).run()).rows,
+  },
+  {
+    name: 'metrics',
+    title: 'Metrics: fold (bench/metrics/fold.ts)',
+    run: async () => (await (await import('./metrics/fold.ts')).run()).rows,
+  },
+  {
+    name: 'activity',
+    title: 'Activity: feeds, logAction, unread counts, websocket fan-out (bench/activity/activity.ts)',
+    run: async () => (await import('./activity/activity.ts')).run(),
+  },
+  {
+    name: 'faults',
+    title: 'Faults: crash durability (bench/faults.ts)',
+    run: async () => (await import('./faults.ts')).run(),
+  },
+];
+
+const sections: string[] = [];
+const all: Row[] = [];
+for (const suite of suites.filter((s) => only.has(s.name))) {
+  console.log(`\n== ${suite.title}`);
+  const started = Date.now();
+  try {
+    const rows = await suite.run();
+    all.push(...rows);
+    sections.push(`### ${suite.title}\n\n${table(rows)}\n\n(${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`   failed: ${message}`);
+    const row = { benchmark: suite.title, value: `failed: ${message.split('\n')[0]}`, target: '–', met: false };
+    all.push(row);
+    sections.push(`### ${suite.title}\n\n${table([row])}`);
+  }
+}
+
+function table(rows: Row[]): string {
+  return [
+    '| benchmark | measured | target | met |',
+    '|---|---|---|---|',
+    ...rows.map((r) => `| ${r.benchmark} | ${r.value} | ${r.target} | ${r.met === null ? '–' : r.met ? 'yes' : '**no**'} |`),
+  ].join('\n');
+}
+
+console.log('');
+console.table(all.map((r) => ({ ...r, met: r.met === null ? '–' : r.met ? 'yes' : 'NO' })));
+const met = all.filter((r) => r.met === true).length;
+const missed = all.filter((r) => r.met === false).length;
+const file = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results.md');
+fs.writeFileSync(
+  file,
+  [
+    '# trackql benchmark results',
+    '',
+    `Run ${new Date().toISOString()} by \`npm run bench\` on ${describeMachine()}, against PostgreSQL at ${new URL(process.env['DATABASE_URL']!).host}.`,
+    'Load generators, server and PostgreSQL share the same machine; numbers are medians unless a row says otherwise.',
+    '',
+    `Targets met: ${met}; missed: ${missed}.`,
+    '',
+    ...sections.flatMap((s) => [s, '']),
+  ].join('\n'),
+);
+console.log(`wrote ${path.relative(process.cwd(), file)}`);
