@@ -290,6 +290,8 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
   const serverUrl = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const subscribers = Number(process.env['WS_SUBSCRIBERS'] ?? 5000);
   const iterations = Number(process.env['ACTIVITY_BENCH_ITERATIONS'] ?? 300);
+  // ACTIVITY_BENCH_ONLY=ws: only the websocket part (for profiling); writes no results file.
+  const onlyWebsocket = process.env['ACTIVITY_BENCH_ONLY'] === 'ws';
   const databaseUrl = await createDatabase(serverUrl, DB_NAME);
   const instance = await startInstance({
     databaseUrl,
@@ -298,27 +300,31 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
       RATE_LIMIT_ACTIONS: '0',
       WS_MAX_CONNECTIONS_PER_CLIENT: '100000',
       LOG_LEVEL: 'info',
+      ...(process.env['ACTIVITY_BENCH_SERVER_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['ACTIVITY_BENCH_SERVER_NODE_OPTIONS'] } : {}),
     },
   });
   let dataset: DatasetReport;
-  let latency: Timings[];
+  let latency: Timings[] = [];
   let ws: WsResult;
-  let plan: string;
+  let plan = '';
   try {
     log('generating the data set');
-    dataset = await generate(databaseUrl, subscribers, log);
+    dataset = await generate(databaseUrl, subscribers, log, onlyWebsocket);
     log(`  done in ${dataset.seconds.toFixed(0)} s: ${JSON.stringify(dataset)}`);
-    plan = await explainFeed(databaseUrl);
-    log('latency benchmarks');
-    latency = await latencyBenchmarks(instance, iterations, log);
-    for (const t of latency) {
-      const s = summary(t.samples);
-      log(`  ${t.name}: p50 ${ms(s.p50)}, p95 ${ms(s.p95)}, p99 ${ms(s.p99)} (n=${s.n})`);
+    if (!onlyWebsocket) {
+      plan = await explainFeed(databaseUrl);
+      log('latency benchmarks');
+      latency = await latencyBenchmarks(instance, iterations, log);
+      for (const t of latency) {
+        const s = summary(t.samples);
+        log(`  ${t.name}: p50 ${ms(s.p50)}, p95 ${ms(s.p95)}, p99 ${ms(s.p99)} (n=${s.n})`);
+      }
     }
     log('websocket benchmark');
     ws = await websocketBenchmark(instance, subscribers, 10, log);
     const s = summary(ws.latencies);
     log(`  delivery after the mutation returned: p50 ${ms(s.p50)}, p99 ${ms(s.p99)}, max ${ms(s.max)} (n=${s.n})`);
+    if (onlyWebsocket) return [];
   } finally {
     await instance.stop();
     if (!process.env['KEEP_DB']) await dropDatabase(serverUrl, DB_NAME);

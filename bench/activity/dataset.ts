@@ -49,7 +49,12 @@ export async function dropDatabase(serverUrl: string, name: string): Promise<voi
 }
 
 /** Fills a migrated, empty database. */
-export async function generate(databaseUrl: string, wsUsers: number, log: (line: string) => void): Promise<DatasetReport> {
+export async function generate(
+  databaseUrl: string,
+  wsUsers: number,
+  log: (line: string) => void,
+  onlyWebsocketTrackers = false,
+): Promise<DatasetReport> {
   const started = performance.now();
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
@@ -61,6 +66,14 @@ export async function generate(databaseUrl: string, wsUsers: number, log: (line:
   try {
     await client.query(`set maintenance_work_mem = '512MB'`);
     await client.query(`set work_mem = '256MB'`);
+    if (onlyWebsocketTrackers) {
+      await step(
+        `websocket item: tracked by ${wsUsers} users`,
+        `insert into activity_tracker (owner_id, object_type, object_id, verbs, actor_only)
+         select 'ws' || u, '${WS_ITEM.type}', '${WS_ITEM.id}', null, false from generate_series(0, ${wsUsers - 1}) u`,
+      );
+      return { actions: 0, feedEntries: 0, trackers: wsUsers, measuredFeed: 0, measuredUnread: 0, seconds: (performance.now() - started) / 1000 };
+    }
     await step(
       'actions',
       `insert into activity_action (actor_type, actor_id, actor_label, verb, data, level, "timestamp", grouped_count)

@@ -156,11 +156,13 @@ builder.node(ActionRef, {
     text: t.string({
       nullable: true,
       description: "Rendered from the verb's registered template (`registerVerb`), or null.",
-      resolve: async (a, _args, ctx) => {
-        if (a.text !== undefined) return a.text;
-        const template = await templateLoader(ctx).load(a.verb);
-        return template === null ? null : renderTemplate(template, a);
-      },
+      // Synchronous for subscription events (text pre-rendered in the published message).
+      resolve: (a, _args, ctx) =>
+        a.text !== undefined
+          ? a.text
+          : templateLoader(ctx)
+              .load(a.verb)
+              .then((template) => (template === null ? null : renderTemplate(template, a))),
     }),
     matchedTrackers: t.field({
       type: [TrackerRef],
@@ -333,6 +335,7 @@ builder.mutationFields((t) => ({
       if (ctx.viewer.kind === 'user' && (input.actor.type !== ctx.config.userType || input.actor.id !== ctx.viewer.id)) {
         throw forbidden(`Users can only log actions whose actor is themselves ({type: "${ctx.config.userType}", id: your id})`);
       }
+      await ctx.services.rateLimiter.consume(ctx, 'logAction', 1);
       return ctx.services.activity.logAction(ctx.em, {
         actor: input.actor,
         verb: input.verb,

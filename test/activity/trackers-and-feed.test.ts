@@ -195,3 +195,22 @@ describe('logAction input', () => {
     expect(self.logAction.id).toBeTruthy();
   });
 });
+
+describe('logAction rate limit', () => {
+  it('users are limited by RATE_LIMIT_ACTIONS per window; services are not', async () => {
+    const limited = await startTestApp({ RATE_LIMIT_ACTIONS: '2' });
+    try {
+      const user = uniqueId('u');
+      const token = await limited.userToken(user);
+      const m = `mutation($i: LogActionInput!) { logAction(input: $i) { id } }`;
+      const input = { actor: { type: limited.app.config.userType, id: user }, verb: 'clicked', groupingDelay: -1 };
+      await limited.ok(m, { i: input }, { token });
+      await limited.ok(m, { i: input }, { token });
+      const third = await limited.gql(m, { i: input }, { token });
+      expect(third.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+      for (let i = 0; i < 3; i++) await limited.ok(m, { i: input }, { token: limited.serviceToken });
+    } finally {
+      await limited.stop();
+    }
+  });
+});
