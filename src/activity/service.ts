@@ -202,7 +202,7 @@ export class ActivityService {
     const targets = dedupe(params.targets, 'targets');
     const related = dedupe(params.related, 'related');
     const level = params.level ?? this.defaultLevel;
-    let data: unknown = params.data ?? null;
+    const data: unknown = params.data ?? null;
     if (data !== null) {
       const size = Buffer.byteLength(JSON.stringify(data), 'utf8');
       if (size > this.#config.activityDataMaxBytes) {
@@ -286,7 +286,10 @@ export class ActivityService {
         [actionId, objectsJson, actionId, MAX_MERGED_OBJECTS_PER_ROLE, actionId],
       );
     }
-    const [action] = await this.#loadActions(em, [actionId], null);
+    // A new action is exactly what was inserted; a grouped one is re-read (merged objects, new count).
+    const action: ActionRecord | undefined = grouped
+      ? (await this.#loadActions(em, [actionId], null))[0]
+      : { id: actionId, actor, verb, targets, related, data, level, timestamp, groupedCount: 1, unread: false, trackerIds: [] };
     if (!action) throw new Error(`action ${actionId} vanished`);
 
     const fanout = await this.#fanOut(em, action, grouped);
