@@ -250,9 +250,12 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         try {
           auth = await tokens.authenticate(typeof raw === 'string' ? raw : undefined);
         } catch (error) {
-          ctx.extra.socket.close(CloseCode.Forbidden, (error as Error).message.slice(0, 120));
+          const reason = isContractError(error) ? error.message : (maskUnexpected(logger, error, 'Unexpected error.') as Error).message;
+          ctx.extra.socket.close(CloseCode.Forbidden, reason.slice(0, 120));
           return false;
         }
+        // Closed while we were verifying: registering it now would leak its slot (onClose already ran).
+        if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) return false;
         const key = clientKey({ viewer: auth.viewer, clientIp }) ?? 'ip:unknown';
         const connection = wsGuard.admit(key);
         if (!connection) {
