@@ -105,6 +105,7 @@ function maskUnexpected(logger: Logger, error: unknown, message: string): Error 
   if (isDatabaseUnavailableError(original)) {
     // Not a bug: the database is unreachable. Say so, so clients retry; /ready reports it too.
     logger.warn({ err: original, requestId }, 'database unavailable');
+    if (typeof error === 'object' && error !== null) loggedErrors.add(error);
     return createGraphQLError('Service temporarily unavailable: the database cannot be reached. Retry shortly.', {
       nodes: graphqlError?.nodes ?? null,
       path: graphqlError?.path ?? null,
