@@ -163,7 +163,7 @@ const envSchema = z.object({
   /** Metrics: group-commit INSERTs allowed in flight at once. */
   METRICS_FLUSH_CONCURRENCY: intFrom(1, 64, 2),
   /** Metrics: inbox rows folded per fold transaction. */
-  METRICS_FOLD_BATCH: intFrom(1, 10_000_000, 100_000),
+  METRICS_FOLD_BATCH: intFrom(1, 10_000_000, 1_000_000),
   /** Metrics: most points one `series` may return. */
   METRICS_MAX_SERIES_POINTS: intFrom(1, 1_000_000, 10_000),
   /** Metrics: how long domain/metric definitions are cached in process, in ms (other instances' changes show up after it). */

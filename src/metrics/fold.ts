@@ -26,32 +26,37 @@ export class FoldError extends Error {
 }
 
 /**
- * One fold batch, one statement: take the oldest `batch` inbox rows (skipping rows another transaction
- * holds), delete them, move the rows whose metric is gone or no longer a counter to the dead-letter table,
- * group the rest per key and 15-minute bucket, and add the sums to the exact, per-category and total
- * buckets (15-minute and LIFETIME) with one upsert. It commits with the transaction around it or not at all.
+ * One fold batch, one statement: delete the inbox rows with ids in (lo, hi] (an index range; the caller
+ * picks hi so that the range holds at most `batch` rows), move the rows whose metric is gone or no longer a
+ * counter to the dead-letter table, group the rest per key and 15-minute bucket, and add the sums to the
+ * exact, per-category and total buckets (15-minute and LIFETIME) with one upsert. It commits with the
+ * transaction around it or not at all. DELETE ... RETURNING makes it exactly-once even without the lock:
+ * a row deleted by a concurrent fold is skipped, never returned twice.
  */
-const foldBatchSql = (maxId: number, batch: number) => sql<{ taken: number; dead: number; buckets: number }>`
+const foldBatchSql = (lo: number, hi: number) => sql<{ taken: number; dead: number; buckets: number }>`
 with batch as (
-  delete from metric_inbox where id in (
-    select id from metric_inbox where id <= ${maxId} order by id limit ${batch} for update skip locked
-  ) returning id, metric_id, object_type, object_id, category, dom_id, amount, occurred_at
+  delete from metric_inbox where id > ${lo} and id <= ${hi}
+  returning id, metric_id, object_type, object_id, category, dom_id, amount, occurred_at
 ),
-classified as (
-  select b.*, case when m.id is null then 'unknown_metric' when m.kind <> 'COUNTER' then 'not_counter' end as reason
-  from batch b left join metric m on m.id = b.metric_id
+grouped as (
+  select metric_id, date_bin('15 minutes', occurred_at, timestamptz 'epoch') as start,
+         object_type, object_id, category, dom_id, sum(amount)::float8 as v
+  from batch group by 1, 2, 3, 4, 5, 6
+),
+unfoldable as (
+  select g.metric_id, min(case when m.id is null then 'unknown_metric' else 'not_counter' end) as reason
+  from (select distinct metric_id from grouped) as g left join metric m on m.id = g.metric_id
+  where m.id is null or m.kind <> 'COUNTER'
+  group by g.metric_id
 ),
 dead as (
   insert into metric_dead_letter (inbox_id, metric_id, object_type, object_id, category, dom_id, amount, occurred_at, reason)
-  select id, metric_id, object_type, object_id, category, dom_id, amount, occurred_at, reason
-  from classified where reason is not null order by id
+  select b.id, b.metric_id, b.object_type, b.object_id, b.category, b.dom_id, b.amount, b.occurred_at, u.reason
+  from batch b join unfoldable u on u.metric_id = b.metric_id order by b.id
   returning 1
 ),
 q as (
-  select metric_id, date_bin('15 minutes', occurred_at, timestamptz 'epoch') as start,
-         object_type, object_id, category, dom_id, sum(amount)::float8 as v
-  from classified where reason is null
-  group by 1, 2, 3, 4, 5, 6
+  select * from grouped where metric_id not in (select metric_id from unfoldable)
 ),
 keyed as (
   select metric_id, 0 as level, object_type, object_id, 'Q15' as period, start, category, dom_id, v from q
@@ -94,6 +99,9 @@ export async function fold(orm: Orm, logger: Logger, options: FoldOptions): Prom
     const top = await queryOne<{ max_id: string | null }>(orm.em.fork(), sql`select max(id)::text as max_id from metric_inbox`);
     const maxId = Number(top?.max_id ?? 0);
     if (maxId === 0) return finish();
+    // Rows present when the fold starts: ids <= maxId. A row with a smaller id committed later (ids are
+    // taken before commit) is left for the next fold, which starts from the beginning again.
+    let lo = 0;
     for (;;) {
       const outcome = await orm.em.fork().transactional(async (em) => {
         if (options.wait) {
@@ -102,7 +110,16 @@ export async function fold(orm: Orm, logger: Logger, options: FoldOptions): Prom
           const lock = await queryOne<{ locked: boolean }>(em, sql`select pg_try_advisory_xact_lock(${FOLD_LOCK_KEY}) as locked`);
           if (!lock?.locked) return null;
         }
-        return queryOne(em, foldBatchSql(maxId, options.batchSize));
+        // Big aggregates: no JIT compilation (costs more than it saves here), memory for the hash tables.
+        await query(em, sql`select set_config('jit', 'off', true), set_config('work_mem', '64MB', true)`);
+        const edge = await queryOne<{ id: string }>(
+          em,
+          sql`select id::text as id from metric_inbox where id > ${lo} and id <= ${maxId}
+              order by id offset ${options.batchSize - 1} limit 1`,
+        );
+        const hi = edge ? Number(edge.id) : maxId;
+        const result = await queryOne(em, foldBatchSql(lo, hi));
+        return result ? { ...result, hi } : undefined;
       });
       if (!outcome) {
         report.skipped = true;
@@ -112,7 +129,8 @@ export async function fold(orm: Orm, logger: Logger, options: FoldOptions): Prom
       report.folded += outcome.taken - outcome.dead;
       report.deadLettered += outcome.dead;
       report.buckets += outcome.buckets;
-      if (outcome.taken < options.batchSize) break;
+      lo = outcome.hi;
+      if (lo >= maxId) break;
     }
   } catch (error) {
     const partial = finish();
