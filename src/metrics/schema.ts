@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { OBJECT_ID_MAX, objectRefSchema } from '../objects/object-ref.ts';
 import { ObjectRef, ObjectRefInput } from '../objects/schema.ts';
 import { builder } from '../schema/builder.ts';
 import type { Context } from '../server/context.ts';
@@ -377,6 +378,45 @@ builder.mutationFields((t) => ({
       }
       if (events.length > 0) await ctx.services.rateLimiter.consume(ctx, 'increment', events.length);
       return ctx.services.metrics.increments.increment(ctx, events.map(toEvent));
+    },
+  }),
+  incrementObjects: t.field({
+    type: IncrementResultRef,
+    description:
+      'The same increment for many objects of one type (e.g. impressions of every item of a list page): one event per id, `index` = position in `objectIds`. Same rules and durability as `increment`, with a cheaper request for large batches.',
+    authScopes: { public: true },
+    args: {
+      domain: t.arg.id({ required: true }),
+      metric: t.arg.id({ required: true }),
+      objectType: t.arg.string({ required: true, validate: objectRefSchema.shape.type }),
+      objectIds: t.arg.idList({ required: true }),
+      by: t.arg.int({ defaultValue: 1 }),
+      category: t.arg.string(),
+      domId: t.arg.string(),
+      at: t.arg({ type: 'DateTime' }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const ids = args.objectIds;
+      if (ids.length > ctx.config.metrics.maxBatch) {
+        throw badInput(`Too many objects: ${ids.length} (at most ${ctx.config.metrics.maxBatch} per call)`);
+      }
+      const bad = ids.findIndex((id) => String(id).length === 0 || String(id).length > OBJECT_ID_MAX);
+      if (bad >= 0) throw badInput(`objectIds.${bad}: must be 1 to ${OBJECT_ID_MAX} characters`);
+      if (ids.length > 0) await ctx.services.rateLimiter.consume(ctx, 'increment', ids.length);
+      const domain = String(args.domain);
+      const metric = String(args.metric);
+      return ctx.services.metrics.increments.increment(
+        ctx,
+        ids.map((id) => ({
+          domain,
+          metric,
+          object: { type: args.objectType, id: String(id) },
+          by: args.by ?? 1,
+          category: args.category || null,
+          domId: args.domId || null,
+          at: args.at ?? null,
+        })),
+      );
     },
   }),
   trackLabels: t.field({

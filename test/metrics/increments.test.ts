@@ -174,6 +174,26 @@ describe('increments and totals', () => {
     expect(await h.total(open, 'clicks')).toBe(2);
   });
 
+  it('incrementObjects: one increment per object id, with the same rules as increment', async () => {
+    const domain = (await h.registerDomain()).ref;
+    const metric = (await h.registerMetric(domain, { public: true })).ref;
+    const mutation = `mutation($d: ID!, $m: ID!, $type: String!, $ids: [ID!]!, $by: Int, $category: String, $at: DateTime) {
+      incrementObjects(domain: $d, metric: $m, objectType: $type, objectIds: $ids, by: $by, category: $category, at: $at) { accepted rejected { index reason } }
+    }`;
+    const ids = ['a', 'b', 'c', 'a'];
+    const ok = await t.ok<{ incrementObjects: unknown }>(mutation, { d: domain, m: metric, type: 'Product', ids, by: 2, category: 'list' });
+    expect(ok.incrementObjects).toEqual({ accepted: 4, rejected: [] });
+    expect(await h.total(domain, metric, { object: { type: 'Product', id: 'a' } })).toBe(4);
+    expect(await h.total(domain, metric, { object: { type: 'Product', id: 'b' }, category: 'list' })).toBe(2);
+    expect(await h.total(domain, metric)).toBe(8);
+    const old = await t.ok<{ incrementObjects: unknown }>(mutation, { d: domain, m: 'nope', type: 'Product', ids: ['a', 'b'] });
+    expect(old.incrementObjects).toEqual({ accepted: 0, rejected: [{ index: 0, reason: 'unknown_metric' }, { index: 1, reason: 'unknown_metric' }] });
+    for (const bad of [{ type: 'not a type', ids: ['a'] }, { type: 'Product', ids: ['a', ''] }, { type: 'Product', ids: Array(51).fill('x') }]) {
+      expect(errorCodes(await t.gql(mutation, { d: domain, m: metric, ...bad }, h.service))).toEqual(['BAD_USER_INPUT']);
+    }
+    expect(await h.total(domain, metric)).toBe(8);
+  });
+
   it('concurrent increments share commits (group commit) and are all durable when acknowledged', async () => {
     const { domain, metric } = await h.counter();
     const before = await h.status();
