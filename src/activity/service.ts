@@ -564,8 +564,9 @@ export class ActivityService {
       params.push(filters.minLevel);
     }
     if (page.after) {
-      where.push(`f.action_id < ?`);
-      params.push(page.after);
+      // Both sides of the join start at the cursor (a merge join would otherwise walk the actions from the newest).
+      where.push(`f.action_id < ? and a.id < ?`);
+      params.push(page.after, page.after);
     }
     params.push(page.first + 1);
     const rows = await em.execute<Row[]>(

@@ -115,6 +115,34 @@ describe('read status', () => {
     expect(await h.unreadCount(b.user)).toBe(1);
   });
 
+  it('unreadCount stays exact under concurrent fan-outs, grouping and marks', async () => {
+    const users = [uniqueId('u'), uniqueId('u'), uniqueId('u')];
+    const shared = { type: 'Channel', id: uniqueId('c') };
+    for (const user of users) await h.track({ owner: user, object: shared, actorOnly: false });
+    const logged = await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        h.logAction({
+          actor: { type: 'Bot', id: `b${i % 4}` },
+          verb: 'pinged',
+          targets: [shared],
+          // Half of them may group with each other (same actor, verb and target).
+          groupingDelay: i % 2 ? 3600 : -1,
+        }),
+      ),
+    );
+    const ids = [...new Set(logged.map((a) => a.id))];
+    await Promise.all([
+      t.ok(markRead, { ids: ids.slice(0, 5), user: users[0] }, h.service),
+      t.ok(markAllRead, { user: users[1] }, h.service),
+      h.logAction({ actor: shared, verb: 'announced', groupingDelay: -1 }),
+      t.ok(markUnread, { ids: ids.slice(0, 2), user: users[0] }, h.service),
+    ]);
+    for (const user of users) {
+      const unread = (await h.feed(user, { unreadOnly: true, first: 100 })).edges.length;
+      expect(await h.unreadCount(user)).toBe(unread);
+    }
+  });
+
   it('anonymous callers get nothing', async () => {
     const r = await t.gql(`{ unreadCount }`);
     expect(r.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
