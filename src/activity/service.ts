@@ -1,3 +1,4 @@
+import { DeadlockException } from '@mikro-orm/core';
 import type { Config } from '../config.ts';
 import type { Em } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
@@ -177,6 +178,21 @@ export class ActivityService {
     this.defaultLevel = LEVELS[deps.config.activityDefaultLevel];
   }
 
+  /**
+   * A transaction, retried (up to 3 attempts) when Postgres aborts it as a deadlock victim: fan-outs lock
+   * counters in user order, but a grouped fan-out and a markAllRead can still cross on feed entries.
+   */
+  async #tx<T>(em: Em, work: (tem: Em) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await em.transactional(work);
+      } catch (error) {
+        if (!(error instanceof DeadlockException) || attempt >= 3) throw error;
+        this.#logger.warn({ attempt }, 'activity transaction chosen as deadlock victim; retrying');
+      }
+    }
+  }
+
   #publish(events: PendingEvent[]): void {
     for (const [userId, message] of events) {
       try {
@@ -191,7 +207,7 @@ export class ActivityService {
 
   /** Logs an action (or amends a similar recent one), fans it out to the matching trackers' owners. */
   async logAction(em: Em, params: LogActionParams): Promise<ActionRecord> {
-    const { action, events } = await em.transactional((tem) => this.#logActionTx(tem, params));
+    const { action, events } = await this.#tx(em, (tem) => this.#logActionTx(tem, params));
     this.#publish(events);
     return action;
   }
@@ -596,7 +612,7 @@ export class ActivityService {
     const ids = [...new Set(actionIds)];
     if (ids.length > MAX_IDS_PER_MARK) throw badInput(`actionIds: at most ${MAX_IDS_PER_MARK} ids`);
     if (ids.length === 0) return 0;
-    const { changed, count, events } = await em.transactional(async (tem) => {
+    const { changed, count, events } = await this.#tx(em, async (tem) => {
       const present = await tem.execute<Row[]>(
         `select action_id from activity_feed_entry where user_id = ? and action_id = any(?::bigint[])`,
         [userId, pgBigintArray(ids)],
@@ -667,7 +683,7 @@ export class ActivityService {
 
   /** Marks every unread entry of the feed read (only actions with timestamp <= before, when given): one UPDATE. */
   async markAllRead(em: Em, userId: string, before: Date | null | undefined): Promise<number> {
-    const { changed, count } = await em.transactional(async (tem) => {
+    const { changed, count } = await this.#tx(em, async (tem) => {
       const rows = await tem.execute<Row[]>(
         `with changed as (
            update activity_feed_entry f set unread = false
@@ -696,7 +712,7 @@ export class ActivityService {
   // ---------------------------------------------------------------- trackers
 
   async track(em: Em, params: TrackParams, userType: string): Promise<TrackerRecord> {
-    const { tracker, events } = await em.transactional(async (tem) => {
+    const { tracker, events } = await this.#tx(em, async (tem) => {
       const { type, id, label } = this.#trackedObject(params);
       if (id !== '') {
         const forgotten = await findForgotten(tem, [{ type, id }]);
@@ -727,7 +743,7 @@ export class ActivityService {
 
   /** Removes verbs from a tracker (all when none given); returns null when the tracker was deleted. */
   async untrack(em: Em, params: UntrackParams, userType: string): Promise<TrackerRecord | null> {
-    const { tracker, events } = await em.transactional(async (tem) => {
+    const { tracker, events } = await this.#tx(em, async (tem) => {
       const { type, id, label } = this.#trackedObject(params);
       const verbs = normaliseVerbs(params.verbs);
       const existing = await tem.execute<Row[]>(
@@ -843,7 +859,7 @@ export class ActivityService {
 
   /** Turns an object into a tombstone and removes the trackers on it, in one transaction. */
   async forgetObject(em: Em, ref: ObjectRefValue, description: string | null, serialization: unknown): Promise<ObjectRefValue> {
-    await em.transactional(async (tem) => {
+    await this.#tx(em, async (tem) => {
       await upsertTombstone(tem, ref, description, serialization);
       await tem.execute(`delete from activity_tracker where object_type = ? and object_id = ?`, [ref.type, ref.id]);
     });
