@@ -4,7 +4,7 @@
  * the report as JSON. Exit code 1 when the fold was interrupted (what it folded before stays folded).
  */
 import { ConfigError, loadConfig } from '../config.ts';
-import { acquireDataDirLock } from '../db/data-dir-lock.ts';
+import { acquireDataDirLock, DataDirLockedError } from '../db/data-dir-lock.ts';
 import { applyMigrations, createOrm, databaseTargetFromConfig, describeTarget } from '../db/orm.ts';
 import { createLogger } from '../logger.ts';
 import { fold, FoldError } from '../metrics/fold.ts';
@@ -22,7 +22,15 @@ try {
 
 const logger = createLogger(process.env['LOG_LEVEL'] ? config.logLevel : 'warn');
 const target = databaseTargetFromConfig(config);
-const lock = target.kind === 'embedded' ? acquireDataDirLock(config.dataDir, target.dataDir) : undefined;
+let lock;
+try {
+  lock = target.kind === 'embedded' ? acquireDataDirLock(config.dataDir, target.dataDir) : undefined;
+} catch (error) {
+  if (!(error instanceof DataDirLockedError)) throw error;
+  // The embedded database belongs to a running server: its cron folds it (or call foldCounters).
+  console.error(error.message);
+  process.exit(1);
+}
 let exitCode = 0;
 try {
   const orm = await createOrm(target, logger);
