@@ -127,6 +127,12 @@ export class MetricsCatalog {
     return this.#builtins;
   }
 
+  /** A domain registered here replaces a cached "unknown" at once (increments right after registering). */
+  #rememberDomain(domain: DomainInfo): DomainInfo {
+    this.#domains.set(domain.ref, { value: domain, expires: Date.now() + this.#config.catalogTtlMs });
+    return domain;
+  }
+
   #remember(metric: MetricInfo): void {
     const expires = Date.now() + this.#config.catalogTtlMs;
     this.#domains.set(metric.domain.ref, { value: metric.domain, expires });
@@ -174,7 +180,7 @@ export class MetricsCatalog {
           values (${definition.ref}, ${definition.name}, ${definition.openMetrics}, ${definition.publicMetrics})
           on conflict (ref) do nothing returning ${domainColumns}`,
     );
-    if (inserted) return toDomain(inserted);
+    if (inserted) return this.#rememberDomain(toDomain(inserted));
     const existing = await this.getDomain(definition.ref);
     if (!existing) throw conflict(`Domain "${definition.ref}" is being registered concurrently; try again`);
     const differences: string[] = [];
@@ -184,7 +190,7 @@ export class MetricsCatalog {
     if (differences.length > 0) {
       throw conflict(`Domain "${definition.ref}" is already registered with a different definition: ${differences.join(', ')}`);
     }
-    return existing;
+    return this.#rememberDomain(existing);
   }
 
   /**

@@ -36,6 +36,14 @@ describe('domains and metrics', () => {
     expect(read.domain).toEqual({ ref, name: 'Shopping', openMetrics: false });
   });
 
+  it('a domain incremented before it exists accepts increments right after it is registered', async () => {
+    const ref = uniqueId('late');
+    expect(await h.increment([{ domain: ref, metric: 'x' }])).toEqual({ accepted: 0, rejected: [{ index: 0, reason: 'unknown_domain' }] });
+    await h.registerDomain({ ref, openMetrics: true });
+    expect(await h.increment([{ domain: ref, metric: 'x' }])).toEqual({ accepted: 1, rejected: [] });
+    expect(await h.total(ref, 'x')).toBe(1);
+  });
+
   it('concurrent registrations of the same domain all return it', async () => {
     const ref = uniqueId('race');
     const results = await Promise.all(Array.from({ length: 8 }, () => h.registerDomain({ ref, name: 'Race' })));
