@@ -112,12 +112,13 @@ export async function fold(orm: Orm, logger: Logger, options: FoldOptions): Prom
         }
         // Big aggregates: no JIT compilation (costs more than it saves here), memory for the hash tables.
         await query(em, sql`select set_config('jit', 'off', true), set_config('work_mem', '64MB', true)`);
-        const edge = await queryOne<{ id: string }>(
+        // The id of the batchSize-th row after lo (ordered by the bigint column, not its text alias).
+        const edge = await queryOne<{ edge: string }>(
           em,
-          sql`select id::text as id from metric_inbox where id > ${lo} and id <= ${maxId}
-              order by id offset ${options.batchSize - 1} limit 1`,
+          sql`select i.id::text as edge from metric_inbox i where i.id > ${lo} and i.id <= ${maxId}
+              order by i.id offset ${options.batchSize - 1} limit 1`,
         );
-        const hi = edge ? Number(edge.id) : maxId;
+        const hi = edge ? Number(edge.edge) : maxId;
         const result = await queryOne(em, foldBatchSql(lo, hi));
         return result ? { ...result, hi } : undefined;
       });

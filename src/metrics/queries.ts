@@ -312,7 +312,7 @@ export class MetricsQueries {
       this.#em(),
       sql`select id::text as id, metric_id, object_type, object_id, category, dom_id, amount, ${ms(sql`occurred_at`)} as occurred,
                  reason, ${ms(sql`dead_at`)} as dead
-          from metric_dead_letter order by id desc limit ${limit}`,
+          from metric_dead_letter d order by d.id desc limit ${limit}`,
     );
     return rows.map((r) => ({
       id: r.id,

@@ -139,6 +139,15 @@ describe('deleting a metric and dead letters', () => {
     expect((await t.ok<{ deleteMetric: boolean }>(`mutation($d: ID!) { deleteMetric(domain: $d, ref: "never-was") }`, { d: domain }, h.service)).deleteMetric).toBe(false);
   });
 
+  it('lists dead letters newest first (numeric order across digit boundaries)', async () => {
+    const { domain, metric } = await h.counter();
+    await h.increment(Array.from({ length: 12 }, (_, i) => ({ domain, metric, by: i + 1 })));
+    await t.ok(`mutation($d: ID!, $m: ID!) { deleteMetric(domain: $d, ref: $m) }`, { d: domain, m: metric }, h.service);
+    expect((await h.fold()).deadLettered).toBe(12);
+    const letters = await t.ok<{ metricDeadLetters: Array<{ amount: number }> }>(`{ metricDeadLetters(first: 12) { amount } }`, {}, h.service);
+    expect(letters.metricDeadLetters.map((l) => l.amount)).toEqual([12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+  });
+
   it('a metric turned into a gauge leaves its pending increments as dead letters (not_counter)', async () => {
     const domain = (await h.registerDomain({ openMetrics: true })).ref;
     await h.increment([{ domain, metric: 'auto', by: 4 }]);

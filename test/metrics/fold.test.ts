@@ -98,6 +98,17 @@ describe('fold', () => {
     }
   });
 
+  it('batches hold exactly METRICS_FOLD_BATCH rows, whatever the ids', async () => {
+    const { domain, metric } = await h.counter();
+    await h.fold();
+    for (let i = 0; i < 3; i++) {
+      await h.increment(eventsOf(domain, metric, 64 * 3));
+      expect(await h.fold()).toMatchObject({ folded: 192, batches: 3 });
+    }
+    await h.increment(eventsOf(domain, metric, 65));
+    expect(await h.fold()).toMatchObject({ folded: 65, batches: 2 });
+  });
+
   it('reports folded rows, buckets and batches; an empty inbox is a no-op', async () => {
     const { domain, metric } = await h.counter();
     await h.fold();
