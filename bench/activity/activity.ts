@@ -154,6 +154,8 @@ interface WsResult {
   perSubscriberKiB: number;
   mutation: number[];
   latencies: number[];
+  /** Arrival minus the moment the logAction request was sent. */
+  sinceSent: number[];
   rounds: number;
 }
 
@@ -245,12 +247,16 @@ async function websocketBenchmark(instance: Instance, subscribers: number, round
   log(`  server RSS ${(rssBefore / 1024).toFixed(0)} MiB before, ${(rssAfter / 1024).toFixed(0)} MiB with ${subscribers} idle subscribers`);
 
   const latencies: number[] = [];
+  const sinceSent: number[] = [];
   const mutation: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const { id, started, returned } = await logOne(r);
     await waitAll(id);
     mutation.push(returned - started);
-    for (const at of arrivals.get(id)!) latencies.push(Math.max(0, at - returned));
+    for (const at of arrivals.get(id)!) {
+      latencies.push(Math.max(0, at - returned));
+      sinceSent.push(at - started);
+    }
     await new Promise((res) => setTimeout(res, 300));
   }
 
@@ -264,6 +270,7 @@ async function websocketBenchmark(instance: Instance, subscribers: number, round
     perSubscriberKiB: (rssAfter - rssBefore) / subscribers,
     mutation,
     latencies,
+    sinceSent,
     rounds,
   };
 }
@@ -398,11 +405,34 @@ ${ws.subscribers} graphql-ws connections (one user each, all tracking one item),
 Each round logs one action that enters all ${ws.subscribers} feeds; delivery latency = arrival at each client minus the
 moment the logAction response arrived (negative clamped to 0; clients and their JSON parsing run in one process on
 the same 2 cores as the server and Postgres). ${ws.rounds} rounds, ${delivery.n} deliveries:
-p50 ${ms(delivery.p50)}, p99 ${ms(delivery.p99)}, max ${ms(delivery.max)}.
+p50 ${ms(delivery.p50)}, p99 ${ms(delivery.p99)}, max ${ms(delivery.max)}. Measured from the moment the logAction request
+was sent (fan-out of ${ws.subscribers} feed rows and counters, commit, ${ws.subscribers} publishes, then delivery):
+p50 ${ms(summary(ws.sinceSent).p50)}, p99 ${ms(summary(ws.sinceSent).p99)}. Part of the delivery work runs before the mutation's
+response is written (publishing is synchronous after commit and the subscribers' executions start right away),
+which is why the logAction round above is slow and "after the mutation returned" is the smaller number.
 
 Server RSS: ${(ws.rssBeforeKiB / 1024).toFixed(0)} MiB before connecting, ${(ws.rssAfterKiB / 1024).toFixed(0)} MiB with
 ${ws.subscribers} idle subscribers: ${ws.perSubscriberKiB.toFixed(1)} KiB per subscriber (socket, graphql-ws state, Yoga
 context and the pub/sub listener).
+
+## Analysis
+
+- Feed pages and unreadCount are index range scans / one-row reads; they stay flat with the size of the log and
+  the number of trackers (the deep-page walk reads the same number of rows as the first page).
+- logAction to 1,000 feeds is dominated by writing 1,000 feed rows (heap + primary key + partial unread index +
+  action-id index) and 1,000 counter updates in one statement: measured alone with EXPLAIN ANALYZE on this machine
+  it takes 20 ms when the machine is quiet (feed insert ~14 ms, counters ~4 ms, tracker matching ~1 ms) and 40-75 ms
+  while other test runs create databases (each CREATE DATABASE forces a checkpoint, so the next writes pay
+  full-page images). The remaining ~10 ms are the other statements of the transaction, the commit, 1,000 publishes
+  and HTTP/GraphQL. The 20 ms target would need the fan-out off the request path (commit the action, fan out from
+  an outbox job, feeds consistent a few ms later), fewer indexes on the feed table, or faster hardware.
+- Websocket delivery: every subscriber's event is a full GraphQL execution of its subscription document through
+  Yoga's envelop pipeline (including the Prometheus and request-id plugins, which run per event) plus one websocket
+  frame write; a CPU profile of the server shows GC, ws writes, graphql-ws and the executor as the main costs, about
+  30-70 microseconds per delivery on this shared 2-core VM, with the 5,000 clients running on the same cores.
+  No database query is made per subscriber. What would reach p99 < 100 ms: spread subscribers over instances or
+  cluster workers (events already cross instances through Redis), a JIT executor for subscription documents, and
+  no per-event plugin work.
 
 ## Feed query plan (measured user, first page)
 
