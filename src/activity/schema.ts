@@ -1,11 +1,13 @@
 import { createContextCache } from '@pothos/core';
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import DataLoader from 'dataloader';
+import { z } from 'zod';
+import { boundedJsonSchema, checkJsonSize, JSON_MAX_DEPTH } from '../objects/json-bounds.ts';
 import { ObjectRef, ObjectRefInput } from '../objects/schema.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
 import { builder } from '../schema/builder.ts';
 import type { Context } from '../server/context.ts';
-import { badInput, forbidden, unauthenticated } from '../server/errors.ts';
+import { badInput, unauthenticated } from '../server/errors.ts';
 import type { FeedMessage } from '../server/pubsub.ts';
 import {
   DEFAULT_PAGE_SIZE,
@@ -22,22 +24,33 @@ import { actionFromSnapshot, type ActionPage } from './service.ts';
 // ------------------------------------------------------------------ helpers
 
 /**
- * The user whose feed/trackers a call concerns: a user always itself (naming another user is FORBIDDEN);
- * a service must name one with `user`/`owner`.
+ * authScopes of the calls about one user's feed or trackers (`user:` / `owner:` arguments): without a name,
+ * any signed-in caller (a user means itself); naming a user, a service or that very user (`self`).
  */
-function targetUser(ctx: Context, named: string | null | undefined, argName: string): string {
+function ownOrService(named: string | number | null | undefined) {
+  return named === null || named === undefined ? { authenticated: true } : { service: true, self: String(named) };
+}
+
+/**
+ * The user whose feed/trackers a call concerns, once authScopes allowed it: a user always itself; a service
+ * must name one with `user`/`owner`.
+ */
+function whose(ctx: Context, named: string | number | null | undefined, argName: string): string {
   const viewer = ctx.viewer;
   if (viewer.kind === 'anonymous') throw unauthenticated('Authentication required');
-  if (viewer.kind === 'user') {
-    if (named !== null && named !== undefined && named !== viewer.id) {
-      throw forbidden(`Users can only act on their own feed and trackers (${argName} must be omitted or be yourself)`);
-    }
-    return viewer.id;
-  }
+  if (viewer.kind === 'user') return viewer.id;
   if (named === null || named === undefined || named === '') throw badInput(`${argName}: required when called by a service`);
-  if (named.length > 256) throw badInput(`${argName}: at most 256 characters`);
-  return named;
+  const id = String(named);
+  if (id.length > MAX_USER_ID_LENGTH) throw badInput(`${argName}: at most ${MAX_USER_ID_LENGTH} characters`);
+  return id;
 }
+
+/** At most this many verbs in a `verbs` filter or tracker. */
+const MAX_VERBS = 100;
+const MAX_USER_ID_LENGTH = 256;
+const MAX_DESCRIPTION_LENGTH = 2000;
+const MAX_GROUPING_DELAY = 31_536_000;
+const verbsSchema = z.array(z.string()).max(MAX_VERBS, `at most ${MAX_VERBS} verbs`);
 
 function actionViewer(ctx: Context): { userId: string | null; userType: string } {
   return { userId: ctx.viewer.kind === 'user' ? ctx.viewer.id : null, userType: ctx.config.userType };
@@ -51,8 +64,8 @@ function pageFrom(args: { first?: number | null; after?: string | null; last?: n
     throw badInput('Only forward pagination (first/after) is supported');
   }
   const first = args.first ?? DEFAULT_PAGE_SIZE;
-  if (first < 0) throw badInput('first: must not be negative');
-  return { first: Math.min(first, MAX_PAGE_SIZE), after: args.after ? decodeCursor(args.after) : null };
+  if (first < 0 || first > MAX_PAGE_SIZE) throw badInput(`first: must be between 0 and ${MAX_PAGE_SIZE}`);
+  return { first, after: args.after ? decodeCursor(args.after) : null };
 }
 
 function connectionFrom(page: ActionPage) {
@@ -114,6 +127,9 @@ const ActionRef = builder.objectRef<ActionRecord>('Action');
 
 builder.node(TrackerRef, {
   description: 'A user following an object (or every object of a type), optionally only for some verbs.',
+  // Only its owner and services ever see a tracker (lists and node(id:) also filter, so this never fires
+  // in practice: it is the rule itself, checked on every tracker that reaches a response).
+  authScopes: (tracker) => ({ service: true, self: tracker.ownerId }),
   id: { resolve: (t) => t.id },
   loadMany: async (ids, ctx) => {
     const numeric = ids.map((id) => (/^\d{1,10}$/.test(id) ? Number(id) : -1));
@@ -211,11 +227,17 @@ const LogActionInput = builder.inputType('LogActionInput', {
     verb: t.string({ required: true }),
     targets: t.field({ type: [ObjectRefInput], required: false }),
     related: t.field({ type: [ObjectRefInput], required: false }),
-    data: t.field({ type: 'JSON', required: false, description: 'Any JSON; size-capped (ACTIVITY_DATA_MAX_BYTES).' }),
+    data: t.field({
+      type: 'JSON',
+      required: false,
+      validate: boundedJsonSchema,
+      description: `Any JSON; size-capped (ACTIVITY_DATA_MAX_BYTES), nested at most ${JSON_MAX_DEPTH} levels.`,
+    }),
     level: t.field({ type: Level, required: false }),
     timestamp: t.field({ type: 'DateTime', required: false }),
     groupingDelay: t.int({
       required: false,
+      validate: z.number().int().max(MAX_GROUPING_DELAY, `must be at most ${MAX_GROUPING_DELAY} seconds (a year)`),
       description:
         'Seconds: amend a similar action (same actor and verb, a shared target or related object) logged this close; negative disables.',
     }),
@@ -226,7 +248,11 @@ const TrackInput = builder.inputType('TrackInput', {
   fields: (t) => ({
     object: t.field({ type: ObjectRefInput, required: false }),
     objectType: t.string({ required: false, description: 'Track every object of this type (instead of `object`).' }),
-    verbs: t.stringList({ required: false, description: 'Only these verbs (merged with those already tracked); null = all.' }),
+    verbs: t.stringList({
+      required: false,
+      validate: verbsSchema,
+      description: 'Only these verbs (merged with those already tracked); null = all.',
+    }),
     actorOnly: t.boolean({ required: false, defaultValue: true }),
     log: t.boolean({ required: false, defaultValue: false, description: 'Also log a "started tracking" action.' }),
     owner: t.id({ required: false, description: 'Services: the user who tracks.' }),
@@ -237,7 +263,7 @@ const UntrackInput = builder.inputType('UntrackInput', {
   fields: (t) => ({
     object: t.field({ type: ObjectRefInput, required: false }),
     objectType: t.string({ required: false }),
-    verbs: t.stringList({ required: false, description: 'Verbs to stop tracking; all when omitted.' }),
+    verbs: t.stringList({ required: false, validate: verbsSchema, description: 'Verbs to stop tracking; all when omitted.' }),
     log: t.boolean({ required: false, defaultValue: false, description: 'Also log a "stopped tracking" action.' }),
     owner: t.id({ required: false }),
   }),
@@ -249,16 +275,16 @@ builder.queryFields((t) => ({
   feed: t.connection(
     {
       type: ActionRef,
-      description: "The actions matching the user's trackers, newest first (by log order). `first` is capped at 100.",
-      authScopes: { authenticated: true },
+      description: "The actions matching the user's trackers, newest first (by log order). `first` is at most 100.",
+      authScopes: (_root, args) => ownOrService(args.user),
       args: {
         unreadOnly: t.arg.boolean({ required: false }),
-        verbs: t.arg.stringList({ required: false }),
+        verbs: t.arg.stringList({ required: false, validate: verbsSchema }),
         minLevel: t.arg({ type: Level, required: false }),
         user: t.arg.id({ required: false, description: 'Services: whose feed.' }),
       },
       resolve: async (_root, args, ctx) => {
-        const userId = targetUser(ctx, args.user === null || args.user === undefined ? args.user : String(args.user), 'user');
+        const userId = whose(ctx, args.user, 'user');
         const page = await ctx.services.activity.feed(
           ctx.em,
           userId,
@@ -272,23 +298,22 @@ builder.queryFields((t) => ({
   ),
   unreadCount: t.int({
     description: 'Exact number of unread actions in the feed (one row read).',
-    authScopes: { authenticated: true },
+    authScopes: (_root, args) => ownOrService(args.user),
     args: { user: t.arg.id({ required: false }) },
-    resolve: (_root, args, ctx) =>
-      ctx.services.activity.unreadCount(ctx.em, targetUser(ctx, args.user === null || args.user === undefined ? args.user : String(args.user), 'user')),
+    resolve: (_root, args, ctx) => ctx.services.activity.unreadCount(ctx.em, whose(ctx, args.user, 'user')),
   }),
   actions: t.connection(
     {
       type: ActionRef,
       description:
-        'Actions by object: as actor, target, related, or involving it in any role (filters combine). Users see only actions of their feed or their own.',
+        'Actions by object: as actor, target, related, or involving it in any role (filters combine), newest first; `first` is at most 100. Users see only actions of their feed or their own; services all.',
       authScopes: { authenticated: true },
       args: {
         actor: t.arg({ type: ObjectRefInput, required: false }),
         target: t.arg({ type: ObjectRefInput, required: false }),
         related: t.arg({ type: ObjectRefInput, required: false }),
         involving: t.arg({ type: ObjectRefInput, required: false }),
-        verbs: t.arg.stringList({ required: false }),
+        verbs: t.arg.stringList({ required: false, validate: verbsSchema }),
       },
       resolve: async (_root, args, ctx) => {
         if (!args.actor && !args.target && !args.related && !args.involving) {
@@ -308,14 +333,13 @@ builder.queryFields((t) => ({
   trackers: t.field({
     type: [TrackerRef],
     description: "The viewer's trackers (a service names the user).",
-    authScopes: { authenticated: true },
+    authScopes: (_root, args) => ownOrService(args.user),
     args: { user: t.arg.id({ required: false }) },
-    resolve: (_root, args, ctx) =>
-      ctx.services.activity.trackers(ctx.em, targetUser(ctx, args.user === null || args.user === undefined ? args.user : String(args.user), 'user')),
+    resolve: (_root, args, ctx) => ctx.services.activity.trackers(ctx.em, whose(ctx, args.user, 'user')),
   }),
   trackersOf: t.field({
     type: [TrackerRef],
-    description: 'Trackers following the object (on it or on its type). Users only see their own.',
+    description: 'Trackers following the object (on it or on its type). Services see every owner; users only their own.',
     authScopes: { authenticated: true },
     args: { object: t.arg({ type: ObjectRefInput, required: true }) },
     resolve: (_root, args, ctx) =>
@@ -329,12 +353,10 @@ builder.mutationFields((t) => ({
   logAction: t.field({
     type: ActionRef,
     description: 'Logs an action (or amends a similar recent one: grouping) and fans it out to the feeds tracking it.',
-    authScopes: { authenticated: true },
+    // Services log anything; a user only actions whose actor is itself ({type: USER_TYPE, id: sub}).
+    authScopes: (_root, { input }) => ({ service: true, actor: input.actor }),
     args: { input: t.arg({ type: LogActionInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      if (ctx.viewer.kind === 'user' && (input.actor.type !== ctx.config.userType || input.actor.id !== ctx.viewer.id)) {
-        throw forbidden(`Users can only log actions whose actor is themselves ({type: "${ctx.config.userType}", id: your id})`);
-      }
       await ctx.services.rateLimiter.consume(ctx, 'logAction', 1);
       return ctx.services.activity.logAction(ctx.em, {
         actor: input.actor,
@@ -351,13 +373,13 @@ builder.mutationFields((t) => ({
   track: t.field({
     type: TrackerRef,
     description: 'Creates a tracker, or merges the verbs into the existing one.',
-    authScopes: { authenticated: true },
+    authScopes: (_root, { input }) => ownOrService(input.owner),
     args: { input: t.arg({ type: TrackInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.activity.track(
         ctx.em,
         {
-          owner: targetUser(ctx, input.owner === null || input.owner === undefined ? input.owner : String(input.owner), 'owner'),
+          owner: whose(ctx, input.owner, 'owner'),
           object: input.object,
           objectType: input.objectType,
           verbs: input.verbs,
@@ -371,13 +393,13 @@ builder.mutationFields((t) => ({
     type: TrackerRef,
     nullable: true,
     description: 'Removes verbs from a tracker (all when none given); null once the tracker has no verbs left.',
-    authScopes: { authenticated: true },
+    authScopes: (_root, { input }) => ownOrService(input.owner),
     args: { input: t.arg({ type: UntrackInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.activity.untrack(
         ctx.em,
         {
-          owner: targetUser(ctx, input.owner === null || input.owner === undefined ? input.owner : String(input.owner), 'owner'),
+          owner: whose(ctx, input.owner, 'owner'),
           object: input.object,
           objectType: input.objectType,
           verbs: input.verbs,
@@ -388,28 +410,28 @@ builder.mutationFields((t) => ({
   }),
   markRead: t.int({
     description: "Marks actions of the feed read; returns how many changed. Ids not in the feed: NOT_FOUND, nothing changes.",
-    authScopes: { authenticated: true },
+    authScopes: (_root, args) => ownOrService(args.user),
     args: { actionIds: t.arg.idList({ required: true }), user: t.arg.id({ required: false }) },
     resolve: (_root, args, ctx) => {
-      const userId = targetUser(ctx, args.user === null || args.user === undefined ? args.user : String(args.user), 'user');
+      const userId = whose(ctx, args.user, 'user');
       return ctx.services.activity.mark(ctx.em, userId, actionDbIds(args.actionIds), false);
     },
   }),
   markUnread: t.int({
     description: 'Marks actions of the feed unread (those below the readable level stay read); returns how many changed.',
-    authScopes: { authenticated: true },
+    authScopes: (_root, args) => ownOrService(args.user),
     args: { actionIds: t.arg.idList({ required: true }), user: t.arg.id({ required: false }) },
     resolve: (_root, args, ctx) => {
-      const userId = targetUser(ctx, args.user === null || args.user === undefined ? args.user : String(args.user), 'user');
+      const userId = whose(ctx, args.user, 'user');
       return ctx.services.activity.mark(ctx.em, userId, actionDbIds(args.actionIds), true);
     },
   }),
   markAllRead: t.int({
     description: 'Marks every unread action of the feed read (with `before`: those with timestamp <= before); one statement.',
-    authScopes: { authenticated: true },
+    authScopes: (_root, args) => ownOrService(args.user),
     args: { before: t.arg({ type: 'DateTime', required: false }), user: t.arg.id({ required: false }) },
     resolve: (_root, args, ctx) => {
-      const userId = targetUser(ctx, args.user === null || args.user === undefined ? args.user : String(args.user), 'user');
+      const userId = whose(ctx, args.user, 'user');
       return ctx.services.activity.markAllRead(ctx.em, userId, args.before);
     },
   }),
@@ -426,11 +448,16 @@ builder.mutationFields((t) => ({
     authScopes: { service: true },
     args: {
       object: t.arg({ type: ObjectRefInput, required: true }),
-      description: t.arg.string({ required: false }),
-      serialization: t.arg({ type: 'JSON', required: false }),
+      description: t.arg.string({
+        required: false,
+        validate: z.string().max(MAX_DESCRIPTION_LENGTH, `must be at most ${MAX_DESCRIPTION_LENGTH} characters`),
+      }),
+      serialization: t.arg({ type: 'JSON', required: false, validate: boundedJsonSchema }),
     },
-    resolve: (_root, args, ctx) =>
-      ctx.services.activity.forgetObject(ctx.em, args.object as ObjectRefValue, args.description ?? null, args.serialization ?? null),
+    resolve: (_root, args, ctx) => {
+      checkJsonSize(args.serialization, 'serialization', ctx.config.activityDataMaxBytes);
+      return ctx.services.activity.forgetObject(ctx.em, args.object as ObjectRefValue, args.description ?? null, args.serialization ?? null);
+    },
   }),
 }));
 
@@ -443,10 +470,9 @@ builder.subscriptionField('feed', (t) =>
     type: FeedEvent,
     description:
       "Live changes of the viewer's feed (a service names the user). Resolved from the published event alone: no database query per subscriber.",
-    authScopes: { authenticated: true },
+    authScopes: (_root, args) => ownOrService(args.user),
     args: { user: t.arg.id({ required: false }) },
-    subscribe: (_root, args, ctx) =>
-      ctx.pubsub.subscribe('feed', targetUser(ctx, args.user === null || args.user === undefined ? args.user : String(args.user), 'user')),
+    subscribe: (_root, args, ctx) => ctx.pubsub.subscribe('feed', whose(ctx, args.user, 'user')),
     resolve: (message: FeedMessage): FeedEventShape => ({
       kind: message.kind,
       action: message.action ? actionFromSnapshot(message.action, message.unread ?? false, message.trackerIds) : null,

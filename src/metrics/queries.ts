@@ -248,14 +248,15 @@ export class MetricsQueries {
     return rows.map((r) => ({ object: { type: r.object_type, id: r.object_id }, value: r.v }));
   }
 
-  /** django-tracker's stats by DOM id: count per (domId, label, category) in the `labels` domain. */
-  async labelStats(domIds: string[]): Promise<LabelStat[]> {
+  /** django-tracker's stats by DOM id: count per (domId, label, category) in the `labels` domain (`publicOnly`: of public label metrics). */
+  async labelStats(domIds: string[], publicOnly = false): Promise<LabelStat[]> {
     if (domIds.length > 1000) throw badInput('At most 1000 domIds per call');
     if (domIds.length === 0) return [];
     const rows = await query<{ dom_id: string; label: string; category: string; count: number }>(
       this.#em(),
       sql`with labels as (
             select m.id, m.ref from metric m join metric_domain d on d.id = m.domain_id where d.ref = ${LABELS_DOMAIN}
+              and (m.public or not ${publicOnly})
           ),
           src as (
             select s.metric_id, s.dom_id, s.category, s.value as v from metric_statistic s

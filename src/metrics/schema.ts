@@ -1,4 +1,7 @@
+import { createContextCache } from '@pothos/core';
+import DataLoader from 'dataloader';
 import { z } from 'zod';
+import { reportIncrements } from '../ops/events.ts';
 import { OBJECT_ID_MAX, objectRefSchema } from '../objects/object-ref.ts';
 import { ObjectRef, ObjectRefInput } from '../objects/schema.ts';
 import { builder } from '../schema/builder.ts';
@@ -8,6 +11,8 @@ import { FoldError } from './fold.ts';
 import {
   CATEGORY_MAX,
   DOM_ID_MAX,
+  DOMAIN_REF_MAX,
+  METRIC_REF_MAX,
   PERIODS,
   categorySchema,
   domIdSchema,
@@ -30,13 +35,29 @@ import {
 
 const isService = (ctx: Context) => ctx.viewer.kind === 'service';
 
-/** Private metrics are readable by services only. */
-function readable(ctx: Context, metric: MetricInfo): MetricInfo {
-  if (!metric.public && !isService(ctx)) {
-    throw forbidden(`Metric "${metric.domain.ref}/${metric.ref}" is not public`);
-  }
-  return metric;
-}
+/** The role rule of metrics: anyone may read a public metric, only services a private one. */
+const metricScopes = (metric: Pick<MetricInfo, 'public'>) => (metric.public ? { public: true } : { service: true });
+
+/** Metrics by (domain ref, metric ref), once per request (Domain.metric's authScopes and resolver share it). */
+const metricLoader = createContextCache(
+  (ctx: Context) =>
+    new DataLoader<string, MetricInfo | null>(
+      (keys) =>
+        Promise.all(
+          keys.map((key) => {
+            const [domain, ref] = key.split('\u0000') as [string, string];
+            return ctx.services.metrics.catalog.getMetric(domain, ref);
+          }),
+        ),
+      { batch: false },
+    ),
+);
+const loadMetric = (ctx: Context, domain: string, ref: string) => metricLoader(ctx).load(`${domain}\u0000${ref}`);
+
+/** Lookups by ref: longer than any valid ref is bad input (never a database lookup). */
+const domainLookupSchema = z.string().max(DOMAIN_REF_MAX, `must be at most ${DOMAIN_REF_MAX} characters`);
+const metricLookupSchema = z.string().max(METRIC_REF_MAX, `must be at most ${METRIC_REF_MAX} characters`);
+const timezoneSchema = z.string().max(64, 'must be at most 64 characters (an IANA name such as "Europe/Paris")');
 
 async function metricOrFail(ctx: Context, domain: string, ref: string): Promise<MetricInfo> {
   const metric = await ctx.services.metrics.catalog.getMetric(domain, ref);
@@ -116,6 +137,7 @@ const LabelStatRef = builder.objectRef<LabelStat>('LabelStat').implement({
 const DomainRef = builder.objectRef<DomainInfo>('Domain');
 const MetricRef = builder.objectRef<MetricInfo>('Metric');
 
+// Domain fields are public: domains only hold names; their private metrics are hidden below.
 DomainRef.implement({
   description: 'A group of metrics with a human-readable reference ID.',
   fields: (t) => ({
@@ -136,17 +158,21 @@ DomainRef.implement({
       type: MetricRef,
       nullable: true,
       description: 'A metric by ref (null when unknown; FORBIDDEN when private and the caller is not a service).',
-      args: { ref: t.arg.id({ required: true }) },
-      resolve: async (domain, args, ctx) => {
-        const metric = await ctx.services.metrics.catalog.getMetric(domain.ref, String(args.ref));
-        return metric ? readable(ctx, metric) : null;
+      args: { ref: t.arg.id({ required: true, validate: metricLookupSchema }) },
+      authScopes: async (domain, args, ctx) => {
+        const metric = await loadMetric(ctx, domain.ref, String(args.ref));
+        return metric ? metricScopes(metric) : { public: true };
       },
+      unauthorizedError: (domain, args) => forbidden(`Metric "${domain.ref}/${String(args.ref)}" is not public`),
+      resolve: (domain, args, ctx) => loadMetric(ctx, domain.ref, String(args.ref)),
     }),
   }),
 });
 
 MetricRef.implement({
   description: 'A counter or gauge. Counters: `total` is exact right after an increment (folded + still in the inbox).',
+  // Every field (total, series, top and its objects) of a private metric: services only, however it was reached.
+  authScopes: (metric) => metricScopes(metric),
   fields: (t) => ({
     ref: t.exposeID('ref'),
     name: t.exposeString('name'),
@@ -174,7 +200,7 @@ MetricRef.implement({
         to: t.arg({ type: 'DateTime' }),
         object: t.arg({ type: ObjectRefInput }),
         category: t.arg.string({ validate: categorySchema }),
-        timezone: t.arg.string({ defaultValue: 'UTC', description: 'IANA time zone of the period boundaries.' }),
+        timezone: t.arg.string({ defaultValue: 'UTC', validate: timezoneSchema, description: 'IANA time zone of the period boundaries.' }),
       },
       resolve: (metric, args, ctx) =>
         ctx.services.metrics.queries.series(metric, {
@@ -194,7 +220,7 @@ MetricRef.implement({
         at: t.arg({ type: 'DateTime' }),
         limit: t.arg.int({ defaultValue: 10 }),
         category: t.arg.string({ validate: categorySchema }),
-        timezone: t.arg.string({ defaultValue: 'UTC', description: 'IANA time zone of the period boundaries.' }),
+        timezone: t.arg.string({ defaultValue: 'UTC', validate: timezoneSchema, description: 'IANA time zone of the period boundaries.' }),
       },
       resolve: (metric, args, ctx) =>
         ctx.services.metrics.queries.top(metric, {
@@ -280,7 +306,7 @@ builder.queryFields((t) => ({
     type: DomainRef,
     nullable: true,
     authScopes: { public: true },
-    args: { ref: t.arg.id({ required: true }) },
+    args: { ref: t.arg.id({ required: true, validate: domainLookupSchema }) },
     resolve: (_root, args, ctx) => ctx.services.metrics.catalog.getDomain(String(args.ref)),
   }),
   labelStats: t.field({
@@ -288,7 +314,8 @@ builder.queryFields((t) => ({
     description: 'Count per (DOM id, label, category) of the `labels` domain, for heat maps.',
     authScopes: { public: true },
     args: { domIds: t.arg.stringList({ required: true, validate: z.array(domIdSchema).max(1000, 'at most 1000 domIds') }) },
-    resolve: (_root, args, ctx) => ctx.services.metrics.queries.labelStats(args.domIds),
+    // Labels of private metrics (a service may register one in `labels`) only for services.
+    resolve: (_root, args, ctx) => ctx.services.metrics.queries.labelStats(args.domIds, !isService(ctx)),
   }),
   metricDeadLetters: t.field({
     type: [DeadLetterRef],
@@ -341,7 +368,7 @@ builder.mutationFields((t) => ({
       'Idempotent: the same definition again returns the metric; a different one is a CONFLICT (a metric created on first use takes its first registration).',
     authScopes: { service: true },
     args: {
-      domain: t.arg.id({ required: true }),
+      domain: t.arg.id({ required: true, validate: domainLookupSchema }),
       ref: t.arg.id({ required: true, validate: metricRefSchema }),
       name: t.arg.string({ required: true, validate: nameSchema }),
       kind: t.arg({ type: MetricKindEnum, defaultValue: 'COUNTER' }),
@@ -362,7 +389,7 @@ builder.mutationFields((t) => ({
     description:
       'Deletes a metric and its statistics; increments of it not folded yet become dead letters at the next fold. False when it did not exist.',
     authScopes: { service: true },
-    args: { domain: t.arg.id({ required: true }), ref: t.arg.id({ required: true }) },
+    args: { domain: t.arg.id({ required: true, validate: domainLookupSchema }), ref: t.arg.id({ required: true, validate: metricLookupSchema }) },
     resolve: (_root, args, ctx) => ctx.services.metrics.catalog.deleteMetric(String(args.domain), String(args.ref)),
   }),
   increment: t.field({
@@ -376,8 +403,9 @@ builder.mutationFields((t) => ({
       if (events.length > ctx.config.metrics.maxBatch) {
         throw badInput(`Too many events: ${events.length} (at most ${ctx.config.metrics.maxBatch} per call)`);
       }
+      checkRefLengths(events);
       if (events.length > 0) await ctx.services.rateLimiter.consume(ctx, 'increment', events.length);
-      return ctx.services.metrics.increments.increment(ctx, events.map(toEvent));
+      return reported('increment', await ctx.services.metrics.increments.increment(ctx, events.map(toEvent)));
     },
   }),
   incrementObjects: t.field({
@@ -386,13 +414,13 @@ builder.mutationFields((t) => ({
       'The same increment for many objects of one type (e.g. impressions of every item of a list page): one event per id, `index` = position in `objectIds`. Same rules and durability as `increment`, with a cheaper request for large batches.',
     authScopes: { public: true },
     args: {
-      domain: t.arg.id({ required: true }),
-      metric: t.arg.id({ required: true }),
+      domain: t.arg.id({ required: true, validate: domainLookupSchema }),
+      metric: t.arg.id({ required: true, validate: metricLookupSchema }),
       objectType: t.arg.string({ required: true, validate: objectRefSchema.shape.type }),
       objectIds: t.arg.idList({ required: true }),
       by: t.arg.int({ defaultValue: 1 }),
-      category: t.arg.string(),
-      domId: t.arg.string(),
+      category: t.arg.string({ validate: categorySchema }),
+      domId: t.arg.string({ validate: domIdSchema }),
       at: t.arg({ type: 'DateTime' }),
     },
     resolve: async (_root, args, ctx) => {
@@ -405,7 +433,7 @@ builder.mutationFields((t) => ({
       if (ids.length > 0) await ctx.services.rateLimiter.consume(ctx, 'increment', ids.length);
       const domain = String(args.domain);
       const metric = String(args.metric);
-      return ctx.services.metrics.increments.increment(
+      const outcome = await ctx.services.metrics.increments.increment(
         ctx,
         ids.map((id) => ({
           domain,
@@ -417,6 +445,7 @@ builder.mutationFields((t) => ({
           at: args.at ?? null,
         })),
       );
+      return reported('incrementObjects', outcome);
     },
   }),
   trackLabels: t.field({
@@ -427,7 +456,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       const parts = args.labels.split('|').length;
       if (parts <= ctx.config.metrics.maxBatch) await ctx.services.rateLimiter.consume(ctx, 'labels', parts);
-      return ctx.services.metrics.increments.trackLabels(ctx, args.labels);
+      return reported('trackLabels', await ctx.services.metrics.increments.trackLabels(ctx, args.labels));
     },
   }),
   recordStatistic: t.field({
@@ -436,13 +465,13 @@ builder.mutationFields((t) => ({
       "Sets a GAUGE's value for a period (trackstats' record): the bucket starts at the start of the period containing `date` (default now) in `timezone`; an earlier value of that bucket is replaced.",
     authScopes: { service: true },
     args: {
-      domain: t.arg.id({ required: true }),
-      metric: t.arg.id({ required: true }),
+      domain: t.arg.id({ required: true, validate: domainLookupSchema }),
+      metric: t.arg.id({ required: true, validate: metricLookupSchema }),
       value: t.arg.float({ required: true }),
       period: t.arg({ type: PeriodEnum, required: true }),
       date: t.arg({ type: 'DateTime' }),
       object: t.arg({ type: ObjectRefInput }),
-      timezone: t.arg.string({ defaultValue: 'UTC', description: 'IANA time zone of the period boundaries.' }),
+      timezone: t.arg.string({ defaultValue: 'UTC', validate: timezoneSchema, description: 'IANA time zone of the period boundaries.' }),
     },
     resolve: async (_root, args, ctx) => {
       const metric = await metricOrFail(ctx, String(args.domain), String(args.metric));
@@ -473,6 +502,25 @@ builder.mutationFields((t) => ({
     },
   }),
 }));
+
+/** Counts what an increment entry point accepted and rejected for the Prometheus collector (ops/events.ts). */
+function reported(source: string, outcome: IncrementOutcome): IncrementOutcome {
+  reportIncrements({ source, accepted: outcome.accepted, rejected: outcome.rejected });
+  return outcome;
+}
+
+/** Domain and metric refs longer than any valid ref fail the call (BAD_USER_INPUT naming the event). */
+function checkRefLengths(events: ReadonlyArray<{ domain: string | number; metric: string | number }>): void {
+  for (let index = 0; index < events.length; index++) {
+    const event = events[index]!;
+    if (String(event.domain).length > DOMAIN_REF_MAX) {
+      throw badInput(`events.${index}.domain: must be at most ${DOMAIN_REF_MAX} characters`);
+    }
+    if (String(event.metric).length > METRIC_REF_MAX) {
+      throw badInput(`events.${index}.metric: must be at most ${METRIC_REF_MAX} characters`);
+    }
+  }
+}
 
 function toEvent(input: {
   domain: string;

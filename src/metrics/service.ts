@@ -2,6 +2,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../config.ts';
 import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
+import { reportFold, reportFoldFailure } from '../ops/events.ts';
 import { MetricsCatalog } from './catalog.ts';
 import { fold } from './fold.ts';
 import { Inbox, type InboxStats } from './inbox.ts';
@@ -36,9 +37,19 @@ export function createMetricsServices(deps: { config: Config; orm: Orm; logger: 
   let running: Promise<FoldReport> | undefined;
   let last: FoldReport | null = null;
 
+  // Every fold of this process (cron, foldCounters) goes through here: the place to report it to /metrics.
   const runFold = async (wait: boolean): Promise<FoldReport> => {
-    const report = await fold(orm, logger, { batchSize: config.metrics.foldBatch, wait });
+    let report: FoldReport;
+    try {
+      report = await fold(orm, logger, { batchSize: config.metrics.foldBatch, wait });
+    } catch (error) {
+      reportFoldFailure(); // the fold logged the error
+      throw error;
+    }
     last = report;
+    if (!report.skipped) {
+      reportFold({ folded: report.folded, buckets: report.buckets, deadLettered: report.deadLettered, durationMs: report.durationMs });
+    }
     return report;
   };
 

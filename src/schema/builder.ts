@@ -2,7 +2,7 @@ import SchemaBuilder from '@pothos/core';
 import ComplexityPlugin from '@pothos/plugin-complexity';
 import DataloaderPlugin from '@pothos/plugin-dataloader';
 import RelayPlugin from '@pothos/plugin-relay';
-import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import ScopeAuthPlugin, { type AuthFailure } from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import type { Context } from '../server/context.ts';
@@ -27,6 +27,10 @@ export const builder = new SchemaBuilder<{
     service: boolean;
     /** A user or a service. */
     authenticated: boolean;
+    /** The caller is this user (a user token whose `sub` is the id): `{ service: true, self: args.user }`. */
+    self: string;
+    /** The caller is this object: a user naming itself as `{type: USER_TYPE, id: sub}` (logAction's actor). */
+    actor: { type: string; id: string | number };
   };
   Scalars: {
     DateTime: { Input: Date; Output: Date | string };
@@ -38,16 +42,28 @@ export const builder = new SchemaBuilder<{
   plugins: [ScopeAuthPlugin, RelayPlugin, ValidationPlugin, DataloaderPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
+    // Subscriptions are authorized once, when they are created (not on every event).
+    authorizeOnSubscribe: true,
     authScopes: (ctx) => ({
       public: true,
       user: ctx.viewer.kind === 'user',
       service: ctx.viewer.kind === 'service',
       authenticated: ctx.viewer.kind !== 'anonymous',
+      self: (id) => ctx.viewer.kind === 'user' && ctx.viewer.id === id,
+      actor: (ref) => ctx.viewer.kind === 'user' && ref.type === ctx.config.userType && String(ref.id) === ctx.viewer.id,
     }),
-    unauthorizedError: (_parent, ctx, info) =>
-      ctx.viewer.kind === 'anonymous'
-        ? unauthenticated(`Authentication required for ${info.parentType.name}.${info.fieldName}`)
-        : forbidden(`Not allowed to access ${info.parentType.name}.${info.fieldName}`),
+    unauthorizedError: (_parent, ctx, info, result) => {
+      const field = `${info.parentType.name}.${info.fieldName}`;
+      if (ctx.viewer.kind === 'anonymous') return unauthenticated(`Authentication required for ${field}`);
+      const scopes = failedScopes(result.failure);
+      if (scopes.has('actor')) {
+        return forbidden(`${field}: users can only log actions whose actor is themselves ({type: "${ctx.config.userType}", id: your id})`);
+      }
+      if (scopes.has('self')) {
+        return forbidden(`${field}: users can only access their own feed and trackers (omit user/owner, or name yourself)`);
+      }
+      return forbidden(`Not allowed to access ${field}`);
+    },
   },
   relay: {
     clientMutationId: 'omit',
@@ -71,6 +87,17 @@ export const builder = new SchemaBuilder<{
     defaultListMultiplier: 10,
   },
 });
+
+/** The scopes that failed in an authorization result (for error messages). */
+function failedScopes(failure: AuthFailure): Set<string> {
+  const out = new Set<string>();
+  const visit = (f: AuthFailure) => {
+    if ('scope' in f) out.add(f.scope);
+    if ('failures' in f) f.failures.forEach(visit);
+  };
+  visit(failure);
+  return out;
+}
 
 builder.addScalarType('DateTime', DateTimeResolver);
 builder.addScalarType('JSON', JSONResolver);

@@ -18,6 +18,7 @@ import {
   type Orm,
 } from '../db/orm.ts';
 import { createLogger, type Logger } from '../logger.ts';
+import { reportWebSocket } from '../ops/events.ts';
 import { schema } from '../schema/index.ts';
 import { anonymous, TokenService, type Viewer } from './auth.ts';
 import type { Context } from './context.ts';
@@ -272,10 +273,15 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         if (auth.validUntil) {
           closeAtExpiry(connection, auth.validUntil, () => ctx.extra.socket.close(CloseCode.Forbidden, 'Token expired'));
         }
+        reportWebSocket(1);
         return true;
       },
       onClose: (ctx) => {
-        if (ctx.extra.connection) wsGuard.release(ctx.extra.connection);
+        // Only admitted connections were counted (and hold a slot).
+        if (!ctx.extra.connection) return;
+        wsGuard.release(ctx.extra.connection);
+        ctx.extra.connection = undefined;
+        reportWebSocket(-1);
       },
       onSubscribe: async (ctx, id, params) => {
         const connection = ctx.extra.connection;
