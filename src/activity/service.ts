@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import type { Em } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
 import { objectKey, type ObjectRefValue } from '../objects/object-ref.ts';
-import { findForgotten, upsertTombstone } from '../objects/tombstones.ts';
+import { findForgotten, loadTombstones, upsertTombstone, type Tombstone } from '../objects/tombstones.ts';
 import { badInput, notFound } from '../server/errors.ts';
 import type { FeedActionSnapshot, FeedMessage, TrackqlPubSub } from '../server/pubsub.ts';
 import {
@@ -112,8 +112,17 @@ function describe(refs: ObjectRefValue[]): string {
   return refs.map((r) => `${r.type} ${r.id}`).join(', ');
 }
 
-export function snapshotOf(action: ActionRecord, text: string | null): FeedActionSnapshot {
-  const obj = (r: ObjectRefValue) => ({ type: r.type, id: r.id, label: r.label ?? null });
+/**
+ * `tombstones`: those of the action's forgotten objects, looked up once for every subscriber (so resolving
+ * `deleted`/`description` of an event's objects needs no query per subscriber).
+ */
+export function snapshotOf(action: ActionRecord, text: string | null, tombstones: Map<string, Tombstone>): FeedActionSnapshot {
+  const obj = (r: ObjectRefValue) => ({
+    type: r.type,
+    id: r.id,
+    label: r.label ?? null,
+    tombstone: tombstones.get(objectKey(r)) ?? null,
+  });
   return {
     id: action.id,
     actor: obj(action.actor),
@@ -126,6 +135,10 @@ export function snapshotOf(action: ActionRecord, text: string | null): FeedActio
     groupedCount: action.groupedCount,
     text,
   };
+}
+
+function objectsOf(action: ActionRecord): ObjectRefValue[] {
+  return [action.actor, ...action.targets, ...action.related];
 }
 
 export function actionFromSnapshot(snapshot: FeedActionSnapshot, unread: boolean, trackerIds: number[]): ActionRecord {
@@ -310,7 +323,7 @@ export class ActivityService {
 
     const fanout = await this.#fanOut(em, action, grouped);
     const text = await this.#renderText(em, action);
-    const snapshot = snapshotOf(action, text);
+    const snapshot = snapshotOf(action, text, await loadTombstones(em, objectsOf(action)));
     const events: PendingEvent[] = fanout.map((row) => [
       row.userId,
       {
@@ -661,13 +674,14 @@ export class ActivityService {
         tem,
         actions.map((a) => a.verb),
       );
+      const tombstones = await loadTombstones(tem, actions.flatMap(objectsOf));
       const pending: PendingEvent[] = actions.map((action) => {
         const template = templates.get(action.verb);
         return [
           userId,
           {
             kind: unread ? 'UNREAD' : 'READ',
-            action: snapshotOf(action, template === undefined ? null : renderTemplate(template, action)),
+            action: snapshotOf(action, template === undefined ? null : renderTemplate(template, action), tombstones),
             unread,
             trackerIds: action.trackerIds,
             unreadCount: newCount,

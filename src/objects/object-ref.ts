@@ -5,6 +5,11 @@ export interface ObjectRefValue {
   type: string;
   id: string;
   label?: string | null | undefined;
+  /**
+   * The object's tombstone when the producer already knows it (null: not forgotten), e.g. a feed event
+   * computed once for all its subscribers; undefined: look it up (batched per request).
+   */
+  tombstone?: { label: string | null; description: string | null; serialization: unknown } | null | undefined;
 }
 
 export const OBJECT_TYPE_MAX = 128;

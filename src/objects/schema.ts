@@ -2,9 +2,14 @@ import { createContextCache } from '@pothos/core';
 import { builder } from '../schema/builder.ts';
 import type { Context } from '../server/context.ts';
 import { objectRefSchema, type ObjectRefValue } from './object-ref.ts';
-import { createTombstoneLoader } from './tombstones.ts';
+import { createTombstoneLoader, type Tombstone } from './tombstones.ts';
 
 const tombstoneLoader = createContextCache((ctx: Context) => createTombstoneLoader(ctx.em));
+
+/** The tombstone the ref carries when its producer knew it, otherwise a batched lookup. */
+async function tombstoneOf(ref: ObjectRefValue, ctx: Context): Promise<Tombstone | null> {
+  return ref.tombstone !== undefined ? ref.tombstone : tombstoneLoader(ctx).load(ref);
+}
 
 export const ObjectRefInput = builder
   .inputType('ObjectRefInput', {
@@ -25,17 +30,17 @@ export const ObjectRef = builder.objectRef<ObjectRefValue>('ObjectRef').implemen
     id: t.exposeID('id'),
     label: t.string({
       nullable: true,
-      resolve: async (ref, _args, ctx) => ref.label ?? (await tombstoneLoader(ctx).load(ref))?.label ?? null,
+      resolve: async (ref, _args, ctx) => ref.label ?? (await tombstoneOf(ref, ctx))?.label ?? null,
     }),
-    deleted: t.boolean({ resolve: async (ref, _args, ctx) => (await tombstoneLoader(ctx).load(ref)) !== null }),
+    deleted: t.boolean({ resolve: async (ref, _args, ctx) => (await tombstoneOf(ref, ctx)) !== null }),
     description: t.string({
       nullable: true,
-      resolve: async (ref, _args, ctx) => (await tombstoneLoader(ctx).load(ref))?.description ?? null,
+      resolve: async (ref, _args, ctx) => (await tombstoneOf(ref, ctx))?.description ?? null,
     }),
     serialization: t.field({
       type: 'JSON',
       nullable: true,
-      resolve: async (ref, _args, ctx) => (await tombstoneLoader(ctx).load(ref))?.serialization ?? null,
+      resolve: async (ref, _args, ctx) => (await tombstoneOf(ref, ctx))?.serialization ?? null,
     }),
   }),
 });

@@ -30,6 +30,25 @@ export function createTombstoneLoader(em: Em): DataLoader<ObjectRefValue, Tombst
   );
 }
 
+/** The tombstones of the forgotten objects among `refs`, by `objectKey` (one query). */
+export async function loadTombstones(em: Em, refs: ObjectRefValue[]): Promise<Map<string, Tombstone>> {
+  const loaded = new Map<string, Tombstone>();
+  if (refs.length === 0) return loaded;
+  const rows = await em.find(
+    ForgottenObject,
+    { $or: refs.map((r) => ({ objectType: r.type, objectId: r.id })) },
+    { disableIdentityMap: true },
+  );
+  for (const row of rows) {
+    loaded.set(objectKey({ type: row.objectType, id: row.objectId }), {
+      label: row.label ?? null,
+      description: row.description ?? null,
+      serialization: row.serialization ?? null,
+    });
+  }
+  return loaded;
+}
+
 /** Forgotten objects among `refs` (one query). */
 export async function findForgotten(em: Em, refs: ObjectRefValue[]): Promise<ObjectRefValue[]> {
   if (refs.length === 0) return [];

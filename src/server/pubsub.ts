@@ -7,6 +7,8 @@ export interface FeedObjectSnapshot {
   type: string;
   id: string;
   label: string | null;
+  /** Null when the object was not forgotten at publish time. */
+  tombstone: { label: string | null; description: string | null; serialization: unknown } | null;
 }
 
 /**

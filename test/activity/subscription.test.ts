@@ -169,6 +169,34 @@ describe('subscription { feed }', () => {
     for (const l of [aliceTab1, aliceTab2, bobTab]) l.dispose();
   });
 
+  it('shows forgotten objects of a feed event as tombstones', async () => {
+    const user = uniqueId('tomb');
+    const token = await t.userToken(user);
+    const doc = { type: 'Doc', id: uniqueId('doc'), label: 'Plan' };
+    await h.track({ owner: user, object: doc, actorOnly: false });
+    const listener = listen(
+      t.wsClient(token),
+      `subscription { feed { kind action { id targets { id label deleted description } } } }`,
+    );
+    await live(t, user, listener);
+    const logged = await h.logAction({ actor: { type: 'Bot', id: 'b' }, verb: 'archived', targets: [doc], groupingDelay: -1 });
+    const [added] = await listener.waitFor(1);
+    expect(added?.action?.['targets']).toEqual([{ id: doc.id, label: 'Plan', deleted: false, description: null }]);
+
+    await t.ok(
+      `mutation($o: ObjectRefInput!) { forgetObject(object: $o, description: "Plan (deleted)") { deleted } }`,
+      { o: { type: doc.type, id: doc.id } },
+      { token: t.serviceToken },
+    );
+    await t.ok(`mutation($ids: [ID!]!) { markRead(actionIds: $ids) }`, { ids: [logged.id] }, { token });
+    const [, read] = await listener.waitFor(2);
+    expect(read).toMatchObject({
+      kind: 'READ',
+      action: { id: logged.id, targets: [{ id: doc.id, label: 'Plan', deleted: true, description: 'Plan (deleted)' }] },
+    });
+    listener.dispose();
+  });
+
   it('a service may subscribe to a named user; anonymous and other users may not', async () => {
     const user = uniqueId('u');
     const serviceListener = listen(t.wsClient(t.serviceToken), `subscription($u: ID) { feed(user: $u) { kind unreadCount } }`, { u: user });
