@@ -38,8 +38,16 @@ export function errorWithRequestId(error: GraphQLError, requestId: string): Grap
     positions: error.positions ?? null,
     path: error.path ?? null,
     originalError: error.originalError ?? null,
-    extensions: { ...error.extensions, requestId },
+    extensions: { ...inputErrorCode(error), ...error.extensions, requestId },
   });
+}
+
+/**
+ * graphql-js reports variables that do not fit their type (a malformed DateTime, a string for an Int) with
+ * no code: they are the caller's bad input, so they get BAD_USER_INPUT like every other input refusal.
+ */
+function inputErrorCode(error: Pick<GraphQLFormattedError, 'message' | 'path'>): { code?: string } {
+  return !error.path && error.message.startsWith('Variable "$') ? { code: 'BAD_USER_INPUT' } : {};
 }
 
 function withIds<T extends ExecutionResult>(result: T, requestId: string): T {
@@ -52,7 +60,7 @@ function withIds<T extends ExecutionResult>(result: T, requestId: string): T {
 
 /** `extensions.requestId` on formatted (already serialisable) errors, for graphql-ws messages. */
 export function formattedWithRequestId(errors: readonly GraphQLFormattedError[], requestId: string): GraphQLFormattedError[] {
-  return errors.map((e) => ({ ...e, extensions: { ...e.extensions, requestId } }));
+  return errors.map((e) => ({ ...e, extensions: { ...inputErrorCode(e), ...e.extensions, requestId } }));
 }
 
 function isGraphQLError(error: unknown): error is GraphQLError {

@@ -166,7 +166,7 @@ describe('roles: anonymous and users on operations that are not theirs', () => {
   const item = { type: 'Doc', id: uniqueId('doc') };
   const verb = uniqueId('verb');
   let userToken: string;
-  let actionId: string;
+  let actionId = '';
 
   beforeAll(async () => {
     t = await startTestApp();

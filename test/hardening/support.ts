@@ -85,8 +85,9 @@ export function randomClientIp(): string {
 }
 
 export function expectRefused(result: GraphQLResponse, code: string, message?: RegExp) {
-  // No data: null, or (a nullable root field) every field null.
-  expect(Object.values(result.data ?? {}).every((v) => v === null), JSON.stringify(result.data)).toBe(true);
+  // No data: null, or (nullable fields) objects whose every field is null down to the refused one.
+  const empty = (v: unknown): boolean => v === null || v === undefined || (typeof v === 'object' && !Array.isArray(v) && Object.values(v).every(empty));
+  expect(empty(result.data), JSON.stringify(result.data)).toBe(true);
   expect(result.errors?.length, JSON.stringify(result)).toBeGreaterThan(0);
   expect(result.errors?.[0]?.extensions?.['code'], JSON.stringify(result.errors)).toBe(code);
   if (message) expect(result.errors?.[0]?.message).toMatch(message);
