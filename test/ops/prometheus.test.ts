@@ -116,6 +116,43 @@ describe('GET /metrics', () => {
     }
   });
 
+  // The server's own calls of those hooks: websocket admission and close, increment entry points, folds.
+  it('counts websockets, increments by source and reason, and folds reported by the server itself', async () => {
+    const ws = 'trackql_websocket_connections';
+    const connections = value(await scrape(), ws) ?? 0;
+    const client = t.wsClient(await t.userToken(uniqueId('ws-count')));
+    const stop = client.subscribe({ query: 'subscription { feed { kind } }' }, { next: () => {}, error: () => {}, complete: () => {} });
+    await until(async () => value(await scrape(), ws) === connections + 1);
+    stop();
+    await until(async () => value(await scrape(), ws) === connections);
+
+    const s = t.serviceToken;
+    await t.ok('mutation { registerDomain(ref: "opsh", name: "Hooks") { ref } }', {}, { token: s });
+    await t.ok('mutation { registerMetric(domain: "opsh", ref: "hits", name: "Hits", public: true) { ref } }', {}, { token: s });
+    const before = await scrape();
+    const sample = (source: string, reason?: string) =>
+      reason === undefined
+        ? `trackql_increments_accepted_total{source="${source}"}`
+        : `trackql_increments_rejected_total{source="${source}",reason="${reason}"}`;
+    const read = (text: string, name: string) => value(text, name) ?? 0;
+    await t.ok('mutation { increment(events: [{domain: "opsh", metric: "hits"}, {domain: "opsh", metric: "nope"}]) { accepted } }', {}, {
+      headers: { 'user-agent': BROWSER_UA },
+    });
+    await t.ok('mutation { trackLabels(labels: "cta::hooks|bad label!::hooks") { accepted } }', {}, { headers: { 'user-agent': BROWSER_UA } });
+    await t.ok('mutation { incrementObjects(domain: "opsh", metric: "hits", objectType: "Page", objectIds: ["1", "2"]) { accepted } }', {}, {
+      headers: { 'user-agent': BROWSER_UA },
+    });
+    await t.ok('mutation { foldCounters { folded } }', {}, { token: s });
+    const after = await scrape();
+    expect(read(after, sample('increment'))).toBe(read(before, sample('increment')) + 1);
+    expect(read(after, sample('increment', 'unknown_metric'))).toBe(read(before, sample('increment', 'unknown_metric')) + 1);
+    expect(read(after, sample('trackLabels'))).toBe(read(before, sample('trackLabels')) + 1);
+    expect(read(after, sample('trackLabels', 'invalid_label'))).toBe(read(before, sample('trackLabels', 'invalid_label')) + 1);
+    expect(read(after, sample('incrementObjects'))).toBe(read(before, sample('incrementObjects')) + 2);
+    expect(read(after, 'trackql_folds_total{result="ok"}')).toBe(read(before, 'trackql_folds_total{result="ok"}') + 1);
+    expect(read(after, 'trackql_fold_rows_total')).toBeGreaterThanOrEqual(read(before, 'trackql_fold_rows_total') + 4);
+  });
+
   // The hook contract other modules call (src/ops/events.ts): fold runs, increments by reason, websockets.
   it('turns reported fold, increment and websocket events into counters and gauges', async () => {
     const before = await scrape();
