@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
-import { expectRefused, postJson, randomClientIp, randomLoopback, runWs, sleep } from './support.ts';
+import { expectRefused, postJson, randomClientIp, randomLoopback, raw, runWs, sleep } from './support.ts';
 
 const VIEWER = '{ viewer { role id } }';
 const LOG = 'mutation($i: LogActionInput!) { logAction(input: $i) { id } }';
@@ -141,5 +141,78 @@ describe.skipIf(!process.env['REDIS_URL'])('with REDIS_URL, limits hold across i
     expectRefused(await a.gql(VIEWER, {}, { token: ta }), 'RATE_LIMITED');
     expectRefused(await b.gql(VIEWER, {}, { token: tb }), 'RATE_LIMITED');
     expect((await b.ok(VIEWER, {}, { token: await b.userToken(uniqueId('other')) })).viewer.role).toBe('USER');
+  });
+});
+
+describe('module budgets: increments, labels (and the beacon), logAction; cost = events', () => {
+  let t: TestApp;
+  const domain = uniqueId('rl');
+  const BROWSER_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+  const INC = 'mutation($e: [IncrementInput!]!) { increment(events: $e) { accepted } }';
+  const total = async (category: string) =>
+    (await t.ok('query($d: ID!, $c: String) { domain(ref: $d) { metric(ref: "c") { total(category: $c) } } }', { d: domain, c: category }, { token: t.serviceToken }))
+      .domain.metric.total as number;
+  const labelCount = async (domId: string) =>
+    ((await t.ok('query($d: [String!]!) { labelStats(domIds: $d) { count } }', { d: [domId] })).labelStats as Array<{ count: number }>).reduce((a, s) => a + s.count, 0);
+
+  beforeAll(async () => {
+    t = await startTestApp({ RATE_LIMIT_INCREMENTS: '5', RATE_LIMIT_LABELS: '4', RATE_LIMIT_ACTIONS: '2', RATE_LIMIT_WINDOW_SECONDS: '60' });
+    await t.ok('mutation($d: ID!) { registerDomain(ref: $d, name: "R") { ref } }', { d: domain }, { token: t.serviceToken });
+    await t.ok('mutation($d: ID!) { registerMetric(domain: $d, ref: "c", name: "C", public: true) { ref } }', { d: domain }, { token: t.serviceToken });
+  });
+  afterAll(async () => t?.stop());
+
+  it('increment is charged per event: 3 + 3 > 5 is refused whole, 2 more fit; the refused batch stores nothing', async () => {
+    const token = await t.userToken(uniqueId('inc'));
+    const events = (n: number) => Array.from({ length: n }, () => ({ domain, metric: 'c', category: 'inc' }));
+    expect((await t.ok(INC, { e: events(3) }, { token, headers: { 'user-agent': BROWSER_UA } })).increment.accepted).toBe(3);
+    const limited = await t.gql(INC, { e: events(3) }, { token, headers: { 'user-agent': BROWSER_UA } });
+    expectRefused(limited, 'RATE_LIMITED', /increment/);
+    expect(limited.errors?.[0]?.extensions).toMatchObject({ bucket: 'increment', limit: 5 });
+    expect(await total('inc')).toBe(3);
+    expect((await t.ok(INC, { e: events(2) }, { token, headers: { 'user-agent': BROWSER_UA } })).increment.accepted).toBe(2);
+    expect(await total('inc')).toBe(5);
+  });
+
+  it('incrementObjects draws from the same budget, one per object', async () => {
+    const token = await t.userToken(uniqueId('obj'));
+    const q = 'mutation($d: ID!, $ids: [ID!]!) { incrementObjects(domain: $d, metric: "c", objectType: "P", objectIds: $ids, category: "obj") { accepted } }';
+    expect((await t.ok(q, { d: domain, ids: ['1', '2', '3', '4'] }, { token, headers: { 'user-agent': BROWSER_UA } })).incrementObjects.accepted).toBe(4);
+    expectRefused(await t.gql(q, { d: domain, ids: ['5', '6'] }, { token, headers: { 'user-agent': BROWSER_UA } }), 'RATE_LIMITED');
+    expect(await total('obj')).toBe(4);
+  });
+
+  it('trackLabels is charged per label; the refused call stores nothing', async () => {
+    const token = await t.userToken(uniqueId('lab'));
+    const domId = uniqueId('dom');
+    const q = 'mutation($l: String!) { trackLabels(labels: $l) { accepted } }';
+    expect((await t.ok(q, { l: `a::${domId}|b::${domId}|c::${domId}` }, { token, headers: { 'user-agent': BROWSER_UA } })).trackLabels.accepted).toBe(3);
+    expectRefused(await t.gql(q, { l: `d::${domId}|e::${domId}` }, { token, headers: { 'user-agent': BROWSER_UA } }), 'RATE_LIMITED');
+    expect(await labelCount(domId)).toBe(3);
+  });
+
+  it('the beacon (/track) is limited per client IP like trackLabels: 429 with Retry-After, nothing stored', async () => {
+    const domId = uniqueId('beacon');
+    const localAddress = randomLoopback();
+    const hit = (labels: string) =>
+      raw(t, { method: 'GET', path: `/track?labels=${encodeURIComponent(labels)}`, headers: { 'user-agent': BROWSER_UA }, localAddress });
+    expect((await hit(`a::${domId}|b::${domId}|c::${domId}|d::${domId}`)).status).toBe(204);
+    const limited = await hit(`e::${domId}`);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(await labelCount(domId)).toBe(4);
+    // Another address has its own budget.
+    expect((await raw(t, { method: 'GET', path: `/track?labels=f::${domId}`, headers: { 'user-agent': BROWSER_UA }, localAddress: randomLoopback() })).status).toBe(204);
+  });
+
+  it('logAction is charged once per action for users (services exempt); the refused action is not stored', async () => {
+    const userId = uniqueId('actor');
+    const token = await t.userToken(userId);
+    const actor = { type: 'User', id: userId };
+    for (let i = 0; i < 2; i++) await t.ok(LOG, { i: { actor, verb: `v${i}` } }, { token });
+    expectRefused(await t.gql(LOG, { i: { actor, verb: 'v2' } }, { token }), 'RATE_LIMITED', /at most 2 logged actions per 60s/);
+    expect((await t.ok(ACTIONS_OF, { a: actor }, { token: t.serviceToken })).actions.edges).toHaveLength(2);
+    await t.ok(LOG, { i: { actor, verb: 'by-service' } }, { token: t.serviceToken });
+    expect((await t.ok(ACTIONS_OF, { a: actor }, { token: t.serviceToken })).actions.edges).toHaveLength(3);
   });
 });
