@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase } from '../test/support/database.ts';
-import { post, signTestToken, startInstance, type Instance } from '../test/support/instances.ts';
+import { foldAndTotal, registerCounter, signTestToken, startInstance, type Instance } from '../test/support/instances.ts';
 import { runIncrementLoad } from '../test/support/load.ts';
 
 export interface BenchRow {
@@ -23,12 +23,7 @@ export async function run(rounds = Number(process.env['CRASH_ROUNDS'] ?? 10)): P
   const domain = `crash-${Date.now()}`;
   let instance: Instance = await startInstance({ databaseUrl: database.url, dataDir });
   try {
-    await post(
-      instance.url,
-      `mutation($d: ID!) { registerDomain(ref: $d, name: "Crash bench") { ref } registerMetric(domain: $d, ref: "n", name: "N") { ref } }`,
-      { d: domain },
-      service,
-    );
+    await registerCounter(instance.url, service, domain, 'n');
     let acked = 0;
     let unacked = 0;
     for (let round = 0; round < rounds; round++) {
@@ -51,14 +46,7 @@ export async function run(rounds = Number(process.env['CRASH_ROUNDS'] ?? 10)): P
       unacked += result.unacked;
       instance = await startInstance({ databaseUrl: database.url, dataDir });
     }
-    await post(instance.url, 'mutation { foldCounters { folded } }', {}, service);
-    const total = await post<{ domain: { metric: { total: number } } }>(
-      instance.url,
-      `query($d: ID!) { domain(ref: $d) { metric(ref: "n") { total } } }`,
-      { d: domain },
-      service,
-    );
-    const counted = total.body.data?.domain.metric.total ?? Number.NaN;
+    const counted = await foldAndTotal(instance.url, service, domain, 'n');
     const lost = Math.max(0, acked - counted);
     const overCounted = Math.max(0, counted - acked - unacked);
     return [

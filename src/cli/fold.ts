@@ -3,22 +3,13 @@
  * embedded one in DATA_DIR when no server holds it), waiting for a fold running elsewhere, and prints
  * the report as JSON. Exit code 1 when the fold was interrupted (what it folded before stays folded).
  */
-import { ConfigError, loadConfig } from '../config.ts';
+import { loadConfigOrExit } from '../config.ts';
 import { acquireDataDirLock, DataDirLockedError } from '../db/data-dir-lock.ts';
 import { applyMigrations, createOrm, databaseTargetFromConfig, describeTarget } from '../db/orm.ts';
 import { createLogger } from '../logger.ts';
 import { fold, FoldError } from '../metrics/fold.ts';
 
-let config;
-try {
-  config = loadConfig();
-} catch (error) {
-  if (error instanceof ConfigError) {
-    console.error(error.message);
-    process.exit(1);
-  }
-  throw error;
-}
+const config = loadConfigOrExit();
 
 const logger = createLogger(process.env['LOG_LEVEL'] ? config.logLevel : 'warn');
 const target = databaseTargetFromConfig(config);

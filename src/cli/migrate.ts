@@ -1,9 +1,9 @@
 /** `npm run migrate`: applies pending migrations to the configured database and exits. */
-import { loadConfig } from '../config.ts';
+import { loadConfigOrExit } from '../config.ts';
 import { applyMigrations, createOrm, databaseTargetFromConfig, describeTarget } from '../db/orm.ts';
 import { acquireDataDirLock } from '../db/data-dir-lock.ts';
 
-const config = loadConfig();
+const config = loadConfigOrExit();
 const target = databaseTargetFromConfig(config);
 const lock = target.kind === 'embedded' ? acquireDataDirLock(config.dataDir, target.dataDir) : undefined;
 try {

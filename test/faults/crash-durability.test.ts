@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueId } from '../support/app.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { post, signTestToken, startInstance, type Instance } from '../support/instances.ts';
+import { foldAndTotal, registerCounter, signTestToken, startInstance, type Instance } from '../support/instances.ts';
 import { runIncrementLoad } from '../support/load.ts';
 
 /**
@@ -36,13 +36,7 @@ const start = () => startInstance({ databaseUrl: database.url, dataDir });
 describe('crash durability', () => {
   it(`loses no acknowledged increment across ${ROUNDS} SIGKILLs under load`, async () => {
     instance = await start();
-    const setup = await post(
-      instance.url,
-      `mutation($d: ID!) { registerDomain(ref: $d, name: "Crash test") { ref } registerMetric(domain: $d, ref: "hits", name: "Hits") { ref } }`,
-      { d: domain },
-      service,
-    );
-    expect(setup.body.errors).toBeUndefined();
+    await registerCounter(instance.url, service, domain, 'hits');
 
     let acked = 0;
     let unacked = 0;
@@ -69,15 +63,7 @@ describe('crash durability', () => {
       instance = await start();
     }
 
-    const fold = await post(instance.url, 'mutation { foldCounters { folded deadLettered } }', {}, service);
-    expect(fold.body.errors).toBeUndefined();
-    const total = await post<{ domain: { metric: { total: number } } }>(
-      instance.url,
-      `query($d: ID!) { domain(ref: $d) { metric(ref: "hits") { total(object: { type: "Page", id: "home" }) } } }`,
-      { d: domain },
-      service,
-    );
-    const counted = total.body.data!.domain.metric.total;
+    const counted = await foldAndTotal(instance.url, service, domain, 'hits', { type: 'Page', id: 'home' });
     expect(counted).toBeGreaterThanOrEqual(acked);
     expect(counted).toBeLessThanOrEqual(acked + unacked);
   }, 180_000);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueId } from '../support/app.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { subscribeFeed } from '../support/feed-subscriber.ts';
-import { post, signTestToken, startInstance, type Instance } from '../support/instances.ts';
+import { foldAndTotal, registerCounter, signTestToken, startInstance, type Instance } from '../support/instances.ts';
 import { runIncrementLoad } from '../support/load.ts';
 
 let database: TestDatabase;
@@ -27,12 +27,7 @@ describe('graceful shutdown under load', () => {
     instance = await startInstance({ databaseUrl: database.url, dataDir });
     const service = await signTestToken('term-service', ['service']);
     const domain = uniqueId('term');
-    await post(
-      instance.url,
-      `mutation($d: ID!) { registerDomain(ref: $d, name: "Term") { ref } registerMetric(domain: $d, ref: "n", name: "N") { ref } }`,
-      { d: domain },
-      service,
-    );
+    await registerCounter(instance.url, service, domain, 'n');
     const user = uniqueId('term-user');
     const subscriber = await subscribeFeed(instance.url, await signTestToken(user));
 
@@ -55,14 +50,7 @@ describe('graceful shutdown under load', () => {
     expect(result.acked).toBeGreaterThan(0);
 
     instance = await startInstance({ databaseUrl: database.url, dataDir });
-    await post(instance.url, 'mutation { foldCounters { folded } }', {}, service);
-    const total = await post<{ domain: { metric: { total: number } } }>(
-      instance.url,
-      `query($d: ID!) { domain(ref: $d) { metric(ref: "n") { total } } }`,
-      { d: domain },
-      service,
-    );
-    const counted = total.body.data!.domain.metric.total;
+    const counted = await foldAndTotal(instance.url, service, domain, 'n');
     expect(counted).toBeGreaterThanOrEqual(result.acked);
     expect(counted).toBeLessThanOrEqual(result.acked + result.unacked);
   }, 90_000);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueId } from '../support/app.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { subscribeFeed } from '../support/feed-subscriber.ts';
-import { post, signTestToken, startInstance, type Instance } from '../support/instances.ts';
+import { foldAndTotal, post, registerCounter, signTestToken, startInstance, type Instance } from '../support/instances.ts';
 import { runIncrementLoad } from '../support/load.ts';
 import { startTcpProxy, throughProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 
@@ -37,13 +37,7 @@ describe.skipIf(!databaseUrl)('Postgres outage', () => {
 
   it('fails fast with UNAVAILABLE, reports not ready, and resumes by itself losing nothing acknowledged', async () => {
     const domain = uniqueId('pgout');
-    const setup = await post(
-      instance.url,
-      `mutation($d: ID!) { registerDomain(ref: $d, name: "Outage") { ref } registerMetric(domain: $d, ref: "n", name: "N") { ref } }`,
-      { d: domain },
-      service,
-    );
-    expect(setup.body.errors).toBeUndefined();
+    await registerCounter(instance.url, service, domain, 'n');
 
     const controller = new AbortController();
     const load = runIncrementLoad({
@@ -79,15 +73,7 @@ describe.skipIf(!databaseUrl)('Postgres outage', () => {
     controller.abort();
     const result = await load;
 
-    const fold = await post(instance.url, 'mutation { foldCounters { folded } }', {}, service);
-    expect(fold.body.errors).toBeUndefined();
-    const total = await post<{ domain: { metric: { total: number } } }>(
-      instance.url,
-      `query($d: ID!) { domain(ref: $d) { metric(ref: "n") { total } } }`,
-      { d: domain },
-      service,
-    );
-    const counted = total.body.data!.domain.metric.total;
+    const counted = await foldAndTotal(instance.url, service, domain, 'n');
     expect(result.acked).toBeGreaterThan(0);
     expect(counted).toBeGreaterThanOrEqual(result.acked);
     expect(counted).toBeLessThanOrEqual(result.acked + result.unacked);

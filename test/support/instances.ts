@@ -73,3 +73,35 @@ export async function signTestToken(sub: string, roles: string[] = []): Promise<
   const { TokenService } = await import('../../src/server/auth.ts');
   return new TokenService(TEST_JWT_SECRET).sign({ sub, roles });
 }
+
+/** Registers a domain with one counter metric on an instance (as a service). */
+export async function registerCounter(url: string, token: string, domain: string, metric: string): Promise<void> {
+  const result = await post(
+    url,
+    `mutation($d: ID!, $m: ID!) { registerDomain(ref: $d, name: "Test domain") { ref } registerMetric(domain: $d, ref: $m, name: "Test metric") { ref } }`,
+    { d: domain, m: metric },
+    token,
+  );
+  if (result.body.errors) throw new Error(`registering ${domain}/${metric} failed: ${JSON.stringify(result.body.errors)}`);
+}
+
+/** Folds the inbox on an instance, then reads the metric's total (optionally for one object). */
+export async function foldAndTotal(
+  url: string,
+  token: string,
+  domain: string,
+  metric: string,
+  object?: { type: string; id: string },
+): Promise<number> {
+  const fold = await post(url, 'mutation { foldCounters { folded } }', {}, token);
+  if (fold.body.errors) throw new Error(`fold failed: ${JSON.stringify(fold.body.errors)}`);
+  const total = await post<{ domain: { metric: { total: number } } }>(
+    url,
+    `query($d: ID!, $m: ID!, $o: ObjectRefInput) { domain(ref: $d) { metric(ref: $m) { total(object: $o) } } }`,
+    { d: domain, m: metric, o: object ?? null },
+    token,
+  );
+  const value = total.body.data?.domain.metric.total;
+  if (typeof value !== 'number') throw new Error(`reading the total failed: ${JSON.stringify(total.body)}`);
+  return value;
+}
