@@ -8,13 +8,8 @@ import path from 'node:path';
 import { createTestDatabase } from '../test/support/database.ts';
 import { foldAndTotal, registerCounter, signTestToken, startInstance, type Instance } from '../test/support/instances.ts';
 import { runIncrementLoad } from '../test/support/load.ts';
+import type { BenchRow } from './machine.ts';
 
-export interface BenchRow {
-  benchmark: string;
-  value: string;
-  target: string;
-  met: boolean | null;
-}
 
 export async function run(rounds = Number(process.env['CRASH_ROUNDS'] ?? 10)): Promise<BenchRow[]> {
   const database = await createTestDatabase();

@@ -1,6 +1,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 
+/** One result line of a benchmark, as `npm run bench` tabulates it. */
+export interface BenchRow {
+  benchmark: string;
+  value: string;
+  target: string;
+  /** null when the row has no target (a reported number). */
+  met: boolean | null;
+}
+
 /** One line describing the machine a benchmark ran on, for results files. */
 export function describeMachine(): string {
   let cpu = os.cpus()[0]?.model ?? 'unknown CPU';

@@ -7,14 +7,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeMachine } from './machine.ts';
+import { describeMachine, type BenchRow } from './machine.ts';
 
-interface Row {
-  benchmark: string;
-  value: string;
-  target: string;
-  met: boolean | null;
-}
+type Row = BenchRow;
 
 process.env['DATABASE_URL'] ??= 'postgres://postgres@127.0.0.1:5432/postgres';
 const only = new Set((process.env['BENCH_ONLY'] ?? 'metrics,activity,faults').split(',').map((s) => s.trim()));

@@ -17,13 +17,8 @@ import WebSocket from 'ws';
 import { post, signTestToken, startInstance, type Instance } from '../../test/support/instances.ts';
 import { describeMachine, median, percentile } from '../machine.ts';
 import { createDatabase, dropDatabase, generate, HOT_ITEM, MEASURED_USER, WS_ITEM, type DatasetReport } from './dataset.ts';
+import type { BenchRow } from '../machine.ts';
 
-export interface BenchRow {
-  benchmark: string;
-  value: string;
-  target: string;
-  met: boolean | null;
-}
 
 const DB_NAME = 'trackql_bench_activity';
 

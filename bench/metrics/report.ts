@@ -1,14 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeMachine } from '../machine.ts';
+import { describeMachine, type BenchRow } from '../machine.ts';
 
-export interface BenchRow {
-  benchmark: string;
-  value: string;
-  target: string;
-  met: boolean | null;
-}
+export type { BenchRow };
+
 
 export const resultsFile = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../results/metrics.md');
 
