@@ -3,10 +3,13 @@ import {
   type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
+  type GraphQLError,
   type GraphQLSchema,
+  type Source,
+  type SourceLocation,
 } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
-import type { Plugin } from 'graphql-yoga';
+import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { Logger } from '../logger.ts';
 
 /**
@@ -19,7 +22,9 @@ import type { Logger } from '../logger.ts';
  *   `subscribe` hands the subscription field the raw variables instead of its arguments (graphql-jit
  *   issue #183), so only the per-event execution is compiled;
  * - a request whose variables do not fit their types, or a document graphql-jit cannot compile, is run by
- *   Yoga's executor (whose error names the offending input path, e.g. `at "i.timestamp"`).
+ *   Yoga's executor (whose error names the offending input path, e.g. `at "i.timestamp"`);
+ * - graphql-jit's field errors (which carry `locations` but no source positions, so copies made later, e.g.
+ *   with the request id, would lose them) are rebuilt as graphql-js errors with the same locations.
  * Compiled queries live as long as their parsed document (Yoga's parser cache keeps documents).
  */
 export function useJit(logger: Logger): Plugin {
@@ -56,7 +61,7 @@ export function useJit(logger: Logger): Plugin {
       setExecuteFn(((executionArgs: ExecutionArgs) => {
         const outcome = query.query(executionArgs.rootValue, executionArgs.contextValue, executionArgs.variableValues);
         const settle = (result: ExecutionResult) =>
-          isVariableFailure(result) ? executeFn(executionArgs as never) : result;
+          isVariableFailure(result) ? executeFn(executionArgs as never) : relocated(result, executionArgs.document);
         return isPromise(outcome) ? outcome.then(settle) : settle(outcome);
       }) as typeof executeFn);
     },
@@ -67,7 +72,8 @@ export function useJit(logger: Logger): Plugin {
         const source = await createSourceEventStream(subscriptionArgs);
         if (!isAsyncIterable(source)) return isVariableFailure(source) ? subscribeFn(subscriptionArgs as never) : source;
         const { contextValue, variableValues } = subscriptionArgs;
-        return mapAsyncIterable(source, (payload) => query.query(payload, contextValue, variableValues));
+        const document = subscriptionArgs.document;
+        return mapAsyncIterable(source, async (payload) => relocated(await query.query(payload, contextValue, variableValues), document));
       }) as typeof subscribeFn);
     },
   };
@@ -80,6 +86,35 @@ function isVariableFailure(result: ExecutionResult): boolean {
     (result.errors?.length ?? 0) > 0 &&
     result.errors!.every((e) => !e.path && e.message.startsWith('Variable "$'))
   );
+}
+
+/** The result with graphql-jit's errors rebuilt as graphql-js errors (same message, locations, path, cause). */
+function relocated(result: ExecutionResult, document: DocumentNode): ExecutionResult {
+  if (!result.errors?.length) return result;
+  const source = document.loc?.source;
+  return { ...result, errors: result.errors.map((error) => rebuilt(error, source)) };
+}
+
+function rebuilt(error: GraphQLError, source: Source | undefined): GraphQLError {
+  if (error.nodes) return error;
+  const positions = source && error.locations?.length ? error.locations.map((l) => offsetOf(source.body, l)) : undefined;
+  return createGraphQLError(error.message, {
+    ...(positions ? { source, positions } : {}),
+    path: error.path ?? null,
+    originalError: error.originalError ?? null,
+    extensions: error.extensions ?? null,
+  });
+}
+
+/** The character offset of a 1-based line and column in `body` (the inverse of graphql-js getLocation). */
+function offsetOf(body: string, location: SourceLocation): number {
+  let offset = 0;
+  for (let line = 1; line < location.line; line++) {
+    const next = body.slice(offset).search(/\r\n|[\n\r]/);
+    if (next < 0) break;
+    offset += next + (body.startsWith('\r\n', offset + next) ? 2 : 1);
+  }
+  return offset + location.column - 1;
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
