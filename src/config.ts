@@ -89,8 +89,8 @@ const envSchema = z.object({
   MAX_ALIASES: intFrom(0, 1000, 15),
   MAX_TOKENS: intFrom(1, 1_000_000, 2000),
   MAX_DIRECTIVES: intFrom(0, 1000, 20),
-  /** Performance: execute operations with graphql-jit (compiled queries, variable coercion and per-event subscription execution). */
-  GRAPHQL_JIT: booleanFrom(false),
+  /** Performance: execute operations with graphql-jit (compiled queries, variable coercion and per-event subscription execution); false: Yoga's executor. */
+  GRAPHQL_JIT: booleanFrom(true),
   /** Hardening: hide "Did you mean …" suggestions in validation errors. */
   BLOCK_FIELD_SUGGESTIONS: booleanFrom(true),
   /** Hardening: largest request body (HTTP) and websocket message, in bytes. */

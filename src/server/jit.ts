@@ -13,7 +13,7 @@ import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { Logger } from '../logger.ts';
 
 /**
- * GRAPHQL_JIT: operations are executed by graphql-jit instead of Yoga's executor: each (document,
+ * GRAPHQL_JIT (default true; bench/results/graphql-jit.md): operations are executed by graphql-jit instead of Yoga's executor: each (document,
  * operation) is compiled once into a function that coerces the variables and runs the resolvers, and a
  * subscription's per-event execution (one per subscriber per event) runs that compiled function too.
  * Parsing, validation (query limits), the Pothos resolver wrappers (auth scopes, zod validation) and error
