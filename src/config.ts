@@ -89,6 +89,8 @@ const envSchema = z.object({
   MAX_ALIASES: intFrom(0, 1000, 15),
   MAX_TOKENS: intFrom(1, 1_000_000, 2000),
   MAX_DIRECTIVES: intFrom(0, 1000, 20),
+  /** Performance: execute operations with graphql-jit (compiled queries, variable coercion and per-event subscription execution); false: Yoga's executor. */
+  GRAPHQL_JIT: booleanFrom(true),
   /** Hardening: hide "Did you mean …" suggestions in validation errors. */
   BLOCK_FIELD_SUGGESTIONS: booleanFrom(true),
   /** Hardening: largest request body (HTTP) and websocket message, in bytes. */
@@ -238,6 +240,8 @@ export interface Config {
     blockFieldSuggestions: boolean;
     maxBodyBytes: number;
   };
+  /** GRAPHQL_JIT: execute operations with graphql-jit instead of graphql-js. */
+  graphqlJit: boolean;
   /** CORS_ORIGINS: allowed origins ("*" = any). */
   corsOrigins: string[];
   /** TRUST_PROXY: read the client IP from X-Forwarded-For. */
@@ -361,6 +365,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       blockFieldSuggestions: e.BLOCK_FIELD_SUGGESTIONS,
       maxBodyBytes: e.MAX_BODY_BYTES,
     },
+    graphqlJit: e.GRAPHQL_JIT,
     corsOrigins: e.CORS_ORIGINS,
     trustProxy: e.TRUST_PROXY,
     rateLimit: {

@@ -141,7 +141,7 @@ async function latencyBenchmarks(instance: Instance, iterations: number, log: (l
   return results;
 }
 
-interface WsResult {
+export interface WsResult {
   subscribers: number;
   connectSeconds: number;
   rssBeforeKiB: number;
@@ -154,7 +154,7 @@ interface WsResult {
   rounds: number;
 }
 
-async function websocketBenchmark(instance: Instance, subscribers: number, rounds: number, log: (l: string) => void): Promise<WsResult> {
+export async function websocketBenchmark(instance: Instance, subscribers: number, rounds: number, log: (l: string) => void): Promise<WsResult> {
   const pid = instance.server.child.pid!;
   const service = await signTestToken('bench-service', ['service']);
   const wsUrl = instance.url.replace(/^http/, 'ws');

@@ -23,6 +23,7 @@ import { schema } from '../schema/index.ts';
 import { anonymous, TokenService, type Viewer } from './auth.ts';
 import type { Context } from './context.ts';
 import { isContractError } from './errors.ts';
+import { useJit } from './jit.ts';
 import {
   clientIpOf,
   corsOptions,
@@ -194,6 +195,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         },
       }),
       ...services.ops.yogaPlugins({ tokens, generatedSecret: generated }),
+      ...(config.graphqlJit ? [useJit(logger)] : []),
     ],
     context: async (initial): Promise<Context> => {
       const request = initial['request'] as Request | undefined;

@@ -68,6 +68,8 @@ export async function startTestApp(env: Record<string, string> = {}, options: St
     HOST: '127.0.0.1',
     DATABASE_URL: database.url ?? '',
     REDIS_URL: process.env['REDIS_URL'] ?? '',
+    // The whole suite runs with either executor: GRAPHQL_JIT=true|false npx vitest run.
+    GRAPHQL_JIT: process.env['GRAPHQL_JIT'] ?? '',
     ...env,
   });
   const app = await buildApp(config, { database: database.target });

@@ -27,6 +27,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
     JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'warn',
     FOLD_CRON: 'off',
+    ...(process.env['GRAPHQL_JIT'] ? { GRAPHQL_JIT: process.env['GRAPHQL_JIT'] } : {}),
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
     ...(options.dataDir ? { DATA_DIR: options.dataDir } : {}),

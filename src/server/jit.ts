@@ -1,0 +1,168 @@
+import {
+  createSourceEventStream,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLError,
+  type GraphQLSchema,
+  type Source,
+  type SourceLocation,
+} from 'graphql';
+import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
+import { createGraphQLError, type Plugin } from 'graphql-yoga';
+import type { Logger } from '../logger.ts';
+
+/**
+ * GRAPHQL_JIT (default true; bench/results/graphql-jit.md): operations are executed by graphql-jit instead of Yoga's executor: each (document,
+ * operation) is compiled once into a function that coerces the variables and runs the resolvers, and a
+ * subscription's per-event execution (one per subscriber per event) runs that compiled function too.
+ * Parsing, validation (query limits), the Pothos resolver wrappers (auth scopes, zod validation) and error
+ * masking are unchanged. To behave exactly like the baseline:
+ * - subscriptions get their event stream from graphql-js (`createSourceEventStream`): graphql-jit's own
+ *   `subscribe` hands the subscription field the raw variables instead of its arguments (graphql-jit
+ *   issue #183), so only the per-event execution is compiled;
+ * - a request whose variables do not fit their types, or a document graphql-jit cannot compile, is run by
+ *   Yoga's executor (whose error names the offending input path, e.g. `at "i.timestamp"`);
+ * - graphql-jit's field errors (which carry `locations` but no source positions, so copies made later, e.g.
+ *   with the request id, would lose them) are rebuilt as graphql-js errors with the same locations.
+ * Compiled queries live as long as their parsed document (Yoga's parser cache keeps documents).
+ */
+export function useJit(logger: Logger): Plugin {
+  const cache = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, Map<string, CompiledQuery | null>>>();
+
+  const compiled = (args: ExecutionArgs): CompiledQuery | null => {
+    let bySchema = cache.get(args.schema);
+    if (!bySchema) cache.set(args.schema, (bySchema = new WeakMap()));
+    let byOperation = bySchema.get(args.document);
+    if (!byOperation) bySchema.set(args.document, (byOperation = new Map()));
+    const key = args.operationName ?? '';
+    let entry = byOperation.get(key);
+    if (entry === undefined) {
+      try {
+        const result = compileQuery(args.schema, args.document, args.operationName ?? undefined);
+        if (isCompiledQuery(result)) entry = result;
+        else {
+          entry = null;
+          logger.debug({ errors: result.errors?.map((e) => e.message) }, 'graphql-jit: not compiled, executed by Yoga');
+        }
+      } catch (error) {
+        entry = null;
+        logger.warn({ err: error }, 'graphql-jit: compilation failed, executed by Yoga');
+      }
+      byOperation.set(key, entry);
+    }
+    return entry;
+  };
+
+  return {
+    onExecute({ args, executeFn, setExecuteFn }) {
+      const query = compiled(args);
+      if (!query) return;
+      setExecuteFn(((executionArgs: ExecutionArgs) => {
+        const outcome = query.query(executionArgs.rootValue, executionArgs.contextValue, executionArgs.variableValues);
+        const settle = (result: ExecutionResult) =>
+          isVariableFailure(result) ? executeFn(executionArgs as never) : relocated(result, executionArgs.document);
+        return isPromise(outcome) ? outcome.then(settle) : settle(outcome);
+      }) as typeof executeFn);
+    },
+    onSubscribe({ args, subscribeFn, setSubscribeFn }) {
+      const query = compiled(args);
+      if (!query) return;
+      setSubscribeFn((async (subscriptionArgs: ExecutionArgs) => {
+        const source = await createSourceEventStream(subscriptionArgs);
+        if (!isAsyncIterable(source)) return isVariableFailure(source) ? subscribeFn(subscriptionArgs as never) : source;
+        const { contextValue, variableValues } = subscriptionArgs;
+        const document = subscriptionArgs.document;
+        return mapAsyncIterable(source, async (payload) => relocated(await query.query(payload, contextValue, variableValues), document));
+      }) as typeof subscribeFn);
+    },
+  };
+}
+
+/** The variables did not coerce: nothing ran, there is no data and every error is about a variable. */
+function isVariableFailure(result: ExecutionResult): boolean {
+  return (
+    result.data === undefined &&
+    (result.errors?.length ?? 0) > 0 &&
+    result.errors!.every((e) => !e.path && e.message.startsWith('Variable "$'))
+  );
+}
+
+/** The result with graphql-jit's errors rebuilt as graphql-js errors (same message, locations, path, cause). */
+function relocated(result: ExecutionResult, document: DocumentNode): ExecutionResult {
+  if (!result.errors?.length) return result;
+  const source = document.loc?.source;
+  return { ...result, errors: result.errors.map((error) => rebuilt(error, source)) };
+}
+
+function rebuilt(error: GraphQLError, source: Source | undefined): GraphQLError {
+  if (error.nodes) return error;
+  const positions = source && error.locations?.length ? error.locations.map((l) => offsetOf(source.body, l)) : undefined;
+  return createGraphQLError(error.message, {
+    ...(positions ? { source, positions } : {}),
+    path: error.path ?? null,
+    originalError: error.originalError ?? null,
+    extensions: error.extensions ?? null,
+  });
+}
+
+/** The character offset of a 1-based line and column in `body` (the inverse of graphql-js getLocation). */
+function offsetOf(body: string, location: SourceLocation): number {
+  let offset = 0;
+  for (let line = 1; line < location.line; line++) {
+    const next = body.slice(offset).search(/\r\n|[\n\r]/);
+    if (next < 0) break;
+    offset += next + (body.startsWith('\r\n', offset + next) ? 2 : 1);
+  }
+  return offset + location.column - 1;
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown })?.then === 'function';
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
+
+/**
+ * Maps each event through `map`. `return()` goes straight to the source (an async generator would wait
+ * for the pending `next()`, i.e. the next event, before a completed subscription let go of its listener).
+ */
+function mapAsyncIterable<T, R>(
+  source: AsyncIterable<T>,
+  map: (value: T) => R | Promise<R>,
+): AsyncIterableIterator<R> {
+  const iterator = source[Symbol.asyncIterator]();
+  const close = async () => {
+    try {
+      await iterator.return?.();
+    } catch {
+      // The stream is being abandoned anyway.
+    }
+  };
+  const step = async (result: IteratorResult<T>): Promise<IteratorResult<R>> => {
+    if (result.done) return { done: true, value: undefined };
+    try {
+      return { done: false, value: await map(result.value) };
+    } catch (error) {
+      await close();
+      throw error;
+    }
+  };
+  return {
+    next: async () => step(await iterator.next()),
+    return: async () => {
+      await close();
+      return { done: true, value: undefined };
+    },
+    throw: async (error?: unknown) => {
+      if (iterator.throw) return step(await iterator.throw(error));
+      await close();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
