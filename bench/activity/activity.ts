@@ -352,6 +352,14 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
       met: delivery.p99 < 100,
     },
     {
+      // The row above is met as worded only because every delivery is written before the logAction response
+      // leaves (publishing follows the commit synchronously); this row is what a subscriber experiences.
+      benchmark: `activity: ${ws.subscribers} websocket subscribers, delivery p99 since the logAction request was sent (end to end)`,
+      value: ms(summary(ws.sinceSent).p99),
+      target: 'report (the < 100 ms target is not met end to end)',
+      met: null,
+    },
+    {
       benchmark: 'activity: server memory per idle subscriber (RSS delta)',
       value: `${ws.perSubscriberKiB.toFixed(1)} KiB`,
       target: 'report',
