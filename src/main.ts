@@ -13,6 +13,7 @@ try {
   logger.info({ url, pubsub: app.pubsub.mode, foldCron: config.foldCron }, `trackql listening on ${url}`);
   // Always printed, whatever LOG_LEVEL: people and process supervisors look for this line.
   const banner = [`trackql is running: ${url}  (GraphiQL in a browser, graphql-ws on the same URL)`];
+  if (config.web.demoPage) banner.push(`Demo page: ${new URL('/', url).toString()}`);
   if (app.generatedSecret) {
     const service = await app.tokens.sign({ sub: 'service', roles: ['service'] });
     const user = await app.tokens.sign({ sub: 'demo-user' });
