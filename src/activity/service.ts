@@ -375,6 +375,12 @@ export class ActivityService {
        matched as (
          select owner_id as user_id, array_agg(distinct id) as tracker_ids from hits group by owner_id
        )`;
+    if (grouped) {
+      // Lock the action's existing feed entries first (in user order, like every other writer). The
+      // statement below then starts with a snapshot taken after any concurrent markRead/markUnread of
+      // this action committed, so `was_unread` is current and the counter deltas stay exact.
+      await em.execute(`select 1 from activity_feed_entry where action_id = ? order by user_id for update`, [action.id]);
+    }
     const rows = grouped
       ? await em.execute<Row[]>(
           `with ${matched},

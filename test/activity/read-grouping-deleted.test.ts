@@ -143,6 +143,27 @@ describe('read status', () => {
     }
   });
 
+  it('unreadCount stays exact when a grouped action is re-fanned out while its readers mark it', async () => {
+    const users = [uniqueId('g'), uniqueId('g')];
+    const topic = { type: 'Topic', id: uniqueId('t') };
+    for (const user of users) await h.track({ owner: user, object: topic, actorOnly: false });
+    const actor = { type: 'Bot', id: uniqueId('grouper') };
+    const first = await h.logAction({ actor, verb: 'bumped', targets: [topic], groupingDelay: 3600 });
+    for (let round = 0; round < 15; round++) {
+      await Promise.all([
+        h.logAction({ actor, verb: 'bumped', targets: [topic], groupingDelay: 3600 }),
+        ...users.map((user, i) =>
+          t.ok((round + i) % 2 ? markUnread : markRead, { ids: [first.id], user }, h.service),
+        ),
+        h.logAction({ actor, verb: 'bumped', targets: [topic], groupingDelay: 3600 }),
+      ]);
+    }
+    for (const user of users) {
+      const unread = (await h.feed(user, { unreadOnly: true, first: 100 })).edges.length;
+      expect(await h.unreadCount(user)).toBe(unread);
+    }
+  });
+
   it('anonymous callers get nothing', async () => {
     const r = await t.gql(`{ unreadCount }`);
     expect(r.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
