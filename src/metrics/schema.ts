@@ -91,7 +91,12 @@ const PointRef = builder.objectRef<Point>('Point').implement({
 
 const ObjectTotalRef = builder.objectRef<ObjectTotal>('ObjectTotal').implement({
   fields: (t) => ({
-    object: t.field({ type: ObjectRef, resolve: (o) => o.object }),
+    // Public metrics take increments for any {type, id} from anyone, so their rankings must not become a way
+    // to read a forgotten object's tombstone (description, serialization): only services see it here.
+    object: t.field({
+      type: ObjectRef,
+      resolve: (o, _args, ctx) => (isService(ctx) ? o.object : { ...o.object, tombstone: null }),
+    }),
     value: t.exposeFloat('value'),
   }),
 });
