@@ -125,6 +125,9 @@ function maskUnexpected(logger: Logger, error: unknown, message: string): Error 
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** How long shutdown waits for websocket clients to answer the close frame before cutting them off. */
+const WS_CLOSE_GRACE_MS = 2_000;
+
 /** Closes the socket when its token expires (4403 "Token expired"). */
 function closeAtExpiry(connection: WsConnection, validUntil: Date, close: () => void) {
   const arm = () => {
@@ -374,9 +377,17 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       stopping ??= (async () => {
         const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         httpServer.closeIdleConnections();
-        // graphql-ws completes every subscription and closes each socket with 1001 (going away).
-        await wsHandle.dispose();
         const timer = setTimeout(() => httpServer.closeAllConnections(), config.shutdownTimeoutMs);
+        // graphql-ws completes every subscription and closes each socket with 1001 (going away). A client
+        // that never answers the close frame is cut off after a short grace period (ws would wait 30 s).
+        const grace = setTimeout(
+          () => {
+            for (const socket of wsServer.clients) socket.terminate();
+          },
+          Math.min(WS_CLOSE_GRACE_MS, config.shutdownTimeoutMs),
+        );
+        await wsHandle.dispose();
+        clearTimeout(grace);
         await closed;
         clearTimeout(timer);
         await services.close();
