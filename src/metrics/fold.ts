@@ -104,22 +104,22 @@ export async function fold(orm: Orm, logger: Logger, options: FoldOptions): Prom
     let lo = 0;
     for (;;) {
       const outcome = await orm.em.fork().transactional(async (em) => {
+        // Big aggregates, for this transaction only: hash aggregation (the planner's group-count estimate
+        // for a DELETE ... RETURNING is far too high and makes it sort a million rows by text keys instead;
+        // hash aggregation spills to disk past work_mem anyway), no JIT (costs more than it saves here), and
+        // room for a big batch under load (the request-sized DB_STATEMENT_TIMEOUT_MS would roll it back again
+        // and again; and the lock wait below, which may last as long as another instance's batch).
+        await query(
+          em,
+          sql`select set_config('jit', 'off', true), set_config('work_mem', '64MB', true),
+                     set_config('enable_sort', 'off', true), set_config('statement_timeout', '300s', true)`,
+        );
         if (options.wait) {
           await query(em, sql`select pg_advisory_xact_lock(${FOLD_LOCK_KEY})`);
         } else {
           const lock = await queryOne<{ locked: boolean }>(em, sql`select pg_try_advisory_xact_lock(${FOLD_LOCK_KEY}) as locked`);
           if (!lock?.locked) return null;
         }
-        // Big aggregates, for this transaction only: hash aggregation (the planner's group-count estimate
-        // for a DELETE ... RETURNING is far too high and makes it sort a million rows by text keys instead;
-        // hash aggregation spills to disk past work_mem anyway), no JIT (costs more than it saves here), and
-        // room for a big batch under load (the request-sized DB_STATEMENT_TIMEOUT_MS would roll it back again
-        // and again; the lock wait above stays under it).
-        await query(
-          em,
-          sql`select set_config('jit', 'off', true), set_config('work_mem', '64MB', true),
-                     set_config('enable_sort', 'off', true), set_config('statement_timeout', '300s', true)`,
-        );
         // The id of the batchSize-th row after lo (ordered by the bigint column, not its text alias).
         const edge = await queryOne<{ edge: string }>(
           em,
