@@ -34,7 +34,8 @@ export function createMetricsServices(deps: { config: Config; orm: Orm; logger: 
   const increments = new Increments(catalog, inbox, config.metrics);
   const queries = new MetricsQueries(orm, config.metrics);
   let task: ScheduledTask | undefined;
-  let running: Promise<FoldReport> | undefined;
+  /** Folds in progress in this process (cron and foldCounters may overlap); close() waits for all. */
+  const running = new Set<Promise<FoldReport>>();
   let last: FoldReport | null = null;
 
   // Every fold of this process (cron, foldCounters) goes through here: the place to report it to /metrics.
@@ -53,15 +54,20 @@ export function createMetricsServices(deps: { config: Config; orm: Orm; logger: 
     return report;
   };
 
+  const track = (fold: Promise<FoldReport>): Promise<FoldReport> => {
+    running.add(fold);
+    const forget = () => running.delete(fold);
+    fold.then(forget, forget);
+    return fold;
+  };
+
   return {
     catalog,
     inbox,
     increments,
     queries,
     fold(options = {}) {
-      const current = runFold(options.wait ?? true);
-      running = current;
-      return current;
+      return track(runFold(options.wait ?? true));
     },
     lastFold: () => last,
     inboxStats: () => inbox.stats(),
@@ -71,10 +77,8 @@ export function createMetricsServices(deps: { config: Config; orm: Orm; logger: 
         config.foldCron,
         async () => {
           // Overlapping ticks are skipped (noOverlap); a fold holding the lock elsewhere makes this one skip.
-          const current = runFold(false);
-          running = current;
           try {
-            await current;
+            await track(runFold(false));
           } catch {
             // Logged by the fold; the next tick retries.
           }
@@ -88,7 +92,7 @@ export function createMetricsServices(deps: { config: Config; orm: Orm; logger: 
         await task.destroy();
         task = undefined;
       }
-      if (running) await running.catch(() => undefined);
+      await Promise.allSettled([...running]);
       await inbox.close();
     },
   };
