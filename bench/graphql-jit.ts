@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+import { perSecond, postLoad, UNLIMITED_SERVER_ENV } from './load.ts';
 import { post, signTestToken, startInstance, type Instance } from '../test/support/instances.ts';
 import { websocketBenchmark } from './activity/activity.ts';
 import { createDatabase, dropDatabase, generate } from './activity/dataset.ts';
@@ -37,23 +37,8 @@ const VARIANTS = [
   { name: 'graphql-jit (GRAPHQL_JIT=true)', jit: 'true' },
 ] as const;
 
-function cannon(url: string, token: string, body: string, seconds: number): Promise<autocannon.Result> {
-  return new Promise((resolve, reject) => {
-    autocannon(
-      {
-        url,
-        method: 'POST',
-        connections: CONNECTIONS,
-        duration: seconds,
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body,
-      },
-      (error, result) => (error ? reject(error) : resolve(result)),
-    );
-  });
-}
-
-const perSecond = (r: autocannon.Result) => r['2xx'] / r.duration;
+const cannon = (url: string, token: string, body: string, seconds: number) =>
+  postLoad(url, token, body, seconds, CONNECTIONS);
 const fmt = (v: number, d = 0) => v.toFixed(d);
 
 interface Section {
@@ -150,9 +135,7 @@ async function websocketBench(log: (l: string) => void): Promise<Section> {
         await startInstance({
           databaseUrl,
           env: {
-            RATE_LIMIT_REQUESTS: '0',
-            RATE_LIMIT_ACTIONS: '0',
-            WS_MAX_CONNECTIONS_PER_CLIENT: '100000',
+            ...UNLIMITED_SERVER_ENV,
             LOG_LEVEL: 'info',
             FOLD_CRON: 'off',
             GRAPHQL_JIT: v.jit,

@@ -18,6 +18,7 @@ import { post, signTestToken, startInstance, type Instance } from '../../test/su
 import { describeMachine, median, percentile } from '../machine.ts';
 import { createDatabase, dropDatabase, generate, HOT_ITEM, MEASURED_USER, WS_ITEM, type DatasetReport } from './dataset.ts';
 import type { BenchRow } from '../machine.ts';
+import { UNLIMITED_SERVER_ENV } from '../load.ts';
 
 
 const DB_NAME = 'trackql_bench_activity';
@@ -298,9 +299,7 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
   const instance = await startInstance({
     databaseUrl,
     env: {
-      RATE_LIMIT_REQUESTS: '0',
-      RATE_LIMIT_ACTIONS: '0',
-      WS_MAX_CONNECTIONS_PER_CLIENT: '100000',
+      ...UNLIMITED_SERVER_ENV,
       LOG_LEVEL: 'info',
       ...(process.env['ACTIVITY_BENCH_SERVER_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['ACTIVITY_BENCH_SERVER_NODE_OPTIONS'] } : {}),
     },

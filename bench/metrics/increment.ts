@@ -14,7 +14,7 @@
  *
  * Env: DATABASE_URL, BENCH_CONNECTIONS (default 32), BENCH_SECONDS per round (default 5), BENCH_ROUNDS (default 3).
  */
-import autocannon from 'autocannon';
+import { perSecond, postLoad } from '../load.ts';
 import { createTestDatabase } from '../../test/support/database.ts';
 import { post, signTestToken, startInstance } from '../../test/support/instances.ts';
 import { median } from '../machine.ts';
@@ -29,23 +29,8 @@ const INCREMENT = 'mutation($e: [IncrementInput!]!) { increment(events: $e) { ac
 const INCREMENT_OBJECTS =
   'mutation($ids: [ID!]!) { incrementObjects(domain: "bench", metric: "objects", objectType: "Page", objectIds: $ids, category: "web") { accepted } }';
 
-function cannon(url: string, token: string, body: string, seconds: number): Promise<autocannon.Result> {
-  return new Promise((resolve, reject) => {
-    autocannon(
-      {
-        url,
-        method: 'POST',
-        connections: CONNECTIONS,
-        duration: seconds,
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body,
-      },
-      (error, result) => (error ? reject(error) : resolve(result)),
-    );
-  });
-}
-
-const perSecond = (r: autocannon.Result) => r['2xx'] / r.duration;
+const cannon = (url: string, token: string, body: string, seconds: number) =>
+  postLoad(url, token, body, seconds, CONNECTIONS);
 
 export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
   process.env['DATABASE_URL'] ??= 'postgres://postgres@127.0.0.1:5432/postgres';
