@@ -1,4 +1,4 @@
-import type { ActivityLevelName } from '../config.ts';
+import type { ActivityLevelName, Config } from '../config.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
 import { badInput } from '../server/errors.ts';
 
@@ -85,60 +85,15 @@ export function pgBigintArray(values: readonly string[]): string {
   return `{${values.join(',')}}`;
 }
 
-/** Opaque, stable keyset cursors over action ids. */
-export function encodeCursor(actionId: string): string {
-  return Buffer.from(`action:${actionId}`, 'utf8').toString('base64url');
+/** What every activity concept needs from the configuration, resolved once. */
+export interface ActivitySettings {
+  config: Config;
+  /** Actions at or above this level enter feeds unread; below it they are never unread. */
+  readableLevel: number;
+  /** Level of an action logged without one. */
+  defaultLevel: number;
 }
 
-export function decodeCursor(cursor: string): string {
-  const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
-  const match = /^action:(\d{1,19})$/.exec(decoded);
-  if (!match?.[1]) throw badInput('after: not a cursor returned by this connection');
-  return match[1];
-}
-
-function objectText(ref: ObjectRefValue): string {
-  return ref.label ?? `${ref.type} ${ref.id}`;
-}
-
-function listText(refs: ObjectRefValue[]): string {
-  const parts = refs.map(objectText);
-  if (parts.length <= 1) return parts.join('');
-  return `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`;
-}
-
-/**
- * Renders a verb template. Placeholders: {actor}, {verb}, {targets}, {target} (the first), {related},
- * {count} (groupedCount), {data.KEY} (empty when missing). Objects render as their label, or "Type id"
- * without one. Unknown placeholders are left as written.
- */
-export function renderTemplate(
-  template: string,
-  action: Pick<ActionRecord, 'actor' | 'verb' | 'targets' | 'related' | 'groupedCount' | 'data'>,
-): string {
-  return template.replace(/\{([A-Za-z_][A-Za-z0-9_.]*)\}/g, (whole, name: string) => {
-    switch (name) {
-      case 'actor':
-        return objectText(action.actor);
-      case 'verb':
-        return action.verb;
-      case 'targets':
-        return listText(action.targets);
-      case 'target':
-        return action.targets[0] ? objectText(action.targets[0]) : '';
-      case 'related':
-        return listText(action.related);
-      case 'count':
-        return String(action.groupedCount);
-      default: {
-        if (name.startsWith('data.')) {
-          const data = action.data && typeof action.data === 'object' ? (action.data as Record<string, unknown>) : {};
-          const value = data[name.slice(5)];
-          if (value === undefined || value === null) return '';
-          return typeof value === 'object' ? JSON.stringify(value) : String(value);
-        }
-        return whole;
-      }
-    }
-  });
+export function activitySettings(config: Config): ActivitySettings {
+  return { config, readableLevel: LEVELS[config.activityReadableLevel], defaultLevel: LEVELS[config.activityDefaultLevel] };
 }

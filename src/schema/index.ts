@@ -1,6 +1,6 @@
 import { builder } from './builder.ts';
 import '../objects/schema.ts';
-import '../activity/schema.ts';
+import '../activity/schema/index.ts';
 import '../metrics/schema.ts';
 import '../ops/schema.ts';
 import './system.ts';

@@ -1,0 +1,132 @@
+import type { Em } from '../db/orm.ts';
+import { objectKey, type ObjectRefValue } from '../objects/object-ref.ts';
+import { findForgotten } from '../objects/tombstones.ts';
+import { badInput } from '../server/errors.ts';
+import { loadActions, type Row } from './action-store.ts';
+import { fanOut } from './fan-out.ts';
+import { snapshotsOf, type PendingFeedEvent } from './feed-events.ts';
+import { amendGroupedAction, findGroupableAction, type ActionObjectInput } from './grouping.ts';
+import { MAX_MERGED_OBJECTS_PER_ROLE, MAX_OBJECTS_PER_LIST, normaliseVerb, type ActionRecord, type ActivitySettings } from './model.ts';
+
+/** Logging actions (actrack's `log`): validated, stored (or grouped into a similar one), fanned out. */
+
+export interface LogActionParams {
+  actor: ObjectRefValue;
+  verb: string;
+  targets?: readonly ObjectRefValue[] | null | undefined;
+  related?: readonly ObjectRefValue[] | null | undefined;
+  data?: unknown;
+  level?: number | null | undefined;
+  timestamp?: Date | null | undefined;
+  groupingDelay?: number | null | undefined;
+}
+
+export interface LoggedAction {
+  action: ActionRecord;
+  events: PendingFeedEvent[];
+}
+
+function dedupe(refs: readonly ObjectRefValue[] | null | undefined, field: string): ObjectRefValue[] {
+  if (!refs) return [];
+  if (refs.length > MAX_OBJECTS_PER_LIST) throw badInput(`${field}: at most ${MAX_OBJECTS_PER_LIST} objects`);
+  const seen = new Set<string>();
+  const out: ObjectRefValue[] = [];
+  for (const ref of refs) {
+    const key = objectKey(ref);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ type: ref.type, id: ref.id, label: ref.label ?? null });
+  }
+  return out;
+}
+
+export function describeObjects(refs: ObjectRefValue[]): string {
+  return refs.map((r) => `${r.type} ${r.id}`).join(', ');
+}
+
+/**
+ * Logs an action (or amends a similar recent one) and fans it out to the matching trackers' owners. Run
+ * inside a transaction; the returned events are published after it commits.
+ */
+export async function logAction(em: Em, settings: ActivitySettings, params: LogActionParams): Promise<LoggedAction> {
+  const { config } = settings;
+  const verb = normaliseVerb(params.verb);
+  const actor: ObjectRefValue = { type: params.actor.type, id: params.actor.id, label: params.actor.label ?? null };
+  const targets = dedupe(params.targets, 'targets');
+  const related = dedupe(params.related, 'related');
+  const level = params.level ?? settings.defaultLevel;
+  const data: unknown = params.data ?? null;
+  if (data !== null) {
+    const size = Buffer.byteLength(JSON.stringify(data), 'utf8');
+    if (size > config.activityDataMaxBytes) {
+      throw badInput(`data: ${size} bytes, at most ${config.activityDataMaxBytes} allowed`);
+    }
+  }
+  const timestamp = params.timestamp ?? new Date();
+  if (Number.isNaN(timestamp.getTime())) throw badInput('timestamp: invalid date');
+  const delay = params.groupingDelay ?? config.activityGroupingDelay;
+
+  const forgotten = await findForgotten(em, [actor, ...targets, ...related]);
+  if (forgotten.length > 0) {
+    throw badInput(`Forgotten objects cannot be used in new actions: ${describeObjects(forgotten)}`, {
+      forgotten: forgotten.map((f) => ({ type: f.type, id: f.id })),
+    });
+  }
+
+  const objects: ActionObjectInput[] = [
+    ...targets.map((r, i) => ({ role: 'target' as const, type: r.type, id: r.id, label: r.label ?? null, ord: i })),
+    ...related.map((r, i) => ({ role: 'related' as const, type: r.type, id: r.id, label: r.label ?? null, ord: i })),
+  ];
+
+  let actionId = delay >= 0 ? await findGroupableAction(em, { actor, verb, timestamp, delay, objects }) : undefined;
+  const grouped = actionId !== undefined;
+  if (actionId !== undefined) {
+    await amendGroupedAction(em, actionId, { timestamp, level, data, actorLabel: actor.label ?? null });
+  } else {
+    const inserted = await em.execute<Row[]>(
+      `insert into activity_action (actor_type, actor_id, actor_label, verb, data, level, "timestamp", grouped_count)
+       values (?, ?, ?, ?, ?::jsonb, ?, ?, 1) returning id`,
+      [actor.type, actor.id, actor.label ?? null, verb, data === null ? null : JSON.stringify(data), level, timestamp],
+    );
+    actionId = String(inserted[0]!['id']);
+  }
+  if (objects.length > 0) await insertActionObjects(em, actionId, objects);
+  // A new action is exactly what was inserted; a grouped one is re-read (merged objects, new count).
+  const action: ActionRecord | undefined = grouped
+    ? (await loadActions(em, [actionId], null))[0]
+    : { id: actionId, actor, verb, targets, related, data, level, timestamp, groupedCount: 1, unread: false, trackerIds: [] };
+  if (!action) throw new Error(`action ${actionId} vanished`);
+
+  const fanout = await fanOut(em, action, grouped, settings.readableLevel);
+  const snapshot = (await snapshotsOf(em, [action])).get(action.id)!;
+  const events: PendingFeedEvent[] = fanout.map((row) => [
+    row.userId,
+    {
+      kind: row.existed ? 'UPDATED' : 'ADDED',
+      action: snapshot,
+      unread: row.unread,
+      trackerIds: row.trackerIds,
+      unreadCount: row.unreadCount,
+    },
+  ]);
+  return { action: { ...action, text: snapshot.text }, events };
+}
+
+/**
+ * Stores the targets and related objects of an action; for a grouped action, merges the new ones after the
+ * existing ones (positions continue), up to MAX_MERGED_OBJECTS_PER_ROLE per role.
+ */
+async function insertActionObjects(em: Em, actionId: string, objects: readonly ActionObjectInput[]): Promise<void> {
+  await em.execute(
+    `insert into activity_action_object (action_id, role, object_type, object_id, label, position)
+     select ?, n.role, n.type, n.id, n.label, (coalesce(m.maxpos, -1) + row_number() over (partition by n.role order by n.ord))::smallint
+       from jsonb_to_recordset(?::jsonb) as n(role text, type text, id text, label text, ord int)
+       left join (select role, max(position) as maxpos, count(*) as n from activity_action_object where action_id = ? group by role) m
+         on m.role = n.role
+      where coalesce(m.n, 0) < ?
+        and not exists (select 1 from activity_action_object o
+                         where o.action_id = ? and o.role = n.role and o.object_type = n.type and o.object_id = n.id)
+     on conflict do nothing`,
+    [actionId, JSON.stringify(objects), actionId, MAX_MERGED_OBJECTS_PER_ROLE, actionId],
+  );
+}

@@ -1,0 +1,78 @@
+import type { Em } from '../db/orm.ts';
+import type { Logger } from '../logger.ts';
+import { objectKey, type ObjectRefValue } from '../objects/object-ref.ts';
+import { loadTombstones, type Tombstone } from '../objects/tombstones.ts';
+import type { FeedActionSnapshot, FeedMessage, TrackqlPubSub } from '../server/pubsub.ts';
+import { objectsOf } from './action-store.ts';
+import type { ActionRecord } from './model.ts';
+import { renderActions } from './verbs.ts';
+
+/**
+ * Live feed events: what a change of a feed tells that feed's subscribers. Events are computed inside the
+ * transaction that makes the change (so they carry its exact counts) and published after it commits, one
+ * message per user on topic `feed:<userId>`, each carrying a snapshot of the action so that a subscriber
+ * resolves its event without a database query.
+ */
+
+export type PendingFeedEvent = [userId: string, message: FeedMessage];
+
+/**
+ * `tombstones`: those of the action's forgotten objects, looked up once for every subscriber (so resolving
+ * `deleted`/`description` of an event's objects needs no query per subscriber).
+ */
+export function snapshotOf(action: ActionRecord, text: string | null, tombstones: Map<string, Tombstone>): FeedActionSnapshot {
+  const obj = (r: ObjectRefValue) => ({
+    type: r.type,
+    id: r.id,
+    label: r.label ?? null,
+    tombstone: tombstones.get(objectKey(r)) ?? null,
+  });
+  return {
+    id: action.id,
+    actor: obj(action.actor),
+    verb: action.verb,
+    targets: action.targets.map(obj),
+    related: action.related.map(obj),
+    data: action.data ?? null,
+    level: action.level,
+    timestamp: action.timestamp.toISOString(),
+    groupedCount: action.groupedCount,
+    text,
+  };
+}
+
+/** Snapshots of several actions (rendered text and tombstones looked up once for all). */
+export async function snapshotsOf(em: Em, actions: readonly ActionRecord[]): Promise<Map<string, FeedActionSnapshot>> {
+  const texts = await renderActions(em, actions);
+  const tombstones = await loadTombstones(em, actions.flatMap(objectsOf));
+  return new Map(actions.map((a) => [a.id, snapshotOf(a, texts.get(a.id) ?? null, tombstones)]));
+}
+
+/** The ActionRecord a subscriber resolves from a published snapshot. */
+export function actionFromSnapshot(snapshot: FeedActionSnapshot, unread: boolean, trackerIds: number[]): ActionRecord {
+  return {
+    id: snapshot.id,
+    actor: snapshot.actor,
+    verb: snapshot.verb,
+    targets: snapshot.targets,
+    related: snapshot.related,
+    data: snapshot.data,
+    level: snapshot.level,
+    timestamp: new Date(snapshot.timestamp),
+    groupedCount: snapshot.groupedCount,
+    unread,
+    trackerIds,
+    text: snapshot.text,
+  };
+}
+
+/** Publishes events after their transaction committed; a failed publish is logged, never thrown. */
+export function publishFeedEvents(pubsub: TrackqlPubSub, logger: Logger, events: readonly PendingFeedEvent[]): void {
+  for (const [userId, message] of events) {
+    try {
+      pubsub.publish('feed', userId, message);
+    } catch (error) {
+      logger.warn({ err: (error as Error).message, userId }, 'feed event not published');
+    }
+  }
+}

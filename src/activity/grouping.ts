@@ -1,0 +1,72 @@
+import type { Em } from '../db/orm.ts';
+import type { ObjectRefValue } from '../objects/object-ref.ts';
+import type { Row } from './action-store.ts';
+
+/**
+ * Grouping (actrack's GROUPING_DELAY): an action with the same actor and verb as one logged within `delay`
+ * seconds, sharing a target or related object in the same role (or neither having any object), amends that
+ * action instead of creating a new one.
+ */
+
+/** A target or related object of an action being logged, as the SQL statements read it (JSON records). */
+export interface ActionObjectInput {
+  role: 'target' | 'related';
+  type: string;
+  id: string;
+  label: string | null;
+  ord: number;
+}
+
+export interface GroupingCandidate {
+  actor: ObjectRefValue;
+  verb: string;
+  timestamp: Date;
+  delay: number;
+  objects: readonly ActionObjectInput[];
+}
+
+/**
+ * The id of the similar action to amend, locked, or undefined. A transaction advisory lock on (actor, verb)
+ * serialises grouping decisions: two concurrent similar actions cannot both miss each other.
+ */
+export async function findGroupableAction(em: Em, candidate: GroupingCandidate): Promise<string | undefined> {
+  const { actor, verb, timestamp, delay, objects } = candidate;
+  await em.execute(`select pg_advisory_xact_lock(hashtextextended(? || chr(1) || ? || chr(1) || ?, 0))`, [actor.type, actor.id, verb]);
+  const rows = await em.execute<Row[]>(
+    `select a.id from activity_action a
+      where a.actor_type = ? and a.actor_id = ? and a.verb = ?
+        and a."timestamp" between ?::timestamptz - make_interval(secs => ?) and ?::timestamptz + make_interval(secs => ?)
+        and (
+          (? and not exists (select 1 from activity_action_object o where o.action_id = a.id))
+          or exists (
+            select 1 from activity_action_object o
+              join jsonb_to_recordset(?::jsonb) as n(role text, type text, id text) on o.role = n.role and o.object_type = n.type and o.object_id = n.id
+             where o.action_id = a.id)
+        )
+      order by a."timestamp" desc, a.id desc
+      limit 1
+      for update`,
+    [actor.type, actor.id, verb, timestamp, delay, timestamp, delay, objects.length === 0, JSON.stringify(objects)],
+  );
+  return rows[0] ? String(rows[0]['id']) : undefined;
+}
+
+/**
+ * Amends a grouped action: count + 1, timestamp = the newest, level = the highest, data replaced when given,
+ * actor label refreshed when given. (Its new objects are merged by the caller's object insert.)
+ */
+export async function amendGroupedAction(
+  em: Em,
+  actionId: string,
+  amendment: { timestamp: Date; level: number; data: unknown; actorLabel: string | null },
+): Promise<void> {
+  await em.execute(
+    `update activity_action set grouped_count = grouped_count + 1,
+            "timestamp" = greatest("timestamp", ?::timestamptz),
+            level = greatest(level, ?),
+            data = coalesce(?::jsonb, data),
+            actor_label = coalesce(?, actor_label)
+      where id = ?`,
+    [amendment.timestamp, amendment.level, amendment.data === null ? null : JSON.stringify(amendment.data), amendment.actorLabel, actionId],
+  );
+}

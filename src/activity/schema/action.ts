@@ -1,0 +1,148 @@
+import { z } from 'zod';
+import { boundedJsonSchema, JSON_MAX_DEPTH } from '../../objects/json-bounds.ts';
+import { ObjectRef, ObjectRefInput } from '../../objects/schema.ts';
+import { builder } from '../../schema/builder.ts';
+import { badInput } from '../../server/errors.ts';
+import { LEVELS, type ActionRecord, type TrackerRecord } from '../model.ts';
+import { renderTemplate } from '../rendering.ts';
+import { actionViewer, canSeeTracker, connectionFrom, MAX_GROUPING_DELAY, pageFrom, templateLoader, trackerLoader, verbsSchema } from './common.ts';
+import { TrackerRef } from './tracker.ts';
+
+/** Actions: Level, the Action node and its connection, `actions`, `logAction`, verb templates. */
+
+export const Level = builder.enumType('Level', {
+  description: 'Importance of an action (actrack levels). Actions below the readable level (default INFO) are never unread.',
+  values: Object.fromEntries(Object.entries(LEVELS).map(([name, value]) => [name, { value }])) as {
+    [K in keyof typeof LEVELS]: { value: number };
+  },
+});
+
+export const ActionRef = builder.objectRef<ActionRecord>('Action');
+
+builder.node(ActionRef, {
+  description: 'Something an actor did (a verb), to targets, with related objects and data.',
+  id: { resolve: (a) => a.id },
+  loadMany: (ids, ctx) => ctx.services.activity.actionsByIds(ctx.em, ids, actionViewer(ctx)),
+  fields: (t) => ({
+    actor: t.field({ type: ObjectRef, resolve: (a) => a.actor }),
+    verb: t.exposeString('verb'),
+    targets: t.field({ type: [ObjectRef], resolve: (a) => a.targets }),
+    related: t.field({ type: [ObjectRef], resolve: (a) => a.related }),
+    data: t.field({ type: 'JSON', nullable: true, resolve: (a) => a.data }),
+    level: t.field({ type: Level, resolve: (a) => a.level }),
+    timestamp: t.field({ type: 'DateTime', resolve: (a) => a.timestamp }),
+    groupedCount: t.exposeInt('groupedCount', { description: 'How many similar actions were grouped into this one.' }),
+    unread: t.exposeBoolean('unread', {
+      description: "Unread in the viewer's feed (in `feed(user:)`, that user's). False outside a feed.",
+    }),
+    text: t.string({
+      nullable: true,
+      description: "Rendered from the verb's registered template (`registerVerb`), or null.",
+      // Synchronous for subscription events (text pre-rendered in the published message).
+      resolve: (a, _args, ctx) =>
+        a.text !== undefined
+          ? a.text
+          : templateLoader(ctx)
+              .load(a.verb)
+              .then((template) => (template === null ? null : renderTemplate(template, a))),
+    }),
+    matchedTrackers: t.field({
+      type: [TrackerRef],
+      description: 'Why this action is in the feed: the trackers that matched it (those that still exist).',
+      resolve: async (a, _args, ctx) => {
+        const trackers = await trackerLoader(ctx).loadMany(a.trackerIds);
+        return trackers.filter((tr): tr is TrackerRecord => tr !== null && !(tr instanceof Error) && canSeeTracker(ctx, tr));
+      },
+    }),
+  }),
+});
+
+export const ActionConnection = builder.connectionObject({ type: ActionRef, name: 'ActionConnection' });
+
+const VerbTemplate = builder.objectRef<{ verb: string; template: string }>('VerbTemplate').implement({
+  fields: (t) => ({ verb: t.exposeString('verb'), template: t.exposeString('template') }),
+});
+
+const LogActionInput = builder.inputType('LogActionInput', {
+  fields: (t) => ({
+    actor: t.field({ type: ObjectRefInput, required: true, description: 'A user may only name itself.' }),
+    verb: t.string({ required: true }),
+    targets: t.field({ type: [ObjectRefInput], required: false }),
+    related: t.field({ type: [ObjectRefInput], required: false }),
+    data: t.field({
+      type: 'JSON',
+      required: false,
+      validate: boundedJsonSchema,
+      description: `Any JSON; size-capped (ACTIVITY_DATA_MAX_BYTES), nested at most ${JSON_MAX_DEPTH} levels.`,
+    }),
+    level: t.field({ type: Level, required: false }),
+    timestamp: t.field({ type: 'DateTime', required: false }),
+    groupingDelay: t.int({
+      required: false,
+      validate: z.number().int().max(MAX_GROUPING_DELAY, `must be at most ${MAX_GROUPING_DELAY} seconds (a year)`),
+      description:
+        'Seconds: amend a similar action (same actor and verb, a shared target or related object) logged this close; negative disables.',
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  actions: t.connection(
+    {
+      type: ActionRef,
+      description:
+        'Actions by object: as actor, target, related, or involving it in any role (filters combine), newest first; `first` is at most 100. Users see only actions of their feed or their own; services all.',
+      authScopes: { authenticated: true },
+      args: {
+        actor: t.arg({ type: ObjectRefInput, required: false }),
+        target: t.arg({ type: ObjectRefInput, required: false }),
+        related: t.arg({ type: ObjectRefInput, required: false }),
+        involving: t.arg({ type: ObjectRefInput, required: false }),
+        verbs: t.arg.stringList({ required: false, validate: verbsSchema }),
+      },
+      resolve: async (_root, args, ctx) => {
+        if (!args.actor && !args.target && !args.related && !args.involving) {
+          throw badInput('Give at least one of actor, target, related, involving');
+        }
+        const page = await ctx.services.activity.actions(
+          ctx.em,
+          { actor: args.actor, target: args.target, related: args.related, involving: args.involving, verbs: args.verbs },
+          pageFrom(args),
+          actionViewer(ctx),
+        );
+        return connectionFrom(page);
+      },
+    },
+    ActionConnection,
+  ),
+}));
+
+builder.mutationFields((t) => ({
+  logAction: t.field({
+    type: ActionRef,
+    description: 'Logs an action (or amends a similar recent one: grouping) and fans it out to the feeds tracking it.',
+    // Services log anything; a user only actions whose actor is itself ({type: USER_TYPE, id: sub}).
+    authScopes: (_root, { input }) => ({ service: true, actor: input.actor }),
+    args: { input: t.arg({ type: LogActionInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      await ctx.services.rateLimiter.consume(ctx, 'logAction', 1);
+      return ctx.services.activity.logAction(ctx.em, {
+        actor: input.actor,
+        verb: input.verb,
+        targets: input.targets,
+        related: input.related,
+        data: input.data,
+        level: input.level,
+        timestamp: input.timestamp,
+        groupingDelay: input.groupingDelay,
+      });
+    },
+  }),
+  registerVerb: t.field({
+    type: VerbTemplate,
+    description: 'Registers (or replaces) the text template of a verb: {actor} {verb} {targets} {target} {related} {count} {data.KEY}.',
+    authScopes: { service: true },
+    args: { verb: t.arg.string({ required: true }), template: t.arg.string({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.services.activity.registerVerb(ctx.em, args.verb, args.template),
+  }),
+}));

@@ -1,0 +1,113 @@
+import type { FeedMessage } from '../../server/pubsub.ts';
+import { builder } from '../../schema/builder.ts';
+import { actionFromSnapshot } from '../feed-events.ts';
+import type { ActionRecord } from '../model.ts';
+import { ActionConnection, ActionRef, Level } from './action.ts';
+import { actionDbIds, connectionFrom, ownOrService, pageFrom, verbsSchema, whose } from './common.ts';
+
+/** The feed: `feed`, `unreadCount`, read marks, and the live `feed` subscription. */
+
+const FeedEventKind = builder.enumType('FeedEventKind', {
+  values: {
+    ADDED: { description: 'A new action entered the feed.' },
+    UPDATED: { description: 'An action of the feed was amended by grouping (and is unread again).' },
+    READ: { description: 'Marked read (action null: markAllRead).' },
+    UNREAD: { description: 'Marked unread.' },
+  } as const,
+});
+
+interface FeedEventShape {
+  kind: FeedMessage['kind'];
+  action: ActionRecord | null;
+  unreadCount: number;
+}
+
+const FeedEvent = builder.objectRef<FeedEventShape>('FeedEvent').implement({
+  description: "A change of the viewer's feed, with the unread count after it.",
+  fields: (t) => ({
+    kind: t.field({ type: FeedEventKind, resolve: (e) => e.kind }),
+    action: t.field({ type: ActionRef, nullable: true, resolve: (e) => e.action }),
+    unreadCount: t.exposeInt('unreadCount'),
+  }),
+});
+
+builder.queryFields((t) => ({
+  feed: t.connection(
+    {
+      type: ActionRef,
+      description: "The actions matching the user's trackers, newest first (by log order). `first` is at most 100.",
+      authScopes: (_root, args) => ownOrService(args.user),
+      args: {
+        unreadOnly: t.arg.boolean({ required: false }),
+        verbs: t.arg.stringList({ required: false, validate: verbsSchema }),
+        minLevel: t.arg({ type: Level, required: false }),
+        user: t.arg.id({ required: false, description: 'Services: whose feed.' }),
+      },
+      resolve: async (_root, args, ctx) => {
+        const userId = whose(ctx, args.user, 'user');
+        const page = await ctx.services.activity.feed(
+          ctx.em,
+          userId,
+          { unreadOnly: args.unreadOnly, verbs: args.verbs, minLevel: args.minLevel },
+          pageFrom(args),
+        );
+        return connectionFrom(page);
+      },
+    },
+    ActionConnection,
+  ),
+  unreadCount: t.int({
+    description: 'Exact number of unread actions in the feed (one row read).',
+    authScopes: (_root, args) => ownOrService(args.user),
+    args: { user: t.arg.id({ required: false }) },
+    resolve: (_root, args, ctx) => ctx.services.activity.unreadCount(ctx.em, whose(ctx, args.user, 'user')),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  markRead: t.int({
+    description: "Marks actions of the feed read; returns how many changed. Ids not in the feed: NOT_FOUND, nothing changes.",
+    authScopes: (_root, args) => ownOrService(args.user),
+    args: { actionIds: t.arg.idList({ required: true }), user: t.arg.id({ required: false }) },
+    resolve: (_root, args, ctx) => {
+      const userId = whose(ctx, args.user, 'user');
+      return ctx.services.activity.mark(ctx.em, userId, actionDbIds(args.actionIds), false);
+    },
+  }),
+  markUnread: t.int({
+    description: 'Marks actions of the feed unread (those below the readable level stay read); returns how many changed.',
+    authScopes: (_root, args) => ownOrService(args.user),
+    args: { actionIds: t.arg.idList({ required: true }), user: t.arg.id({ required: false }) },
+    resolve: (_root, args, ctx) => {
+      const userId = whose(ctx, args.user, 'user');
+      return ctx.services.activity.mark(ctx.em, userId, actionDbIds(args.actionIds), true);
+    },
+  }),
+  markAllRead: t.int({
+    description: 'Marks every unread action of the feed read (with `before`: those with timestamp <= before); one statement.',
+    authScopes: (_root, args) => ownOrService(args.user),
+    args: { before: t.arg({ type: 'DateTime', required: false }), user: t.arg.id({ required: false }) },
+    resolve: (_root, args, ctx) => {
+      const userId = whose(ctx, args.user, 'user');
+      return ctx.services.activity.markAllRead(ctx.em, userId, args.before);
+    },
+  }),
+}));
+
+builder.subscriptionType({});
+
+builder.subscriptionField('feed', (t) =>
+  t.field({
+    type: FeedEvent,
+    description:
+      "Live changes of the viewer's feed (a service names the user). Resolved from the published event alone: no database query per subscriber.",
+    authScopes: (_root, args) => ownOrService(args.user),
+    args: { user: t.arg.id({ required: false }) },
+    subscribe: (_root, args, ctx) => ctx.pubsub.subscribe('feed', whose(ctx, args.user, 'user')),
+    resolve: (message: FeedMessage): FeedEventShape => ({
+      kind: message.kind,
+      action: message.action ? actionFromSnapshot(message.action, message.unread ?? false, message.trackerIds) : null,
+      unreadCount: message.unreadCount,
+    }),
+  }),
+);
