@@ -9,12 +9,18 @@ let t: TestApp;
 let h: ReturnType<typeof metricsHelpers>;
 
 beforeAll(async () => {
-  t = await startTestApp({ METRICS_BOT_PATTERNS: 'Zorblax/\\d, ^Quokka-Client/' });
+  t = await startTestApp({ METRICS_BOT_PATTERNS: 'zorblax, Quokka\\d' });
   h = metricsHelpers(t);
 });
 afterAll(async () => {
   await t?.stop();
 });
+
+// Browser-like user agents that isbot alone lets through; the operator's patterns name two of them.
+const ZORBLAX = 'Mozilla/5.0 (X11; Linux x86_64; Zorblax) Gecko/20100101 Firefox/128.0';
+const CHROME = (token: string) => `Mozilla/5.0 (Windows NT 10.0; Win64; x64; ${token}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36`;
+const QUOKKA7 = CHROME('Quokka7');
+const QUOKKA = CHROME('Quokka');
 
 type Stat = { domId: string; label: string; category: string | null; count: number };
 async function labelStats(domIds: string[], args: { period?: string; at?: string; timezone?: string } = {}) {
@@ -92,12 +98,12 @@ describe('bot filter (isbot plus METRICS_BOT_PATTERNS, as trackable’s own spid
     const bots = async () =>
       (await t.ok<{ domain: { metric: { total: number } } }>('{ domain(ref: "trackql") { metric(ref: "bot_rejections") { total(category: "' + domain + '") } } }', {}, h.service))
         .domain.metric.total;
-    for (const userAgent of ['Zorblax/2.1 (nightly)', 'Quokka-Client/1.0', BOT_UA]) {
+    for (const userAgent of [ZORBLAX, QUOKKA7, BOT_UA]) {
       const result = await h.incrementRaw([{ domain, metric }], { token: undefined, userAgent });
       expect(result.data?.increment, userAgent).toEqual({ accepted: 0, rejected: [{ index: 0, reason: 'bot' }] });
     }
     expect(await bots()).toBe(3);
-    for (const userAgent of [BROWSER_UA, 'Mozilla/5.0 (X11; Linux x86_64; Zorblax) Gecko/20100101 Firefox/128.0', '']) {
+    for (const userAgent of [BROWSER_UA, QUOKKA, '']) {
       const result = await h.incrementRaw([{ domain, metric }], { token: undefined, userAgent });
       expect(result.data?.increment.accepted, userAgent).toBe(1);
     }
