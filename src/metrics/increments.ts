@@ -8,6 +8,7 @@ import {
   BOT_METRIC,
   CATEGORY_MAX,
   LABELS_DOMAIN,
+  REF_PATTERN,
   METRIC_REF_MAX,
   isMetricRef,
   isLabel,
@@ -54,7 +55,7 @@ export class Increments {
     if (botMetric) {
       const perDomain = new Map<string, number>();
       for (const event of events) {
-        const category = event.domain.length <= CATEGORY_MAX && isMetricRef('', event.domain) ? event.domain : '(invalid domain ref)';
+        const category = event.domain.length <= CATEGORY_MAX && REF_PATTERN.test(event.domain) ? event.domain : '(invalid domain ref)';
         perDomain.set(category, (perDomain.get(category) ?? 0) + 1);
       }
       const now = Date.now();

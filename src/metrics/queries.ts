@@ -20,9 +20,13 @@ import { timeZone, type TimeZone } from './calendar.ts';
 import { ms, query, queryOne, sql, toDate } from './sql.ts';
 
 type TimePeriod = Exclude<Period, 'LIFETIME'>;
-/** Shortest possible length of one period (DST days are 23 h), to refuse absurd ranges before computing them. */
+/**
+ * Nearly the shortest length of one period (DST days are 23 h), to refuse absurd ranges before computing their
+ * bounds; the exact count of points is checked when the bounds are computed (a 30-minute DST shift makes a
+ * 30-minute hour).
+ */
 const MIN_LENGTH_MS: Record<TimePeriod, number> = {
-  HOUR: 1_800_000, // a 30-minute DST shift makes a 30-minute hour (Australia/Lord_Howe)
+  HOUR: 3_600_000,
   DAY: 23 * 3_600_000,
   WEEK: 7 * 24 * 3_600_000 - 3_600_000,
   MONTH: 28 * 24 * 3_600_000 - 3_600_000,

@@ -9,7 +9,7 @@ const BEFORE = 'Migration20261123183124_metrics';
 const MIGRATION = 'Migration20261130034043_recorded_statistics';
 
 describe('migration of recorded statistics', () => {
-  it('moves gauge values to their dates (LIFETIME: today; several hours of one day: the latest) and leaves counters alone', async () => {
+  it('moves gauge values to their dates (LIFETIME: today; several hours of one day: the latest) and leaves counters alone', { timeout: 120_000 }, async () => {
     const database = await createTestDatabase();
     const orm = await createOrm(database.target);
     const run = (statement: string) => orm.em.fork().execute(statement);
