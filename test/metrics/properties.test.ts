@@ -21,7 +21,8 @@ const Q = 15 * 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 const NOW = Date.now();
-const OLDEST = Date.UTC(2017, 0, 1);
+// Within METRICS_MAX_AGE_HOURS (10 years) whenever the test runs; offsets in use since then are multiples of 15 minutes.
+const OLDEST = NOW - 9 * 365 * DAY;
 const TYPE = 'Item';
 const OBJECTS = ['o1', 'o2', 'o3'];
 const CATEGORIES = ['', 'a', 'b'];
