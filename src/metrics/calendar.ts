@@ -13,6 +13,10 @@ import { badInput } from '../server/errors.ts';
  * every change of UTC offset, so the two 02:00 hours of a fall-back night stay apart and a 30-minute DST
  * shift (Australia/Lord_Howe) makes a 30-minute hour that starts at its minute 30.
  *
+ * To stay cheap (about one offset lookup per point), an unchanged UTC offset at two instants up to 26 hours
+ * apart (7 days when listing days) is taken to mean no change between them: no zone's data has an offset
+ * change that is undone within a week.
+ *
  * Intl is used instead of the database's time-zone functions because the database's zone data may be
  * older or newer than the runtime's, and clients compute with Intl; no package computes UTC offsets
  * faster than a cached Intl formatter (about 3 µs per offset here).
