@@ -14,8 +14,9 @@ import { badInput } from '../server/errors.ts';
  * shift (Australia/Lord_Howe) makes a 30-minute hour that starts at its minute 30.
  *
  * To stay cheap (about one offset lookup per point), an unchanged UTC offset at two instants up to 26 hours
- * apart (7 days when listing days) is taken to mean no change between them: no zone's data has an offset
- * change that is undone within a week.
+ * apart (7 days when listing days) is taken to mean no change between them, i.e. an offset change is assumed
+ * never to be undone within a week (the property tests check every zone over recent years against a plain
+ * 15-minute scan).
  *
  * Intl is used instead of the database's time-zone functions because the database's zone data may be
  * older or newer than the runtime's, and clients compute with Intl; no package computes UTC offsets
