@@ -172,6 +172,20 @@ const envSchema = z.object({
   METRICS_CATALOG_TTL_MS: intFrom(0, 3_600_000, 5_000),
   /** Metrics: most metrics an open domain creates on first use. */
   METRICS_OPEN_DOMAIN_MAX_METRICS: intFrom(0, 10_000_000, 10_000),
+  /** Metrics: most domain (and, separately, metric) definitions cached in process (LRU: callers choose the refs). */
+  METRICS_CATALOG_CACHE_MAX: intFrom(1, 10_000_000, 10_000),
+  /**
+   * Metrics: extra bot User-Agent patterns on top of isbot's list (django-trackable's own spider list): comma list of
+   * case-insensitive regular expressions (use `|` inside one, not commas).
+   */
+  METRICS_BOT_PATTERNS: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .default('')
+      .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+      .refine((list) => list.every(isRegExp), 'must be a comma list of regular expressions (e.g. "curl/,python-requests,my-monitor")'),
+  ),
   /** Web: serve the demo page at / with its assets (its tokens endpoint exists only with a generated secret, never in production). */
   DEMO_PAGE: booleanFrom(true),
   /** Web: user id (token subject) of the demo page's user. */
@@ -204,7 +218,39 @@ const envSchema = z.object({
   RETENTION_DEAD_LETTER_DAYS: intFrom(0, 100_000, 14),
   /** Ops: days to keep actions (and their feed entries); 0 = forever (the default). */
   RETENTION_ACTION_DAYS: intFrom(0, 100_000, 0),
+  /** Ops: time zones whose DAY, WEEK, MONTH and YEAR series compaction keeps exact (comma list of IANA names; UTC always). */
+  RETENTION_TIMEZONES: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .default('UTC')
+      .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+      .refine((list) => list.every(isTimeZone), 'must be a comma list of IANA time zones (e.g. "UTC,Europe/Paris,America/New_York")')
+      .transform((list) => [...new Set(['UTC', ...list.map(canonicalTimeZone)])]),
+  ),
 });
+
+function isRegExp(pattern: string): boolean {
+  try {
+    new RegExp(pattern, 'i');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function canonicalTimeZone(name: string): string {
+  return new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
+}
+
+function isTimeZone(name: string): boolean {
+  try {
+    canonicalTimeZone(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export type Env = z.input<typeof envSchema>;
 export type ActivityLevelName = 'NULL' | 'DEBUG' | 'HIDDEN' | 'INFO' | 'WARNING' | 'ERROR';
@@ -301,6 +347,9 @@ export interface MetricsConfig {
   maxSeriesPoints: number;
   catalogTtlMs: number;
   openDomainMaxMetrics: number;
+  catalogCacheMax: number;
+  /** Extra bot User-Agent patterns (regular expression sources), added to isbot's. */
+  botPatterns: string[];
 }
 
 /** Retention settings (RETENTION_* variables, documented in the env schema above). */
@@ -313,6 +362,8 @@ export interface RetentionConfig {
   yearDays: number;
   deadLetterDays: number;
   actionDays: number;
+  /** Zones whose DAY..YEAR series compaction keeps exact (canonical names, UTC first). */
+  timezones: string[];
 }
 
 export class ConfigError extends Error {
@@ -403,6 +454,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       yearDays: e.RETENTION_YEAR_DAYS,
       deadLetterDays: e.RETENTION_DEAD_LETTER_DAYS,
       actionDays: e.RETENTION_ACTION_DAYS,
+      timezones: e.RETENTION_TIMEZONES,
     },
     metrics: {
       maxBatch: e.METRICS_MAX_BATCH,
@@ -417,6 +469,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxSeriesPoints: e.METRICS_MAX_SERIES_POINTS,
       catalogTtlMs: e.METRICS_CATALOG_TTL_MS,
       openDomainMaxMetrics: e.METRICS_OPEN_DOMAIN_MAX_METRICS,
+      catalogCacheMax: e.METRICS_CATALOG_CACHE_MAX,
+      botPatterns: e.METRICS_BOT_PATTERNS,
     },
   };
 }

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { MetricsConfig } from '../config.ts';
 import type { Em, Orm } from '../db/orm.ts';
 import { conflict, notFound } from '../server/errors.ts';
@@ -60,43 +61,60 @@ function toMetric(row: MetricRow, domain: DomainInfo = toDomain(row)): MetricInf
   };
 }
 
+/** A cached definition, or null: known not to exist (cached for a shorter time). */
 interface Cached<T> {
-  value: T;
-  expires: number;
+  value: T | null;
 }
 
 const metricKey = (domainRef: string, metricRef: string) => `${domainRef}\u0000${metricRef}`;
 
+/** A registration: omitted (null) settings keep their current value, or take their default on creation. */
 export interface DomainDefinition {
   ref: string;
   name: string;
-  openMetrics: boolean;
-  publicMetrics: boolean;
+  openMetrics?: boolean | null | undefined;
+  publicMetrics?: boolean | null | undefined;
 }
 
 export interface MetricDefinition {
   domain: string;
   ref: string;
   name: string;
-  kind: MetricKind;
-  public: boolean;
-  allowNegative: boolean;
+  kind?: MetricKind | null | undefined;
+  public?: boolean | null | undefined;
+  allowNegative?: boolean | null | undefined;
 }
+
+const BUILT_IN_DOMAINS = new Set([LABELS_DOMAIN, SYSTEM_DOMAIN]);
 
 /**
  * Domains and metrics. Definitions are read from the database; the increment path goes through a small
- * in-process cache (METRICS_CATALOG_TTL_MS) so that a hot increment costs no lookup query.
+ * in-process cache (METRICS_CATALOG_TTL_MS) so that a hot increment costs no lookup query. Callers choose
+ * the refs they increment (anonymous ones too), so each cache is an LRU bounded by METRICS_CATALOG_CACHE_MAX.
  */
 export class MetricsCatalog {
   readonly #orm: Orm;
   readonly #config: MetricsConfig;
-  readonly #domains = new Map<string, Cached<DomainInfo | null>>();
-  readonly #metrics = new Map<string, Cached<MetricInfo | null>>();
+  readonly #domains: LRUCache<string, Cached<DomainInfo>>;
+  readonly #metrics: LRUCache<string, Cached<MetricInfo>>;
   #builtins: Promise<void> | undefined;
 
   constructor(orm: Orm, config: MetricsConfig) {
     this.#orm = orm;
     this.#config = config;
+    this.#domains = new LRUCache({ max: config.catalogCacheMax });
+    this.#metrics = new LRUCache({ max: config.catalogCacheMax });
+  }
+
+  /** Entries held by the caches (for metricsStatus). */
+  cachedEntries(): number {
+    return this.#domains.size + this.#metrics.size;
+  }
+
+  /** Caches a definition (or its absence, for at most a second) unless caching is off (TTL 0). */
+  #cache<T>(cache: LRUCache<string, Cached<T>>, key: string, value: T | null): void {
+    const ttl = value ? this.#config.catalogTtlMs : Math.min(this.#config.catalogTtlMs, 1000);
+    if (ttl > 0) cache.set(key, { value }, { ttl });
   }
 
   #em(): Em {
@@ -129,14 +147,13 @@ export class MetricsCatalog {
 
   /** A domain registered here replaces a cached "unknown" at once (increments right after registering). */
   #rememberDomain(domain: DomainInfo): DomainInfo {
-    this.#domains.set(domain.ref, { value: domain, expires: Date.now() + this.#config.catalogTtlMs });
+    this.#cache(this.#domains, domain.ref, domain);
     return domain;
   }
 
   #remember(metric: MetricInfo): void {
-    const expires = Date.now() + this.#config.catalogTtlMs;
-    this.#domains.set(metric.domain.ref, { value: metric.domain, expires });
-    this.#metrics.set(metricKey(metric.domain.ref, metric.ref), { value: metric, expires });
+    this.#cache(this.#domains, metric.domain.ref, metric.domain);
+    this.#cache(this.#metrics, metricKey(metric.domain.ref, metric.ref), metric);
   }
 
   async listDomains(): Promise<DomainInfo[]> {
@@ -170,77 +187,79 @@ export class MetricsCatalog {
     return row ? toMetric(row) : null;
   }
 
-  /** Idempotent: the same definition again returns the domain; a different one is a CONFLICT. */
+  /**
+   * trackstats' `register` (update or create): a new ref creates the domain; an existing one takes the new
+   * name and the settings that are given. The built-in domains cannot be redefined (CONFLICT).
+   */
   async registerDomain(definition: DomainDefinition): Promise<DomainInfo> {
     await this.ensureBuiltins();
-    const em = this.#em();
-    const inserted = await queryOne<DomainRow>(
-      em,
+    if (BUILT_IN_DOMAINS.has(definition.ref)) return this.#sameBuiltInDomain(definition);
+    const open = definition.openMetrics ?? null;
+    const publicMetrics = definition.publicMetrics ?? null;
+    const row = await queryOne<DomainRow>(
+      this.#em(),
       sql`insert into metric_domain as d (ref, name, open_metrics, public_metrics)
-          values (${definition.ref}, ${definition.name}, ${definition.openMetrics}, ${definition.publicMetrics})
-          on conflict (ref) do nothing returning ${domainColumns}`,
+          values (${definition.ref}, ${definition.name}, coalesce(${open}::boolean, false), coalesce(${publicMetrics}::boolean, false))
+          on conflict (ref) do update set name = excluded.name,
+            open_metrics = coalesce(${open}::boolean, d.open_metrics), public_metrics = coalesce(${publicMetrics}::boolean, d.public_metrics)
+          returning ${domainColumns}`,
     );
-    if (inserted) return this.#rememberDomain(toDomain(inserted));
-    const existing = await this.getDomain(definition.ref);
-    if (!existing) throw conflict(`Domain "${definition.ref}" is being registered concurrently; try again`);
+    return this.#rememberDomain(toDomain(row!));
+  }
+
+  async #sameBuiltInDomain(definition: DomainDefinition): Promise<DomainInfo> {
+    const existing = (await this.getDomain(definition.ref))!;
     const differences: string[] = [];
     if (existing.name !== definition.name) differences.push(`name is "${existing.name}"`);
-    if (existing.openMetrics !== definition.openMetrics) differences.push(`openMetrics is ${existing.openMetrics}`);
-    if (existing.publicMetrics !== definition.publicMetrics) differences.push(`publicMetrics is ${existing.publicMetrics}`);
-    if (differences.length > 0) {
-      throw conflict(`Domain "${definition.ref}" is already registered with a different definition: ${differences.join(', ')}`);
+    if (definition.openMetrics != null && existing.openMetrics !== definition.openMetrics) differences.push(`openMetrics is ${existing.openMetrics}`);
+    if (definition.publicMetrics != null && existing.publicMetrics !== definition.publicMetrics) {
+      differences.push(`publicMetrics is ${existing.publicMetrics}`);
     }
-    return this.#rememberDomain(existing);
+    if (differences.length > 0) throw conflict(`Domain "${definition.ref}" is built in and cannot be redefined: ${differences.join(', ')}`);
+    return existing;
   }
 
   /**
-   * Idempotent like registerDomain. A metric that an open domain created on first use is redefined by its
-   * first registration.
+   * trackstats' `register` for metrics: creates it, or updates its name and the settings that are given.
+   * Changing the kind of a metric would corrupt its data (counters are folded, gauges recorded): CONFLICT,
+   * except for a metric that an open domain created on first use, which its first registration redefines.
+   * The built-in trackql metrics cannot be redefined.
    */
   async registerMetric(definition: MetricDefinition): Promise<MetricInfo> {
     const domain = await this.getDomain(definition.domain);
     if (!domain) throw notFound(`Unknown domain "${definition.domain}"`);
+    const kind = definition.kind ?? null;
+    const isPublic = definition.public ?? null;
+    const negative = definition.allowNegative ?? null;
     const em = this.#em();
-    const inserted = await queryOne<MetricRow>(
-      em,
-      sql`with m as (
-            insert into metric (domain_id, ref, name, kind, public, allow_negative)
-            values (${domain.id}, ${definition.ref}, ${definition.name}, ${definition.kind}, ${definition.public}, ${definition.allowNegative})
-            on conflict (domain_id, ref) do nothing returning *)
-          select ${metricColumns}, ${domainColumns} from m join metric_domain d on d.id = m.domain_id`,
-    );
-    if (inserted) {
-      const metric = toMetric(inserted, domain);
-      this.#remember(metric);
-      return metric;
+    if (domain.ref === SYSTEM_DOMAIN) {
+      const existing = await this.getMetric(domain.ref, definition.ref);
+      throw conflict(existing ? `Metric "${SYSTEM_DOMAIN}/${definition.ref}" is built in and cannot be redefined` : `Domain "${SYSTEM_DOMAIN}" is built in`);
     }
-    const claimed = await queryOne<MetricRow>(
+    const row = await queryOne<MetricRow>(
       em,
       sql`with m as (
-            update metric set name = ${definition.name}, kind = ${definition.kind}, public = ${definition.public},
-              allow_negative = ${definition.allowNegative}, auto_created = false
-            where domain_id = ${domain.id} and ref = ${definition.ref} and auto_created returning *)
+            insert into metric as m (domain_id, ref, name, kind, public, allow_negative)
+            values (${domain.id}, ${definition.ref}, ${definition.name}, coalesce(${kind}::text, 'COUNTER'),
+                    coalesce(${isPublic}::boolean, false), coalesce(${negative}::boolean, false))
+            on conflict (domain_id, ref) do update set name = excluded.name, kind = coalesce(${kind}::text, m.kind),
+              public = coalesce(${isPublic}::boolean, m.public), allow_negative = coalesce(${negative}::boolean, m.allow_negative),
+              auto_created = false
+            where m.auto_created or m.kind = coalesce(${kind}::text, m.kind)
+            returning *)
           select ${metricColumns}, ${domainColumns} from m join metric_domain d on d.id = m.domain_id`,
     );
-    if (claimed) {
-      const metric = toMetric(claimed, domain);
+    if (row) {
+      const metric = toMetric(row, domain);
       this.#remember(metric);
       return metric;
     }
     const existing = await this.getMetric(domain.ref, definition.ref);
-    if (!existing) throw conflict(`Metric "${definition.ref}" is being registered concurrently; try again`);
-    const differences: string[] = [];
-    if (existing.name !== definition.name) differences.push(`name is "${existing.name}"`);
-    if (existing.kind !== definition.kind) differences.push(`kind is ${existing.kind}`);
-    if (existing.public !== definition.public) differences.push(`public is ${existing.public}`);
-    if (existing.allowNegative !== definition.allowNegative) differences.push(`allowNegative is ${existing.allowNegative}`);
-    if (differences.length > 0) {
-      throw conflict(
-        `Metric "${definition.domain}/${definition.ref}" is already registered with a different definition: ${differences.join(', ')}`,
-      );
-    }
-    this.#remember(existing);
-    return existing;
+    throw conflict(
+      existing
+        ? `Metric "${definition.domain}/${definition.ref}" is a ${existing.kind}: its kind cannot change (its data would not fit); delete it first`
+        : `Metric "${definition.ref}" is being registered concurrently; try again`,
+    );
   }
 
   /**
@@ -268,20 +287,23 @@ export class MetricsCatalog {
     metric(domainRef: string, ref: string): MetricInfo | null;
   }> {
     await this.ensureBuiltins();
-    const now = Date.now();
+    // Answers of this call, from the caches first: an entry may leave them (LRU, TTL) before the call ends.
+    const local = new Map<string, DomainInfo | null>();
+    const localMetrics = new Map<string, MetricInfo | null>();
     const missingDomains = new Set<string>();
     const missingMetrics = new Set<string>();
     for (const pair of pairs) {
-      const d = this.#domains.get(pair.domain);
-      if (!d || d.expires <= now) missingDomains.add(pair.domain);
-      const m = this.#metrics.get(metricKey(pair.domain, pair.metric));
-      if (!m || m.expires <= now) {
+      const domain = local.has(pair.domain) ? { value: local.get(pair.domain)! } : this.#domains.get(pair.domain);
+      if (domain) local.set(pair.domain, domain.value);
+      else missingDomains.add(pair.domain);
+      const key = metricKey(pair.domain, pair.metric);
+      const metric = localMetrics.has(key) ? { value: localMetrics.get(key)! } : this.#metrics.get(key);
+      if (metric) localMetrics.set(key, metric.value);
+      else {
         missingDomains.add(pair.domain);
         missingMetrics.add(pair.metric);
       }
     }
-    const local = new Map<string, DomainInfo | null>();
-    const localMetrics = new Map<string, MetricInfo | null>();
     if (missingDomains.size > 0) {
       const rows = await query<MetricRow>(
         this.#em(),
@@ -289,31 +311,26 @@ export class MetricsCatalog {
             left join metric m on m.domain_id = d.id and m.ref = any(${[...missingMetrics]}::text[])
             where d.ref = any(${[...missingDomains]}::text[])`,
       );
-      const ttl = this.#config.catalogTtlMs;
-      const negativeTtl = Math.min(ttl, 1000);
       for (const ref of missingDomains) local.set(ref, null);
       for (const row of rows) {
         const domain = local.get(row.d_ref) ?? toDomain(row);
         local.set(row.d_ref, domain);
         if (row.m_id !== null) localMetrics.set(metricKey(row.d_ref, row.m_ref!), toMetric(row, domain));
       }
+      for (const ref of missingDomains) this.#cache(this.#domains, ref, local.get(ref) ?? null);
+      // Every (missing domain, missing metric) pair was looked up: what was not found does not exist.
+      const looked = new Set<string>();
       for (const pair of pairs) {
         const key = metricKey(pair.domain, pair.metric);
-        if (missingMetrics.has(pair.metric) && missingDomains.has(pair.domain) && !localMetrics.has(key)) {
-          localMetrics.set(key, null);
-        }
-      }
-      for (const [ref, domain] of local) this.#domains.set(ref, { value: domain, expires: now + (domain ? ttl : negativeTtl) });
-      for (const [key, metric] of localMetrics) {
-        this.#metrics.set(key, { value: metric, expires: now + (metric ? ttl : negativeTtl) });
+        if (!missingMetrics.has(pair.metric) || !missingDomains.has(pair.domain) || looked.has(key)) continue;
+        looked.add(key);
+        if (!localMetrics.has(key)) localMetrics.set(key, null);
+        this.#cache(this.#metrics, key, localMetrics.get(key) ?? null);
       }
     }
     return {
-      domain: (ref) => (local.has(ref) ? local.get(ref)! : (this.#domains.get(ref)?.value ?? null)),
-      metric: (domainRef, ref) => {
-        const key = metricKey(domainRef, ref);
-        return localMetrics.has(key) ? localMetrics.get(key)! : (this.#metrics.get(key)?.value ?? null);
-      },
+      domain: (ref) => local.get(ref) ?? null,
+      metric: (domainRef, ref) => localMetrics.get(metricKey(domainRef, ref)) ?? null,
     };
   }
 

@@ -69,8 +69,7 @@ export class MetricInbox extends MetricInboxSchema.class {}
 MetricInboxSchema.setClass(MetricInbox);
 
 /**
- * Statistic buckets. `period` is Q15 (15-minute UTC buckets of counters), LIFETIME, or for gauges the
- * period they were recorded for. `level` 0 holds exact keys (object, category, dom id); counters also keep
+ * Counter buckets. `period` is Q15 (15-minute UTC buckets) or LIFETIME. `level` 0 holds exact keys (object, category, dom id); counters also keep
  * rollups so that totals and series without an object are one row per bucket: level 1 = per category
  * (objects and dom ids summed), level 2 = everything summed. The primary key is the upsert key.
  */
@@ -95,6 +94,29 @@ export const MetricStatisticSchema = defineEntity({
 });
 export class MetricStatistic extends MetricStatisticSchema.class {}
 MetricStatisticSchema.setClass(MetricStatistic);
+
+/**
+ * Recorded statistics (trackstats' StatisticByDate / StatisticByDateAndObject): one value per metric, object
+ * (empty strings: none), period and local date, set with recordStatistic; a later record of the same key
+ * replaces the value. A LIFETIME value is the cumulative value as of its date, WEEK the rolling 7 days
+ * ending on its date, DAY that date's value.
+ */
+export const MetricRecordedStatisticSchema = defineEntity({
+  name: 'MetricRecordedStatistic',
+  tableName: 'metric_recorded_statistic',
+  properties: {
+    metric: p.manyToOne(MetricSchema).deleteRule('cascade').primary(),
+    objectType: p.string().length(128).primary(),
+    objectId: p.string().length(256).primary(),
+    period: p.string().length(8).primary(),
+    date: p.date().primary(),
+    value: p.double(),
+    recordedAt: p.datetime().defaultRaw('now()'),
+  },
+  indexes: [{ properties: ['metric', 'period', 'date'] }],
+});
+export class MetricRecordedStatistic extends MetricRecordedStatisticSchema.class {}
+MetricRecordedStatisticSchema.setClass(MetricRecordedStatistic);
 
 /** Inbox rows the fold could not fold (e.g. their metric was deleted), with the reason. */
 export const MetricDeadLetterSchema = defineEntity({
@@ -122,5 +144,6 @@ export const metricEntities = [
   MetricSchema,
   MetricInboxSchema,
   MetricStatisticSchema,
+  MetricRecordedStatisticSchema,
   MetricDeadLetterSchema,
 ];

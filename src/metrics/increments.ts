@@ -1,4 +1,4 @@
-import { isbot } from 'isbot';
+import { createIsbotFromList, isbot, list as isbotList } from 'isbot';
 import type { MetricsConfig } from '../config.ts';
 import type { Viewer } from '../server/auth.ts';
 import { badInput } from '../server/errors.ts';
@@ -10,6 +10,8 @@ import {
   LABELS_DOMAIN,
   REF_PATTERN,
   METRIC_REF_MAX,
+  isMetricRef,
+  isLabel,
   SYSTEM_DOMAIN,
   DOM_ID_MAX,
   type InboxRow,
@@ -32,15 +34,18 @@ export class Increments {
   readonly #catalog: MetricsCatalog;
   readonly #inbox: Inbox;
   readonly #config: MetricsConfig;
+  /** isbot's list plus the operator's METRICS_BOT_PATTERNS (django-trackable's "craft your own" spider list). */
+  readonly #isBot: (userAgent: string | null | undefined) => boolean;
 
   constructor(catalog: MetricsCatalog, inbox: Inbox, config: MetricsConfig) {
     this.#catalog = catalog;
     this.#inbox = inbox;
     this.#config = config;
+    this.#isBot = config.botPatterns.length > 0 ? createIsbotFromList([...isbotList, ...config.botPatterns]) : isbot;
   }
 
   #isFilteredBot(caller: IncrementCaller): boolean {
-    return this.#config.botFilter.includes(caller.viewer.kind) && isbot(caller.userAgent);
+    return this.#config.botFilter.includes(caller.viewer.kind) && this.#isBot(caller.userAgent);
   }
 
   /** Counts bot rejections in trackql/bot_rejections (category: the domain they aimed at). */
@@ -87,7 +92,7 @@ export class Increments {
       const domain = resolved.domain(event.domain);
       if (!domain?.openMetrics || resolved.metric(event.domain, event.metric)) continue;
       if (!isService && !domain.publicMetrics) continue;
-      if (event.metric.length > METRIC_REF_MAX || !REF_PATTERN.test(event.metric)) continue;
+      if (event.metric.length > METRIC_REF_MAX || !isMetricRef(event.domain, event.metric)) continue;
       const entry = toCreate.get(domain.id) ?? { domain, refs: new Set<string>() };
       entry.refs.add(event.metric);
       toCreate.set(domain.id, entry);
@@ -199,7 +204,7 @@ export function parseLabels(input: string): ParsedLabel[] {
     if (fields.length > 3) return { reason: 'malformed_label' };
     const [label = '', category = '', domId = ''] = fields.map((f) => f.trim());
     if (label === '') return { reason: 'empty_label' };
-    if (label.length > METRIC_REF_MAX || !REF_PATTERN.test(label)) return { reason: 'invalid_label' };
+    if (label.length > METRIC_REF_MAX || !isLabel(label)) return { reason: 'invalid_label' };
     if (category.length > CATEGORY_MAX || domId.length > DOM_ID_MAX || hasNul(category) || hasNul(domId)) return { reason: 'malformed_label' };
     return { label, category: category || null, domId: domId || null };
   });

@@ -22,6 +22,18 @@ export const DOM_ID_MAX = 256;
 export const REF_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.\-/]*$/;
 export const REF_RULE = 'must start with a letter, digit or _ and contain only letters, digits, _ . - /';
 
+/**
+ * Labels (metric refs of the `labels` domain): django-tracker's label characters, letters, digits, `_ . - + `
+ * and spaces (its validator is `[\w.\-_|+ ]+`, `|` separating labels), plus `/` like other refs; no `:`,
+ * which separates the category and the DOM id. Surrounding spaces are trimmed before this check.
+ */
+export const LABEL_PATTERN = /^[\p{L}\p{N}_.\-/+](?:[\p{L}\p{N}_.\-/+ ]*[\p{L}\p{N}_.\-/+])?$/u;
+
+export const isLabel = (label: string) => LABEL_PATTERN.test(label);
+
+/** A valid metric ref of a domain: a label in the `labels` domain, a reference ID elsewhere. */
+export const isMetricRef = (domainRef: string, ref: string) => (domainRef === LABELS_DOMAIN ? isLabel(ref) : REF_PATTERN.test(ref));
+
 export const domainRefSchema = z.string().min(1, 'must not be empty').max(DOMAIN_REF_MAX, `must be at most ${DOMAIN_REF_MAX} characters`).regex(REF_PATTERN, REF_RULE);
 export const metricRefSchema = z.string().min(1, 'must not be empty').max(METRIC_REF_MAX, `must be at most ${METRIC_REF_MAX} characters`).regex(REF_PATTERN, REF_RULE);
 export const nameSchema = z.string().trim().min(1, 'must not be empty').max(NAME_MAX, `must be at most ${NAME_MAX} characters`);
@@ -142,6 +154,9 @@ export interface LabelStat {
 export interface StatisticValue {
   metric: MetricInfo;
   period: Period;
+  /** The local date it is recorded for, YYYY-MM-DD. */
+  date: string;
+  /** The first instant of that date in the time zone of the request. */
   start: Date;
   object: ObjectRefValue | null;
   value: number;

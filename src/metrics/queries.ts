@@ -16,11 +16,15 @@ import {
   type StatFilter,
   type StatisticValue,
 } from './model.ts';
+import { timeZone, type TimeZone } from './calendar.ts';
 import { ms, query, queryOne, sql, toDate } from './sql.ts';
 
 type TimePeriod = Exclude<Period, 'LIFETIME'>;
-const UNIT: Record<TimePeriod, string> = { HOUR: 'hour', DAY: 'day', WEEK: 'week', MONTH: 'month', YEAR: 'year' };
-/** Shortest possible length of one period (DST days are 23 h), to bound the number of points cheaply. */
+/**
+ * Nearly the shortest length of one period (DST days are 23 h), to refuse absurd ranges before computing their
+ * bounds; the exact count of points is checked when the bounds are computed (a 30-minute DST shift makes a
+ * 30-minute hour).
+ */
 const MIN_LENGTH_MS: Record<TimePeriod, number> = {
   HOUR: 3_600_000,
   DAY: 23 * 3_600_000,
@@ -38,19 +42,8 @@ const DEFAULT_LENGTH_MS: Record<TimePeriod, number> = {
   YEAR: 366 * 86_400_000,
 };
 
-const q15 = (t: RawBuilder<unknown>) => sql`date_bin('15 minutes', ${t}, timestamptz 'epoch')`;
-
-/**
- * Start of the period containing instant `t` in time zone `tz`, as an instant. Days, weeks, months and
- * years truncate the local time; hours subtract the local minutes of the 15-minute bucket, which keeps
- * both hours of a DST fall-back night apart and never lands on a local time that does not exist.
- */
-function periodStart(period: TimePeriod, t: RawBuilder<unknown>, tz: string): RawBuilder<unknown> {
-  if (period === 'HOUR') {
-    return sql`(${q15(t)} - make_interval(mins => extract(minute from ${q15(t)} at time zone ${tz})::int))`;
-  }
-  return sql`(date_trunc(${UNIT[period]}, ${t} at time zone ${tz}) at time zone ${tz})`;
-}
+/** Instants as a bound timestamptz[] parameter (for `width_bucket`, which finds a row's point by binary search). */
+const instants = (bounds: number[]) => sql`${bounds.map((b) => new Date(b).toISOString())}::timestamptz[]`;
 
 /** Rows of the statistic table matching the filter at the right rollup level. */
 function statFilter(filter: StatFilter): RawBuilder<unknown> {
@@ -69,10 +62,17 @@ function inboxFilter(filter: StatFilter): RawBuilder<unknown> {
   return sql.join(parts, sql` `);
 }
 
-/** Gauges are recorded per object (or without one), never rolled up. */
-function gaugeFilter(filter: StatFilter): RawBuilder<unknown> {
-  return sql`s.level = 0 and s.object_type = ${filter.object?.type ?? ''} and s.object_id = ${filter.object?.id ?? ''}
-             and s.category = ${filter.category ?? ''}`;
+/** Recorded statistics of one object (or of none); they have no category, so a category filter matches nothing. */
+function recordedFilter(filter: StatFilter): RawBuilder<unknown> {
+  const noCategory = filter.category != null ? sql`and false` : sql``;
+  return sql`r.object_type = ${filter.object?.type ?? ''} and r.object_id = ${filter.object?.id ?? ''} ${noCategory}`;
+}
+
+/** A counter's total (folded LIFETIME + inbox) as one SQL expression. */
+function counterTotal(metric: MetricInfo, filter: StatFilter): RawBuilder<number> {
+  return sql<number>`(coalesce((select sum(s.value) from metric_statistic s where s.metric_id = ${metric.id} and ${statFilter(filter)}
+                                and s.period = 'LIFETIME' and s.start = ${EPOCH}), 0)
+                    + coalesce((select sum(i.amount) from metric_inbox i where i.metric_id = ${metric.id} ${inboxFilter(filter)}), 0))::float8`;
 }
 
 export interface SeriesArgs extends StatFilter {
@@ -90,6 +90,15 @@ export interface TopArgs {
   category?: string | null | undefined;
 }
 
+export interface LabelStatsArgs {
+  domIds: string[];
+  period: Period;
+  at?: Date | null | undefined;
+  timezone: string;
+  /** Only labels of public metrics (callers other than services). */
+  publicOnly: boolean;
+}
+
 export interface RecordArgs {
   value: number;
   period: Period;
@@ -98,11 +107,10 @@ export interface RecordArgs {
   timezone: string;
 }
 
-/** Read side of the metrics: totals, series, top objects, label stats; gauges' recordStatistic. */
+/** Read side of the metrics: totals, series, top objects, label stats; recorded statistics (recordStatistic). */
 export class MetricsQueries {
   readonly #orm: Orm;
   readonly #config: MetricsConfig;
-  #timezones: Promise<Set<string>> | undefined;
 
   constructor(orm: Orm, config: MetricsConfig) {
     this.#orm = orm;
@@ -113,114 +121,128 @@ export class MetricsQueries {
     return this.#orm.em.fork();
   }
 
-  /** Validates an IANA time zone name against the database's own list (loaded once). */
-  async checkTimezone(timezone: string): Promise<string> {
-    this.#timezones ??= query<{ name: string }>(this.#em(), sql`select name from pg_timezone_names`)
-      .then((rows) => new Set(rows.map((r) => r.name)))
-      .catch((error: unknown) => {
-        this.#timezones = undefined;
-        throw error;
-      });
-    const names = await this.#timezones;
-    if (!names.has(timezone)) throw badInput(`Unknown time zone "${timezone}" (use an IANA name such as "Europe/Paris")`);
-    return timezone;
-  }
-
   /**
    * Counters: folded LIFETIME value plus the rows still in the inbox, in one statement (one snapshot, so
-   * a fold committing meanwhile is counted exactly once). Gauges: the recorded LIFETIME value.
+   * a fold committing meanwhile is counted exactly once). Gauges: the most recent recorded LIFETIME value.
    */
   async total(metric: MetricInfo, filter: StatFilter): Promise<number> {
     if (metric.kind === 'GAUGE') {
       const row = await queryOne<{ v: number }>(
         this.#em(),
-        sql`select s.value as v from metric_statistic s where s.metric_id = ${metric.id} and ${gaugeFilter(filter)}
-            and s.period = 'LIFETIME' and s.start = ${EPOCH}`,
+        sql`select r.value as v from metric_recorded_statistic r where r.metric_id = ${metric.id} and ${recordedFilter(filter)}
+            and r.period = 'LIFETIME' order by r.date desc limit 1`,
       );
       return row?.v ?? 0;
     }
-    const row = await queryOne<{ v: number }>(
-      this.#em(),
-      sql`select (coalesce((select sum(s.value) from metric_statistic s where s.metric_id = ${metric.id} and ${statFilter(filter)}
-                            and s.period = 'LIFETIME' and s.start = ${EPOCH}), 0)
-                + coalesce((select sum(i.amount) from metric_inbox i where i.metric_id = ${metric.id} ${inboxFilter(filter)}), 0))::float8 as v`,
-    );
+    const row = await queryOne<{ v: number }>(this.#em(), sql`select ${counterTotal(metric, filter)} as v`);
     return row?.v ?? 0;
   }
 
+  /** The requested range: [from, to] with defaults, checked against METRICS_MAX_SERIES_POINTS. */
+  #range(period: TimePeriod, args: SeriesArgs): { from: number; to: number } {
+    const to = (args.to ?? new Date()).getTime();
+    const from = args.from ? args.from.getTime() : to - (DEFAULT_POINTS[period] - 1) * DEFAULT_LENGTH_MS[period];
+    if (from > to) throw badInput('`from` must not be after `to`');
+    if ((to - from) / MIN_LENGTH_MS[period] + 1 > this.#config.maxSeriesPoints) throw this.#tooMany(period);
+    return { from, to };
+  }
+
+  #tooMany(period: Period) {
+    return badInput(`Too many points: at most ${this.#config.maxSeriesPoints} ${period} points per series; narrow from/to or use a longer period`);
+  }
+
   /**
-   * Points of `period` from the one containing `from` to the one containing `to`, in `timezone`.
-   * Counters sum their 15-minute buckets (and the unfolded inbox) per point and return 0 for empty
-   * points; gauges return the values recorded for that period. LIFETIME is a single point.
+   * Counters: one point per period from the one containing `from` to the one containing `to`, in
+   * `timezone`, summing the 15-minute buckets and the unfolded inbox (0 for empty periods); LIFETIME: the
+   * running total at the end of each day (trackstats' LIFETIME statistics). Gauges: the values recorded
+   * for `period` on the dates of the range, each at the start of its date.
    */
   async series(metric: MetricInfo, args: SeriesArgs): Promise<Point[]> {
-    const tz = await this.checkTimezone(args.timezone);
-    if (args.period === 'LIFETIME') return [{ start: EPOCH, value: await this.total(metric, args) }];
-    const period = args.period;
-    const to = args.to ?? new Date();
-    const from = args.from ?? new Date(to.getTime() - (DEFAULT_POINTS[period] - 1) * DEFAULT_LENGTH_MS[period]);
-    if (from.getTime() > to.getTime()) throw badInput('`from` must not be after `to`');
-    const maxPoints = this.#config.maxSeriesPoints;
-    if ((to.getTime() - from.getTime()) / MIN_LENGTH_MS[period] + 1 > maxPoints) {
-      throw badInput(`Too many points: at most ${maxPoints} ${period} points per series; narrow from/to or use a longer period`);
-    }
-    const fromStart = periodStart(period, sql`${from}::timestamptz`, tz);
-    const toStart = periodStart(period, sql`${to}::timestamptz`, tz);
-
-    if (metric.kind === 'GAUGE') {
-      const rows = await query<{ start: number; v: number }>(
-        this.#em(),
-        sql`select ${ms(sql`s.start`)} as start, s.value as v from metric_statistic s
-            where s.metric_id = ${metric.id} and ${gaugeFilter(args)} and s.period = ${period}
-              and s.start >= ${fromStart} and s.start <= ${to}::timestamptz
-            order by s.start`,
-      );
-      return rows.map((r) => ({ start: toDate(r.start), value: r.v }));
-    }
-
-    // Every point start, as instants: local calendar steps for DAY..YEAR; local whole hours for HOUR.
-    const points =
-      period === 'HOUR'
-        ? sql`select g as p from generate_series(${fromStart}, ${toStart}, interval '15 minutes') as g
-              where extract(minute from g at time zone ${tz}) = 0`
-        : sql`select (g at time zone ${tz}) as p
-              from generate_series(date_trunc(${UNIT[period]}, ${from}::timestamptz at time zone ${tz}),
-                                   date_trunc(${UNIT[period]}, ${to}::timestamptz at time zone ${tz}),
-                                   ${`1 ${UNIT[period]}`}::interval) as g`;
-    // Generous upper bound of the last point's end; rows past the last point are dropped by the join.
-    const end = sql`(${toStart} + ${`1 ${UNIT[period]}`}::interval + interval '2 hours')`;
-    const rows = await query<{ start: number; v: number }>(
+    const zone = timeZone(args.timezone);
+    if (metric.kind === 'GAUGE') return this.#recordedSeries(metric, args, zone);
+    const lifetime = args.period === 'LIFETIME';
+    const period: TimePeriod = args.period === 'LIFETIME' ? 'DAY' : args.period;
+    const { from, to } = this.#range(period, args);
+    const bounds = zone.boundaries(period, from, to, this.#config.maxSeriesPoints);
+    if (!bounds) throw this.#tooMany(args.period);
+    const lo = new Date(bounds[0]!);
+    // LIFETIME reads everything after the range too: a day's running total is the total minus what came later.
+    const hi = new Date(bounds[bounds.length - 1]!);
+    const statBefore = lifetime ? sql`` : sql`and s.start < ${hi}`;
+    const inboxBefore = lifetime ? sql`` : sql`and i.occurred_at < ${hi}`;
+    const rows = await query<{ i: number; v: number }>(
       this.#em(),
-      sql`with pts as (${points}),
-          src as (
+      sql`with src as (
             select s.start as t, s.value as v from metric_statistic s
-            where s.metric_id = ${metric.id} and ${statFilter(args)} and s.period = ${QUARTER_HOUR}
-              and s.start >= ${fromStart} and s.start < ${end}
+            where s.metric_id = ${metric.id} and ${statFilter(args)} and s.period = ${QUARTER_HOUR} and s.start >= ${lo} ${statBefore}
             union all
             select i.occurred_at, i.amount from metric_inbox i
-            where i.metric_id = ${metric.id} ${inboxFilter(args)} and i.occurred_at >= ${fromStart} and i.occurred_at < ${end}
-          ),
-          agg as (select ${periodStart(period, sql`t`, tz)} as p, sum(v) as v from src group by 1)
-          select ${ms(sql`pts.p`)} as start, coalesce(agg.v, 0)::float8 as v
-          from pts left join agg on agg.p = pts.p order by pts.p`,
+            where i.metric_id = ${metric.id} ${inboxFilter(args)} and i.occurred_at >= ${lo} ${inboxBefore}
+          )
+          select width_bucket(t, ${instants(bounds)})::int as i, sum(v)::float8 as v from src group by 1
+          ${lifetime ? sql`union all select -1, ${counterTotal(metric, args)}` : sql``}`,
     );
-    return rows.map((r) => ({ start: toDate(r.start), value: r.v }));
+    const sums = new Array<number>(bounds.length + 1).fill(0);
+    let total = 0;
+    for (const row of rows) {
+      if (row.i === -1) total = row.v;
+      else sums[row.i] = row.v;
+    }
+    const points: Point[] = [];
+    for (let k = 1; k < bounds.length; k++) points.push({ start: new Date(bounds[k - 1]!), value: sums[k]! });
+    if (lifetime) {
+      // Running total at the end of point k = total - everything at or after its end.
+      let later = sums[bounds.length]!;
+      for (let k = points.length - 1; k >= 0; k--) {
+        const own = points[k]!.value;
+        points[k]!.value = total - later;
+        later += own;
+      }
+    }
+    return points;
+  }
+
+  /** Recorded statistics of a gauge for `period` on the local dates from `from` to `to`. */
+  async #recordedSeries(metric: MetricInfo, args: SeriesArgs, zone: TimeZone): Promise<Point[]> {
+    const to = (args.to ?? new Date()).getTime();
+    const from = args.from ? args.from.getTime() : to - 29 * 86_400_000;
+    if (from > to) throw badInput('`from` must not be after `to`');
+    const max = this.#config.maxSeriesPoints;
+    const rows = await query<{ d: string; v: number }>(
+      this.#em(),
+      sql`select to_char(r.date, 'YYYY-MM-DD') as d, r.value as v from metric_recorded_statistic r
+          where r.metric_id = ${metric.id} and ${recordedFilter(args)} and r.period = ${args.period}
+            and r.date >= ${zone.localDate(from)}::date and r.date <= ${zone.localDate(to)}::date
+          order by r.date limit ${max + 1}`,
+    );
+    if (rows.length > max) throw this.#tooMany(args.period);
+    return rows.map((r) => ({ start: new Date(zone.startOfDate(r.d)), value: r.v }));
   }
 
   /** The objects with the highest value in the period containing `at` (LIFETIME: overall). */
   async top(metric: MetricInfo, args: TopArgs): Promise<ObjectTotal[]> {
-    const tz = await this.checkTimezone(args.timezone);
+    const zone = timeZone(args.timezone);
     if (!Number.isInteger(args.limit) || args.limit < 1 || args.limit > 100) throw badInput('`limit` must be between 1 and 100');
-    const at = args.at ?? new Date();
+    const at = (args.at ?? new Date()).getTime();
     const category = args.category != null ? sql`and s.category = ${args.category}` : sql``;
     const inboxCategory = args.category != null ? sql`and i.category = ${args.category}` : sql``;
     let statement: RawBuilder<{ object_type: string; object_id: string; v: number }>;
     if (metric.kind === 'GAUGE') {
-      const start = args.period === 'LIFETIME' ? sql`${EPOCH}::timestamptz` : periodStart(args.period, sql`${at}::timestamptz`, tz);
-      statement = sql`select s.object_type, s.object_id, sum(s.value)::float8 as v from metric_statistic s
-        where s.metric_id = ${metric.id} and s.level = 0 and s.object_type <> '' and s.period = ${args.period}
-          and s.start = ${start} ${category}
-        group by 1, 2 order by v desc, 1, 2 limit ${args.limit}`;
+      const noCategory = args.category != null ? sql`and false` : sql``;
+      const date = zone.localDate(at);
+      // LIFETIME: each object's most recent cumulative value (as of `at` when given); other periods: the values recorded on the date of `at`.
+      statement =
+        args.period === 'LIFETIME'
+          ? sql`select object_type, object_id, v from (
+                  select distinct on (r.object_type, r.object_id) r.object_type, r.object_id, r.value as v
+                  from metric_recorded_statistic r
+                  where r.metric_id = ${metric.id} and r.period = 'LIFETIME' and r.object_type <> '' ${noCategory}
+                    ${args.at ? sql`and r.date <= ${date}::date` : sql``}
+                  order by r.object_type, r.object_id, r.date desc
+                ) as latest order by v desc, 1, 2 limit ${args.limit}`
+          : sql`select r.object_type, r.object_id, r.value as v from metric_recorded_statistic r
+                where r.metric_id = ${metric.id} and r.period = ${args.period} and r.date = ${date}::date and r.object_type <> '' ${noCategory}
+                order by v desc, 1, 2 limit ${args.limit}`;
     } else if (args.period === 'LIFETIME') {
       statement = sql`select object_type, object_id, sum(v)::float8 as v from (
           select s.object_type, s.object_id, s.value as v from metric_statistic s
@@ -230,11 +252,9 @@ export class MetricsQueries {
           where i.metric_id = ${metric.id} and i.object_type <> '' ${inboxCategory}
         ) as src group by 1, 2 order by v desc, 1, 2 limit ${args.limit}`;
     } else {
-      const start = periodStart(args.period, sql`${at}::timestamptz`, tz);
-      const end =
-        args.period === 'HOUR'
-          ? sql`(${start} + interval '1 hour')`
-          : sql`((date_trunc(${UNIT[args.period]}, ${at}::timestamptz at time zone ${tz}) + ${`1 ${UNIT[args.period]}`}::interval) at time zone ${tz})`;
+      const startMs = zone.periodStart(args.period, at);
+      const start = new Date(startMs);
+      const end = new Date(zone.nextStart(args.period, startMs));
       statement = sql`select object_type, object_id, sum(v)::float8 as v from (
           select s.object_type, s.object_id, s.value as v from metric_statistic s
           where s.metric_id = ${metric.id} and s.period = ${QUARTER_HOUR} and s.start >= ${start} and s.start < ${end}
@@ -248,10 +268,28 @@ export class MetricsQueries {
     return rows.map((r) => ({ object: { type: r.object_type, id: r.object_id }, value: r.v }));
   }
 
-  /** django-tracker's stats by DOM id: count per (domId, label, category) in the `labels` domain (`publicOnly`: of public label metrics). */
-  async labelStats(domIds: string[], publicOnly = false): Promise<LabelStat[]> {
+  /**
+   * django-tracker's stats by DOM id: count per (domId, label, category) in the `labels` domain, over all
+   * time (LIFETIME) or in the period containing `at` (default now) in `timezone`: `period: DAY` is
+   * django-tracker's `get_stats` (today's counts).
+   */
+  async labelStats(args: LabelStatsArgs): Promise<LabelStat[]> {
+    const { domIds, publicOnly } = args;
     if (domIds.length > 1000) throw badInput('At most 1000 domIds per call');
+    const zone = timeZone(args.timezone);
     if (domIds.length === 0) return [];
+    let statWindow: RawBuilder<unknown>;
+    let inboxWindow: RawBuilder<unknown>;
+    if (args.period === 'LIFETIME') {
+      statWindow = sql`s.period = 'LIFETIME'`;
+      inboxWindow = sql``;
+    } else {
+      const startMs = zone.periodStart(args.period, (args.at ?? new Date()).getTime());
+      const start = new Date(startMs);
+      const end = new Date(zone.nextStart(args.period, startMs));
+      statWindow = sql`s.period = ${QUARTER_HOUR} and s.start >= ${start} and s.start < ${end}`;
+      inboxWindow = sql`and i.occurred_at >= ${start} and i.occurred_at < ${end}`;
+    }
     const rows = await query<{ dom_id: string; label: string; category: string; count: number }>(
       this.#em(),
       sql`with labels as (
@@ -260,11 +298,11 @@ export class MetricsQueries {
           ),
           src as (
             select s.metric_id, s.dom_id, s.category, s.value as v from metric_statistic s
-            where s.dom_id = any(${domIds}::text[]) and s.dom_id <> '' and s.level = 0 and s.period = 'LIFETIME'
+            where s.dom_id = any(${domIds}::text[]) and s.dom_id <> '' and s.level = 0 and ${statWindow}
               and s.metric_id in (select id from labels)
             union all
             select i.metric_id, i.dom_id, i.category, i.amount from metric_inbox i
-            where i.dom_id = any(${domIds}::text[]) and i.metric_id in (select id from labels)
+            where i.dom_id = any(${domIds}::text[]) and i.metric_id in (select id from labels) ${inboxWindow}
           )
           select src.dom_id, labels.ref as label, src.category, sum(src.v)::float8 as count
           from src join labels on labels.id = src.metric_id
@@ -274,26 +312,34 @@ export class MetricsQueries {
   }
 
   /**
-   * trackstats' `record`: sets the value of a gauge's bucket for `period` (its start is the start of the
-   * period containing `date` in `timezone`; LIFETIME has one bucket), replacing an earlier value.
+   * trackstats' `record`: sets a gauge's value for (object, period, date), `date` being the local date of
+   * the `date` instant (default now) in `timezone`; a later record of the same key replaces the value.
    */
   async recordStatistic(metric: MetricInfo, args: RecordArgs): Promise<StatisticValue> {
-    const tz = await this.checkTimezone(args.timezone);
+    const zone = timeZone(args.timezone);
     if (metric.kind !== 'GAUGE') {
       throw badInput(`Metric "${metric.domain.ref}/${metric.ref}" is a COUNTER: counters are incremented; recordStatistic sets GAUGE values`);
     }
     const date = args.date ?? new Date();
     if (date.getTime() > Date.now() + this.#config.maxSkewSeconds * 1000) throw badInput('`date` must not be in the future');
-    const start = args.period === 'LIFETIME' ? sql`${EPOCH}::timestamptz` : periodStart(args.period, sql`${date}::timestamptz`, tz);
-    const row = await queryOne<{ start: number; v: number }>(
+    const day = zone.localDate(date.getTime());
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw badInput('`date` must be within the years 0001 to 9999');
+    const row = await queryOne<{ d: string; v: number }>(
       this.#em(),
-      sql`insert into metric_statistic as s (metric_id, level, object_type, object_id, period, start, category, dom_id, value)
-          values (${metric.id}, 0, ${args.object?.type ?? ''}, ${args.object?.id ?? ''}, ${args.period}, ${start}, '', '', ${args.value})
-          on conflict (metric_id, level, object_type, object_id, period, start, category, dom_id)
-          do update set value = excluded.value
-          returning ${ms(sql`s.start`)} as start, s.value as v`,
+      sql`insert into metric_recorded_statistic as r (metric_id, object_type, object_id, period, date, value, recorded_at)
+          values (${metric.id}, ${args.object?.type ?? ''}, ${args.object?.id ?? ''}, ${args.period}, ${day}::date, ${args.value}, now())
+          on conflict (metric_id, object_type, object_id, period, date)
+          do update set value = excluded.value, recorded_at = excluded.recorded_at
+          returning to_char(r.date, 'YYYY-MM-DD') as d, r.value as v`,
     );
-    return { metric, period: args.period, start: toDate(row!.start), object: args.object ?? null, value: row!.v };
+    return {
+      metric,
+      period: args.period,
+      date: row!.d,
+      start: new Date(zone.startOfDate(row!.d)),
+      object: args.object ?? null,
+      value: row!.v,
+    };
   }
 
   async deadLetters(limit: number): Promise<DeadLetter[]> {

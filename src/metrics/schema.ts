@@ -77,7 +77,7 @@ const MetricKindEnum = builder.enumType('MetricKind', {
 
 const PeriodEnum = builder.enumType('Period', {
   description:
-    'A period of time. Counters keep 15-minute UTC buckets; HOUR..YEAR are derived from them in the requested time zone (weeks start on Monday). LIFETIME is all time.',
+    'A period of time. Counters keep 15-minute UTC buckets; HOUR..YEAR are derived from them in the requested time zone (weeks start on Monday). LIFETIME is all time (cumulative). Recorded gauge values are kept per period and date.',
   values: PERIODS,
 });
 
@@ -120,9 +120,10 @@ const IncrementResultRef = builder.objectRef<IncrementOutcome>('IncrementResult'
 
 const FoldReportRef = builder.objectRef<FoldReport>('FoldReport').implement({
   fields: (t) => ({
-    folded: t.exposeInt('folded', { description: 'Inbox rows added to statistics.' }),
-    buckets: t.exposeInt('buckets', { description: 'Statistic buckets created or updated.' }),
-    deadLettered: t.exposeInt('deadLettered', { description: 'Inbox rows moved to the dead-letter table.' }),
+    // Row counts of one fold can pass 2^31 after a long outage: Float.
+    folded: t.exposeFloat('folded', { description: 'Inbox rows added to statistics.' }),
+    buckets: t.exposeFloat('buckets', { description: 'Statistic buckets created or updated.' }),
+    deadLettered: t.exposeFloat('deadLettered', { description: 'Inbox rows moved to the dead-letter table.' }),
     durationMs: t.exposeInt('durationMs'),
     batches: t.exposeInt('batches', { description: 'Transactions used (METRICS_FOLD_BATCH rows each at most).' }),
     skipped: t.exposeBoolean('skipped', { description: 'True when another fold held the lock and this one did not wait (cron only).' }),
@@ -198,7 +199,7 @@ MetricRef.implement({
     series: t.field({
       type: [PointRef],
       description:
-        'Points from the period containing `from` to the one containing `to` (default: now, and a period-dependent span before it). Counters return 0 for empty periods; gauges return the values recorded for that period. LIFETIME: one point.',
+        'Counters: one point per period, from the period containing `from` to the one containing `to` (default: now, and a period-dependent span before it), 0 for empty periods; LIFETIME: the running total at the end of each day. Gauges: the values recorded for `period` on the dates from `from` to `to`, each at the start of its date. An hour starts at every local whole hour and at every change of UTC offset.',
       args: {
         period: t.arg({ type: PeriodEnum, required: true }),
         from: t.arg({ type: 'DateTime' }),
@@ -243,7 +244,8 @@ const StatisticRef = builder.objectRef<StatisticValue>('Statistic').implement({
   fields: (t) => ({
     metric: t.field({ type: MetricRef, resolve: (s) => s.metric }),
     period: t.field({ type: PeriodEnum, resolve: (s) => s.period }),
-    start: t.field({ type: 'DateTime', resolve: (s) => s.start }),
+    date: t.exposeString('date', { description: 'The local date the value is recorded for (YYYY-MM-DD).' }),
+    start: t.field({ type: 'DateTime', description: 'The first instant of `date` in the time zone of the request.', resolve: (s) => s.start }),
     object: t.field({ type: ObjectRef, nullable: true, resolve: (s) => s.object }),
     value: t.exposeFloat('value'),
   }),
@@ -270,6 +272,7 @@ interface MetricsStatusShape {
   flushes: number;
   flushedRows: number;
   acknowledgedWrites: number;
+  catalogCacheEntries: number;
   lastFold: FoldReport | null;
 }
 
@@ -278,9 +281,13 @@ const MetricsStatusRef = builder.objectRef<MetricsStatusShape>('MetricsStatus').
   fields: (t) => ({
     inboxRows: t.exposeFloat('inboxRows', { description: 'Increments acknowledged and not folded yet.' }),
     deadLetters: t.exposeFloat('deadLetters', { description: 'Rows in the dead-letter table.' }),
-    flushes: t.exposeInt('flushes', { description: 'Group-commit INSERTs (commits) made by this instance.' }),
+    // Counters of a long-running instance pass 2^31: Float, like every count here.
+    flushes: t.exposeFloat('flushes', { description: 'Group-commit INSERTs (commits) made by this instance.' }),
     flushedRows: t.exposeFloat('flushedRows', { description: 'Inbox rows written by them.' }),
-    acknowledgedWrites: t.exposeInt('acknowledgedWrites', { description: 'Increment calls they acknowledged.' }),
+    acknowledgedWrites: t.exposeFloat('acknowledgedWrites', { description: 'Increment calls they acknowledged.' }),
+    catalogCacheEntries: t.exposeInt('catalogCacheEntries', {
+      description: 'Domain and metric definitions cached by this instance (at most METRICS_CATALOG_CACHE_MAX of each).',
+    }),
     lastFold: t.field({ type: FoldReportRef, nullable: true, resolve: (s) => s.lastFold }),
   }),
 });
@@ -318,9 +325,25 @@ builder.queryFields((t) => ({
     type: [LabelStatRef],
     description: 'Count per (DOM id, label, category) of the `labels` domain, for heat maps.',
     authScopes: { public: true },
-    args: { domIds: t.arg.stringList({ required: true, validate: z.array(domIdSchema).max(1000, 'at most 1000 domIds') }) },
+    args: {
+      domIds: t.arg.stringList({ required: true, validate: z.array(domIdSchema).max(1000, 'at most 1000 domIds') }),
+      period: t.arg({
+        type: PeriodEnum,
+        defaultValue: 'LIFETIME',
+        description: 'LIFETIME: all counts. Another period: the counts of the period containing `at` (DAY: django-tracker\'s `get_stats`).',
+      }),
+      at: t.arg({ type: 'DateTime', description: 'An instant of the period to count (default now).' }),
+      timezone: t.arg.string({ defaultValue: 'UTC', validate: timezoneSchema, description: 'IANA time zone of the period boundaries.' }),
+    },
     // Labels of private metrics (a service may register one in `labels`) only for services.
-    resolve: (_root, args, ctx) => ctx.services.metrics.queries.labelStats(args.domIds, !isService(ctx)),
+    resolve: (_root, args, ctx) =>
+      ctx.services.metrics.queries.labelStats({
+        domIds: args.domIds,
+        period: args.period ?? 'LIFETIME',
+        at: args.at,
+        timezone: args.timezone ?? 'UTC',
+        publicOnly: !isService(ctx),
+      }),
   }),
   metricDeadLetters: t.field({
     type: [DeadLetterRef],
@@ -340,6 +363,7 @@ builder.queryFields((t) => ({
         flushes: stats.flushes,
         flushedRows: stats.rows,
         acknowledgedWrites: stats.writes,
+        catalogCacheEntries: ctx.services.metrics.catalog.cachedEntries(),
         lastFold: ctx.services.metrics.lastFold(),
       };
     },
@@ -351,43 +375,44 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   registerDomain: t.field({
     type: DomainRef,
-    description: 'Idempotent: the same definition again returns the domain; a different one is a CONFLICT.',
+    description:
+      "Creates the domain, or updates its name and the settings given (trackstats' register: update or create). Omitted settings keep their value (false for a new domain). The built-in domains cannot be redefined.",
     authScopes: { service: true },
     args: {
       ref: t.arg.id({ required: true, validate: domainRefSchema }),
       name: t.arg.string({ required: true, validate: nameSchema }),
-      openMetrics: t.arg.boolean({ defaultValue: false }),
-      publicMetrics: t.arg.boolean({ defaultValue: false, description: 'Metrics created on first use are public.' }),
+      openMetrics: t.arg.boolean({ description: 'Accepts increments of metrics it has not seen (created on first use). New domains: false.' }),
+      publicMetrics: t.arg.boolean({ description: 'Metrics created on first use are public. New domains: false.' }),
     },
     resolve: (_root, args, ctx) =>
       ctx.services.metrics.catalog.registerDomain({
         ref: String(args.ref),
         name: args.name.trim(),
-        openMetrics: args.openMetrics ?? false,
-        publicMetrics: args.publicMetrics ?? false,
+        openMetrics: args.openMetrics,
+        publicMetrics: args.publicMetrics,
       }),
   }),
   registerMetric: t.field({
     type: MetricRef,
     description:
-      'Idempotent: the same definition again returns the metric; a different one is a CONFLICT (a metric created on first use takes its first registration).',
+      "Creates the metric, or updates its name and the settings given (trackstats' register: update or create); omitted settings keep their value. Changing the kind of an existing metric is a CONFLICT (its data would not fit), except for a metric created on first use, which its first registration redefines.",
     authScopes: { service: true },
     args: {
       domain: t.arg.id({ required: true, validate: domainLookupSchema }),
       ref: t.arg.id({ required: true, validate: metricRefSchema }),
       name: t.arg.string({ required: true, validate: nameSchema }),
-      kind: t.arg({ type: MetricKindEnum, defaultValue: 'COUNTER' }),
-      public: t.arg.boolean({ defaultValue: false }),
-      allowNegative: t.arg.boolean({ defaultValue: false, description: 'Accept increments with `by` <= 0.' }),
+      kind: t.arg({ type: MetricKindEnum, description: 'New metrics: COUNTER.' }),
+      public: t.arg.boolean({ description: 'Anyone may increment and read it. New metrics: false.' }),
+      allowNegative: t.arg.boolean({ description: 'Accept increments with `by` <= 0. New metrics: false.' }),
     },
     resolve: (_root, args, ctx) =>
       ctx.services.metrics.catalog.registerMetric({
         domain: String(args.domain),
         ref: String(args.ref),
         name: args.name.trim(),
-        kind: args.kind ?? 'COUNTER',
-        public: args.public ?? false,
-        allowNegative: args.allowNegative ?? false,
+        kind: args.kind,
+        public: args.public,
+        allowNegative: args.allowNegative,
       }),
   }),
   deleteMetric: t.boolean({
@@ -467,7 +492,7 @@ builder.mutationFields((t) => ({
   recordStatistic: t.field({
     type: StatisticRef,
     description:
-      "Sets a GAUGE's value for a period (trackstats' record): the bucket starts at the start of the period containing `date` (default now) in `timezone`; an earlier value of that bucket is replaced.",
+      "Records a GAUGE's value for (period, date, object), as trackstats' record: the date is the local date of `date` (default now) in `timezone`; a later record of the same key replaces the value. LIFETIME: the cumulative value as of that date; WEEK: the rolling 7 days ending on it; DAY: that day's value.",
     authScopes: { service: true },
     args: {
       domain: t.arg.id({ required: true, validate: domainLookupSchema }),

@@ -3,17 +3,19 @@ import type { RetentionConfig } from '../config.ts';
 import type { Em, Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
+import { isoDate, timeZone } from '../metrics/calendar.ts';
+import { QUARTER_HOUR } from '../metrics/model.ts';
+import { ms, queryOne, sql } from '../metrics/sql.ts';
 import type { OpsMetrics } from './metrics.ts';
 
 /**
  * Retention: removes what operators no longer want to keep, per kind of row, on a cron (RETENTION_CRON).
  *
  * - Counter statistics live in 15-minute UTC buckets (`Q15`) from which HOUR..YEAR series are derived, plus a
- *   LIFETIME row. After RETENTION_HOUR_DAYS the 15-minute buckets of each old UTC day are compacted into one
- *   bucket at that day's UTC midnight (sum kept: DAY and longer series and totals are unchanged; HOUR series
- *   of those days show the whole day at 00:00 UTC). After RETENTION_DAY_DAYS they are deleted. LIFETIME is
- *   never deleted, so totals survive.
- * - Gauge statistics are stored per period: HOUR/DAY/WEEK/MONTH/YEAR rows older than their retention go.
+ *   LIFETIME row. After RETENTION_HOUR_DAYS the 15-minute buckets are compacted into chunks bounded by the
+ *   local midnights of RETENTION_TIMEZONES (see #compact: DAY and longer series in those zones, and totals,
+ *   are unchanged). After RETENTION_DAY_DAYS they are deleted. LIFETIME is never deleted, so totals survive.
+ * - Recorded statistics (gauges) go by the date they are recorded for, per period; LIFETIME ones are kept.
  * - Dead letters older than RETENTION_DEAD_LETTER_DAYS go.
  * - With RETENTION_ACTION_DAYS, actions older than that go with their objects and feed entries; unread
  *   counters are decremented in the same statement and subscribers get the new count (a bulk READ event).
@@ -120,11 +122,18 @@ export class Retention {
     };
     try {
       const statistics = await this.#locked(async (em) => {
-        let compacted = 0;
         let deleted = 0;
         // Deletions first, so that rows about to go are not compacted first.
+        if (c.dayDays > 0) {
+          const row = await queryOne<{ n: number }>(
+            em,
+            sql`with d as (delete from metric_statistic where period = ${QUARTER_HOUR} and start < ${cutoff(now, c.dayDays)} returning 1)
+                select count(*)::float8 as n from d`,
+          );
+          deleted += row?.n ?? 0;
+        }
+        // Recorded statistics (gauges) by the date they are recorded for; LIFETIME ones are kept.
         const byPeriod: Array<[string, number]> = [
-          ['Q15', c.dayDays],
           ['HOUR', c.hourDays],
           ['DAY', c.dayDays],
           ['WEEK', c.weekDays],
@@ -133,33 +142,14 @@ export class Retention {
         ];
         for (const [period, days] of byPeriod) {
           if (days <= 0) continue;
-          const [row] = await em.execute<Row[]>(
-            `with d as (delete from metric_statistic where period = ? and start < ? returning 1) select count(*) as n from d`,
-            [period, cutoff(now, days)],
+          const row = await queryOne<{ n: number }>(
+            em,
+            sql`with d as (delete from metric_recorded_statistic where period = ${period} and date < ${isoDate(cutoff(now, days).getTime())}::date returning 1)
+                select count(*)::float8 as n from d`,
           );
-          deleted += n(row?.['n']);
+          deleted += row?.n ?? 0;
         }
-        if (c.hourDays > 0) {
-          // Move each old day's 15-minute buckets into its 00:00 UTC bucket (summing into it when present).
-          const [row] = await em.execute<Row[]>(
-            `with moved as (
-               delete from metric_statistic
-               where period = 'Q15' and start < ? and start <> date_trunc('day', start, 'UTC')
-               returning metric_id, level, object_type, object_id, category, dom_id, start, value
-             ), merged as (
-               insert into metric_statistic (metric_id, level, object_type, object_id, period, start, category, dom_id, value)
-               select metric_id, level, object_type, object_id, 'Q15', date_trunc('day', start, 'UTC'), category, dom_id, sum(value)
-               from moved
-               group by metric_id, level, object_type, object_id, category, dom_id, date_trunc('day', start, 'UTC')
-               on conflict (metric_id, level, object_type, object_id, period, start, category, dom_id)
-               do update set value = metric_statistic.value + excluded.value
-               returning 1
-             )
-             select (select count(*) from moved) as moved, (select count(*) from merged) as merged`,
-            [cutoff(now, c.hourDays)],
-          );
-          compacted = n(row?.['moved']);
-        }
+        const compacted = c.hourDays > 0 ? await this.#compact(em, cutoff(now, c.hourDays)) : 0;
         return { compacted, deleted };
       });
       if (statistics === null) {
@@ -211,6 +201,46 @@ export class Retention {
       this.#logger.error({ err: error }, 'retention failed');
       throw error;
     }
+  }
+
+  /**
+   * Merges the 15-minute counter buckets older than `before` into chunks that no local day of the
+   * RETENTION_TIMEZONES straddles: a chunk runs from one local midnight of any of those zones to the next
+   * one, and its sum is kept at its start. DAY, WEEK, MONTH and YEAR series in those zones (their periods
+   * are made of whole local days) and totals are unchanged; HOUR series, and other zones' series, show each
+   * chunk in the period containing its start. UTC is always among the zones, so chunks made earlier stay put.
+   */
+  async #compact(em: Em, before: Date): Promise<number> {
+    const oldest = await queryOne<{ t: number | null }>(
+      em,
+      sql`select ${ms(sql`min(start)`)} as t from metric_statistic where period = ${QUARTER_HOUR} and start < ${before}`,
+    );
+    if (oldest?.t == null) return 0;
+    const lo = Number(oldest.t);
+    const bounds = [
+      ...new Set(this.#config.timezones.flatMap((name) => timeZone(name).boundaries('DAY', lo, before.getTime(), Number.MAX_SAFE_INTEGER)!)),
+    ].sort((a, b) => a - b);
+    const chunks = sql`${bounds.map((b) => new Date(b).toISOString())}::timestamptz[]`;
+    const row = await queryOne<{ moved: number }>(
+      em,
+      sql`with b as (select ${chunks} as a),
+          moved as (
+            delete from metric_statistic s using b
+            where s.period = ${QUARTER_HOUR} and s.start >= ${new Date(lo)} and s.start < ${before}
+              and s.start <> b.a[width_bucket(s.start, b.a)]
+            returning s.metric_id, s.level, s.object_type, s.object_id, s.category, s.dom_id, b.a[width_bucket(s.start, b.a)] as chunk, s.value
+          ),
+          merged as (
+            insert into metric_statistic as t (metric_id, level, object_type, object_id, period, start, category, dom_id, value)
+            select metric_id, level, object_type, object_id, ${QUARTER_HOUR}, chunk, category, dom_id, sum(value)
+            from moved group by metric_id, level, object_type, object_id, category, dom_id, chunk
+            on conflict (metric_id, level, object_type, object_id, period, start, category, dom_id)
+            do update set value = t.value + excluded.value
+            returning 1
+          )
+          select (select count(*) from moved)::float8 as moved, (select count(*) from merged) as merged`,
+    );
+    return row?.moved ?? 0;
   }
 
   /** Deletes up to ACTION_BATCH old actions, their objects and feed entries, keeping unread counters exact. */

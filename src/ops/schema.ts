@@ -5,13 +5,15 @@ const RetentionReportRef = builder.objectRef<RetentionReport>('RetentionReport')
   description: 'What one run of the retention job removed (see RETENTION_* settings).',
   fields: (t) => ({
     ran: t.exposeBoolean('ran', { description: 'False when another instance was running retention (nothing was done).' }),
-    statisticsCompacted: t.exposeInt('statisticsCompacted', {
-      description: '15-minute counter buckets older than RETENTION_HOUR_DAYS merged into one bucket per UTC day.',
+    // Row counts: Float, since a first run over a long history can pass 2^31.
+    statisticsCompacted: t.exposeFloat('statisticsCompacted', {
+      description:
+        '15-minute counter buckets older than RETENTION_HOUR_DAYS merged into chunks between local midnights of RETENTION_TIMEZONES.',
     }),
-    statisticsDeleted: t.exposeInt('statisticsDeleted', { description: 'Statistic rows past their period\u2019s retention.' }),
-    deadLettersDeleted: t.exposeInt('deadLettersDeleted'),
-    actionsDeleted: t.exposeInt('actionsDeleted'),
-    feedEntriesDeleted: t.exposeInt('feedEntriesDeleted'),
+    statisticsDeleted: t.exposeFloat('statisticsDeleted', { description: 'Statistic rows past their period\u2019s retention.' }),
+    deadLettersDeleted: t.exposeFloat('deadLettersDeleted'),
+    actionsDeleted: t.exposeFloat('actionsDeleted'),
+    feedEntriesDeleted: t.exposeFloat('feedEntriesDeleted'),
     durationMs: t.exposeInt('durationMs'),
   }),
 });

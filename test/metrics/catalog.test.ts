@@ -19,21 +19,23 @@ const REGISTER_METRIC = `mutation($d: ID!, $ref: ID!, $name: String!, $kind: Met
 }`;
 
 describe('domains and metrics', () => {
-  it('registerDomain is idempotent; a different definition is a CONFLICT that changes nothing', async () => {
+  it("registerDomain updates or creates (trackstats' register): a new name or setting is taken, omitted settings are kept", async () => {
     const ref = uniqueId('shop');
     const first = await h.registerDomain({ ref, name: 'Shopping' });
     expect(first).toEqual({ ref, name: 'Shopping', openMetrics: false, publicMetrics: false });
     expect(await h.registerDomain({ ref, name: 'Shopping' })).toEqual(first);
-    for (const variables of [
-      { ref, name: 'Shop', open: false },
-      { ref, name: 'Shopping', open: true },
-    ]) {
-      const result = await t.gql(REGISTER_DOMAIN, variables, h.service);
-      expect(errorCodes(result)).toEqual(['CONFLICT']);
-      expect(result.errors![0]!.message).toMatch(/different definition/);
-    }
+    // Renaming in application code must not break its start-up.
+    expect((await t.ok(REGISTER_DOMAIN, { ref, name: 'Ecommerce', open: true }, h.service)).registerDomain).toEqual({ ref, name: 'Ecommerce', openMetrics: true });
+    expect((await t.ok(`mutation($ref: ID!) { registerDomain(ref: $ref, name: "Ecommerce") { name openMetrics } }`, { ref }, h.service)).registerDomain).toEqual({
+      name: 'Ecommerce',
+      openMetrics: true,
+    });
     const read = await t.ok<{ domain: unknown }>(`query($r: ID!) { domain(ref: $r) { ref name openMetrics } }`, { r: ref });
-    expect(read.domain).toEqual({ ref, name: 'Shopping', openMetrics: false });
+    expect(read.domain).toEqual({ ref, name: 'Ecommerce', openMetrics: true });
+    // The built-in domains cannot be redefined.
+    const builtIn = await t.gql(REGISTER_DOMAIN, { ref: 'labels', name: 'Labels', open: false }, h.service);
+    expect(errorCodes(builtIn)).toEqual(['CONFLICT']);
+    expect((await t.ok(REGISTER_DOMAIN, { ref: 'labels', name: 'Labels', open: true }, h.service)).registerDomain.openMetrics).toBe(true);
   });
 
   it('a domain incremented before it exists accepts increments right after it is registered', async () => {
@@ -50,16 +52,25 @@ describe('domains and metrics', () => {
     expect(new Set(results.map((r) => JSON.stringify(r))).size).toBe(1);
   });
 
-  it('registerMetric is idempotent; conflicts on name, kind or visibility; unknown domain is NOT_FOUND', async () => {
+  it('registerMetric updates name and settings; only a kind change (which would corrupt data) is a CONFLICT; unknown domain is NOT_FOUND', async () => {
     const d = (await h.registerDomain()).ref;
     const ref = uniqueId('orders');
     const first = await t.ok(REGISTER_METRIC, { d, ref, name: 'Orders' }, h.service);
     expect(first.registerMetric).toEqual({ ref, name: 'Orders', kind: 'COUNTER', public: false, domain: { ref: d } });
     expect((await t.ok(REGISTER_METRIC, { d, ref, name: 'Orders', kind: 'COUNTER' }, h.service)).registerMetric).toEqual(first.registerMetric);
-    for (const change of [{ name: 'Orders!' }, { kind: 'GAUGE' }, { public: true }]) {
-      const result = await t.gql(REGISTER_METRIC, { d, ref, name: 'Orders', ...change }, h.service);
-      expect(errorCodes(result), JSON.stringify(change)).toEqual(['CONFLICT']);
-    }
+    await h.increment([{ domain: d, metric: ref, by: 3 }]);
+    expect((await t.ok(REGISTER_METRIC, { d, ref, name: 'Number of orders', public: true }, h.service)).registerMetric).toEqual({
+      ...first.registerMetric,
+      name: 'Number of orders',
+      public: true,
+    });
+    // Omitted settings keep their value.
+    expect((await t.ok(REGISTER_METRIC, { d, ref, name: 'Number of orders' }, h.service)).registerMetric.public).toBe(true);
+    const changed = await t.gql(REGISTER_METRIC, { d, ref, name: 'Orders', kind: 'GAUGE' }, h.service);
+    expect(errorCodes(changed)).toEqual(['CONFLICT']);
+    expect(changed.errors![0]!.message).toMatch(/COUNTER/);
+    expect(await h.total(d, ref)).toBe(3);
+    expect(errorCodes(await t.gql(REGISTER_METRIC, { d: 'trackql', ref: 'bot_rejections', name: 'Bots', public: true }, h.service))).toEqual(['CONFLICT']);
     // The same ref in another domain is another metric.
     const other = (await h.registerDomain()).ref;
     expect((await t.ok(REGISTER_METRIC, { d: other, ref, name: 'Other', kind: 'GAUGE' }, h.service)).registerMetric.kind).toBe('GAUGE');
@@ -156,5 +167,33 @@ describe('deleting a metric and dead letters', () => {
     expect((await h.fold()).deadLettered).toBe(1);
     const letters = await t.ok<{ metricDeadLetters: Array<{ amount: number; reason: string }> }>(`{ metricDeadLetters(first: 1) { amount reason } }`, {}, h.service);
     expect(letters.metricDeadLetters).toEqual([{ amount: 4, reason: 'not_counter' }]);
+  });
+});
+
+describe('catalog caches', () => {
+  let small: TestApp;
+  beforeAll(async () => {
+    small = await startTestApp({ METRICS_CATALOG_CACHE_MAX: '50' });
+  });
+  afterAll(async () => {
+    await small?.stop();
+  });
+
+  it('stay bounded when anonymous callers name ever-new domains and metrics, and still answer right', async () => {
+    const s = metricsHelpers(small);
+    const { domain, metric } = await s.counter({ public: true });
+    const cached = async () =>
+      (await small.ok<{ metricsStatus: { catalogCacheEntries: number } }>('{ metricsStatus { catalogCacheEntries } }', {}, s.service)).metricsStatus
+        .catalogCacheEntries;
+    for (let round = 0; round < 4; round++) {
+      const events = Array.from({ length: 999 }, (_, i) => ({ domain: `nope-${round}-${i}`, metric: `m-${i}` }));
+      events.push({ domain, metric });
+      const result = await s.incrementRaw(events, { token: undefined });
+      expect(result.data?.increment.accepted).toBe(1);
+      expect(result.data?.increment.rejected).toHaveLength(999);
+      expect(result.data?.increment.rejected.every((r) => r.reason === 'unknown_domain')).toBe(true);
+      expect(await cached()).toBeLessThanOrEqual(100);
+    }
+    expect(await s.total(domain, metric)).toBe(4);
   });
 });

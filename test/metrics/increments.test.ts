@@ -162,11 +162,12 @@ describe('increments and totals', () => {
       rejected: [],
     });
     expect(await h.total(open, 'clicks', {}, undefined)).toBe(2);
-    // The first registration of a metric created on first use redefines it; later ones must match.
+    // The first registration of a metric created on first use redefines it (even its kind); later ones may
+    // rename it (trackstats' register), but not change its kind.
     const claimed = await h.registerMetric(open, { ref: 'clicks', name: 'Clicks', public: true });
     expect(claimed).toMatchObject({ ref: 'clicks', name: 'Clicks', public: true });
     const again = await t.gql(
-      `mutation($d: ID!) { registerMetric(domain: $d, ref: "clicks", name: "Other name", public: true) { ref } }`,
+      `mutation($d: ID!) { registerMetric(domain: $d, ref: "clicks", name: "Other name", kind: GAUGE) { ref } }`,
       { d: open },
       h.service,
     );
@@ -246,7 +247,7 @@ describe('labels (django-tracker)', () => {
     const link2 = uniqueId('link2');
     const first = await track(`user_connected|tracked-links-1:links:${link1}|tracked-links-2:links:${link2}`);
     expect(first).toEqual({ trackLabels: { accepted: 3, rejected: [] } });
-    const second = await track(`tracked-links-1:links:${link1}||a:b:c:d|bad label|tracked-links-1::${link1}|${'x'.repeat(200)}`);
+    const second = await track(`tracked-links-1:links:${link1}||a:b:c:d|bad<label|tracked-links-1::${link1}|${'x'.repeat(200)}`);
     expect(second.trackLabels.accepted).toBe(2);
     expect(second.trackLabels.rejected).toEqual([
       { index: 1, reason: 'empty_label' },

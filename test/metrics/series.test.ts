@@ -115,7 +115,14 @@ describe('series', () => {
         [iso('2023-01-01T00:00:00Z'), 0],
         [iso('2024-01-01T00:00:00Z'), 9],
       ]);
-      expect(await points(domain, metric, { period: 'LIFETIME' })).toEqual([[iso('1970-01-01T00:00:00Z'), 9]]);
+      // LIFETIME: the running total at the end of each local day (trackstats' CountObjectsByDateTracker).
+      expect(await points(domain, metric, { period: 'LIFETIME', from: '2024-03-29T12:00:00Z', to: '2024-04-01T12:00:00Z', timezone: 'Europe/Paris' })).toEqual([
+        [iso('2024-03-28T23:00:00Z'), 5],
+        [iso('2024-03-29T23:00:00Z'), 6],
+        [iso('2024-03-30T23:00:00Z'), 8],
+        [iso('2024-03-31T22:00:00Z'), 9],
+      ]);
+      expect((await points(domain, metric, { period: 'LIFETIME' })).at(-1)?.[1]).toBe(9);
     });
   });
 
@@ -192,26 +199,44 @@ describe('gauges (recordStatistic)', () => {
     t.gql<{ recordStatistic: { period: string; start: string; value: number; object: { type: string; id: string } | null; metric: { ref: string } } }>(
       `mutation($d: ID!, $m: ID!, $value: Float!, $period: Period!, $date: DateTime, $object: ObjectRefInput, $timezone: String) {
          recordStatistic(domain: $d, metric: $m, value: $value, period: $period, date: $date, object: $object, timezone: $timezone) {
-           period start value object { type id } metric { ref }
+           period date start value object { type id } metric { ref }
          }
        }`,
       args,
       { token: token ?? undefined },
     );
 
-  it('sets bucket values (overwriting), per object or not; total is the LIFETIME value; series are not zero-filled', async () => {
+  it('keeps one value per (metric, object, period, date), as trackstats: a later record replaces it; LIFETIME recorded on several dates is a series', async () => {
     const domain = (await h.registerDomain()).ref;
     const m = (await h.registerMetric(domain, { kind: 'GAUGE', ref: 'followers' })).ref;
     const account = { type: 'Account', id: uniqueId('acc') };
+    const today = new Date().toISOString().slice(0, 10);
     const first = await record({ d: domain, m, value: 100, period: 'LIFETIME', object: account });
-    expect(first.data?.recordStatistic).toEqual({ period: 'LIFETIME', start: iso('1970-01-01T00:00:00Z'), value: 100, object: account, metric: { ref: m } });
+    expect(first.data?.recordStatistic).toEqual({
+      period: 'LIFETIME',
+      date: today,
+      start: iso(`${today}T00:00:00Z`),
+      value: 100,
+      object: account,
+      metric: { ref: m },
+    });
     await record({ d: domain, m, value: 120, period: 'LIFETIME', object: account });
     await record({ d: domain, m, value: 5000, period: 'LIFETIME' });
     expect(await h.total(domain, m, { object: account })).toBe(120);
     expect(await h.total(domain, m)).toBe(5000);
 
+    // Cumulative values recorded on earlier dates (in New York) form a series; the total stays the latest.
+    await record({ d: domain, m, value: 80, period: 'LIFETIME', date: '2024-03-02T03:00:00Z', object: account, timezone: 'America/New_York' });
+    await record({ d: domain, m, value: 90, period: 'LIFETIME', date: '2024-03-02T12:00:00Z', object: account, timezone: 'America/New_York' });
+    const lifetime = { period: 'LIFETIME', from: '2024-02-28T12:00:00Z', to: '2024-03-05T12:00:00Z', object: account, timezone: 'America/New_York' };
+    expect(await points(domain, m, lifetime)).toEqual([
+      [iso('2024-03-01T05:00:00Z'), 80],
+      [iso('2024-03-02T05:00:00Z'), 90],
+    ]);
+    expect(await h.total(domain, m, { object: account })).toBe(120);
+
     const day1 = await record({ d: domain, m, value: 90, period: 'DAY', date: '2024-03-01T20:00:00Z', object: account, timezone: 'America/New_York' });
-    expect(day1.data?.recordStatistic.start).toBe(iso('2024-03-01T05:00:00Z'));
+    expect(day1.data?.recordStatistic).toMatchObject({ date: '2024-03-01', start: iso('2024-03-01T05:00:00Z') });
     await record({ d: domain, m, value: 95, period: 'DAY', date: '2024-03-01T23:00:00Z', object: account, timezone: 'America/New_York' });
     await record({ d: domain, m, value: 110, period: 'DAY', date: '2024-03-03T12:00:00Z', object: account, timezone: 'America/New_York' });
     expect(
@@ -220,12 +245,24 @@ describe('gauges (recordStatistic)', () => {
       [iso('2024-03-01T05:00:00Z'), 95],
       [iso('2024-03-03T05:00:00Z'), 110],
     ]);
-    const ranked = await t.ok<{ domain: { metric: { top: Array<{ object: { id: string }; value: number }> } } }>(
-      `query($d: ID!, $m: ID!) { domain(ref: $d) { metric(ref: $m) { top(period: LIFETIME) { object { id } value } } } }`,
-      { d: domain, m },
-      h.service,
-    );
-    expect(ranked.domain.metric.top).toEqual([{ object: { id: account.id }, value: 120 }]);
+    // WEEK is the rolling 7 days ending on each date, recorded per date (not per calendar week).
+    await record({ d: domain, m, value: 700, period: 'WEEK', date: '2024-03-03T12:00:00Z', object: account });
+    await record({ d: domain, m, value: 710, period: 'WEEK', date: '2024-03-04T12:00:00Z', object: account });
+    expect(await points(domain, m, { period: 'WEEK', from: '2024-03-01T00:00:00Z', to: '2024-03-05T00:00:00Z', object: account })).toEqual([
+      [iso('2024-03-03T00:00:00Z'), 700],
+      [iso('2024-03-04T00:00:00Z'), 710],
+    ]);
+    const top = (args: string) =>
+      t
+        .ok<{ domain: { metric: { top: Array<{ object: { id: string }; value: number }> } } }>(
+          `query($d: ID!, $m: ID!) { domain(ref: $d) { metric(ref: $m) { top(${args}) { object { id } value } } } }`,
+          { d: domain, m },
+          h.service,
+        )
+        .then((r) => r.domain.metric.top);
+    expect(await top('period: LIFETIME')).toEqual([{ object: { id: account.id }, value: 120 }]);
+    expect(await top('period: LIFETIME, at: "2024-03-10T00:00:00Z"')).toEqual([{ object: { id: account.id }, value: 90 }]);
+    expect(await top('period: WEEK, at: "2024-03-04T20:00:00Z"')).toEqual([{ object: { id: account.id }, value: 710 }]);
   });
 
   it('is for gauges, services, known metrics and known time zones only', async () => {

@@ -59,7 +59,7 @@ describe('GET /track (django-tracker compatible)', () => {
 
   it('applies the mutation’s label validation (malformed labels are rejected, valid ones kept)', async () => {
     const dom = uniqueId('dom');
-    const response = await fetch(`${base}/track?labels=${encodeURIComponent(`ok::${dom}|bad label::${dom}`)}`, {
+    const response = await fetch(`${base}/track?labels=${encodeURIComponent(`ok::${dom}|bad<label::${dom}`)}`, {
       headers: { 'user-agent': BROWSER_UA },
     });
     expect(response.status).toBe(204);
