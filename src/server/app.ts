@@ -229,7 +229,17 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     server: httpServer,
     path: GRAPHQL_PATH,
     maxPayload: config.limits.maxBodyBytes,
-    verifyClient: ({ origin }: { origin?: string }) => originAllowed(config, origin),
+    // A refused origin is a 403 naming the rule (ws's default refusal is a 401, which reads as a token problem).
+    verifyClient: (
+      { origin }: { origin?: string },
+      done: (ok: boolean, status?: number, message?: string, headers?: Record<string, string>) => void,
+    ) => {
+      if (originAllowed(config, origin)) return done(true);
+      const named = JSON.stringify(String(origin).slice(0, 200));
+      done(false, 403, `Origin ${named} may not open websockets: it is not listed in CORS_ORIGINS`, {
+        'Content-Type': 'text/plain; charset=utf-8',
+      });
+    },
   });
   const runWsOperation = (args: ExecutionArgs, kind: 'execute' | 'subscribe') => {
     const requestId = (args.contextValue as Context).requestId;
