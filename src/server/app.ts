@@ -386,7 +386,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     stop() {
       stopping ??= (async () => {
         const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+        // SSE subscriptions end now (their responses complete). A keep-alive connection whose last response
+        // has just finished is idle: close those as they appear, not after the keep-alive timeout.
+        wsGuard.closeStreams();
         httpServer.closeIdleConnections();
+        const idleSweep = setInterval(() => httpServer.closeIdleConnections(), 50);
         const timer = setTimeout(() => httpServer.closeAllConnections(), config.shutdownTimeoutMs);
         // graphql-ws completes every subscription and closes each socket with 1001 (going away). A client
         // that never answers the close frame is cut off after a short grace period (ws would wait 30 s).
@@ -400,6 +404,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         clearTimeout(grace);
         await closed;
         clearTimeout(timer);
+        clearInterval(idleSweep);
         await services.close();
         await pubsub.close();
         await orm.close(true);
