@@ -8,8 +8,10 @@ export const METRICS_PATH = '/metrics';
 
 /**
  * Yoga plugins of the ops module:
- * - Yoga's prometheus plugin (GraphQL phases, errors, HTTP durations) on trackql's registry, without the
- *   request URL as a label (unbounded cardinality);
+ * - Yoga's prometheus plugin (GraphQL phases, errors, HTTP durations) on trackql's registry. Labels take only
+ *   bounded values (every label combination is a series kept for the life of the process): the operation
+ *   type, the phase, the HTTP method and status. Never the client-chosen operation name, the error path
+ *   (made of client-chosen aliases and list indices) or the request URL;
  * - a counter of running subscriptions per transport (graphql-ws and SSE both run through Yoga's envelop);
  * - `GET /metrics` serving the registry, behind `Authorization: Bearer <PROMETHEUS_TOKEN>` when one is set.
  */
@@ -19,7 +21,7 @@ export function opsPlugins(config: Config, metrics: OpsMetrics): Plugin[] {
     usePrometheus({
       registry: metrics.registry,
       endpoint: false,
-      labels: { url: false },
+      labels: { url: false, operationName: false, path: false },
     }),
     useSubscriptionGauge(metrics),
     useMetricsEndpoint(config, metrics),
