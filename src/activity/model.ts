@@ -1,4 +1,5 @@
 import type { ActivityLevelName } from '../config.ts';
+import { parseBigintId } from '../db/bigint-id.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
 import { badInput } from '../server/errors.ts';
 
@@ -92,9 +93,9 @@ export function encodeCursor(actionId: string): string {
 
 export function decodeCursor(cursor: string): string {
   const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
-  const match = /^action:(\d{1,19})$/.exec(decoded);
-  if (!match?.[1]) throw badInput('after: not a cursor returned by this connection');
-  return match[1];
+  const id = decoded.startsWith('action:') ? parseBigintId(decoded.slice(7)) : null;
+  if (id === null) throw badInput('after: not a cursor returned by this connection');
+  return id;
 }
 
 function objectText(ref: ObjectRefValue): string {

@@ -2,6 +2,7 @@ import { createContextCache } from '@pothos/core';
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import DataLoader from 'dataloader';
 import { z } from 'zod';
+import { parseBigintId } from '../db/bigint-id.ts';
 import { boundedJsonSchema, checkJsonSize, JSON_MAX_DEPTH } from '../objects/json-bounds.ts';
 import { ObjectRef, ObjectRefInput } from '../objects/schema.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
@@ -90,10 +91,9 @@ function actionDbIds(ids: readonly (string | number)[]): string[] {
     } catch {
       throw badInput(`actionIds: "${String(raw)}" is not an Action id`);
     }
-    if (decoded.typename !== 'Action' || !/^\d{1,19}$/.test(decoded.id)) {
-      throw badInput(`actionIds: "${String(raw)}" is not an Action id`);
-    }
-    return decoded.id;
+    const id = decoded.typename === 'Action' ? parseBigintId(decoded.id) : null;
+    if (id === null) throw badInput(`actionIds: "${String(raw)}" is not an Action id`);
+    return id;
   });
 }
 

@@ -23,6 +23,8 @@ import { schema } from '../schema/index.ts';
 import { anonymous, TokenService, type Viewer } from './auth.ts';
 import type { Context } from './context.ts';
 import { isContractError } from './errors.ts';
+import { useHttpStatus } from './http-status.ts';
+import { useInputGuard } from './input-guard.ts';
 import { useJit } from './jit.ts';
 import {
   clientIpOf,
@@ -180,11 +182,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     maskedErrors: { maskError: (error, message) => maskUnexpected(logger, error, message) },
     plugins: [
       useRequestId(),
+      useHttpStatus(),
       useCsrfPrevention(),
       useBodyLimit(config.limits.maxBodyBytes),
       useQueryLimits(config),
       ...(config.limits.introspection ? [] : [useNoIntrospection()]),
       useRequestRateLimit(services.rateLimiter),
+      useInputGuard(),
       useStreamLimit(wsGuard, (context) => clientKey(context as unknown as Context)),
       useReadinessCheck({
         endpoint: '/ready',

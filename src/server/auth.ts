@@ -9,6 +9,7 @@ import {
   type JWTVerifyOptions,
 } from 'jose';
 import { apiError, unauthenticated } from './errors.ts';
+import { textProblem } from './input-guard.ts';
 
 /** Who is calling. `service` is the client application's backend; `user` is one of its end users. */
 export type Viewer =
@@ -159,7 +160,8 @@ export class TokenService {
       throw error;
     }
     const sub = payload.sub;
-    if (!sub || sub.length > MAX_SUBJECT_LENGTH) throw unauthenticated('Invalid token: bad "sub" claim');
+    // The subject becomes a user id stored in SQL: the same text rules as every input (input-guard.ts).
+    if (!sub || sub.length > MAX_SUBJECT_LENGTH || textProblem(sub)) throw unauthenticated('Invalid token: bad "sub" claim');
     const roles = Array.isArray(payload['roles']) ? payload['roles'] : [];
     const viewer: Viewer = roles.includes('service') ? { kind: 'service', id: sub } : { kind: 'user', id: sub };
     const validUntil = new Date(((payload.exp as number) + this.#clockSkewSeconds) * 1000);

@@ -10,7 +10,7 @@ import type { Config } from '../config.ts';
  * Server-wide limits on what a request may ask for. See src/server/HARDENING.md for the production notes.
  *
  * - graphql-armor: selection depth, cost, aliases, tokens, directives; "Did you mean" suggestions hidden.
- *   Refusals are BAD_USER_INPUT-like validation errors: `extensions.code = "QUERY_LIMIT_EXCEEDED"`, HTTP 400.
+ *   Refusals are request errors: `extensions.code = "QUERY_LIMIT_EXCEEDED"` (HTTP status: see http-status.ts).
  * - Introspection can be switched off (INTROSPECTION=false; off by default in production); `__typename` stays.
  * - CSRF: a POST with a "simple" content type (text/plain, form-urlencoded, multipart) must carry the
  *   `x-graphql-csrf` header (any value); JSON POSTs are preflighted by browsers and pass. GET can only run
@@ -27,7 +27,6 @@ function tagged(limit: LimitName) {
     const extensions = error.extensions as Record<string, unknown>;
     extensions['code'] = 'QUERY_LIMIT_EXCEEDED';
     extensions['limit'] = limit;
-    extensions['http'] = { status: 400 };
   };
 }
 

@@ -26,8 +26,11 @@ describe('query limits (small limits, to probe each one)', () => {
     expect(result.a.id).toBe(user);
   });
 
-  it('refuses a deep query with QUERY_LIMIT_EXCEEDED and HTTP 400', async () => {
-    const response = await postJson(t, '{ feed { edges { node { actor { id } } } } }', {}, { authorization: `Bearer ${t.serviceToken}` });
+  it('refuses a deep query with QUERY_LIMIT_EXCEEDED: HTTP 400 (graphql-response+json; 200 for application/json)', async () => {
+    const deep = '{ feed { edges { node { actor { id } } } } }';
+    const auth = { authorization: `Bearer ${t.serviceToken}` };
+    expect((await postJson(t, deep, {}, auth)).status).toBe(200);
+    const response = await postJson(t, deep, {}, { ...auth, accept: 'application/graphql-response+json' });
     expect(response.status).toBe(400);
     expectRefused(response.json(), 'QUERY_LIMIT_EXCEEDED', /depth limit of 4 exceeded/);
     expect(response.json().errors?.[0]?.extensions?.['limit']).toBe('maxDepth');
