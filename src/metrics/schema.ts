@@ -153,6 +153,8 @@ DomainRef.implement({
     createdAt: t.field({ type: 'DateTime', resolve: (d) => d.createdAt }),
     metrics: t.field({
       type: [MetricRef],
+      // Query cost: a domain may hold many metrics, each able to run queries (total, series, top).
+      complexity: { multiplier: 10 },
       description: 'The metrics of the domain (public ones only, unless the caller is a service).',
       resolve: async (domain, _args, ctx) => {
         const metrics = await ctx.services.metrics.catalog.listMetrics(domain);
@@ -197,6 +199,7 @@ MetricRef.implement({
     }),
     series: t.field({
       type: [PointRef],
+      complexity: { multiplier: 10 },
       description:
         'Points from the period containing `from` to the one containing `to` (default: now, and a period-dependent span before it). Counters return 0 for empty periods; gauges return the values recorded for that period. LIFETIME: one point.',
       args: {

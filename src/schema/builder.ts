@@ -97,9 +97,13 @@ export const builder = new SchemaBuilder<{
       return badInput(issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; '), { issues });
     },
   },
+  // Field costs for the query cost limit (server/query-cost.ts computes it before execution): a field costs
+  // 1 unless its `complexity` option says otherwise; a list costs its items (first/limit, see there) or the
+  // `multiplier` a field declares. The plugin only records these (disabled: no check inside resolvers).
   complexity: {
     defaultComplexity: 1,
-    defaultListMultiplier: 10,
+    defaultListMultiplier: 1,
+    disabled: true,
   },
 });
 

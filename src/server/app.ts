@@ -185,7 +185,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       useHttpStatus(),
       useCsrfPrevention(),
       useBodyLimit(config.limits.maxBodyBytes),
-      useQueryLimits(config),
+      ...useQueryLimits(config),
       ...(config.limits.introspection ? [] : [useNoIntrospection()]),
       useRequestRateLimit(services.rateLimiter),
       useInputGuard(),
