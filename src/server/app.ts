@@ -213,9 +213,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         'clientIp' in initial
           ? ((initial['clientIp'] as string | null | undefined) ?? null)
           : clientIpOf(config, headers?.get('x-forwarded-for'), socketAddressOf(initial['req'] as IncomingMessage | undefined));
-      return {
+      // `em` is forked on first use: most requests (increments, trivial ones) never touch the EntityManager.
+      // Defined on the context object itself (Yoga copies returned fields with Object.assign, which would
+      // read a getter at once).
+      let em: Context['em'] | undefined;
+      Object.defineProperty(initial, 'em', { get: () => (em ??= orm.em.fork()), enumerable: false, configurable: true });
+      const context: Omit<Context, 'em'> = {
         viewer,
-        em: orm.em.fork(),
         pubsub: pubsub.pubsub,
         services,
         config,
@@ -225,6 +229,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         userAgent: headers?.get('user-agent') ?? (initial['userAgent'] as string | undefined) ?? null,
         clientIp,
       };
+      return context as Context; // `em` is on `initial`, which Yoga extends with these fields
     },
   });
 

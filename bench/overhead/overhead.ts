@@ -1,0 +1,132 @@
+/**
+ * Per-request overhead: trackql against bare graphql-yoga, side by side in one run.
+ *
+ *   reference  bare Yoga (same version, no plugins, one-field schema) in its own process: `mutation { __typename }`
+ *   trivial    trackql `mutation { __typename }` with a user token (JWT, rate limit, armor, query cost, input
+ *              guard, request id, Prometheus, CSRF, graphql-jit, context: every protection on)
+ *   increment  trackql one-event `increment` of a public metric with a user token, durably acknowledged
+ *
+ * Rounds alternate reference / trivial / increment (BENCH_ROUNDS, BENCH_SECONDS each, BENCH_CONNECTIONS
+ * connections, autocannon in this process); medians and the ratios to the reference's median. trackql runs
+ * with NODE_ENV=production against PostgreSQL (DATABASE_URL), with rate limits on but budgets too large to
+ * refuse anything (the limiter still counts every request).
+ *
+ *   node --experimental-strip-types bench/overhead/overhead.ts        (prints the rows)
+ *   BENCH_PROFILE=dir ...                                             (also writes a --cpu-prof of trackql)
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase } from '../../test/support/database.ts';
+import { post, signTestToken, startInstance } from '../../test/support/instances.ts';
+import { perSecond, postLoad } from '../load.ts';
+import { median, type BenchRow } from '../machine.ts';
+
+const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 32);
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const PROFILE_DIR = process.env['BENCH_PROFILE'];
+
+const HUGE = '100000000';
+
+/** Starts bench/overhead/bare-yoga.ts and resolves with its GraphQL URL. */
+async function startBareYoga(): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(
+    process.execPath,
+    ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', fileURLToPath(new URL('./bare-yoga.ts', import.meta.url))],
+    { env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      const match = /listening (\d+)/.exec(chunk.toString());
+      if (match) resolve(Number(match[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`bare Yoga exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}/graphql`, stop: () => child.kill('SIGTERM') };
+}
+
+export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
+  process.env['DATABASE_URL'] ??= 'postgres://postgres@127.0.0.1:5432/postgres';
+  const database = await createTestDatabase();
+  const bare = await startBareYoga();
+  const instance = await startInstance({
+    databaseUrl: database.url,
+    env: {
+      LOG_LEVEL: 'info',
+      NODE_ENV: 'production',
+      RATE_LIMIT_REQUESTS: HUGE,
+      RATE_LIMIT_INCREMENTS: HUGE,
+      ...(PROFILE_DIR ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}` } : {}),
+    },
+  }).catch(async (error: unknown) => {
+    bare.stop();
+    await database.drop();
+    throw error;
+  });
+  try {
+    const service = await signTestToken('bench-overhead-service', ['service']);
+    const user = await signTestToken('bench-overhead-user');
+    const setup = await post(
+      instance.url,
+      'mutation { registerDomain(ref: "overhead", name: "Overhead") { ref } registerMetric(domain: "overhead", ref: "views", name: "Views", public: true) { ref } }',
+      {},
+      service,
+    );
+    if (setup.body.errors) throw new Error(JSON.stringify(setup.body.errors));
+
+    const trivialBody = JSON.stringify({ query: 'mutation { __typename }' });
+    const incrementBody = JSON.stringify({
+      query: 'mutation($e: [IncrementInput!]!) { increment(events: $e) { accepted } }',
+      variables: { e: [{ domain: 'overhead', metric: 'views', object: { type: 'Page', id: 'p1' } }] },
+    });
+    const load = (url: string, body: string, seconds: number) => postLoad(url, user, body, seconds, CONNECTIONS);
+
+    // Warm-up: JIT, connection pool, catalog cache, token cache.
+    await load(bare.url, trivialBody, 2);
+    await load(instance.url, trivialBody, 2);
+    await load(instance.url, incrementBody, 2);
+
+    const reference: number[] = [];
+    const trivial: number[] = [];
+    const increment: number[] = [];
+    let acknowledged = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      reference.push(perSecond(await load(bare.url, trivialBody, SECONDS)));
+      trivial.push(perSecond(await load(instance.url, trivialBody, SECONDS)));
+      const inc = await load(instance.url, incrementBody, SECONDS);
+      increment.push(perSecond(inc));
+      acknowledged += inc['2xx'];
+    }
+    const total = await post<{ domain: { metric: { total: number } } }>(
+      instance.url,
+      '{ domain(ref: "overhead") { metric(ref: "views") { total } } }',
+      {},
+      service,
+    );
+    const counted = total.body.data?.domain.metric.total ?? 0;
+
+    const ref = median(reference);
+    const trivialRatio = median(trivial) / ref;
+    const incrementRatio = median(increment) / ref;
+    const rows: BenchRow[] = [
+      { benchmark: `bare graphql-yoga, mutation { __typename } (reference, ${CONNECTIONS} connections), median of ${ROUNDS}`, value: `${ref.toFixed(0)} req/s`, target: '–', met: null },
+      { benchmark: 'trackql mutation { __typename } with a user token', value: `${median(trivial).toFixed(0)} req/s, **${trivialRatio.toFixed(2)} ×** the reference`, target: '>= 0.80 ×', met: trivialRatio >= 0.8 },
+      { benchmark: 'trackql one-event increment with a user token (durable)', value: `${median(increment).toFixed(0)} req/s, **${incrementRatio.toFixed(2)} ×** the reference`, target: '>= 0.65 ×', met: incrementRatio >= 0.65 },
+    ];
+    const notes = [
+      `Rounds of ${SECONDS} s alternated reference / trivial / increment, ${ROUNDS} times (2xx answers only). Reference ${reference.map((v) => v.toFixed(0)).join(', ')}; trivial ${trivial.map((v) => v.toFixed(0)).join(', ')}; increment ${increment.map((v) => v.toFixed(0)).join(', ')} req/s.`,
+      `Check: the measured increment rounds acknowledged ${acknowledged} increments; the total (warm-up included) is ${counted}: ${counted >= acknowledged ? 'nothing acknowledged is missing' : 'SOME ACKNOWLEDGED INCREMENTS ARE MISSING'}.`,
+    ];
+    return { rows, notes };
+  } finally {
+    bare.stop();
+    await instance.stop();
+    await database.drop();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { rows, notes } = await run();
+  console.table(rows);
+  for (const note of notes) console.log(`- ${note}`);
+}
