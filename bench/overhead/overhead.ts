@@ -11,15 +11,16 @@
  * with NODE_ENV=production against PostgreSQL (DATABASE_URL), with rate limits on but budgets too large to
  * refuse anything (the limiter still counts every request).
  *
- *   node --experimental-strip-types bench/overhead/overhead.ts        (prints the rows)
+ *   node --experimental-strip-types bench/overhead/overhead.ts        (prints the rows, writes bench/results/overhead-run.md)
  *   BENCH_PROFILE=dir ...                                             (also writes a --cpu-prof of trackql)
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase } from '../../test/support/database.ts';
 import { post, signTestToken, startInstance } from '../../test/support/instances.ts';
 import { perSecond, postLoad } from '../load.ts';
-import { median, type BenchRow } from '../machine.ts';
+import { describeMachine, median, type BenchRow } from '../machine.ts';
 
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 32);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
@@ -129,4 +130,19 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { rows, notes } = await run();
   console.table(rows);
   for (const note of notes) console.log(`- ${note}`);
+  const file = fileURLToPath(new URL('../results/overhead-run.md', import.meta.url));
+  fs.writeFileSync(
+    file,
+    [
+      `Run ${new Date().toISOString()} by bench/overhead/overhead.ts on ${describeMachine()}.`,
+      '',
+      '| benchmark | measured | target | met |',
+      '|---|---|---|---|',
+      ...rows.map((r) => `| ${r.benchmark} | ${r.value} | ${r.target} | ${r.met === null ? '–' : r.met ? 'yes' : '**no**'} |`),
+      '',
+      ...notes.map((n) => `- ${n}`),
+      '',
+    ].join('\n'),
+  );
+  console.log(`wrote ${file}`);
 }
