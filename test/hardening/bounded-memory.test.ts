@@ -43,7 +43,7 @@ beforeAll(async () => {
     DATA_DIR: dataDir,
     ...(database.url ? { DATABASE_URL: database.url } : { DATABASE_URL: '' }),
     ...(process.env['REDIS_URL'] ? { REDIS_URL: process.env['REDIS_URL'] } : {}),
-  });
+  }, 110_000);
   url = await server.ready;
   const service = await signTestToken('memory-service', ['service']);
   const setup = await post(
@@ -53,7 +53,7 @@ beforeAll(async () => {
     service,
   );
   expect(setup.body.errors).toBeUndefined();
-}, 120_000);
+}, 150_000);
 
 afterAll(async () => {
   if (server && server.child.exitCode === null) {
