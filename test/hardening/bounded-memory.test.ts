@@ -14,13 +14,15 @@ import { startServerProcess, type ServerProcess } from '../support/process.ts';
  * operation names and aliases (Prometheus labels, error paths, parsed documents, compiled queries),
  * object refs, labels, categories and DOM ids of increments, client addresses (X-Forwarded-For behind
  * TRUST_PROXY: rate-limit windows), user tokens (verified-token cache), user agents and request ids.
- * The process must stay up and its V8 heap under a fixed bound, with no trend from the first half of the
- * run to the end.
+ * The process (heap limited to 128 MB) must stay up, and once the load stops its heap must be under a fixed
+ * bound and no larger than during the first half of the run (no trend).
  */
 
 const REQUESTS = Number(process.env['MEMORY_REQUESTS'] ?? 200_000);
-const HEAP_LIMIT_MB = 160;
-const HEAP_BOUND_MB = 120;
+/** The child's old-space limit: a leak of this run's size would crash it. */
+const HEAP_LIMIT_MB = 128;
+/** Heap in use once the load stops (live data, garbage collected). */
+const HEAP_BOUND_MB = 100;
 
 let database: TestDatabase;
 let dataDir: string;
@@ -71,7 +73,7 @@ async function heapUsedMb(): Promise<number> {
 }
 
 describe('bounded memory', () => {
-  it(`stays under ${HEAP_BOUND_MB} MB of heap through ${REQUESTS} requests of ever-new names, refs, addresses and tokens`, async () => {
+  it(`stays up with ${HEAP_LIMIT_MB} MB of heap, and under ${HEAP_BOUND_MB} MB after, ${REQUESTS} requests of ever-new names, refs, addresses and tokens`, async () => {
     // 2,000 distinct user tokens, each used a few times (more than the verified-token cache would keep
     // if it were per request; the cache is bounded by count either way).
     const tokens = await Promise.all(Array.from({ length: 2000 }, (_, i) => signTestToken(`memory-user-${i}-${Date.now()}`)));
@@ -117,7 +119,13 @@ describe('bounded memory', () => {
     });
     clearInterval(sampler);
     const seconds = (Date.now() - started) / 1000;
-    const end = await heapUsedMb();
+    // Once idle, the heap is what is live (plus garbage of the last moments): the least of a few samples.
+    const idle: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      idle.push(await heapUsedMb());
+    }
+    const end = Math.min(...idle);
     const half = samples.slice(0, Math.ceil(samples.length / 2));
     const firstHalfMax = Math.max(...half);
     console.log(
@@ -127,7 +135,7 @@ describe('bounded memory', () => {
     expect(result.errors).toBe(0);
     expect(result.non2xx).toBe(0);
     expect(result['2xx']).toBe(REQUESTS);
-    expect(Math.max(...samples, end)).toBeLessThan(HEAP_BOUND_MB);
+    expect(end).toBeLessThan(HEAP_BOUND_MB);
     // No trend: the end of the run holds no more than the first half's peak plus garbage not yet collected.
     expect(end).toBeLessThan(firstHalfMax + 30);
   }, 240_000);
