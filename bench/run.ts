@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark of the metrics and activity modules plus the crash-durability runs,
  * one after the other against a real PostgreSQL (DATABASE_URL, default the local server), then one table
  * printed and written to bench/results.md with the machine, the date and whether each target was met.
- * BENCH_ONLY=metrics,activity,faults limits what runs.
+ * BENCH_ONLY=overhead,metrics,activity,faults limits what runs.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,9 +12,14 @@ import { describeMachine, type BenchRow } from './machine.ts';
 type Row = BenchRow;
 
 process.env['DATABASE_URL'] ??= 'postgres://postgres@127.0.0.1:5432/postgres';
-const only = new Set((process.env['BENCH_ONLY'] ?? 'metrics,activity,faults').split(',').map((s) => s.trim()));
+const only = new Set((process.env['BENCH_ONLY'] ?? 'overhead,metrics,activity,faults').split(',').map((s) => s.trim()));
 
 const suites: Array<{ name: string; title: string; run: () => Promise<Row[]> }> = [
+  {
+    name: 'overhead',
+    title: 'Per-request overhead against bare graphql-yoga (bench/overhead/overhead.ts)',
+    run: async () => (await (await import('./overhead/overhead.ts')).run()).rows,
+  },
   {
     name: 'metrics',
     title: 'Metrics: increments (bench/metrics/increment.ts)',

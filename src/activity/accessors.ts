@@ -1,3 +1,4 @@
+import { parseBigintId } from '../db/bigint-id.ts';
 import type { Em } from '../db/orm.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
 import { ACTION_COLUMNS, hydrateActions, loadActions, type Row } from './action-store.ts';
@@ -25,7 +26,7 @@ export interface ActionViewer {
  * those it performed; a service (userId null, service true) sees all.
  */
 export async function actionsByIds(em: Em, ids: string[], viewer: ActionViewer): Promise<Array<ActionRecord | null>> {
-  const valid = ids.filter((id) => /^\d{1,19}$/.test(id));
+  const valid = ids.filter((id) => parseBigintId(id) !== null);
   const loaded = await loadActions(em, valid, viewer.userId);
   const byId = new Map(loaded.map((a) => [a.id, a]));
   return ids.map((id) => {

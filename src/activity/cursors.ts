@@ -1,3 +1,4 @@
+import { parseBigintId } from '../db/bigint-id.ts';
 import { badInput } from '../server/errors.ts';
 
 /** Opaque, stable keyset cursors over action ids (feeds and the actions accessors). */
@@ -7,7 +8,7 @@ export function encodeCursor(actionId: string): string {
 
 export function decodeCursor(cursor: string): string {
   const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
-  const match = /^action:(\d{1,19})$/.exec(decoded);
-  if (!match?.[1]) throw badInput('after: not a cursor returned by this connection');
-  return match[1];
+  const id = decoded.startsWith('action:') ? parseBigintId(decoded.slice(7)) : null;
+  if (id === null) throw badInput('after: not a cursor returned by this connection');
+  return id;
 }

@@ -1,4 +1,5 @@
 import type { ActivityLevelName, Config } from '../config.ts';
+import { parseBigintId } from '../db/bigint-id.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
 import { badInput } from '../server/errors.ts';
 
@@ -81,7 +82,7 @@ export function pgTextArray(values: readonly string[]): string {
 }
 
 export function pgBigintArray(values: readonly string[]): string {
-  for (const v of values) if (!/^\d{1,19}$/.test(v)) throw new Error(`not a bigint: ${v}`);
+  for (const v of values) if (parseBigintId(v) === null) throw new Error(`not a bigint: ${v}`);
   return `{${values.join(',')}}`;
 }
 

@@ -154,6 +154,8 @@ DomainRef.implement({
     createdAt: t.field({ type: 'DateTime', resolve: (d) => d.createdAt }),
     metrics: t.field({
       type: [MetricRef],
+      // Query cost: a domain may hold many metrics, each able to run queries (total, series, top).
+      complexity: { multiplier: 10 },
       description: 'The metrics of the domain (public ones only, unless the caller is a service).',
       resolve: async (domain, _args, ctx) => {
         const metrics = await ctx.services.metrics.catalog.listMetrics(domain);
@@ -198,6 +200,7 @@ MetricRef.implement({
     }),
     series: t.field({
       type: [PointRef],
+      complexity: { multiplier: 10 },
       description:
         'Counters: one point per period, from the period containing `from` to the one containing `to` (default: now, and a period-dependent span before it), 0 for empty periods; LIFETIME: the running total at the end of each day. Gauges: the values recorded for `period` on the dates from `from` to `to`, each at the start of its date. An hour starts at every local whole hour and at every change of UTC offset.',
       args: {

@@ -8,8 +8,10 @@ export const METRICS_PATH = '/metrics';
 
 /**
  * Yoga plugins of the ops module:
- * - Yoga's prometheus plugin (GraphQL phases, errors, HTTP durations) on trackql's registry, without the
- *   request URL as a label (unbounded cardinality);
+ * - Yoga's prometheus plugin (GraphQL phases, errors, HTTP durations) on trackql's registry. Labels take only
+ *   bounded values (every label combination is a series kept for the life of the process): the operation
+ *   type, the phase, the HTTP method and status. Never the client-chosen operation name, the error path
+ *   (made of client-chosen aliases and list indices) or the request URL;
  * - a counter of running subscriptions per transport (graphql-ws and SSE both run through Yoga's envelop);
  * - `GET /metrics` serving the registry, behind `Authorization: Bearer <PROMETHEUS_TOKEN>` when one is set.
  */
@@ -19,7 +21,26 @@ export function opsPlugins(config: Config, metrics: OpsMetrics): Plugin[] {
     usePrometheus({
       registry: metrics.registry,
       endpoint: false,
-      labels: { url: false },
+      labels: { url: false, operationName: false, path: false },
+      // What is measured per request, and what it costs: operations and their duration (the histogram's
+      // _count counts them), the execute phase, errors, HTTP durations. Not the operation counter (the same
+      // as that _count), the parse/validate phases (Yoga caches both per document), the context phase, the
+      // request-time summary (a t-digest per observation, the same data as the duration histogram) or the
+      // deprecated-field counter (a TypeInfo walk of every document; nothing is deprecated).
+      metrics: {
+        graphql_envelop_request: false,
+        graphql_envelop_request_duration: true,
+        graphql_envelop_phase_execute: true,
+        graphql_envelop_phase_subscribe: true,
+        graphql_envelop_error_result: true,
+        graphql_envelop_schema_change: true,
+        graphql_yoga_http_duration: true,
+        graphql_envelop_request_time_summary: false,
+        graphql_envelop_phase_parse: false,
+        graphql_envelop_phase_validate: false,
+        graphql_envelop_phase_context: false,
+        graphql_envelop_deprecated_field: false,
+      },
     }),
     useSubscriptionGauge(metrics),
     useMetricsEndpoint(config, metrics),

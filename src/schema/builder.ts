@@ -5,6 +5,7 @@ import RelayPlugin, { decodeGlobalID } from '@pothos/plugin-relay';
 import ScopeAuthPlugin, { type AuthFailure } from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
+import { parseBigintId } from '../db/bigint-id.ts';
 import type { Context } from '../server/context.ts';
 import { badInput, forbidden, unauthenticated } from '../server/errors.ts';
 
@@ -69,13 +70,19 @@ export const builder = new SchemaBuilder<{
     clientMutationId: 'omit',
     cursorType: 'String',
     nodeQueryOptions: { authScopes: { authenticated: true } },
-    // A malformed id is the caller's bad input (the default decoder throws a plain, masked error).
+    // A malformed id, one of a type that has no objects to load, or a number past any stored id is the
+    // caller's bad input (the default decoder and node loading would throw plain, masked errors).
     decodeGlobalID: (globalID) => {
+      const shown = globalID.slice(0, 100);
+      let decoded: { typename: string; id: string };
       try {
-        return decodeGlobalID(globalID);
+        decoded = decodeGlobalID(globalID);
       } catch {
-        throw badInput(`id: "${globalID.slice(0, 100)}" is not a valid node id`);
+        throw badInput(`id: "${shown}" is not a valid node id`);
       }
+      if (!isNodeType(decoded.typename)) throw badInput(`id: "${shown}" is not the id of an object (no type "${decoded.typename.slice(0, 64)}" has ids)`);
+      if (/^\d+$/.test(decoded.id) && parseBigintId(decoded.id) === null) throw badInput(`id: "${shown}" is past the range of ids`);
+      return decoded;
     },
     nodesQueryOptions: false,
   },
@@ -90,11 +97,24 @@ export const builder = new SchemaBuilder<{
       return badInput(issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; '), { issues });
     },
   },
+  // Field costs for the query cost limit (server/query-cost.ts computes it before execution): a field costs
+  // 1 unless its `complexity` option says otherwise; a list costs its items (first/limit, see there) or the
+  // `multiplier` a field declares. The plugin only records these (disabled: no check inside resolvers).
   complexity: {
     defaultComplexity: 1,
-    defaultListMultiplier: 10,
+    defaultListMultiplier: 1,
+    disabled: true,
   },
 });
+
+/** Whether objects of `typename` can be loaded by global id (`builder.node` types). */
+function isNodeType(typename: string): boolean {
+  if (!builder.configStore.hasConfig(typename)) return false;
+  const config = builder.configStore.getTypeConfig(typename);
+  if (config.graphqlKind !== 'Object') return false;
+  const options = config.pothosOptions as Record<string, unknown>;
+  return Boolean(options['loadMany'] ?? options['loadOne'] ?? options['loadManyWithoutCache'] ?? options['loadWithoutCache']);
+}
 
 /** The scopes that failed in an authorization result (for error messages). */
 function failedScopes(failure: AuthFailure): Set<string> {

@@ -23,6 +23,8 @@ import { schema } from '../schema/index.ts';
 import { anonymous, TokenService, type Viewer } from './auth.ts';
 import type { Context } from './context.ts';
 import { isContractError } from './errors.ts';
+import { useHttpStatus } from './http-status.ts';
+import { useInputGuard } from './input-guard.ts';
 import { useJit } from './jit.ts';
 import {
   clientIpOf,
@@ -180,11 +182,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     maskedErrors: { maskError: (error, message) => maskUnexpected(logger, error, message) },
     plugins: [
       useRequestId(),
+      useHttpStatus(),
       useCsrfPrevention(),
       useBodyLimit(config.limits.maxBodyBytes),
-      useQueryLimits(config),
+      ...useQueryLimits(config),
       ...(config.limits.introspection ? [] : [useNoIntrospection()]),
       useRequestRateLimit(services.rateLimiter),
+      useInputGuard(),
       useStreamLimit(wsGuard, (context) => clientKey(context as unknown as Context)),
       useReadinessCheck({
         endpoint: '/ready',
@@ -209,9 +213,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         'clientIp' in initial
           ? ((initial['clientIp'] as string | null | undefined) ?? null)
           : clientIpOf(config, headers?.get('x-forwarded-for'), socketAddressOf(initial['req'] as IncomingMessage | undefined));
-      return {
+      // `em` is forked on first use: most requests (increments, trivial ones) never touch the EntityManager.
+      // Defined on the context object itself (Yoga copies returned fields with Object.assign, which would
+      // read a getter at once).
+      let em: Context['em'] | undefined;
+      Object.defineProperty(initial, 'em', { get: () => (em ??= orm.em.fork()), enumerable: false, configurable: true });
+      const context: Omit<Context, 'em'> = {
         viewer,
-        em: orm.em.fork(),
         pubsub: pubsub.pubsub,
         services,
         config,
@@ -221,6 +229,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         userAgent: headers?.get('user-agent') ?? (initial['userAgent'] as string | undefined) ?? null,
         clientIp,
       };
+      return context as Context; // `em` is on `initial`, which Yoga extends with these fields
     },
   });
 
@@ -229,7 +238,17 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     server: httpServer,
     path: GRAPHQL_PATH,
     maxPayload: config.limits.maxBodyBytes,
-    verifyClient: ({ origin }: { origin?: string }) => originAllowed(config, origin),
+    // A refused origin is a 403 naming the rule (ws's default refusal is a 401, which reads as a token problem).
+    verifyClient: (
+      { origin }: { origin?: string },
+      done: (ok: boolean, status?: number, message?: string, headers?: Record<string, string>) => void,
+    ) => {
+      if (originAllowed(config, origin)) return done(true);
+      const named = JSON.stringify(String(origin).slice(0, 200));
+      done(false, 403, `Origin ${named} may not open websockets: it is not listed in CORS_ORIGINS`, {
+        'Content-Type': 'text/plain; charset=utf-8',
+      });
+    },
   });
   const runWsOperation = (args: ExecutionArgs, kind: 'execute' | 'subscribe') => {
     const requestId = (args.contextValue as Context).requestId;
@@ -376,7 +395,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     stop() {
       stopping ??= (async () => {
         const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+        // SSE subscriptions end now (their responses complete). A keep-alive connection whose last response
+        // has just finished is idle: close those as they appear, not after the keep-alive timeout.
+        wsGuard.closeStreams();
         httpServer.closeIdleConnections();
+        const idleSweep = setInterval(() => httpServer.closeIdleConnections(), 50);
         const timer = setTimeout(() => httpServer.closeAllConnections(), config.shutdownTimeoutMs);
         // graphql-ws completes every subscription and closes each socket with 1001 (going away). A client
         // that never answers the close frame is cut off after a short grace period (ws would wait 30 s).
@@ -390,6 +413,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         clearTimeout(grace);
         await closed;
         clearTimeout(timer);
+        clearInterval(idleSweep);
         await services.close();
         await pubsub.close();
         await orm.close(true);

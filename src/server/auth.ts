@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import {
   createRemoteJWKSet,
   errors as joseErrors,
@@ -9,6 +10,7 @@ import {
   type JWTVerifyOptions,
 } from 'jose';
 import { apiError, unauthenticated } from './errors.ts';
+import { textProblem } from './input-guard.ts';
 
 /** Who is calling. `service` is the client application's backend; `user` is one of its end users. */
 export type Viewer =
@@ -46,6 +48,8 @@ export interface TokenOptions {
 
 const MAX_TOKEN_LENGTH = 8192;
 const MAX_SUBJECT_LENGTH = 256;
+/** Verified tokens remembered (each until it expires): clients send the same token with every request. */
+const VERIFIED_TOKENS_MAX = 10_000;
 
 /**
  * Verifies bearer tokens and signs development/test tokens.
@@ -59,7 +63,15 @@ const MAX_SUBJECT_LENGTH = 256;
  */
 export class TokenService {
   readonly #signingKey: Uint8Array | undefined;
-  readonly #verificationKey: Uint8Array | crypto.KeyObject | JWTVerifyGetKey;
+  readonly #verificationKey: Uint8Array | crypto.KeyObject | Promise<CryptoKey> | JWTVerifyGetKey;
+  /**
+   * Tokens that verified, with what they stand for, until they expire: verifying an HS256 token (WebCrypto,
+   * ~40% of a trivial request's CPU) is done once per token, not once per request. Bounded (LRU), so
+   * ever-new tokens cannot grow memory; exact string match, so nothing but the very same signed token hits.
+   * (A token signed by a JWKS key that is later withdrawn stays valid here until its `exp`, as it does for
+   * any client holding it.)
+   */
+  readonly #verified = new LRUCache<string, Authentication & { validUntil: Date }>({ max: VERIFIED_TOKENS_MAX });
   readonly #verifyOptions: JWTVerifyOptions;
   readonly #issuer: string | undefined;
   readonly #audience: string | undefined;
@@ -96,7 +108,10 @@ export class TokenService {
     } else {
       if (!this.#signingKey) throw new Error('TokenService needs a secret, a JWKS URL or a public key');
       this.mode = 'HS256';
-      this.#verificationKey = this.#signingKey;
+      // A CryptoKey imported once (jose would import the raw secret again for every verification).
+      this.#verificationKey = globalThis.crypto.subtle.importKey('raw', new Uint8Array(this.#signingKey), { name: 'HMAC', hash: 'SHA-256' }, false, [
+        'verify',
+      ]);
       algorithms = ['HS256'];
     }
     this.#verifyOptions = {
@@ -140,12 +155,24 @@ export class TokenService {
 
   async authenticateToken(token: string): Promise<Authentication> {
     if (token.length > MAX_TOKEN_LENGTH) throw unauthenticated('Invalid token: too long');
+    const known = this.#verified.get(token);
+    if (known) {
+      if (known.validUntil.getTime() > Date.now()) return known;
+      this.#verified.delete(token);
+    }
+    const authentication = await this.#verify(token);
+    this.#verified.set(token, authentication);
+    return authentication;
+  }
+
+  async #verify(token: string): Promise<Authentication & { validUntil: Date }> {
     let payload: JWTPayload;
     try {
+      const key = this.#verificationKey;
       const verified =
-        typeof this.#verificationKey === 'function'
-          ? await jwtVerify(token, this.#verificationKey, this.#verifyOptions)
-          : await jwtVerify(token, this.#verificationKey, this.#verifyOptions);
+        typeof key === 'function'
+          ? await jwtVerify(token, key, this.#verifyOptions)
+          : await jwtVerify(token, key instanceof Promise ? await key : key, this.#verifyOptions);
       payload = verified.payload;
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Token expired');
@@ -159,7 +186,8 @@ export class TokenService {
       throw error;
     }
     const sub = payload.sub;
-    if (!sub || sub.length > MAX_SUBJECT_LENGTH) throw unauthenticated('Invalid token: bad "sub" claim');
+    // The subject becomes a user id stored in SQL: the same text rules as every input (input-guard.ts).
+    if (!sub || sub.length > MAX_SUBJECT_LENGTH || textProblem(sub)) throw unauthenticated('Invalid token: bad "sub" claim');
     const roles = Array.isArray(payload['roles']) ? payload['roles'] : [];
     const viewer: Viewer = roles.includes('service') ? { kind: 'service', id: sub } : { kind: 'user', id: sub };
     const validUntil = new Date(((payload.exp as number) + this.#clockSkewSeconds) * 1000);

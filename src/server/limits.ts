@@ -5,12 +5,14 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import type { GraphQLError, ValidationContext, ValidationRule } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
+import { useQueryCost } from './query-cost.ts';
 
 /**
  * Server-wide limits on what a request may ask for. See src/server/HARDENING.md for the production notes.
  *
- * - graphql-armor: selection depth, cost, aliases, tokens, directives; "Did you mean" suggestions hidden.
- *   Refusals are BAD_USER_INPUT-like validation errors: `extensions.code = "QUERY_LIMIT_EXCEEDED"`, HTTP 400.
+ * - graphql-armor: selection depth, aliases, tokens, directives; "Did you mean" suggestions hidden. The
+ *   query cost (MAX_COST) is computed by query-cost.ts.
+ *   Refusals are request errors: `extensions.code = "QUERY_LIMIT_EXCEEDED"` (HTTP status: see http-status.ts).
  * - Introspection can be switched off (INTROSPECTION=false; off by default in production); `__typename` stays.
  * - CSRF: a POST with a "simple" content type (text/plain, form-urlencoded, multipart) must carry the
  *   `x-graphql-csrf` header (any value); JSON POSTs are preflighted by browsers and pass. GET can only run
@@ -22,26 +24,44 @@ export const CSRF_HEADER = 'x-graphql-csrf';
 
 export type LimitName = 'maxDepth' | 'costLimit' | 'maxAliases' | 'maxTokens' | 'maxDirectives';
 
+const SETTING: Record<LimitName, string> = {
+  maxDepth: 'MAX_DEPTH',
+  costLimit: 'MAX_COST',
+  maxAliases: 'MAX_ALIASES',
+  maxTokens: 'MAX_TOKENS',
+  maxDirectives: 'MAX_DIRECTIVES',
+};
+
+/**
+ * Tags an armor refusal (QUERY_LIMIT_EXCEEDED, which limit) and rewrites its message: armor says
+ * "Syntax Error: Aliases limit…", which sends developers after a syntax error they did not make.
+ */
 function tagged(limit: LimitName) {
   return (_ctx: ValidationContext | null, error: GraphQLError) => {
     const extensions = error.extensions as Record<string, unknown>;
     extensions['code'] = 'QUERY_LIMIT_EXCEEDED';
     extensions['limit'] = limit;
-    extensions['http'] = { status: 400 };
+    error.message = `${error.message.replace(/^Syntax Error: /, '').replace(/\.$/, '')} (${SETTING[limit]}).`;
   };
 }
 
-/** graphql-armor with trackql's limits; applies to HTTP and to graphql-ws (both go through getEnveloped). */
-export function useQueryLimits(config: Config): Plugin {
+/**
+ * graphql-armor with trackql's limits; applies to HTTP and to graphql-ws (both go through getEnveloped).
+ * The cost limit is trackql's own (query-cost.ts), which knows what fields cost.
+ */
+export function useQueryLimits(config: Config): Plugin[] {
   const l = config.limits;
-  return EnvelopArmorPlugin({
-    maxDepth: { n: l.maxDepth, ignoreIntrospection: true, flattenFragments: true, onReject: [tagged('maxDepth')] },
-    costLimit: { maxCost: l.maxCost, ignoreIntrospection: true, onReject: [tagged('costLimit')] },
-    maxAliases: { n: l.maxAliases, onReject: [tagged('maxAliases')] },
-    maxTokens: { n: l.maxTokens, onReject: [tagged('maxTokens')] },
-    maxDirectives: { n: l.maxDirectives, onReject: [tagged('maxDirectives')] },
-    blockFieldSuggestion: { enabled: l.blockFieldSuggestions, mask: '' },
-  }) as Plugin;
+  return [
+    EnvelopArmorPlugin({
+      maxDepth: { n: l.maxDepth, ignoreIntrospection: true, flattenFragments: true, onReject: [tagged('maxDepth')] },
+      costLimit: { enabled: false },
+      maxAliases: { n: l.maxAliases, onReject: [tagged('maxAliases')] },
+      maxTokens: { n: l.maxTokens, onReject: [tagged('maxTokens')] },
+      maxDirectives: { n: l.maxDirectives, onReject: [tagged('maxDirectives')] },
+      blockFieldSuggestion: { enabled: l.blockFieldSuggestions, mask: '' },
+    }) as Plugin,
+    useQueryCost(l.maxCost),
+  ];
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
@@ -49,13 +50,18 @@ interface RateLimitStore {
   close(): Promise<void>;
 }
 
+/**
+ * Clients tracked in memory at most (least recently seen dropped first). Anonymous clients are keyed by
+ * address, so a flood of ever-new addresses (or X-Forwarded-For values behind TRUST_PROXY) must not grow
+ * memory without bound; a client dropped from here only starts a fresh window.
+ */
+const MEMORY_STORE_MAX_CLIENTS = 100_000;
+
 class MemoryStore implements RateLimitStore {
-  readonly #windows = new Map<string, { used: number; resetAt: number }>();
-  #lastSweep = Date.now();
+  readonly #windows = new LRUCache<string, { used: number; resetAt: number }>({ max: MEMORY_STORE_MAX_CLIENTS });
 
   async hit(key: string, cost: number, limit: number, windowMs: number): Promise<WindowCount> {
     const now = Date.now();
-    this.#sweep(now, windowMs);
     let window = this.#windows.get(key);
     if (!window || window.resetAt <= now) {
       window = { used: 0, resetAt: now + windowMs };
@@ -64,12 +70,6 @@ class MemoryStore implements RateLimitStore {
     const allowed = window.used + cost <= limit;
     if (allowed) window.used += cost;
     return { allowed, used: window.used, resetInMs: window.resetAt - now };
-  }
-
-  #sweep(now: number, windowMs: number) {
-    if (now - this.#lastSweep < windowMs) return;
-    this.#lastSweep = now;
-    for (const [key, window] of this.#windows) if (window.resetAt <= now) this.#windows.delete(key);
   }
 
   async close() {

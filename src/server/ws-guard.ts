@@ -7,6 +7,10 @@ import type { Config } from '../config.ts';
  * anonymous callers), subscriptions per connection, and subscriptions per client across its websockets and
  * its HTTP (SSE) streams. Refused connections are closed with 4429; refused subscriptions get a
  * RATE_LIMITED error for that operation only.
+ *
+ * It also holds the running SSE streams, so that shutdown ends them at once (each client gets Yoga's
+ * `event: complete` and the response ends) as graphql-ws closes websockets with 1001, instead of letting
+ * them hold the HTTP server open until SHUTDOWN_TIMEOUT_MS.
  */
 
 export const TOO_MANY_CONNECTIONS = 4429;
@@ -25,6 +29,9 @@ export class WsGuard {
   readonly #byClient = new Map<string, Set<WsConnection>>();
   /** Running subscriptions over HTTP (server-sent events) per client. */
   readonly #streams = new Map<string, number>();
+  /** How to end each running SSE stream (shutdown). */
+  readonly #stoppers = new Set<() => void>();
+  #closing = false;
 
   constructor(limits: Config['ws']) {
     this.#limits = limits;
@@ -92,6 +99,77 @@ export class WsGuard {
     connection.subscriptions.delete(id);
     connection.requestIds.delete(id);
   }
+
+  /** The event stream of an SSE subscription, registered so that `closeStreams` can end it. */
+  openStream<T>(source: AsyncIterable<T>): AsyncIterableIterator<T> {
+    const { stream, stop } = stoppable(source, () => this.#stoppers.delete(stop));
+    this.#stoppers.add(stop);
+    if (this.#closing) stop();
+    return stream;
+  }
+
+  /** Shutdown: ends every running SSE stream now, and every one opened from now on. */
+  closeStreams(): void {
+    this.#closing = true;
+    for (const stop of [...this.#stoppers]) stop();
+  }
+}
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+/**
+ * `source` with a `stop()` that ends it at once: a pending `next()` resolves as done and the source is
+ * returned (which lets go of its pub/sub listener). Written out rather than with Promise.race, whose
+ * reactions on a never-settling "stopped" promise would pile up with every event of a long-lived stream.
+ */
+function stoppable<T>(source: AsyncIterable<T>, onEnd: () => void): { stream: AsyncIterableIterator<T>; stop: () => void } {
+  const iterator = source[Symbol.asyncIterator]();
+  let ended = false;
+  let settlePending: ((result: IteratorResult<T>) => void) | null = null;
+  const end = async () => {
+    if (ended) return;
+    ended = true;
+    onEnd();
+    settlePending?.(DONE);
+    settlePending = null;
+    try {
+      await iterator.return?.();
+    } catch {
+      // The stream is being abandoned anyway.
+    }
+  };
+  const stream: AsyncIterableIterator<T> = {
+    next: () => {
+      if (ended) return Promise.resolve(DONE);
+      return new Promise<IteratorResult<T>>((resolve, reject) => {
+        settlePending = resolve;
+        iterator.next().then(
+          (result) => {
+            settlePending = null;
+            if (result.done) void end();
+            resolve(result);
+          },
+          (error: unknown) => {
+            settlePending = null;
+            void end();
+            reject(error);
+          },
+        );
+      });
+    },
+    return: async () => {
+      await end();
+      return DONE;
+    },
+    throw: async (error?: unknown) => {
+      await end();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+  return { stream, stop: () => void end() };
 }
 
 function tooMany(message: string): GraphQLError {
@@ -107,8 +185,13 @@ export function useStreamLimit(guard: WsGuard, keyOf: (context: Record<string, u
     onSubscribe({ args, setResultAndStopExecution }) {
       const context = args.contextValue as unknown as Record<string, unknown>;
       if (context['transport'] === 'ws') return undefined;
+      const closable = {
+        onSubscribeResult({ result, setResult }: { result: unknown; setResult: (result: never) => void }) {
+          if (isAsyncIterable(result)) setResult(guard.openStream(result) as never);
+        },
+      };
       const key = keyOf(context);
-      if (key === null) return undefined;
+      if (key === null) return closable;
       const refusal = guard.startStream(key);
       if (refusal) {
         setResultAndStopExecution({ errors: [refusal] });
@@ -122,11 +205,12 @@ export function useStreamLimit(guard: WsGuard, keyOf: (context: Record<string, u
       // The stream only notices a vanished client on its next write; the request signal knows at once.
       (context['request'] as Request | undefined)?.signal?.addEventListener('abort', end, { once: true });
       return {
-        onSubscribeResult({ result }) {
-          if (!isAsyncIterable(result)) {
+        onSubscribeResult(payload) {
+          if (!isAsyncIterable(payload.result)) {
             end();
             return undefined;
           }
+          closable.onSubscribeResult(payload);
           return { onEnd: end };
         },
         onSubscribeError: end,
@@ -135,6 +219,6 @@ export function useStreamLimit(guard: WsGuard, keyOf: (context: Record<string, u
   };
 }
 
-function isAsyncIterable(value: unknown): boolean {
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 }

@@ -132,12 +132,18 @@ describe('CORS', () => {
 
   it('CORS_ORIGINS also refuses websocket upgrades from other origins', async () => {
     const url = `ws://127.0.0.1:${restricted.port}/graphql`;
-    const refused = await new Promise<number>((resolve) => {
+    // 403 with a message naming the origin rule (a 401 would send developers after their token).
+    const refused = await new Promise<{ status: number; body: string }>((resolve) => {
       const socket = new WebSocket(url, 'graphql-transport-ws', { origin: 'https://evil.example' });
-      socket.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      socket.on('open', () => resolve(101));
+      socket.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      socket.on('open', () => resolve({ status: 101, body: '' }));
     });
-    expect(refused).toBe(401);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatch(/Origin "https:\/\/evil\.example" may not open websockets: it is not listed in CORS_ORIGINS/);
     const allowed = await new Promise<number>((resolve) => {
       const socket = new WebSocket(url, 'graphql-transport-ws', { origin: 'https://app.example.test' });
       socket.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));

@@ -1,4 +1,5 @@
-import { getIntrospectionQuery } from 'graphql';
+import fs from 'node:fs';
+import { getIntrospectionQuery, Kind, parse, print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
@@ -26,8 +27,11 @@ describe('query limits (small limits, to probe each one)', () => {
     expect(result.a.id).toBe(user);
   });
 
-  it('refuses a deep query with QUERY_LIMIT_EXCEEDED and HTTP 400', async () => {
-    const response = await postJson(t, '{ feed { edges { node { actor { id } } } } }', {}, { authorization: `Bearer ${t.serviceToken}` });
+  it('refuses a deep query with QUERY_LIMIT_EXCEEDED: HTTP 400 (graphql-response+json; 200 for application/json)', async () => {
+    const deep = '{ feed { edges { node { actor { id } } } } }';
+    const auth = { authorization: `Bearer ${t.serviceToken}` };
+    expect((await postJson(t, deep, {}, auth)).status).toBe(200);
+    const response = await postJson(t, deep, {}, { ...auth, accept: 'application/graphql-response+json' });
     expect(response.status).toBe(400);
     expectRefused(response.json(), 'QUERY_LIMIT_EXCEEDED', /depth limit of 4 exceeded/);
     expect(response.json().errors?.[0]?.extensions?.['limit']).toBe('maxDepth');
@@ -99,6 +103,64 @@ describe('default limits', () => {
       { token: await t.userToken(uniqueId('u')) },
     );
     expect(feed.feed.edges).toEqual([]);
+  });
+
+  it('let every README example through (no QUERY_LIMIT_EXCEEDED), subscriptions included', async () => {
+    const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const operations = [...readme.matchAll(/```graphql\n([\s\S]*?)```/g)].flatMap((m) =>
+      parse(m[1]!).definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION),
+    );
+    expect(operations.length).toBeGreaterThan(10);
+    const client = t.wsClient(await t.userToken(uniqueId('readme')));
+    for (const operation of operations) {
+      const query = print(operation);
+      if (operation.operation === 'subscription') {
+        const outcome = await Promise.race([runWs(client, query), new Promise<null>((r) => setTimeout(() => r(null), 500))]);
+        expect(outcome, query).toBeNull(); // still running: accepted
+      } else {
+        const result = await t.gql(query, {}, { token: t.serviceToken });
+        expect(result.errors?.filter((e) => e.extensions?.['code'] === 'QUERY_LIMIT_EXCEEDED') ?? [], query).toEqual([]);
+      }
+    }
+  });
+
+  it('let a full page (first: 100) of feed and actions through, with a reasonable selection', async () => {
+    const token = await t.userToken(uniqueId('page'));
+    const objects = '{ type id label deleted }';
+    const node = `id verb text unread timestamp level groupedCount data actor ${objects} targets ${objects} related ${objects} matchedTrackers { id objectType verbs object { type id } }`;
+    await t.ok(`{ feed(first: 100) { edges { cursor node { ${node} } } pageInfo { hasNextPage endCursor } } unreadCount }`, {}, { token });
+    // The selection of the review (actor, targets and related as { type id }) with a variable page size.
+    const minimal = 'node { actor { type id } targets { type id } related { type id } }';
+    await t.ok(`query($n: Int) { feed(first: $n) { edges { ${minimal} } } }`, { n: 100 }, { token });
+    await t.ok(`query($n: Int) { actions(actor: { type: "User", id: "x" }, first: $n) { edges { cursor ${minimal} } pageInfo { endCursor } } }`, { n: 100 }, { token });
+  });
+
+  it('refuse what costs much more than that, whether page sizes are literals or variables', async () => {
+    const token = await t.userToken(uniqueId('abuse'));
+    const page = 'edges { node { id verb actor { type id } targets { type id } related { type id } } }';
+    const aliased = Array.from({ length: 12 }, (_, i) => `f${i}: feed(first: $n) { ${page} }`).join(' ');
+    const byVariable = await t.gql(`query($n: Int) { ${aliased} }`, { n: 100 }, { token });
+    expectRefused(byVariable, 'QUERY_LIMIT_EXCEEDED', /^Query cost limit of 5000 exceeded: this operation costs \d+ \(MAX_COST/);
+    expect(byVariable.errors?.[0]?.extensions?.['limit']).toBe('costLimit');
+    // The same with small pages is fine: the cost follows what is asked for.
+    await t.ok(`query($n: Int) { ${aliased} }`, { n: 10 }, { token });
+    // Nested lists multiply: every metric of every domain, each with its top 100 objects and a series.
+    const nested = '{ domains { metrics { total series(period: HOUR) { start value } top(period: DAY, limit: 100) { object { type id label } value } } } }';
+    expectRefused(await t.gql(nested), 'QUERY_LIMIT_EXCEEDED', /cost limit of 5000 exceeded/);
+  });
+
+  it('refusals never claim a syntax error, and name the setting', async () => {
+    const cases: Array<[string, RegExp]> = [
+      [`{ ${Array.from({ length: 16 }, (_, i) => `a${i}: viewer { id }`).join(' ')} }`, /^Aliases limit of 15 exceeded, found 16 \(MAX_ALIASES\)\.$/],
+      [`{ ${Array(2100).fill('__typename').join(' ')} }`, /^Token limit of 2000 exceeded \(MAX_TOKENS\)\.$/],
+      [`{ viewer { ${Array.from({ length: 21 }, () => 'id @skip(if: false)').join(' ')} } }`, /^Directives limit of 20 exceeded, found 21 \(MAX_DIRECTIVES\)\.$/],
+      ['{ __type(name: "Query") { fields { type { fields { type { fields { type { fields { type { fields { type { name } } } } } } } } } } } }', /^Query depth limit of 10 exceeded, found \d+ \(MAX_DEPTH\)\.$/],
+    ];
+    for (const [query, message] of cases) {
+      const result = await t.gql(query, {}, { token: t.serviceToken });
+      expectRefused(result, 'QUERY_LIMIT_EXCEEDED', message);
+      expect(result.errors?.[0]?.message).not.toMatch(/syntax/i);
+    }
   });
 
   it('refuse a deep introspection query (`__type` is not exempt)', async () => {

@@ -2,6 +2,7 @@ import { createContextCache } from '@pothos/core';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import DataLoader from 'dataloader';
 import { z } from 'zod';
+import { parseBigintId } from '../../db/bigint-id.ts';
 import type { Context } from '../../server/context.ts';
 import { badInput, unauthenticated } from '../../server/errors.ts';
 import type { ActionViewer } from '../accessors.ts';
@@ -79,10 +80,9 @@ export function actionDbIds(ids: readonly (string | number)[]): string[] {
     } catch {
       throw badInput(`actionIds: "${String(raw)}" is not an Action id`);
     }
-    if (decoded.typename !== 'Action' || !/^\d{1,19}$/.test(decoded.id)) {
-      throw badInput(`actionIds: "${String(raw)}" is not an Action id`);
-    }
-    return decoded.id;
+    const id = decoded.typename === 'Action' ? parseBigintId(decoded.id) : null;
+    if (id === null) throw badInput(`actionIds: "${String(raw)}" is not an Action id`);
+    return id;
   });
 }
 

@@ -1,0 +1,183 @@
+import {
+  Kind,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValueNode,
+} from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { badInput } from './errors.ts';
+
+/**
+ * The one check of every string a caller sends, at the schema edge: before an operation runs (HTTP, SSE
+ * and websockets all go through Yoga's envelop), every string among its arguments (literals of the
+ * document, variable default values and the variables' values, JSON scalars included, keys and values at
+ * any depth) must be text PostgreSQL can store: no NUL character (U+0000, which `text` and `jsonb` refuse)
+ * and no lone UTF-16 surrogate (which would be stored as U+FFFD, silently not what was sent). A refusal is
+ * one BAD_USER_INPUT naming the argument path (`logAction.input.actor.id`) before anything runs, so nothing
+ * of the operation is stored. Field validators (zod) then only deal with well-formed text.
+ */
+
+/** What is wrong with a string, or null when it is fine. */
+export function textProblem(value: string): string | null {
+  if (value.includes('\u0000')) return 'must not contain the NUL character (U+0000)';
+  if (!value.isWellFormed()) return 'must be well-formed Unicode (it contains a lone UTF-16 surrogate)';
+  return null;
+}
+
+interface Issue {
+  path: string;
+  message: string;
+}
+
+/** Per operation of a document: the first problem among its literals, and where each variable is used. */
+interface OperationInputs {
+  literalIssue: Issue | null;
+  /** Variable name → the argument path of its first use (for messages). */
+  variablePaths: Map<string, string>;
+}
+
+export function useInputGuard(): Plugin {
+  const cache = new WeakMap<DocumentNode, Map<string, OperationInputs | null>>();
+  const inputsOf = (document: DocumentNode, operationName: string | null | undefined): OperationInputs | null => {
+    let byOperation = cache.get(document);
+    if (!byOperation) cache.set(document, (byOperation = new Map()));
+    const key = operationName ?? '';
+    let inputs = byOperation.get(key);
+    if (inputs === undefined) {
+      inputs = analyse(document, operationName);
+      byOperation.set(key, inputs);
+    }
+    return inputs;
+  };
+  const check = (args: { document: DocumentNode; operationName?: string | null | undefined; variableValues?: unknown }) => {
+    const inputs = inputsOf(args.document, args.operationName);
+    if (!inputs) return null; // no such operation: execution reports it
+    const issue = inputs.literalIssue ?? variablesIssue(inputs.variablePaths, args.variableValues);
+    return issue ? badInput(`${issue.path}: ${issue.message}`, { issues: [issue] }) : null;
+  };
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      const error = check(args);
+      if (error) setResultAndStopExecution({ errors: [error] });
+    },
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const error = check(args);
+      if (error) setResultAndStopExecution({ errors: [error] });
+    },
+  };
+}
+
+function analyse(document: DocumentNode, operationName: string | null | undefined): OperationInputs | null {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  let operation: OperationDefinitionNode | undefined;
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+    else if (definition.kind === Kind.OPERATION_DEFINITION) {
+      if (operationName ? definition.name?.value === operationName : operation === undefined) operation = definition;
+    }
+  }
+  if (!operation) return null;
+  const inputs: OperationInputs = { literalIssue: null, variablePaths: new Map() };
+  const onLiteral = (path: string, value: ValueNode) => {
+    inputs.literalIssue ??= literalIssue(path, value, inputs.variablePaths);
+  };
+  for (const definition of operation.variableDefinitions ?? []) {
+    if (definition.defaultValue) onLiteral(`$${definition.variable.name.value}`, definition.defaultValue);
+  }
+  const visited = new Set<string>();
+  const walk = (selectionSet: SelectionSetNode, prefix: string) => {
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) {
+        const path = prefix ? `${prefix}.${selection.name.value}` : selection.name.value;
+        for (const argument of selection.arguments ?? []) onLiteral(`${path}.${argument.name.value}`, argument.value);
+        if (selection.selectionSet) walk(selection.selectionSet, path);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        walk(selection.selectionSet, prefix);
+      } else if (!visited.has(selection.name.value)) {
+        visited.add(selection.name.value);
+        const fragment = fragments.get(selection.name.value);
+        if (fragment) walk(fragment.selectionSet, prefix);
+      }
+    }
+  };
+  walk(operation.selectionSet, '');
+  // Declared variables that no argument uses (validation refuses those) are still checked, under their name.
+  for (const definition of operation.variableDefinitions ?? []) {
+    const name = definition.variable.name.value;
+    if (!inputs.variablePaths.has(name)) inputs.variablePaths.set(name, `$${name}`);
+  }
+  return inputs;
+}
+
+/** The first bad string of a literal value; records the variables it uses on the way. */
+function literalIssue(path: string, value: ValueNode, variablePaths: Map<string, string>): Issue | null {
+  switch (value.kind) {
+    case Kind.STRING: {
+      const message = textProblem(value.value);
+      return message ? { path, message } : null;
+    }
+    case Kind.VARIABLE:
+      if (!variablePaths.has(value.name.value)) variablePaths.set(value.name.value, path);
+      return null;
+    case Kind.LIST:
+      for (let i = 0; i < value.values.length; i++) {
+        const issue = literalIssue(`${path}.${i}`, value.values[i]!, variablePaths);
+        if (issue) return issue;
+      }
+      return null;
+    case Kind.OBJECT:
+      for (const field of value.fields) {
+        const issue = literalIssue(`${path}.${field.name.value}`, field.value, variablePaths);
+        if (issue) return issue;
+      }
+      return null;
+    default:
+      return null;
+  }
+}
+
+/** A value being walked, with how it was reached (the path is only spelled out for a refusal). */
+interface Step {
+  value: unknown;
+  parent: Step | null;
+  key: string;
+}
+
+function pathOf(step: Step): string {
+  const keys: string[] = [];
+  for (let s: Step | null = step; s; s = s.parent) keys.push(s.key);
+  const path = keys.reverse().join('.');
+  return path.length > 200 ? `${path.slice(0, 200)}…` : path;
+}
+
+/**
+ * The first bad string (or object key) among the variables' values, at any depth. Iterative: a hostile
+ * 100,000-level JSON value costs no stack.
+ */
+function variablesIssue(variablePaths: Map<string, string>, variableValues: unknown): Issue | null {
+  if (variablePaths.size === 0 || typeof variableValues !== 'object' || variableValues === null) return null;
+  const values = variableValues as Record<string, unknown>;
+  const stack: Step[] = [];
+  for (const [name, path] of variablePaths) {
+    if (Object.hasOwn(values, name)) stack.push({ value: values[name], parent: null, key: path });
+  }
+  while (stack.length > 0) {
+    const step = stack.pop()!;
+    const value = step.value;
+    if (typeof value === 'string') {
+      const message = textProblem(value);
+      if (message) return { path: pathOf(step), message };
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], parent: step, key: String(i) });
+    } else if (typeof value === 'object' && value !== null) {
+      for (const key of Object.keys(value)) {
+        const message = textProblem(key);
+        if (message) return { path: `${pathOf(step)}.${key.replace(/[\u0000\uD800-\uDFFF]/g, '\uFFFD')}`, message: `keys ${message}` };
+        stack.push({ value: (value as Record<string, unknown>)[key], parent: step, key });
+      }
+    }
+  }
+  return null;
+}

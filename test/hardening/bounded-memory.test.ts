@@ -1,0 +1,142 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_JWT_SECRET } from '../support/app.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { post, signTestToken } from '../support/instances.ts';
+import { startServerProcess, type ServerProcess } from '../support/process.ts';
+
+/**
+ * Bounded memory under hostile input: a real server process with a small heap (--max-old-space-size)
+ * takes MEMORY_REQUESTS (200,000) requests in which everything a caller chooses is new every time:
+ * operation names and aliases (Prometheus labels, error paths, parsed documents, compiled queries),
+ * object refs, labels, categories and DOM ids of increments, client addresses (X-Forwarded-For behind
+ * TRUST_PROXY: rate-limit windows), user tokens (verified-token cache), user agents and request ids.
+ * The process (heap limited to 128 MB) must stay up, and once the load stops its heap must be under a fixed
+ * bound and no larger than during the first half of the run (no trend).
+ */
+
+const REQUESTS = Number(process.env['MEMORY_REQUESTS'] ?? 200_000);
+/** The child's old-space limit: a leak of this run's size would crash it. */
+const HEAP_LIMIT_MB = 128;
+/** Heap in use once the load stops (live data, garbage collected). */
+const HEAP_BOUND_MB = 100;
+
+let database: TestDatabase;
+let dataDir: string;
+let server: ServerProcess;
+let url: string;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackql-memory-'));
+  server = startServerProcess({
+    NODE_ENV: 'production',
+    NODE_OPTIONS: `--max-old-space-size=${HEAP_LIMIT_MB}`,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'info',
+    FOLD_CRON: 'off',
+    RETENTION_CRON: 'off',
+    TRUST_PROXY: 'true',
+    DATA_DIR: dataDir,
+    ...(database.url ? { DATABASE_URL: database.url } : { DATABASE_URL: '' }),
+    ...(process.env['REDIS_URL'] ? { REDIS_URL: process.env['REDIS_URL'] } : {}),
+  }, 110_000);
+  url = await server.ready;
+  const service = await signTestToken('memory-service', ['service']);
+  const setup = await post(
+    url,
+    'mutation { registerDomain(ref: "mem", name: "Mem") { ref } registerMetric(domain: "mem", ref: "views", name: "Views", public: true) { ref } }',
+    {},
+    service,
+  );
+  expect(setup.body.errors).toBeUndefined();
+}, 150_000);
+
+afterAll(async () => {
+  if (server && server.child.exitCode === null) {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  }
+  await database?.drop();
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function heapUsedMb(): Promise<number> {
+  const text = await (await fetch(url.replace(/\/graphql$/, '/metrics'))).text();
+  const line = text.split('\n').find((l) => l.startsWith('nodejs_heap_size_used_bytes '));
+  return Number(line?.split(' ')[1]) / 2 ** 20;
+}
+
+describe('bounded memory', () => {
+  it(`stays up with ${HEAP_LIMIT_MB} MB of heap, and under ${HEAP_BOUND_MB} MB after, ${REQUESTS} requests of ever-new names, refs, addresses and tokens`, async () => {
+    // 2,000 distinct user tokens, each used a few times (more than the verified-token cache would keep
+    // if it were per request; the cache is bounded by count either way).
+    const tokens = await Promise.all(Array.from({ length: 2000 }, (_, i) => signTestToken(`memory-user-${i}-${Date.now()}`)));
+    let sent = 0;
+    const body = (i: number): string => {
+      if (i % 20 === 0) return JSON.stringify({ query: `query Op${i}x { a${i}: node(id: "garbage-${i}") { id } }` });
+      if (i % 2 === 0) {
+        const event = { domain: 'mem', metric: 'views', object: { type: 'Page', id: `p${i}`, label: `Label ${i}` }, category: `c${i}`, domId: `d${i}` };
+        return JSON.stringify({ query: 'mutation($e: [IncrementInput!]!) { increment(events: $e) { accepted } }', variables: { e: [event] } });
+      }
+      return JSON.stringify({ query: '{ viewer { role id } }' });
+    };
+    const samples: number[] = [];
+    const sampler = setInterval(() => {
+      heapUsedMb().then((mb) => samples.push(mb), () => undefined);
+    }, 1000);
+    const started = Date.now();
+    const result = await new Promise<autocannon.Result>((resolve, reject) => {
+      autocannon(
+        {
+          url,
+          method: 'POST',
+          connections: 24,
+          amount: REQUESTS,
+          requests: [
+            {
+              setupRequest: (request) => {
+                const i = sent++;
+                const headers: Record<string, string> = {
+                  'content-type': 'application/json',
+                  'x-forwarded-for': `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+                  'user-agent': `Mozilla/5.0 (X11; Linux x86_64) Chrome/${i}.0 Safari/537.36`,
+                  'x-request-id': `req-${i}`,
+                };
+                if (i % 10 === 5) headers['authorization'] = `Bearer ${tokens[i % tokens.length]}`;
+                return { ...request, headers, body: body(i) };
+              },
+            },
+          ],
+        },
+        (error, r) => (error ? reject(error) : resolve(r)),
+      );
+    });
+    clearInterval(sampler);
+    const seconds = (Date.now() - started) / 1000;
+    // Once idle, the heap is what is live (plus garbage of the last moments): the least of a few samples.
+    const idle: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      idle.push(await heapUsedMb());
+    }
+    const end = Math.min(...idle);
+    const half = samples.slice(0, Math.ceil(samples.length / 2));
+    const firstHalfMax = Math.max(...half);
+    console.log(
+      `memory: ${result['2xx']} 2xx of ${result.requests.total} requests in ${seconds.toFixed(0)} s; heap max ${Math.max(...samples).toFixed(0)} MB, first half max ${firstHalfMax.toFixed(0)} MB, end ${end.toFixed(0)} MB`,
+    );
+    expect(server.child.exitCode).toBeNull();
+    expect(result.errors).toBe(0);
+    expect(result.non2xx).toBe(0);
+    expect(result['2xx']).toBe(REQUESTS);
+    expect(end).toBeLessThan(HEAP_BOUND_MB);
+    // No trend: the end of the run holds no more than the first half's peak plus garbage not yet collected.
+    expect(end).toBeLessThan(firstHalfMax + 30);
+  }, 240_000);
+});
