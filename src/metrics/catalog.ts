@@ -243,6 +243,40 @@ export class MetricsCatalog {
     return existing;
   }
 
+  /** Changes a domain's display name (its ref stays). NOT_FOUND when it does not exist. */
+  async renameDomain(ref: string, name: string): Promise<DomainInfo> {
+    await this.ensureBuiltins();
+    const row = await queryOne<DomainRow>(
+      this.#em(),
+      sql`update metric_domain as d set name = ${name} where d.ref = ${ref} returning ${domainColumns}`,
+    );
+    if (!row) throw notFound(`Unknown domain "${ref}"`);
+    // Cached metrics hold their domain: forget them, so this process answers with the new name at once.
+    for (const key of this.#metrics.keys()) if (key.startsWith(metricKey(ref, ''))) this.#metrics.delete(key);
+    return this.#rememberDomain(toDomain(row));
+  }
+
+  /**
+   * Changes a metric's display name (its ref, kind and statistics stay). A metric created on first use keeps
+   * being open to its first registration. NOT_FOUND when it does not exist.
+   */
+  async renameMetric(domainRef: string, ref: string, name: string): Promise<MetricInfo> {
+    await this.ensureBuiltins();
+    const row = await queryOne<MetricRow>(
+      this.#em(),
+      sql`with m as (
+            update metric set name = ${name}
+            where ref = ${ref} and domain_id = (select id from metric_domain where ref = ${domainRef}) returning *)
+          select ${metricColumns}, ${domainColumns} from m join metric_domain d on d.id = m.domain_id`,
+    );
+    if (!row) {
+      throw notFound((await this.getDomain(domainRef)) ? `Unknown metric "${ref}" in domain "${domainRef}"` : `Unknown domain "${domainRef}"`);
+    }
+    const metric = toMetric(row);
+    this.#remember(metric);
+    return metric;
+  }
+
   /**
    * Deletes a metric and its statistics. Increments of it still in the inbox become dead letters at the
    * next fold (other instances may accept a few more until their cache expires; those too).

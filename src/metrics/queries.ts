@@ -274,6 +274,38 @@ export class MetricsQueries {
   }
 
   /**
+   * The label heat map of one day: every DOM id counted in the `labels` domain during the day containing `day`
+   * in `timezone` (folded 15-minute buckets plus the inbox), per (DOM id, label, category), highest first.
+   */
+  async labelHeatMap(args: { day: Date; timezone: string; category?: string | null | undefined; first: number }): Promise<LabelStat[]> {
+    const tz = await this.checkTimezone(args.timezone);
+    if (!Number.isInteger(args.first) || args.first < 1 || args.first > 1000) throw badInput('`first` must be between 1 and 1000');
+    const start = periodStart('DAY', sql`${args.day}::timestamptz`, tz);
+    const end = sql`((date_trunc('day', ${args.day}::timestamptz at time zone ${tz}) + interval '1 day') at time zone ${tz})`;
+    const category = args.category != null ? sql`and s.category = ${args.category}` : sql``;
+    const inboxCategory = args.category != null ? sql`and i.category = ${args.category}` : sql``;
+    const rows = await query<{ dom_id: string; label: string; category: string; count: number }>(
+      this.#em(),
+      sql`with labels as (
+            select m.id, m.ref from metric m join metric_domain d on d.id = m.domain_id where d.ref = ${LABELS_DOMAIN}
+          ),
+          src as (
+            select s.metric_id, s.dom_id, s.category, s.value as v from metric_statistic s
+            where s.metric_id in (select id from labels) and s.period = ${QUARTER_HOUR} and s.start >= ${start} and s.start < ${end}
+              and s.level = 0 and s.dom_id <> '' ${category}
+            union all
+            select i.metric_id, i.dom_id, i.category, i.amount from metric_inbox i
+            where i.metric_id in (select id from labels) and i.occurred_at >= ${start} and i.occurred_at < ${end}
+              and i.dom_id <> '' ${inboxCategory}
+          )
+          select src.dom_id, labels.ref as label, src.category, sum(src.v)::float8 as count
+          from src join labels on labels.id = src.metric_id
+          group by 1, 2, 3 order by count desc, 1, 2, 3 limit ${args.first}`,
+    );
+    return rows.map((r) => ({ domId: r.dom_id, label: r.label, category: r.category || null, count: r.count }));
+  }
+
+  /**
    * trackstats' `record`: sets the value of a gauge's bucket for `period` (its start is the start of the
    * period containing `date` in `timezone`; LIFETIME has one bucket), replacing an earlier value.
    */
