@@ -46,6 +46,9 @@ const UPLOT_DIR = path.join(path.dirname(fileURLToPath(import.meta.resolve('uplo
 const CONSOLE_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+/** Key (never a request path) of the console page variant that offers development tokens. */
+const CONSOLE_WITH_DEV_TOKENS = '/console?dev-tokens';
+
 const BEACON_CORS = {
   'access-control-allow-origin': '*',
   'access-control-allow-methods': 'GET, POST, OPTIONS',
@@ -58,7 +61,13 @@ export function buildSite(config: Config): StaticSite {
   const site = new StaticSite();
   const code = (relative: string) => /^[\w-]+(\/[\w-]+)*\.(html|js|mjs|css|svg)$/.test(relative);
 
-  site.addFile('/console', path.join(CONSOLE_DIR, 'index.html'), { headers: { 'content-security-policy': CONSOLE_CSP } });
+  const consolePage = fs.readFileSync(path.join(CONSOLE_DIR, 'index.html'), 'utf8');
+  site.add('/console', consolePage, { type: 'text/html; charset=utf-8', headers: { 'content-security-policy': CONSOLE_CSP } });
+  // For callers that may have the development tokens: the page offers a "development token" sign-in.
+  site.add(CONSOLE_WITH_DEV_TOKENS, consolePage.replace('<body>', '<body data-dev-tokens="true">'), {
+    type: 'text/html; charset=utf-8',
+    headers: { 'content-security-policy': CONSOLE_CSP },
+  });
   site.addDir('/console/', CONSOLE_DIR, (r) => code(r) && r !== 'index.html');
 
   const trackerModule = fs.readFileSync(path.join(CLIENT_DIR, 'trackql.mjs'), 'utf8');
@@ -146,7 +155,8 @@ export function useWeb(options: WebPluginOptions): Plugin {
           endResponse(await tokensResponse(serverContext, fetchAPI));
           return;
         }
-        const canonical = p === '/index.html' ? '/' : p === '/console/' || p === '/console/index.html' ? '/console' : p;
+        let canonical = p === '/index.html' ? '/' : p === '/console/' || p === '/console/index.html' ? '/console' : p;
+        if (canonical === '/console' && config.web.demoPage && devTokens.allowedFor(serverContext)) canonical = CONSOLE_WITH_DEV_TOKENS;
         const response = site.respond(canonical, request, fetchAPI.Response);
         if (response) {
           endResponse(response);

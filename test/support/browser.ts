@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 
 /**
  * Browser tests: Debian's Chromium (/usr/bin/chromium) driven by playwright-core. Every request to an origin
@@ -86,11 +86,19 @@ export async function launchBrowser(allowedOrigins: string[]): Promise<TestBrows
   };
 }
 
-/** A full-page screenshot in test-results/ (and docs/images/ for the README when asked); returns its path. */
-export async function screenshot(page: Page, name: string, options: { readme?: boolean; fullPage?: boolean } = {}): Promise<string> {
+/**
+ * A screenshot (full page, the viewport, or one element) in test-results/ (and docs/images/ for the README
+ * when asked); returns its path.
+ */
+export async function screenshot(
+  page: Page,
+  name: string,
+  options: { readme?: boolean; fullPage?: boolean; element?: Locator } = {},
+): Promise<string> {
   fs.mkdirSync(RESULTS, { recursive: true });
   const file = path.join(RESULTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: options.fullPage ?? true });
+  if (options.element) await options.element.screenshot({ path: file });
+  else await page.screenshot({ path: file, fullPage: options.fullPage ?? true });
   if (options.readme && process.env['TRACKQL_README_IMAGES'] === '1') {
     fs.mkdirSync(README_IMAGES, { recursive: true });
     fs.copyFileSync(file, path.join(README_IMAGES, `${name}.png`));

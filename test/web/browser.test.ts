@@ -115,8 +115,16 @@ describe.skipIf(!hasChromium)('demo page in Chromium', () => {
     expect(await page.locator('#chart-day canvas').count()).toBe(1);
     const file = await screenshot(page, 'demo', { readme: true });
     expect(fs.statSync(file).size).toBeGreaterThan(10_000);
-    expect(b.errors).toEqual([]);
-    expect(b.blocked).toEqual([]);
+  });
+
+  it('links to the console, which offers the development token on a development start', async () => {
+    await page.click('a[href="/console"]');
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.click('#dev-sign-in');
+    await page.waitForSelector('#view[data-view="metrics"][data-ready="true"]');
+    expect(await page.textContent('#who')).toBe('service demo-service');
+    expect(await page.locator('section.domain[data-domain="demo"] tr[data-metric="demo/clicks"]').count()).toBe(1);
+    expect({ errors: b.errors, blocked: b.blocked }).toEqual({ errors: [], blocked: [] });
   });
 });
 
@@ -147,5 +155,5 @@ describe('demo page without a generated secret', () => {
     } finally {
       await app.stop();
     }
-  });
+  }, 120_000);
 });

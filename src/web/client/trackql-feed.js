@@ -92,6 +92,8 @@ export class TrackqlFeedElement extends HTMLElement {
   #endCursor = null;
   #clock = 0;
   #loading = null;
+  #loaded = false;
+  #started = false;
 
   constructor() {
     super();
@@ -140,16 +142,19 @@ export class TrackqlFeedElement extends HTMLElement {
       this.#getToken = typeof callback === 'function' ? callback : null;
     }
     this.#clock = setInterval(() => this.#renderTimes(), 60_000);
+    this.#started = true;
     this.#restart();
   }
 
   disconnectedCallback() {
+    this.#started = false;
     clearInterval(this.#clock);
     this.#stop();
   }
 
   attributeChangedCallback(_name, oldValue, value) {
-    if (oldValue !== value && this.#connection) this.#restart();
+    // Not for the attributes the element is created with (connectedCallback starts it once).
+    if (oldValue !== value && this.#started) this.#restart();
   }
 
   #tokenCallback() {
@@ -177,9 +182,12 @@ export class TrackqlFeedElement extends HTMLElement {
       onStatus: (status, error) => {
         this.#setStatus(status);
         if (error) this.#error(error);
+        // The first page could not be fetched yet (e.g. the page had no token at first): now it can.
+        else if (status === 'live' && !this.#loaded) this.refresh();
       },
     });
     this.#connection = connection;
+    this.#loaded = false;
     connection.start();
     this.refresh();
   }
@@ -197,6 +205,7 @@ export class TrackqlFeedElement extends HTMLElement {
         for (const action of page.actions) this.#render(action);
         this.#setMore(page);
         this.#setUnread(page.unreadCount);
+        this.#loaded = true;
         this.#error(null);
       })
       .catch((error) => this.#error(error));

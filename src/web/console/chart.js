@@ -31,7 +31,9 @@ export function timeChart({ title, series, timeZone, kind = 'COUNTER', height = 
   );
 
   const options = {
-    width: 600,
+    // A small start: the chart is sized to its container once in the page (a wide start would push the page
+    // wider on a phone).
+    width: 280,
     height,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), timeZone),
     scales: { x: { time: true } },
@@ -57,7 +59,8 @@ export function timeChart({ title, series, timeZone, kind = 'COUNTER', height = 
   };
   const chart = new uPlot(options, data, plot);
   const resize = () => {
-    const width = Math.max(260, Math.floor(plot.clientWidth || figure.clientWidth || 600));
+    if (!plot.isConnected) return;
+    const width = Math.max(240, Math.floor(plot.clientWidth));
     if (width !== chart.width) chart.setSize({ width, height });
   };
   const observer = new ResizeObserver(resize);

@@ -126,7 +126,9 @@ function signOut(message) {
   $('#sign-in textarea').focus();
 }
 
+/** On a development start, local callers get the page with data-dev-tokens: offer the development token. */
 async function offerDevToken() {
+  if (document.body.dataset.devTokens !== 'true') return;
   const response = await fetch('/demo/tokens', { credentials: 'omit' }).catch(() => null);
   if (!response?.ok) return;
   const tokens = await response.json();
