@@ -68,6 +68,9 @@ describe.skipIf(!hasChromium)('demo page in Chromium', () => {
       'query { labelStats(domIds: ["link2"]) { domId label category count } }',
     );
     expect(stats.labelStats).toEqual([{ domId: 'link2', label: 'tracked-links-link2', category: 'links', count: before + 2 }]);
+    await page.click('#link4');
+    await expect.poll(() => page.locator('#link4 [data-count]').textContent(), { timeout: 10_000 }).toBe('1');
+    await screenshot(page, 'tracked-links', { readme: true, element: page.locator('section[aria-labelledby="links-title"]') });
   });
 
   it('an action logged by the service button appears live with the badge incremented', async () => {
