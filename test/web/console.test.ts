@@ -106,6 +106,12 @@ describe.skipIf(!hasChromium)('/console in Chromium', () => {
   let b: TestBrowser;
   let page: Page;
 
+  /** A screenshot without the notices of earlier actions (they fade by themselves after a few seconds). */
+  async function shot(name: string, options: { readme?: boolean } = {}, on: Page = page) {
+    await on.evaluate(() => document.querySelector('#toast')?.replaceChildren());
+    await screenshot(on, name, options);
+  }
+
   /** Goes to a view by its URL and waits until it has rendered. */
   async function open(hash: string, on: Page = page) {
     await on.evaluate((h) => (location.hash = h), hash);
@@ -148,7 +154,7 @@ describe.skipIf(!hasChromium)('/console in Chromium', () => {
     const views = section.locator(`tr[data-metric="${shop}/views"]`);
     expect(await views.locator('td').allTextContents()).toEqual(['Product views', 'counter', 'yes', '202', 'ChartTopRename']);
     expect(await section.locator(`tr[data-metric="${shop}/stock"] td`).nth(1).textContent()).toBe('gauge');
-    await screenshot(page, 'console-metrics', { readme: true });
+    await shot('console-metrics', { readme: true });
 
     // Register a domain with the keyboard only.
     const form = page.locator('form[aria-label="Register a domain"]');
@@ -203,7 +209,7 @@ describe.skipIf(!hasChromium)('/console in Chromium', () => {
     // The last row of the data table holds the cumulative sums (the series covers every increment).
     const last = await page.locator('figure.chart details tbody tr').last().locator('td').allTextContents();
     expect(last.slice(1)).toEqual(['22', '40', '60']);
-    await screenshot(page, 'console-chart', { readme: true });
+    await shot('console-chart', { readme: true });
 
     // A gauge: the values recorded per day.
     await open(`#/chart?domain=${shop}&metric=stock&period=DAY&o=Product:1&o=Product:2&tz=UTC`);
@@ -217,7 +223,7 @@ describe.skipIf(!hasChromium)('/console in Chromium', () => {
     expect(await rows.count()).toBe(4);
     expect(await rows.locator('th').allTextContents()).toEqual(['Product 4', 'Product 3', 'Product 2', 'Product 1']);
     expect(await rows.locator('td.num').nth(1).textContent()).toBe('80');
-    await screenshot(page, 'console-top');
+    await shot('console-top');
     await rows.nth(2).locator('a', { hasText: 'Chart' }).click();
     await page.waitForSelector('#view[data-view="chart"][data-ready="true"]');
     expect(await page.evaluate(() => location.hash)).toContain('o=Product%3A2');
@@ -233,7 +239,7 @@ describe.skipIf(!hasChromium)('/console in Chromium', () => {
       [dom('blog'), '1'],
     ]);
     expect(await tiles.nth(1).locator('.labels').textContent()).toBe('menu (nav): 2 · pricing (nav): 2');
-    await screenshot(page, 'console-heatmap', { readme: true });
+    await shot('console-heatmap', { readme: true });
     // Another day: nothing.
     await open('#/heatmap?tz=UTC&day=2020-01-01');
     expect(await page.locator('li.tile').count()).toBe(0);
@@ -246,7 +252,7 @@ describe.skipIf(!hasChromium)('/console in Chromium', () => {
     expect(await page.textContent('.stat[data-stat="bots"] .value')).toBe('1');
     expect(await page.locator('.folds tbody tr').count()).toBeGreaterThanOrEqual(2);
     for (const { id } of deadLetters) expect(await page.locator(`tr[data-letter="${id}"]`).textContent()).toContain('unknown_metric');
-    await screenshot(page, 'console-health', { readme: true });
+    await shot('console-health', { readme: true });
 
     // Retry the first into the spare counter.
     const [retried, purged] = deadLetters.map((l) => l.id);
@@ -283,7 +289,7 @@ describe.skipIf(!hasChromium)('/console in Chromium', () => {
     expect(await object.locator('tr[data-tracker]').count()).toBe(1);
     expect(await object.locator('tr[data-tracker] td').first().textContent()).toBe(reader);
     expect(await object.locator('tr[data-action]').count()).toBe(3);
-    await screenshot(page, 'console-feeds', { readme: true });
+    await shot('console-feeds', { readme: true });
     // Live: a read elsewhere changes the count.
     await t.ok('mutation($u: ID!) { markAllRead(user: $u) }', { u: reader }, service());
     await expect.poll(() => user.locator('.badge').textContent(), { timeout: 12_000 }).toBe('0 unread');
@@ -303,7 +309,7 @@ describe.skipIf(!hasChromium)('/console in Chromium', () => {
       const width = await phone.evaluate(() => ({ page: document.documentElement.scrollWidth, viewport: innerWidth }));
       expect(width.page, name).toBeLessThanOrEqual(width.viewport);
       expect(width.viewport).toBe(PHONE.width);
-      await screenshot(phone, `console-${name}-phone`, { readme: name === 'chart' });
+      await shot(`console-${name}-phone`, { readme: name === 'chart' }, phone);
     }
     expect({ errors: b.errors, blocked: b.blocked }).toEqual({ errors: [], blocked: [] });
   });

@@ -36,7 +36,8 @@ export function timeChart({ title, series, timeZone, kind = 'COUNTER', height = 
     width: 280,
     height,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), timeZone),
-    scales: { x: { time: true } },
+    // Bars get half a period of room at both ends (else the first and last are cut in half).
+    scales: { x: bars && instants.length > 1 ? { time: true, range: (_u, min, max) => { const half = (max - min) / (instants.length - 1) / 2; return [min - half, max + half]; } } : { time: true } },
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },
     series: [
