@@ -1,3 +1,5 @@
+import { OBJECT_ID_MAX } from '../objects/object-ref.ts';
+
 /**
  * Beacon endpoints (`GET /track?labels=…`, `POST /track`) for pages that cannot run a GraphQL client, and for
  * /trackql.js.
@@ -54,7 +56,9 @@ function beaconFrom(labels: string | null, pageview: string | null, pages: strin
     if (parts.length !== 2 || !parts[0] || !parts[1]) return fail(400, '"pageview" must be domain:metric (a public counter)');
     if (pages.length === 0) return fail(400, '"pageview" needs at least one "page" path');
     if (pages.length > MAX_BEACON_PAGES) return fail(400, `At most ${MAX_BEACON_PAGES} page views per beacon`);
-    if (pages.some((p) => p === '')) return fail(400, '"page" paths must not be empty');
+    if (pages.some((p) => p === '' || p.length > OBJECT_ID_MAX || p.includes('\u0000'))) {
+      return fail(400, `"page" paths must be 1 to ${OBJECT_ID_MAX} characters (no NUL)`);
+    }
     pageviews = { domain: parts[0], metric: parts[1], pages };
   }
   if (labels === null && pageviews === null) return fail(400, MISSING);

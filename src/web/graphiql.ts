@@ -31,7 +31,7 @@ query Me {
 `;
 
 /** Pages rendered for the last few option sets (the page is ~9 MB of inlined editor; tokens are reused for minutes). */
-const CACHE_SIZE = 4;
+const CACHE_SIZE = 2;
 
 export function graphiqlSetup(options: { config: Config; tokens: TokenService; generatedSecret: boolean }): GraphiQLSetup {
   const devTokens = new DevTokens(options);

@@ -247,6 +247,7 @@ describe('page views through /track (what /trackql.js sends)', () => {
       `pageview=${site}&page=/a`,
       `pageview=${site}:views:extra&page=/a`,
       `pageview=${site}:views&page=`,
+      `pageview=${site}:views&page=/a&page=/${'x'.repeat(256)}`,
       `pageview=${site}:views&${Array.from({ length: 101 }, (_, i) => `page=/p${i}`).join('&')}`,
     ];
     for (const query of cases) {
