@@ -132,9 +132,9 @@ export default {
             h(
               'span.actions',
               {},
-            h('a', { href: chartLink(m) }, 'Chart'),
-            h('a', { href: topLink(m) }, 'Top'),
-            h('button.link', { type: 'button', on: { click: () => renameForm(cell, m.name, (name) => ctx.api.request(RENAME_METRIC, { domain: domain.ref, ref: m.ref, name })) } }, 'Rename'),
+              h('a', { href: chartLink(m) }, 'Chart'),
+              h('a', { href: topLink(m) }, 'Top'),
+              h('button.link', { type: 'button', on: { click: () => renameForm(cell, m.name, (name) => ctx.api.request(RENAME_METRIC, { domain: domain.ref, ref: m.ref, name })) } }, 'Rename'),
             ),
           ),
         );
