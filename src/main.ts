@@ -14,6 +14,7 @@ try {
   // Always printed, whatever LOG_LEVEL: people and process supervisors look for this line.
   const banner = [`trackql is running: ${url}  (GraphiQL in a browser, graphql-ws on the same URL)`];
   if (config.web.demoPage) banner.push(`Demo page: ${new URL('/', url).toString()}`);
+  banner.push(`Console (service token): ${new URL('/console', url).toString()}`);
   if (app.generatedSecret) {
     const service = await app.tokens.sign({ sub: 'service', roles: ['service'] });
     const user = await app.tokens.sign({ sub: 'demo-user' });
@@ -21,7 +22,7 @@ try {
       'No JWT_SECRET was set, so one was generated in DATA_DIR. Tokens for exploring:',
       `  service   : Bearer ${service}`,
       `  demo-user : Bearer ${user}`,
-      'Paste one into GraphiQL\'s headers as {"Authorization": "Bearer …"}.',
+      'GraphiQL has a service token pre-filled for local callers; elsewhere paste one as {"Authorization": "Bearer …"}.',
     );
   }
   process.stdout.write(`\n${banner.map((line) => `  ${line}`).join('\n')}\n\n`);

@@ -128,6 +128,12 @@ export interface FoldReport {
   skipped: boolean;
 }
 
+/** A fold this process ran, with the time it finished. */
+export interface FoldRun {
+  finishedAt: Date;
+  report: FoldReport;
+}
+
 /** Filters of total/series/top: an object, a category, or neither. */
 export interface StatFilter {
   object?: Pick<ObjectRefValue, 'type' | 'id'> | null | undefined;

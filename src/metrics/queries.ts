@@ -274,39 +274,78 @@ export class MetricsQueries {
    * django-tracker's `get_stats` (today's counts).
    */
   async labelStats(args: LabelStatsArgs): Promise<LabelStat[]> {
-    const { domIds, publicOnly } = args;
+    const { domIds } = args;
     if (domIds.length > 1000) throw badInput('At most 1000 domIds per call');
     const zone = timeZone(args.timezone);
     if (domIds.length === 0) return [];
-    let statWindow: RawBuilder<unknown>;
-    let inboxWindow: RawBuilder<unknown>;
-    if (args.period === 'LIFETIME') {
-      statWindow = sql`s.period = 'LIFETIME'`;
-      inboxWindow = sql``;
-    } else {
-      const startMs = zone.periodStart(args.period, (args.at ?? new Date()).getTime());
-      const start = new Date(startMs);
-      const end = new Date(zone.nextStart(args.period, startMs));
-      statWindow = sql`s.period = ${QUARTER_HOUR} and s.start >= ${start} and s.start < ${end}`;
-      inboxWindow = sql`and i.occurred_at >= ${start} and i.occurred_at < ${end}`;
-    }
+    const window =
+      args.period === 'LIFETIME' ? null : this.#periodWindow(zone, args.period, (args.at ?? new Date()).getTime());
+    return this.#labelCounts({ domIds, window, category: null, publicOnly: args.publicOnly, order: 'domId', limit: null });
+  }
+
+  /**
+   * The label heat map of one day: every DOM id counted in the `labels` domain during the day containing `day`
+   * in `timezone` (folded 15-minute buckets plus the inbox), per (DOM id, label, category), highest first.
+   */
+  async labelHeatMap(args: { day: Date; timezone: string; category?: string | null | undefined; first: number }): Promise<LabelStat[]> {
+    const zone = timeZone(args.timezone);
+    if (!Number.isInteger(args.first) || args.first < 1 || args.first > 1000) throw badInput('`first` must be between 1 and 1000');
+    return this.#labelCounts({
+      domIds: null,
+      window: this.#periodWindow(zone, 'DAY', args.day.getTime()),
+      category: args.category ?? null,
+      publicOnly: false,
+      order: 'count',
+      limit: args.first,
+    });
+  }
+
+  /** The period containing `atMs` in `zone`, as [start, end). */
+  #periodWindow(zone: TimeZone, period: Exclude<LabelStatsArgs['period'], 'LIFETIME'>, atMs: number): { start: Date; end: Date } {
+    const startMs = zone.periodStart(period, atMs);
+    return { start: new Date(startMs), end: new Date(zone.nextStart(period, startMs)) };
+  }
+
+  /**
+   * Counts per (DOM id, label, category) in the `labels` domain: folded buckets (LIFETIME when `window` is
+   * null, else 15-minute buckets in it) plus what is still in the inbox; all DOM ids when `domIds` is null.
+   */
+  async #labelCounts(args: {
+    domIds: readonly string[] | null;
+    window: { start: Date; end: Date } | null;
+    category: string | null;
+    publicOnly: boolean;
+    order: 'domId' | 'count';
+    limit: number | null;
+  }): Promise<LabelStat[]> {
+    const { domIds, window, category } = args;
+    const statWindow = window
+      ? sql`s.period = ${QUARTER_HOUR} and s.start >= ${window.start} and s.start < ${window.end}`
+      : sql`s.period = 'LIFETIME'`;
+    const inboxWindow = window ? sql`and i.occurred_at >= ${window.start} and i.occurred_at < ${window.end}` : sql``;
+    const statDomIds = domIds ? sql`and s.dom_id = any(${domIds}::text[])` : sql``;
+    const inboxDomIds = domIds ? sql`and i.dom_id = any(${domIds}::text[])` : sql``;
+    const statCategory = category !== null ? sql`and s.category = ${category}` : sql``;
+    const inboxCategory = category !== null ? sql`and i.category = ${category}` : sql``;
+    const order = args.order === 'count' ? sql`order by count desc, 1, 2, 3` : sql`order by 1, 2, 3`;
+    const limit = args.limit !== null ? sql`limit ${args.limit}` : sql``;
     const rows = await query<{ dom_id: string; label: string; category: string; count: number }>(
       this.#em(),
       sql`with labels as (
             select m.id, m.ref from metric m join metric_domain d on d.id = m.domain_id where d.ref = ${LABELS_DOMAIN}
-              and (m.public or not ${publicOnly})
+              and (m.public or not ${args.publicOnly})
           ),
           src as (
             select s.metric_id, s.dom_id, s.category, s.value as v from metric_statistic s
-            where s.dom_id = any(${domIds}::text[]) and s.dom_id <> '' and s.level = 0 and ${statWindow}
+            where s.dom_id <> '' and s.level = 0 and ${statWindow} ${statDomIds} ${statCategory}
               and s.metric_id in (select id from labels)
             union all
             select i.metric_id, i.dom_id, i.category, i.amount from metric_inbox i
-            where i.dom_id = any(${domIds}::text[]) and i.metric_id in (select id from labels) ${inboxWindow}
+            where i.dom_id <> '' and i.metric_id in (select id from labels) ${inboxWindow} ${inboxDomIds} ${inboxCategory}
           )
           select src.dom_id, labels.ref as label, src.category, sum(src.v)::float8 as count
           from src join labels on labels.id = src.metric_id
-          group by 1, 2, 3 order by 1, 2, 3`,
+          group by 1, 2, 3 ${order} ${limit}`,
     );
     return rows.map((r) => ({ domId: r.dom_id, label: r.label, category: r.category || null, count: r.count }));
   }

@@ -7,6 +7,7 @@ import { ObjectRef, ObjectRefInput } from '../objects/schema.ts';
 import { builder } from '../schema/builder.ts';
 import type { Context } from '../server/context.ts';
 import { apiError, badInput, forbidden, notFound } from '../server/errors.ts';
+import { DEAD_LETTER_BATCH_MAX } from './dead-letters.ts';
 import { FoldError } from './fold.ts';
 import {
   CATEGORY_MAX,
@@ -22,6 +23,7 @@ import {
   type DeadLetter,
   type DomainInfo,
   type FoldReport,
+  type FoldRun,
   type IncrementOutcome,
   type LabelStat,
   type MetricInfo,
@@ -277,7 +279,16 @@ interface MetricsStatusShape {
   acknowledgedWrites: number;
   catalogCacheEntries: number;
   lastFold: FoldReport | null;
+  recentFolds: FoldRun[];
 }
+
+const FoldRunRef = builder.objectRef<FoldRun>('FoldRun').implement({
+  description: 'A fold run by the instance that answers (cron, foldCounters), with the time it finished.',
+  fields: (t) => ({
+    finishedAt: t.field({ type: 'DateTime', resolve: (r) => r.finishedAt }),
+    report: t.field({ type: FoldReportRef, resolve: (r) => r.report }),
+  }),
+});
 
 const MetricsStatusRef = builder.objectRef<MetricsStatusShape>('MetricsStatus').implement({
   description: 'Health of the metrics pipeline. Counters after `flushes` are those of the instance that answers.',
@@ -292,6 +303,11 @@ const MetricsStatusRef = builder.objectRef<MetricsStatusShape>('MetricsStatus').
       description: 'Domain and metric definitions cached by this instance (at most METRICS_CATALOG_CACHE_MAX of each).',
     }),
     lastFold: t.field({ type: FoldReportRef, nullable: true, resolve: (s) => s.lastFold }),
+    recentFolds: t.field({
+      type: [FoldRunRef],
+      description: 'The last 20 folds of this instance that were not skipped, newest first.',
+      resolve: (s) => s.recentFolds,
+    }),
   }),
 });
 
@@ -348,6 +364,25 @@ builder.queryFields((t) => ({
         publicOnly: !isService(ctx),
       }),
   }),
+  labelHeatMap: t.field({
+    type: [LabelStatRef],
+    description:
+      'The label heat map of one day (service only): every DOM id tracked in the `labels` domain during the day containing `day` (default today) in `timezone`, per label and category, highest count first.',
+    authScopes: { service: true },
+    args: {
+      day: t.arg({ type: 'DateTime' }),
+      timezone: t.arg.string({ defaultValue: 'UTC', validate: timezoneSchema, description: 'IANA time zone of the day boundaries.' }),
+      category: t.arg.string({ validate: categorySchema }),
+      first: t.arg.int({ defaultValue: 100, description: 'At most 1000.' }),
+    },
+    resolve: (_root, args, ctx) =>
+      ctx.services.metrics.queries.labelHeatMap({
+        day: args.day ?? new Date(),
+        timezone: args.timezone ?? 'UTC',
+        category: args.category,
+        first: args.first ?? 100,
+      }),
+  }),
   metricDeadLetters: t.field({
     type: [DeadLetterRef],
     description: 'The most recent dead letters (service only).',
@@ -368,6 +403,7 @@ builder.queryFields((t) => ({
         acknowledgedWrites: stats.writes,
         catalogCacheEntries: ctx.services.metrics.catalog.cachedEntries(),
         lastFold: ctx.services.metrics.lastFold(),
+        recentFolds: ctx.services.metrics.recentFolds(),
       };
     },
   }),
@@ -417,6 +453,26 @@ builder.mutationFields((t) => ({
         public: args.public,
         allowNegative: args.allowNegative,
       }),
+  }),
+  retryMetricDeadLetters: t.int({
+    description: `Puts dead letters back into the inbox for the next fold, into their own metric or, with \`domain\` and \`metric\`, into that counter; returns how many moved (unknown ids are skipped). At most ${DEAD_LETTER_BATCH_MAX} ids. Service only.`,
+    authScopes: { service: true },
+    args: {
+      ids: t.arg.idList({ required: true }),
+      domain: t.arg.id({ validate: domainLookupSchema }),
+      metric: t.arg.id({ validate: metricLookupSchema }),
+    },
+    resolve: async (_root, args, ctx) => {
+      if ((args.domain == null) !== (args.metric == null)) throw badInput('Give both `domain` and `metric`, or neither');
+      const into = args.domain != null ? await metricOrFail(ctx, String(args.domain), String(args.metric)) : undefined;
+      return ctx.services.metrics.deadLetters.retry(args.ids, into);
+    },
+  }),
+  purgeMetricDeadLetters: t.int({
+    description: `Deletes dead letters for good; returns how many were deleted (unknown ids are skipped). At most ${DEAD_LETTER_BATCH_MAX} ids. Service only.`,
+    authScopes: { service: true },
+    args: { ids: t.arg.idList({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.services.metrics.deadLetters.purge(args.ids),
   }),
   deleteMetric: t.boolean({
     description:

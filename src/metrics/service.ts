@@ -4,10 +4,11 @@ import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
 import { reportFold, reportFoldFailure } from '../ops/events.ts';
 import { MetricsCatalog } from './catalog.ts';
+import { DeadLetters } from './dead-letters.ts';
 import { fold } from './fold.ts';
 import { Inbox, type InboxStats } from './inbox.ts';
 import { Increments } from './increments.ts';
-import type { FoldReport } from './model.ts';
+import type { FoldReport, FoldRun } from './model.ts';
 import { MetricsQueries } from './queries.ts';
 
 export interface MetricsServices {
@@ -15,16 +16,23 @@ export interface MetricsServices {
   inbox: Inbox;
   increments: Increments;
   queries: MetricsQueries;
+  /** Retry or purge of the dead-letter table. */
+  deadLetters: DeadLetters;
   /** The one fold: cron (wait: false), `foldCounters` and `npm run fold` (wait: true). */
   fold(options?: { wait?: boolean }): Promise<FoldReport>;
   /** The last fold this process ran (null before the first). */
   lastFold(): FoldReport | null;
+  /** The last folds this process ran that did work or found nothing (not the skipped ones), newest first. */
+  recentFolds(): FoldRun[];
   inboxStats(): InboxStats;
   /** Schedules the fold on FOLD_CRON ("off": never). */
   start(): void;
   /** Stops the cron, waits for a running fold, flushes the group commit. */
   close(): Promise<void>;
 }
+
+/** How many folds recentFolds() keeps. */
+const RECENT_FOLDS = 20;
 
 export function createMetricsServices(deps: { config: Config; orm: Orm; logger: Logger }): MetricsServices {
   const { config, orm } = deps;
@@ -37,6 +45,7 @@ export function createMetricsServices(deps: { config: Config; orm: Orm; logger: 
   /** Folds in progress in this process (cron and foldCounters may overlap); close() waits for all. */
   const running = new Set<Promise<FoldReport>>();
   let last: FoldReport | null = null;
+  const recent: FoldRun[] = [];
 
   // Every fold of this process (cron, foldCounters) goes through here: the place to report it to /metrics.
   const runFold = async (wait: boolean): Promise<FoldReport> => {
@@ -49,6 +58,8 @@ export function createMetricsServices(deps: { config: Config; orm: Orm; logger: 
     }
     last = report;
     if (!report.skipped) {
+      recent.unshift({ finishedAt: new Date(), report });
+      recent.length = Math.min(recent.length, RECENT_FOLDS);
       reportFold({ folded: report.folded, buckets: report.buckets, deadLettered: report.deadLettered, durationMs: report.durationMs });
     }
     return report;
@@ -66,10 +77,12 @@ export function createMetricsServices(deps: { config: Config; orm: Orm; logger: 
     inbox,
     increments,
     queries,
+    deadLetters: new DeadLetters(orm),
     fold(options = {}) {
       return track(runFold(options.wait ?? true));
     },
     lastFold: () => last,
+    recentFolds: () => [...recent],
     inboxStats: () => inbox.stats(),
     start() {
       if (config.foldCron === 'off' || task) return;

@@ -18,6 +18,7 @@ import {
   type Orm,
 } from '../db/orm.ts';
 import { createLogger, type Logger } from '../logger.ts';
+import { graphiqlSetup } from '../web/graphiql.ts';
 import { reportWebSocket } from '../ops/events.ts';
 import { schema } from '../schema/index.ts';
 import { anonymous, TokenService, type Viewer } from './auth.ts';
@@ -175,7 +176,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
     logging: yogaLogger(logger),
-    graphiql: config.graphiql ? { title: 'trackql', subscriptionsProtocol: 'WS' } : false,
+    // GraphiQL served from the package (works offline), the dev token pre-filled for local callers: web/graphiql.ts.
+    ...graphiqlSetup({ config, tokens, generatedSecret: generated }),
     cors: corsOptions(config),
     multipart: false,
     maxRequestBodySize: config.limits.maxBodyBytes,

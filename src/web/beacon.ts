@@ -1,8 +1,12 @@
+import { OBJECT_ID_MAX } from '../objects/object-ref.ts';
+
 /**
- * Beacon endpoints (`GET /track?labels=…`, `POST /track`) for pages that cannot run a GraphQL client.
+ * Beacon endpoints (`GET /track?labels=…`, `POST /track`) for pages that cannot run a GraphQL client, and for
+ * /trackql.js.
  *
- * They are a thin HTTP shape over the `trackLabels` mutation: the labels are extracted from the query string or
- * the beacon body, then the mutation is executed through Yoga itself with the caller's headers (user-agent,
+ * They are a thin HTTP shape over the `trackLabels` mutation (labels) and the `increment` mutation (page views
+ * of a public counter, objects of type "Page"): the fields are extracted from the query string or the beacon
+ * body, then the mutation is executed through Yoga itself with the caller's headers (user-agent,
  * forwarded address, authorization, request id) and server context, so validation, bot filtering and rate
  * limits are exactly the mutation's.
  */
@@ -16,17 +20,53 @@ export const TRANSPARENT_GIF = Uint8Array.from(
   (c) => c.charCodeAt(0),
 );
 
-export type LabelsExtraction = { ok: true; labels: string } | { ok: false; status: number; message: string };
+/** What one beacon asks for: labels (django-tracker) and/or page views of a public counter. */
+export interface Beacon {
+  /** "a|b:category:domId", or null. */
+  labels: string | null;
+  /** Page views: the counter ("domain:metric") and the page paths (object ids of type "Page"). */
+  pageviews: { domain: string; metric: string; pages: string[] } | null;
+}
 
-const fail = (status: number, message: string): LabelsExtraction => ({ ok: false, status, message });
+export type BeaconExtraction = { ok: true; beacon: Beacon } | { ok: false; status: number; message: string };
+
+/** Most page views in one beacon. */
+export const MAX_BEACON_PAGES = 100;
+/** Object type of page views. */
+export const PAGE_TYPE = 'Page';
+
+const fail = (status: number, message: string): BeaconExtraction => ({ ok: false, status, message });
+
+const MISSING = 'Missing "labels" (a|b:category:domId), or "pageview" (domain:metric) with "page" paths: /track?labels=… or /track?pageview=site:views&page=/pricing';
 
 /** `labels` may be sent as a string or, in JSON, as a list of label strings (joined with `|`). */
-function labelsFromJsonValue(value: unknown): LabelsExtraction {
-  if (typeof value === 'string') return { ok: true, labels: value };
-  if (Array.isArray(value) && value.every((v): v is string => typeof v === 'string')) {
-    return { ok: true, labels: value.join('|') };
+function labelsFromJsonValue(value: unknown): string | null | undefined {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value) && value.every((v): v is string => typeof v === 'string')) return value.join('|');
+  return undefined;
+}
+
+/** Checks and assembles a beacon from its fields (whatever the encoding). */
+function beaconFrom(labels: string | null, pageview: string | null, pages: string[]): BeaconExtraction {
+  if (pageview === null && pages.length > 0) return fail(400, '"page" needs "pageview" (the counter: domain:metric)');
+  let pageviews: Beacon['pageviews'] = null;
+  if (pageview !== null) {
+    const parts = pageview.split(':');
+    if (parts.length !== 2 || !parts[0] || !parts[1]) return fail(400, '"pageview" must be domain:metric (a public counter)');
+    if (pages.length === 0) return fail(400, '"pageview" needs at least one "page" path');
+    if (pages.length > MAX_BEACON_PAGES) return fail(400, `At most ${MAX_BEACON_PAGES} page views per beacon`);
+    if (pages.some((p) => p === '' || p.length > OBJECT_ID_MAX || p.includes('\u0000'))) {
+      return fail(400, `"page" paths must be 1 to ${OBJECT_ID_MAX} characters (no NUL)`);
+    }
+    pageviews = { domain: parts[0], metric: parts[1], pages };
   }
-  return fail(400, 'JSON body must be {"labels": "a|b:category:domId"} (a string or a list of strings)');
+  if (labels === null && pageviews === null) return fail(400, MISSING);
+  return { ok: true, beacon: { labels, pageviews } };
+}
+
+function beaconFromParams(params: URLSearchParams): BeaconExtraction {
+  return beaconFrom(params.get('labels'), params.get('pageview'), params.getAll('page'));
 }
 
 /** Reads a request body up to `limit` bytes; null when it is larger. */
@@ -51,17 +91,15 @@ async function readLimited(request: Request, limit: number): Promise<string | nu
 }
 
 /**
- * The label string of a beacon request:
- * - GET: `?labels=a|b:category:domId` (django-tracker's `/track/?labels=`);
- * - POST `application/json`: `{"labels": "…"}` or `{"labels": ["…", "…"]}`;
- * - POST `application/x-www-form-urlencoded`, or `text/plain` starting with `labels=`: the `labels` field;
+ * The beacon of a request:
+ * - GET: `?labels=a|b:category:domId` (django-tracker's `/track/?labels=`), `&pageview=domain:metric&page=/path`;
+ * - POST `application/x-www-form-urlencoded` (what /trackql.js sends), or `text/plain` starting with
+ *   `labels=` or `pageview=`: the same fields;
+ * - POST `application/json`: `{"labels": "…" | ["…"], "pageview": "domain:metric", "pages": ["/path"]}`;
  * - POST `text/plain` (what `navigator.sendBeacon(url, "a|b")` sends) or no type: the raw label string.
  */
-export async function extractLabels(request: Request, url: URL): Promise<LabelsExtraction> {
-  if (request.method === 'GET') {
-    const labels = url.searchParams.get('labels');
-    return labels === null ? fail(400, 'Missing "labels" query parameter: /track?labels=a|b:category:domId') : { ok: true, labels };
-  }
+export async function extractBeacon(request: Request, url: URL): Promise<BeaconExtraction> {
+  if (request.method === 'GET') return beaconFromParams(url.searchParams);
   const body = await readLimited(request, MAX_BEACON_BYTES);
   if (body === null) return fail(413, `Beacon body larger than ${MAX_BEACON_BYTES} bytes`);
   const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
@@ -72,18 +110,26 @@ export async function extractLabels(request: Request, url: URL): Promise<LabelsE
     } catch {
       return fail(400, 'Body is not valid JSON');
     }
-    if (typeof parsed !== 'object' || parsed === null || !('labels' in parsed)) {
-      return fail(400, 'JSON body must be {"labels": "a|b:category:domId"}');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      return fail(400, 'JSON body must be {"labels": "a|b:category:domId"} (and/or "pageview" with "pages")');
     }
-    return labelsFromJsonValue((parsed as { labels: unknown }).labels);
+    const fields = parsed as { labels?: unknown; pageview?: unknown; pages?: unknown };
+    const labels = labelsFromJsonValue(fields.labels);
+    if (labels === undefined) return fail(400, 'JSON "labels" must be a string or a list of strings');
+    const pageview = fields.pageview === undefined || fields.pageview === null ? null : fields.pageview;
+    if (pageview !== null && typeof pageview !== 'string') return fail(400, 'JSON "pageview" must be a string (domain:metric)');
+    const pages = fields.pages === undefined || fields.pages === null ? [] : fields.pages;
+    if (!Array.isArray(pages) || !pages.every((p): p is string => typeof p === 'string')) {
+      return fail(400, 'JSON "pages" must be a list of paths');
+    }
+    return beaconFrom(labels, pageview, pages);
   }
   const text = body.trim();
-  if (type === 'application/x-www-form-urlencoded' || text.startsWith('labels=')) {
-    const labels = new URLSearchParams(text).get('labels');
-    return labels === null ? fail(400, 'Form body must contain a "labels" field') : { ok: true, labels };
+  if (type === 'application/x-www-form-urlencoded' || /^(labels|pageview)=/.test(text)) {
+    return beaconFromParams(new URLSearchParams(text));
   }
   if (type === '' || type === 'text/plain') {
-    return text === '' ? fail(400, 'Empty beacon body: send the labels, e.g. "a|b:category:domId"') : { ok: true, labels: text };
+    return text === '' ? fail(400, 'Empty beacon body: send the labels, e.g. "a|b:category:domId"') : beaconFrom(text, null, []);
   }
   return fail(415, `Unsupported content type "${type}" (use text/plain, application/x-www-form-urlencoded or application/json)`);
 }
@@ -100,11 +146,35 @@ export function forwardedHeaders(request: Request): Headers {
   return headers;
 }
 
+const RESULT = 'accepted rejected { index reason }';
 export const TRACK_LABELS_MUTATION = /* GraphQL */ `
   mutation TrackBeacon($labels: String!) {
-    trackLabels(labels: $labels) { accepted rejected { index reason } }
+    trackLabels(labels: $labels) { ${RESULT} }
   }
 `;
+const TRACK_PAGEVIEWS_MUTATION = /* GraphQL */ `
+  mutation TrackPageViews($events: [IncrementInput!]!) {
+    increment(events: $events) { ${RESULT} }
+  }
+`;
+const TRACK_BOTH_MUTATION = /* GraphQL */ `
+  mutation TrackBeaconAndPageViews($labels: String!, $events: [IncrementInput!]!) {
+    trackLabels(labels: $labels) { ${RESULT} }
+    increment(events: $events) { ${RESULT} }
+  }
+`;
+
+/** The GraphQL request that does what a beacon asks: `trackLabels` and/or `increment` of the page views. */
+export function beaconOperation(beacon: Beacon): { query: string; variables: Record<string, unknown> } {
+  const events = beacon.pageviews?.pages.map((id) => ({
+    domain: beacon.pageviews!.domain,
+    metric: beacon.pageviews!.metric,
+    object: { type: PAGE_TYPE, id },
+  }));
+  if (beacon.labels !== null && events) return { query: TRACK_BOTH_MUTATION, variables: { labels: beacon.labels, events } };
+  if (events) return { query: TRACK_PAGEVIEWS_MUTATION, variables: { events } };
+  return { query: TRACK_LABELS_MUTATION, variables: { labels: beacon.labels } };
+}
 
 export interface TrackLabelsOutcome {
   status: number;
@@ -124,10 +194,15 @@ const statusByCode: Record<string, number> = {
   UNAVAILABLE: 503,
 };
 
-/** Reads the mutation's HTTP response into a beacon outcome (status chosen from the error codes). */
+type Outcome = { accepted: number; rejected: Array<{ index: number; reason: string }> };
+
+/**
+ * Reads the mutation's HTTP response into a beacon outcome (status chosen from the error codes); with labels
+ * and page views, accepted and rejected add up over both fields.
+ */
 export async function outcomeFromGraphQLResponse(response: Response): Promise<TrackLabelsOutcome> {
   let body: {
-    data?: { trackLabels?: { accepted: number; rejected: Array<{ index: number; reason: string }> } | null } | null;
+    data?: Record<string, Outcome | null> | null;
     errors?: Array<{ message: string; extensions?: Record<string, unknown> }>;
   };
   try {
@@ -136,9 +211,14 @@ export async function outcomeFromGraphQLResponse(response: Response): Promise<Tr
     return { status: response.status >= 400 ? response.status : 502, accepted: 0, rejected: [], errors: [{ message: 'Unreadable response' }] };
   }
   const errors = body.errors ?? [];
-  const result = body.data?.trackLabels;
-  if (errors.length === 0 && result) {
-    return { status: 204, accepted: result.accepted, rejected: result.rejected, errors };
+  const results = Object.values(body.data ?? {});
+  if (errors.length === 0 && results.length > 0 && results.every((r): r is Outcome => r !== null)) {
+    return {
+      status: 204,
+      accepted: results.reduce((sum, r) => sum + r.accepted, 0),
+      rejected: results.flatMap((r) => r.rejected),
+      errors,
+    };
   }
   const code = errors.map((e) => e.extensions?.['code']).find((c): c is string => typeof c === 'string');
   const status = (code && statusByCode[code]) || (response.status >= 400 ? response.status : 500);

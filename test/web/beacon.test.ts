@@ -179,3 +179,90 @@ describe('POST /track (navigator.sendBeacon bodies)', () => {
     }
   });
 });
+
+describe('page views through /track (what /trackql.js sends)', () => {
+  let site: string;
+  let secret: string;
+  beforeAll(async () => {
+    site = uniqueId('site');
+    await t.ok(
+      `mutation($d: ID!) {
+         registerDomain(ref: $d, name: "Site") { ref }
+         views: registerMetric(domain: $d, ref: "views", name: "Page views", public: true) { ref }
+         secret: registerMetric(domain: $d, ref: "secret", name: "Private", public: false) { ref }
+       }`,
+      { d: site },
+      { token: t.serviceToken },
+    );
+    secret = `${site}:secret`;
+  });
+
+  async function views(page?: string): Promise<number> {
+    const data = await t.ok<{ domain: { metric: { total: number } } }>(
+      'query($d: ID!, $o: ObjectRefInput) { domain(ref: $d) { metric(ref: "views") { total(object: $o) } } }',
+      { d: site, o: page ? { type: 'Page', id: page } : null },
+    );
+    return data.domain.metric.total;
+  }
+
+  it('counts each page as an object of type Page, from a query string, a form body or JSON', async () => {
+    const get = await fetch(`${base}/track?pageview=${site}:views&page=/pricing`, { headers: { 'user-agent': BROWSER_UA } });
+    expect(get.status).toBe(204);
+    expect(get.headers.get('x-trackql-accepted')).toBe('1');
+    const form = new URLSearchParams([['pageview', `${site}:views`], ['page', '/pricing'], ['page', '/blog']]);
+    expect((await fetch(`${base}/track`, { method: 'POST', headers: { 'user-agent': BROWSER_UA }, body: form })).status).toBe(204);
+    const json = await fetch(`${base}/track`, {
+      method: 'POST',
+      headers: { 'user-agent': BROWSER_UA, 'content-type': 'application/json' },
+      body: JSON.stringify({ pageview: `${site}:views`, pages: ['/blog'] }),
+    });
+    expect(json.status).toBe(204);
+    expect([await views('/pricing'), await views('/blog'), await views()]).toEqual([2, 2, 4]);
+  });
+
+  it('sends labels and page views of one beacon in one request (accepted adds up)', async () => {
+    const dom = uniqueId('dom');
+    const body = new URLSearchParams([['labels', `a:nav:${dom}|b:nav:${dom}`], ['pageview', `${site}:views`], ['page', '/both']]);
+    const response = await fetch(`${base}/track`, { method: 'POST', headers: { 'user-agent': BROWSER_UA }, body });
+    expect(response.status).toBe(204);
+    expect(response.headers.get('x-trackql-accepted')).toBe('3');
+    expect(await counts([dom])).toEqual({ [dom]: 2 });
+    expect(await views('/both')).toBe(1);
+  });
+
+  it('applies the increment rules: a private metric is rejected for anonymous callers, bots are not counted', async () => {
+    const privateView = await fetch(`${base}/track?pageview=${secret}&page=/x`, { headers: { 'user-agent': BROWSER_UA } });
+    expect(privateView.status).toBe(204);
+    expect(privateView.headers.get('x-trackql-accepted')).toBe('0');
+    expect(privateView.headers.get('x-trackql-rejected')).toBe('1');
+    const bot = await fetch(`${base}/track?pageview=${site}:views&page=/bot`, { headers: { 'user-agent': BOT_UA } });
+    expect(bot.headers.get('x-trackql-accepted')).toBe('0');
+    expect(await views('/bot')).toBe(0);
+  });
+
+  it('rejects malformed page views with 400 and stores nothing', async () => {
+    const cases = [
+      `pageview=${site}:views`,
+      `page=/orphan`,
+      `pageview=${site}&page=/a`,
+      `pageview=${site}:views:extra&page=/a`,
+      `pageview=${site}:views&page=`,
+      `pageview=${site}:views&page=/a&page=/${'x'.repeat(256)}`,
+      `pageview=${site}:views&${Array.from({ length: 101 }, (_, i) => `page=/p${i}`).join('&')}`,
+    ];
+    for (const query of cases) {
+      const response = await fetch(`${base}/track?${query}`, { headers: { 'user-agent': BROWSER_UA } });
+      expect(response.status, query.slice(0, 60)).toBe(400);
+      const body = (await response.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
+      expect(body.errors[0]!.extensions.code).toBe('BAD_USER_INPUT');
+    }
+    const json = await fetch(`${base}/track`, {
+      method: 'POST',
+      headers: { 'user-agent': BROWSER_UA, 'content-type': 'application/json' },
+      body: JSON.stringify({ pageview: `${site}:views`, pages: '/not-a-list' }),
+    });
+    expect(json.status).toBe(400);
+    expect(await views('/orphan')).toBe(0);
+    expect(await views('/a')).toBe(0);
+  });
+});
