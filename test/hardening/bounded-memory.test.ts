@@ -10,15 +10,22 @@ import { startServerProcess, type ServerProcess } from '../support/process.ts';
 
 /**
  * Bounded memory under hostile input: a real server process with a small heap (--max-old-space-size)
- * takes MEMORY_REQUESTS (200,000) requests in which everything a caller chooses is new every time:
+ * takes MEMORY_REQUESTS requests in which everything a caller chooses is new every time:
  * operation names and aliases (Prometheus labels, error paths, parsed documents, compiled queries),
  * object refs, labels, categories and DOM ids of increments, client addresses (X-Forwarded-For behind
  * TRUST_PROXY: rate-limit windows), user tokens (verified-token cache), user agents and request ids.
  * The process (heap limited to 128 MB) must stay up, and once the load stops its heap must be under a fixed
  * bound and no larger than during the first half of the run (no trend).
+ *
+ * The suite sends 25,000 (its budget on a 2-core CI machine that runs other test files beside it); the catalog cache limit is lowered to 1,000 so that the run
+ * is many times that cache's capacity and eviction is what keeps the heap flat (the token cache, 10,000, and the
+ * rate-limit windows, 100,000, are only filled by the full run). The full run of the review (200,000, default
+ * limits) is `MEMORY_REQUESTS=200000 MEMORY_DEFAULT_LIMITS=1 npx vitest run test/hardening/bounded-memory.test.ts`;
+ * its figures are in bench/results.md.
  */
 
-const REQUESTS = Number(process.env['MEMORY_REQUESTS'] ?? 200_000);
+const REQUESTS = Number(process.env['MEMORY_REQUESTS'] ?? 25_000);
+const DEFAULT_LIMITS = process.env['MEMORY_DEFAULT_LIMITS'] === '1';
 /** The child's old-space limit: a leak of this run's size would crash it. */
 const HEAP_LIMIT_MB = 128;
 /** Heap in use once the load stops (live data, garbage collected). */
@@ -34,7 +41,10 @@ beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackql-memory-'));
   server = startServerProcess({
     NODE_ENV: 'production',
-    NODE_OPTIONS: `--max-old-space-size=${HEAP_LIMIT_MB}`,
+    // The old space is what a leak fills and what kills the process. The young generation is set apart: V8
+    // sizes it from the heap limit, and at 128 MB its default is so small that scavenges triple the run's time
+    // without bounding anything the test is about.
+    NODE_OPTIONS: `--max-old-space-size=${HEAP_LIMIT_MB} --max-semi-space-size=16`,
     PORT: '0',
     HOST: '127.0.0.1',
     JWT_SECRET: TEST_JWT_SECRET,
@@ -43,6 +53,7 @@ beforeAll(async () => {
     RETENTION_CRON: 'off',
     TRUST_PROXY: 'true',
     DATA_DIR: dataDir,
+    ...(DEFAULT_LIMITS ? {} : { METRICS_CATALOG_CACHE_MAX: '1000' }),
     ...(database.url ? { DATABASE_URL: database.url } : { DATABASE_URL: '' }),
     ...(process.env['REDIS_URL'] ? { REDIS_URL: process.env['REDIS_URL'] } : {}),
   }, 110_000);
@@ -138,5 +149,5 @@ describe('bounded memory', () => {
     expect(end).toBeLessThan(HEAP_BOUND_MB);
     // No trend: the end of the run holds no more than the first half's peak plus garbage not yet collected.
     expect(end).toBeLessThan(firstHalfMax + 30);
-  }, 240_000);
+  }, Math.max(240_000, REQUESTS * 12));
 });
