@@ -180,7 +180,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     ...graphiqlSetup({ config, tokens, generatedSecret: generated }),
     cors: corsOptions(config),
     multipart: false,
-    maxRequestBodySize: config.limits.maxBodyBytes,
+    // The body limit is useBodyLimit's (limits.ts): it counts only bodies that Content-Length does not bound.
+    maxRequestBodySize: false,
     maskedErrors: { maskError: (error, message) => maskUnexpected(logger, error, message) },
     plugins: [
       useRequestId(),
