@@ -19,6 +19,8 @@ export interface ReceivedRequest {
   /** Verified with the secret given to `setSecret` (Webhook.verify); null when none is set. */
   verified: boolean | null;
   events: ReceivedEvent[];
+  /** The response was written (false while a slow answer is pending). */
+  answered: boolean;
 }
 
 export interface Receiver {
@@ -79,7 +81,7 @@ export async function startReceiver(): Promise<Receiver> {
       } catch {
         events = [];
       }
-      const request: ReceivedRequest = { at: Date.now(), webhookId: String(req.headers['webhook-id']), headers: req.headers, body, verified, events };
+      const request: ReceivedRequest = { at: Date.now(), webhookId: String(req.headers['webhook-id']), headers: req.headers, body, verified, events, answered: false };
       const index = requests.length;
       requests.push(request);
       const answer = receiver.respond(request, index);
@@ -87,6 +89,7 @@ export async function startReceiver(): Promise<Receiver> {
         if (res.destroyed) return;
         res.writeHead(answer.status, { 'content-type': 'text/plain' });
         res.end(answer.body ?? (answer.status < 300 ? 'ok' : 'nope'));
+        request.answered = true;
       };
       if (answer.delayMs) setTimeout(send, answer.delayMs);
       else send();
