@@ -2,6 +2,7 @@ import type { Row } from '../activity/action-store.ts';
 import type { WebhookConfig } from '../config.ts';
 import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
+import { reportWebhookRequest } from '../ops/events.ts';
 import { postSigned, type PostOutcome } from './delivery.ts';
 import { messageId, type WebhookEventName } from './model.ts';
 import { remindStillUnread } from './outbox.ts';
@@ -211,6 +212,7 @@ export class DeliveryWorker {
   async #send(batch: ClaimedBatch): Promise<void> {
     const at = new Date();
     const body = requestBody(batch, at);
+    const started = performance.now();
     let outcome: PostOutcome;
     try {
       outcome = await postSigned(batch.url, signedHeaders(batch.secret, messageId(batch.batchId), at, body), body, this.#config);
@@ -218,14 +220,21 @@ export class DeliveryWorker {
       outcome = { ok: false, statusCode: null, error: (error as Error).message };
     }
     try {
-      await this.#record(batch, outcome);
+      const result = await this.#record(batch, outcome);
+      const now = Date.now();
+      reportWebhookRequest({
+        outcome: result,
+        events: batch.events.length,
+        durationMs: performance.now() - started,
+        latenciesSeconds: result === 'delivered' ? batch.events.map((e) => (now - e.createdAt.getTime()) / 1000) : [],
+      });
     } catch (error) {
       // The lease expires and the request is sent again: at-least-once.
       this.#logger.error({ err: error, batchId: batch.batchId }, 'webhook delivery outcome not recorded');
     }
   }
 
-  async #record(batch: ClaimedBatch, outcome: PostOutcome): Promise<void> {
+  async #record(batch: ClaimedBatch, outcome: PostOutcome): Promise<'delivered' | 'retried' | 'failed'> {
     const em = this.#orm.em.fork();
     if (outcome.ok) {
       await em.execute(
@@ -234,7 +243,7 @@ export class DeliveryWorker {
           where batch_id = ? and status = 'PENDING'`,
         [outcome.statusCode, batch.batchId],
       );
-      return;
+      return 'delivered';
     }
     const attempts = batch.attempts + 1;
     const failed = attempts >= this.#config.maxAttempts;
@@ -248,6 +257,7 @@ export class DeliveryWorker {
       { webhookId: batch.webhookId, batchId: batch.batchId, attempts, failed, statusCode: outcome.statusCode, error: outcome.error },
       failed ? 'webhook delivery failed for good' : 'webhook delivery failed; will retry',
     );
+    return failed ? 'failed' : 'retried';
   }
 
   /** Deletes delivered rows older than RETENTION_WEBHOOK_DAYS (0: kept forever), a bounded number per run. */
