@@ -186,4 +186,60 @@ describe('retries, failure and batching', () => {
     expect(new Set(r.events().map((e) => e.data.user))).toEqual(new Set(users));
     expect(r.events()).toHaveLength(300);
   }, 120_000);
+
+  it('updateWebhook pauses (no events written) and resumes, changes filters; pages of deliveries; deleteWebhook drops its rows', async () => {
+    const type = uniqueId('Doc');
+    const r = await receiver();
+    const hook = await w.register(r, ['ACTION_LOGGED'], { objectTypes: [type] });
+    const paused = await t.ok(
+      `mutation Pause($id: ID!) { updateWebhook(id: $id, active: false) { active events filter { objectTypes verbs } } }`,
+      { id: hook.id },
+      w.service,
+    );
+    expect(paused.updateWebhook).toEqual({ active: false, events: ['ACTION_LOGGED'], filter: { objectTypes: [type], verbs: null } });
+    await a.logAction({ actor: { type: 'User', id: 'x' }, verb: 'while-paused', targets: [{ type, id: '1' }] });
+    expect(await w.deliveries(hook.id)).toHaveLength(0); // inactive: no event written
+    await t.ok(`mutation Resume($id: ID!) { updateWebhook(id: $id, active: true) { active } }`, { id: hook.id }, w.service);
+    for (let i = 0; i < 5; i++) await a.logAction({ actor: { type: 'User', id: 'x' }, verb: `v${i}`, targets: [{ type, id: String(i) }] });
+    await r.waitFor(() => r.events().length >= 5);
+    expect(r.events().map((e) => e.data.action.verb).sort()).toEqual(['v0', 'v1', 'v2', 'v3', 'v4']);
+
+    // Pages: newest first, keyset cursors.
+    const first = await t.ok(
+      `query Page($w: ID!, $after: String) { webhookDeliveries(webhook: $w, first: 2, after: $after) { edges { cursor node { payload } } pageInfo { hasNextPage endCursor } } }`,
+      { w: hook.id },
+      w.service,
+    );
+    expect(first.webhookDeliveries.edges.map((e: any) => e.node.payload.action.verb)).toEqual(['v4', 'v3']);
+    expect(first.webhookDeliveries.pageInfo.hasNextPage).toBe(true);
+    const second = await t.ok(
+      `query Page($w: ID!, $after: String) { webhookDeliveries(webhook: $w, first: 5, after: $after) { edges { node { payload } } pageInfo { hasNextPage } } }`,
+      { w: hook.id, after: first.webhookDeliveries.pageInfo.endCursor },
+      w.service,
+    );
+    expect(second.webhookDeliveries.edges.map((e: any) => e.node.payload.action.verb)).toEqual(['v2', 'v1', 'v0']);
+    expect(second.webhookDeliveries.pageInfo.hasNextPage).toBe(false);
+    const badCursor = await t.gql(`query Page($w: ID!) { webhookDeliveries(webhook: $w, after: "nope") { edges { cursor } } }`, { w: hook.id }, w.service);
+    expect(badCursor.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+
+    // A filter change applies to the next events.
+    await t.ok(`mutation Refilter($id: ID!, $f: WebhookFilterInput) { updateWebhook(id: $id, filter: $f) { id } }`, { id: hook.id, f: { objectTypes: [type], verbs: ['kept'] } }, w.service);
+    await a.logAction({ actor: { type: 'User', id: 'x' }, verb: 'dropped', targets: [{ type, id: '9' }] });
+    await a.logAction({ actor: { type: 'User', id: 'x' }, verb: 'kept', targets: [{ type, id: '9' }] });
+    await r.waitFor(() => r.events().length >= 6);
+    await new Promise((res) => setTimeout(res, 500));
+    expect(r.events().map((e) => e.data.action.verb).slice(5)).toEqual(['kept']);
+
+    // Retention: delivered rows older than RETENTION_WEBHOOK_DAYS go; pending and recent ones stay.
+    const em = t.app.orm.em.fork();
+    await em.execute(`update webhook_delivery set delivered_at = now() - interval '8 days' where id = (select min(id) from webhook_delivery where status = 'DELIVERED')`);
+    expect(await t.app.services.webhooks.worker.retention()).toBe(1);
+    expect(await w.deliveries(hook.id)).toHaveLength(5);
+
+    await t.ok(`mutation DeleteWebhook($id: ID!) { deleteWebhook(id: $id) }`, { id: hook.id }, w.service);
+    const gone = await t.gql(`query Page($w: ID!) { webhookDeliveries(webhook: $w) { edges { cursor } } }`, { w: hook.id }, w.service);
+    expect(gone.errors?.[0]?.extensions?.['code']).toBe('NOT_FOUND');
+    const left = await em.execute(`select count(*)::int as n from webhook_delivery where payload->'action'->>'verb' in ('v0','v1','v2','v3','v4','kept')`);
+    expect(Number(left[0]!['n'])).toBe(0);
+  }, 60_000);
 });
