@@ -40,13 +40,14 @@ describe('webhook crash durability', () => {
     const COUNT = 300;
     database = await createTestDatabase();
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackql-webhooks-crash-'));
-    const env = { ...FAST_WEBHOOKS, WEBHOOK_BATCH_SIZE: '20', WEBHOOK_CONCURRENCY: '4', WEBHOOK_RESPONSE_TIMEOUT_MS: '4000' };
+    const env = { ...FAST_WEBHOOKS, WEBHOOK_BATCH_SIZE: '20', WEBHOOK_CONCURRENCY: '4', WEBHOOK_RESPONSE_TIMEOUT_MS: '4000', WEBHOOK_MAX_ATTEMPTS: '50' };
     const start = () => startInstance({ databaseUrl: database!.url, dataDir: dataDir!, env });
     const service = await signTestToken('crash-service', ['service']);
     receiver = await startReceiver();
     let slow = true;
-    // Slow while the first instance runs: requests are in flight when it is killed.
-    receiver.respond = () => (slow ? { status: 200, delayMs: 3_000 } : { status: 200 });
+    // No answer while the first instance runs (its requests time out and are retried, or are in flight when it
+    // is killed): nothing is acknowledged before the kill, so every request seen then must come again.
+    receiver.respond = () => (slow ? { status: 200, delayMs: 120_000 } : { status: 200 });
     const r = receiver;
 
     instance = await start();
@@ -67,8 +68,8 @@ describe('webhook crash durability', () => {
     const beforeRestart = r.requests.length;
     instance = await start();
 
-    await r.waitFor(() => new Set(r.events().map((e) => e.id)).size >= COUNT, 90_000);
-    const ids = new Set(r.events().map((e) => e.id));
+    await r.waitFor(() => new Set(r.acknowledged().map((e) => e.id)).size >= COUNT, 90_000);
+    const ids = new Set(r.acknowledged().map((e) => e.id));
     expect(ids.size).toBe(COUNT);
     expect(r.requests.every((q) => q.verified)).toBe(true);
     // The requests interrupted by the kill came again, after the restart, with the same id and the same events.

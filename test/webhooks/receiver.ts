@@ -21,6 +21,8 @@ export interface ReceivedRequest {
   events: ReceivedEvent[];
   /** The response was written (false while a slow answer is pending). */
   answered: boolean;
+  /** The status answered (null until answered). */
+  status: number | null;
 }
 
 export interface Receiver {
@@ -29,6 +31,8 @@ export interface Receiver {
   requests: ReceivedRequest[];
   /** Every event received, in arrival order (duplicates included). */
   events(): ReceivedEvent[];
+  /** Events of the requests answered 2xx (acknowledged). */
+  acknowledged(): ReceivedEvent[];
   setSecret(secret: string): void;
   /** Answer for the next requests: a status, after an optional delay (ms). Default 200 at once. */
   respond: (request: ReceivedRequest, index: number) => { status: number; delayMs?: number; body?: string };
@@ -45,6 +49,7 @@ export async function startReceiver(): Promise<Receiver> {
     port: 0,
     requests,
     events: () => requests.flatMap((r) => r.events),
+    acknowledged: () => requests.filter((r) => r.status !== null && r.status < 300).flatMap((r) => r.events),
     setSecret: (s) => {
       secret = s;
     },
@@ -81,7 +86,7 @@ export async function startReceiver(): Promise<Receiver> {
       } catch {
         events = [];
       }
-      const request: ReceivedRequest = { at: Date.now(), webhookId: String(req.headers['webhook-id']), headers: req.headers, body, verified, events, answered: false };
+      const request: ReceivedRequest = { at: Date.now(), webhookId: String(req.headers['webhook-id']), headers: req.headers, body, verified, events, answered: false, status: null };
       const index = requests.length;
       requests.push(request);
       const answer = receiver.respond(request, index);
@@ -90,6 +95,7 @@ export async function startReceiver(): Promise<Receiver> {
         res.writeHead(answer.status, { 'content-type': 'text/plain' });
         res.end(answer.body ?? (answer.status < 300 ? 'ok' : 'nope'));
         request.answered = true;
+        request.status = answer.status;
       };
       if (answer.delayMs) setTimeout(send, answer.delayMs);
       else send();
