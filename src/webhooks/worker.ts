@@ -64,11 +64,17 @@ export class DeliveryWorker {
   #running: Promise<void> | undefined;
   #stopped = false;
   #lastRetention = 0;
+  readonly #stats = { requests: 0, events: 0, delivered: 0 };
 
   constructor(orm: Orm, config: WebhookConfig, logger: Logger) {
     this.#orm = orm;
     this.#config = config;
     this.#logger = logger;
+  }
+
+  /** What this instance's worker sent: requests, events in them, events delivered (2xx). */
+  stats(): { requests: number; events: number; delivered: number } {
+    return { ...this.#stats };
   }
 
   start(): void {
@@ -213,6 +219,8 @@ export class DeliveryWorker {
     const at = new Date();
     const body = requestBody(batch, at);
     const started = performance.now();
+    this.#stats.requests += 1;
+    this.#stats.events += batch.events.length;
     let outcome: PostOutcome;
     try {
       outcome = await postSigned(batch.url, signedHeaders(batch.secret, messageId(batch.batchId), at, body), body, this.#config);
@@ -221,6 +229,7 @@ export class DeliveryWorker {
     }
     try {
       const result = await this.#record(batch, outcome);
+      if (result === 'delivered') this.#stats.delivered += batch.events.length;
       const now = Date.now();
       reportWebhookRequest({
         outcome: result,

@@ -116,6 +116,11 @@ describe.skipIf(!shared)('two instances delivering at once', () => {
     expect(ids).toHaveLength(COUNT);
     expect(new Set(ids).size).toBe(COUNT);
     expect(new Set(r.requests.map((q) => q.webhookId)).size).toBe(r.requests.length);
+    // Both instances took part, and between them sent each event once.
+    const [a, b] = [one.app.services.webhooks.worker.stats(), two.app.services.webhooks.worker.stats()];
+    expect(a.events).toBeGreaterThan(0);
+    expect(b.events).toBeGreaterThan(0);
+    expect(a.events + b.events).toBe(COUNT);
     await w.waitUntil(async () => (await w.deliveries(hook.id, 'PENDING')).length === 0);
     await w.cleanup();
   }, 120_000);
