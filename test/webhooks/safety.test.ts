@@ -36,6 +36,9 @@ describe('webhook URL safety', () => {
     ['https://[fe80::1]/hook', /private, loopback/],
     ['https://[::ffff:127.0.0.1]/hook', /private, loopback/],
     ['https://localhost/hook', /private, loopback/],
+    ['https://2130706433/hook', /private, loopback/], // 127.0.0.1 as one number
+    ['https://0x7f.1/hook', /private, loopback/], // 127.0.0.1 in hex shorthand
+    ['https://[::ffff:a9fe:a9fe]/hook', /private, loopback/], // 169.254.169.254, IPv4-mapped
     ['https://api.localhost/hook', /private, loopback/],
     [`https://example.com/${'x'.repeat(2100)}`, /2048/],
   ])('refuses %s', async (url, message) => {
