@@ -2,7 +2,7 @@ import { builder } from '../../schema/builder.ts';
 import { badInput } from '../../server/errors.ts';
 import { parseBigintId } from '../../db/bigint-id.ts';
 import { DELIVERY_STATUSES, messageId, type DeliveryRecord } from '../model.ts';
-import { WebhookEvent, WebhookRef } from './webhook.ts';
+import { dbIdOf, webhookDbId, WebhookEvent, WebhookRef } from './webhook.ts';
 
 /** Deliveries: the WebhookDelivery node, `webhookDeliveries`, `retryWebhookDelivery`. Service only. */
 
@@ -55,14 +55,14 @@ builder.queryFields((t) => ({
     description: `A webhook's deliveries, newest first, optionally of one status; \`first\` is at most ${MAX_DELIVERY_PAGE}. Service only.`,
     authScopes: { service: true },
     args: {
-      webhook: t.arg.globalID({ required: true, for: [WebhookRef] }),
+      webhook: t.arg.id({ required: true }),
       status: t.arg({ type: DeliveryStatusEnum, required: false }),
     },
     resolve: async (_root, args, ctx) => {
       if (args.last != null || args.before != null) throw badInput('Only forward pagination (first/after) is supported');
       const first = args.first ?? 20;
       if (first < 0 || first > MAX_DELIVERY_PAGE) throw badInput(`first: must be between 0 and ${MAX_DELIVERY_PAGE}`);
-      const page = await ctx.services.webhooks.deliveries(ctx.em, Number(args.webhook.id), args.status ?? null, {
+      const page = await ctx.services.webhooks.deliveries(ctx.em, webhookDbId(args.webhook, 'webhook'), args.status ?? null, {
         first,
         after: args.after ? idFromCursor(args.after) : null,
       });
@@ -85,9 +85,9 @@ builder.mutationField('retryWebhookDelivery', (t) =>
     type: WebhookDeliveryRef,
     description: 'Makes a FAILED delivery due now (attempts reset), with the other events of its request. Service only.',
     authScopes: { service: true },
-    args: { id: t.arg.globalID({ required: true, for: [WebhookDeliveryRef] }) },
+    args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => {
-      const id = parseBigintId(args.id.id);
+      const id = parseBigintId(dbIdOf(args.id, 'WebhookDelivery', 'id'));
       if (id === null) throw badInput('id: not a delivery id');
       return ctx.services.webhooks.retry(ctx.em, id);
     },

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { Level } from '../../activity/schema/action.ts';
 import { builder } from '../../schema/builder.ts';
+import { decodeGlobalID } from '@pothos/plugin-relay';
+import { badInput, notFound } from '../../server/errors.ts';
 import { MAX_FILTER_VALUES, MAX_REMIND_AFTER, MAX_URL_LENGTH, WEBHOOK_EVENTS, type WebhookFilter, type WebhookRecord } from '../model.ts';
 
 /** Webhooks: the Webhook node, its filter, `webhooks`, `registerWebhook`, `updateWebhook`, `deleteWebhook`. Service only. */
@@ -45,6 +47,7 @@ builder.node(WebhookRef, {
   loadMany: async (ids, ctx) => {
     if (ctx.viewer.kind !== 'service') return ids.map(() => null);
     const all = new Map((await ctx.services.webhooks.list(ctx.em)).map((w) => [String(w.id), w]));
+    // Ids are looked up in the (bounded) list of webhooks, never sent to SQL.
     return ids.map((id) => all.get(id) ?? null);
   },
   fields: (t) => ({
@@ -69,6 +72,27 @@ const RegisteredWebhook = builder.objectRef<{ webhook: WebhookRecord; secret: st
 
 const urlSchema = z.string().max(MAX_URL_LENGTH, `at most ${MAX_URL_LENGTH} characters`);
 const remindSchema = z.number().int().min(1).max(MAX_REMIND_AFTER, `at most ${MAX_REMIND_AFTER} seconds`);
+
+/** The database id inside a global id of `typename`; another type's id, or no global id, is BAD_USER_INPUT. */
+export function dbIdOf(raw: string | number, typename: string, field: string): string {
+  let decoded: { typename: string; id: string };
+  try {
+    decoded = decodeGlobalID(String(raw));
+  } catch {
+    throw badInput(`${field}: "${String(raw).slice(0, 100)}" is not a ${typename} id`);
+  }
+  if (decoded.typename !== typename || !/^\d{1,19}$/.test(decoded.id)) {
+    throw badInput(`${field}: "${String(raw).slice(0, 100)}" is not a ${typename} id`);
+  }
+  return decoded.id;
+}
+
+/** The database id in a Webhook global id; one past any webhook id is NOT_FOUND. */
+export function webhookDbId(raw: string | number, field = 'id'): number {
+  const n = Number(dbIdOf(raw, 'Webhook', field));
+  if (n < 1 || n > 2_147_483_647) throw notFound('No such webhook');
+  return n;
+}
 
 function filterFrom(input: { verbs?: string[] | null; objectTypes?: string[] | null; minLevel?: number | null } | null | undefined): WebhookFilter {
   return { verbs: input?.verbs ?? null, objectTypes: input?.objectTypes ?? null, minLevel: input?.minLevel ?? null };
@@ -109,7 +133,7 @@ builder.mutationFields((t) => ({
     description: 'Changes a webhook; omitted arguments are kept, a given filter replaces the filter, remindAfter: null clears it. Service only.',
     authScopes: { service: true },
     args: {
-      id: t.arg.globalID({ required: true, for: [WebhookRef] }),
+      id: t.arg.id({ required: true }),
       url: t.arg.string({ required: false, validate: urlSchema }),
       events: t.arg({ type: [WebhookEvent], required: false }),
       filter: t.arg({ type: WebhookFilterInput, required: false }),
@@ -117,7 +141,7 @@ builder.mutationFields((t) => ({
       active: t.arg.boolean({ required: false }),
     },
     resolve: (_root, args, ctx) =>
-      ctx.services.webhooks.update(ctx.em, Number(args.id.id), {
+      ctx.services.webhooks.update(ctx.em, webhookDbId(args.id), {
         url: args.url ?? undefined,
         events: args.events ?? undefined,
         filter: args.filter ? filterFrom(args.filter) : undefined,
@@ -129,7 +153,7 @@ builder.mutationFields((t) => ({
     type: 'Boolean',
     description: 'Deletes a webhook with its deliveries (pending ones are not sent) and reminders. Service only.',
     authScopes: { service: true },
-    args: { id: t.arg.globalID({ required: true, for: [WebhookRef] }) },
-    resolve: (_root, args, ctx) => ctx.services.webhooks.delete(ctx.em, Number(args.id.id)),
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.services.webhooks.delete(ctx.em, webhookDbId(args.id)),
   }),
 }));
