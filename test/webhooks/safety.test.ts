@@ -83,6 +83,20 @@ describe('webhook URL safety', () => {
       expect(result.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
       expect(result.errors?.[0]?.message).toMatch(message);
     }
+    const service = { token: t.serviceToken };
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const ids: Array<[string, Record<string, unknown>, string]> = [
+      [`mutation Retry($id: ID!) { retryWebhookDelivery(id: $id) { id } }`, { id: b64('Action:1') }, 'BAD_USER_INPUT'],
+      [`mutation Retry($id: ID!) { retryWebhookDelivery(id: $id) { id } }`, { id: b64('WebhookDelivery:99999') }, 'NOT_FOUND'],
+      [`mutation UpdateWebhook($id: ID!) { updateWebhook(id: $id, active: false) { id } }`, { id: 'nope' }, 'BAD_USER_INPUT'],
+      [`mutation DeleteWebhook($id: ID!) { deleteWebhook(id: $id) }`, { id: b64('Webhook:99999') }, 'NOT_FOUND'],
+      [`mutation DeleteWebhook($id: ID!) { deleteWebhook(id: $id) }`, { id: b64('Webhook:99999999999') }, 'NOT_FOUND'],
+      [DELIVERIES, { webhook: b64('Tracker:1') }, 'BAD_USER_INPUT'],
+    ];
+    for (const [query, variables, code] of ids) {
+      const result = await t.gql(query, variables, service);
+      expect(result.errors?.[0]?.extensions?.['code'], `${query} ${JSON.stringify(variables)}`).toBe(code);
+    }
   });
 });
 
