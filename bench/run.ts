@@ -12,7 +12,7 @@ import { describeMachine, type BenchRow } from './machine.ts';
 type Row = BenchRow;
 
 process.env['DATABASE_URL'] ??= 'postgres://postgres@127.0.0.1:5432/postgres';
-const only = new Set((process.env['BENCH_ONLY'] ?? 'overhead,metrics,activity,faults').split(',').map((s) => s.trim()));
+const only = new Set((process.env['BENCH_ONLY'] ?? 'overhead,metrics,activity,webhooks,faults').split(',').map((s) => s.trim()));
 
 const suites: Array<{ name: string; title: string; run: () => Promise<Row[]> }> = [
   {
@@ -34,6 +34,11 @@ const suites: Array<{ name: string; title: string; run: () => Promise<Row[]> }> 
     name: 'activity',
     title: 'Activity: feeds, logAction, unread counts, websocket fan-out (bench/activity/activity.ts)',
     run: async () => (await import('./activity/activity.ts')).run(),
+  },
+  {
+    name: 'webhooks',
+    title: 'Webhooks: outbox cost on logAction, delivery throughput (bench/webhooks.ts)',
+    run: async () => (await import('./webhooks.ts')).run(),
   },
   {
     name: 'faults',

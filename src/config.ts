@@ -218,6 +218,26 @@ const envSchema = z.object({
   RETENTION_DEAD_LETTER_DAYS: intFrom(0, 100_000, 14),
   /** Ops: days to keep actions (and their feed entries); 0 = forever (the default). */
   RETENTION_ACTION_DAYS: intFrom(0, 100_000, 0),
+  /** Ops: days to keep delivered webhook deliveries (failed ones are kept for inspection); 0 = forever. */
+  RETENTION_WEBHOOK_DAYS: intFrom(0, 100_000, 7),
+  /** Webhooks: accept private, loopback and link-local receivers, and plain http (tests, local development). */
+  WEBHOOK_ALLOW_PRIVATE: booleanFrom(false),
+  /** Webhooks: events per request per webhook when several are due. */
+  WEBHOOK_BATCH_SIZE: intFrom(1, 1000, 50),
+  /** Webhooks: attempts of a delivery before it is marked FAILED. */
+  WEBHOOK_MAX_ATTEMPTS: intFrom(1, 100, 12),
+  /** Webhooks: first retry delay in milliseconds (doubled per attempt, with jitter). */
+  WEBHOOK_BACKOFF_BASE_MS: intFrom(10, 3_600_000, 5_000),
+  /** Webhooks: longest retry delay in milliseconds. */
+  WEBHOOK_BACKOFF_MAX_MS: intFrom(10, 86_400_000, 3_600_000),
+  /** Webhooks: time allowed to connect to a receiver. */
+  WEBHOOK_CONNECT_TIMEOUT_MS: intFrom(100, 60_000, 5_000),
+  /** Webhooks: time allowed for a receiver's response (from the request start). */
+  WEBHOOK_RESPONSE_TIMEOUT_MS: intFrom(100, 300_000, 10_000),
+  /** Webhooks: how often each instance looks for due deliveries and reminders (milliseconds; 0 = never). */
+  WEBHOOK_POLL_MS: intFrom(0, 3_600_000, 1_000),
+  /** Webhooks: requests in flight per instance. */
+  WEBHOOK_CONCURRENCY: intFrom(1, 256, 8),
   /** Ops: time zones whose DAY, WEEK, MONTH and YEAR series compaction keeps exact (comma list of IANA names; UTC always). */
   RETENTION_TIMEZONES: z.preprocess(
     emptyToUndefined,
@@ -331,6 +351,22 @@ export interface Config {
   retention: RetentionConfig;
   /** Metrics settings (METRICS_*). */
   metrics: MetricsConfig;
+  /** Outbound webhooks (WEBHOOK_*, RETENTION_WEBHOOK_DAYS). */
+  webhooks: WebhookConfig;
+}
+
+/** Webhook settings (WEBHOOK_* variables, documented in the env schema above). */
+export interface WebhookConfig {
+  allowPrivate: boolean;
+  batchSize: number;
+  maxAttempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+  pollMs: number;
+  concurrency: number;
+  retentionDays: number;
 }
 
 /** Metrics settings (METRICS_* variables, documented in the env schema above). */
@@ -471,6 +507,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       openDomainMaxMetrics: e.METRICS_OPEN_DOMAIN_MAX_METRICS,
       catalogCacheMax: e.METRICS_CATALOG_CACHE_MAX,
       botPatterns: e.METRICS_BOT_PATTERNS,
+    },
+    webhooks: {
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+      batchSize: e.WEBHOOK_BATCH_SIZE,
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      backoffBaseMs: e.WEBHOOK_BACKOFF_BASE_MS,
+      backoffMaxMs: e.WEBHOOK_BACKOFF_MAX_MS,
+      connectTimeoutMs: e.WEBHOOK_CONNECT_TIMEOUT_MS,
+      responseTimeoutMs: e.WEBHOOK_RESPONSE_TIMEOUT_MS,
+      pollMs: e.WEBHOOK_POLL_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      retentionDays: e.RETENTION_WEBHOOK_DAYS,
     },
   };
 }

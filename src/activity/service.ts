@@ -21,6 +21,7 @@ import {
   type UntrackParams,
 } from './trackers.ts';
 import { registerVerb, templatesOf, type VerbTemplate } from './verbs.ts';
+import type { ActivityWrite, ActivityWriteListener } from './write-listeners.ts';
 
 /**
  * The activity module's entry point for resolvers: one method per operation. Each concept lives in its own
@@ -31,11 +32,17 @@ export class ActivityService {
   readonly #pubsub: TrackqlPubSub;
   readonly #logger: Logger;
   readonly settings: ActivitySettings;
+  readonly #listeners: ActivityWriteListener[] = [];
 
   constructor(deps: { config: Config; pubsub: TrackqlPubSub; logger: Logger }) {
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
     this.settings = activitySettings(deps.config);
+  }
+
+  /** Registers a listener run inside every write's transaction (write-listeners.ts). */
+  addWriteListener(listener: ActivityWriteListener): void {
+    this.#listeners.push(listener);
   }
 
   get readableLevel(): number {
@@ -50,7 +57,12 @@ export class ActivityService {
   async #write<T extends { events: PendingFeedEvent[] }>(em: Em, work: (tem: Em) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await em.transactional(work);
+        const result = await em.transactional(async (tem) => {
+          const done = await work(tem);
+          const action = 'action' in done ? (done.action as ActivityWrite['action']) : undefined;
+          for (const listener of this.#listeners) await listener.afterWrite(tem, { action, events: done.events });
+          return done;
+        });
         publishFeedEvents(this.#pubsub, this.#logger, result.events);
         return result;
       } catch (error) {
