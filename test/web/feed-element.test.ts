@@ -129,7 +129,7 @@ describe.skipIf(!hasChromium)('<trackql-feed> in Chromium on another site', () =
     page.on('websocket', (ws) => sockets.push(ws.url()));
     const short = await t.app.tokens.sign({ sub: user }, '3s');
     const long = await t.userToken(user);
-    // Reconnect with a token that expires: trackql closes the socket when it does (4403 "Token expired").
+    // Reconnect with a token that expires: trackql closes the socket when it does (4419 "Token expired").
     await page.evaluate((token) => {
       (window as unknown as { token: string }).token = token;
       // Taken out of the page and put back: the element starts again and asks the callback at once.
