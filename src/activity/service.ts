@@ -5,6 +5,7 @@ import type { Logger } from '../logger.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
 import { actionsByIds, actionsPage, type ActionFilters, type ActionViewer } from './accessors.ts';
+import { feedStream, headPosition, recordFeedChanges } from './change-stream.ts';
 import { logAction, type LogActionParams } from './actions.ts';
 import { forgetObject } from './deleted-items.ts';
 import { feedPage, unreadCount, type ActionPage, type FeedFilters, type Page } from './feed.ts';
@@ -50,7 +51,11 @@ export class ActivityService {
   async #write<T extends { events: PendingFeedEvent[] }>(em: Em, work: (tem: Em) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await em.transactional(work);
+        const result = await em.transactional(async (tem) => {
+          const done = await work(tem);
+          await recordFeedChanges(tem, done.events); // positions in the users' change streams (change-stream.ts)
+          return done;
+        });
         publishFeedEvents(this.#pubsub, this.#logger, result.events);
         return result;
       } catch (error) {
@@ -79,6 +84,16 @@ export class ActivityService {
 
   feed(em: Em, userId: string, filters: FeedFilters, page: Page): Promise<ActionPage> {
     return feedPage(em, userId, filters, page);
+  }
+
+  /** The position of the user's last feed change: a page read after it misses nothing before it. */
+  feedPosition(em: Em, userId: string): Promise<bigint> {
+    return headPosition(em, userId);
+  }
+
+  /** Live feed of a user: the changes after `after` (when given), then live ones, each once, in order. */
+  feedStream(fork: () => Em, userId: string, after: bigint | null): ReturnType<typeof feedStream> {
+    return feedStream({ pubsub: this.#pubsub, em: fork, userId, after, replayMax: this.settings.config.feedReplay.max });
   }
 
   unreadCount(em: Em, userId: string): Promise<number> {
