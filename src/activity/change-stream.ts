@@ -120,6 +120,10 @@ export async function changesAfter(em: Em, userId: string, after: bigint, max: n
   return { kind: 'changes', messages };
 }
 
+/** A catch-up read that fails is tried again this many times, this far apart, before the subscription errors. */
+const CATCHUP_ATTEMPTS = 30;
+const CATCHUP_RETRY_MS = 1000;
+
 export interface FeedStreamOptions {
   pubsub: TrackqlPubSub;
   /** A fresh EntityManager for each catch-up read. */
@@ -158,14 +162,30 @@ export function feedStream(options: FeedStreamOptions): Repeater<FeedMessage & {
         await push({ ...message, position: message.position! });
       }
     };
+    // A failed read (the database unreachable for a moment) is tried again: the subscription stays open.
+    const persistently = async (read: () => Promise<void>) => {
+      for (let attempt = 0; !stopped; attempt++) {
+        try {
+          return await read();
+        } catch (error) {
+          if (attempt >= CATCHUP_ATTEMPTS) throw error;
+          await new Promise((r) => setTimeout(r, CATCHUP_RETRY_MS));
+        }
+      }
+    };
     try {
-      if (options.after === null) last = await headPosition(em(), userId);
-      else await catchUp(options.after);
+      if (options.after === null) await persistently(async () => void (last = await headPosition(em(), userId)));
+      else await persistently(() => catchUp(options.after!));
       while (!stopped) {
         const next = await pending;
         if (next.done || stopped) break;
         pending = live.next();
         const message = next.value;
+        if (message === undefined || message === null) {
+          // Redis was back after an outage: changes published meanwhile by other instances were lost.
+          await persistently(() => catchUp(last));
+          continue;
+        }
         if (message.position === undefined) {
           await push({ ...message, position: last.toString() });
           continue;
@@ -174,7 +194,7 @@ export function feedStream(options: FeedStreamOptions): Repeater<FeedMessage & {
         if (position <= last) continue; // already given (by the replay or a catch-up)
         if (position > last + 1n) {
           // A change was not received (lost between instances): its successors are committed, read them.
-          await catchUp(last);
+          await persistently(() => catchUp(last));
           if (position <= last) continue;
         }
         last = position;

@@ -51,9 +51,12 @@ export interface FeedMessage {
   position?: string;
 }
 
-/** Every topic trackql publishes on: `[routing id, payload]`. */
+/**
+ * Every topic trackql publishes on: `[routing id, payload]`. With Redis, a subscriber also receives `undefined`
+ * once Redis is back after an outage (events from other instances may have been lost meanwhile: event-target.ts).
+ */
 export type Topics = {
-  feed: [userId: string, message: FeedMessage];
+  feed: [userId: string, message: FeedMessage | undefined];
 };
 
 export type TrackqlPubSub = PubSub<Topics>;
