@@ -170,6 +170,8 @@ const envSchema = z.object({
   METRICS_FLUSH_CONCURRENCY: intFrom(1, 64, 2),
   /** Metrics: inbox rows folded per fold transaction. */
   METRICS_FOLD_BATCH: intFrom(1, 10_000_000, 1_000_000),
+  /** Live metrics: least milliseconds between two values of one `metric`/`labelStats` subscription (coalescing). */
+  LIVE_METRICS_INTERVAL_MS: intFrom(10, 3_600_000, 250),
   /** Metrics: most points one `series` may return. */
   METRICS_MAX_SERIES_POINTS: intFrom(1, 1_000_000, 10_000),
   /** Metrics: how long domain/metric definitions are cached in process, in ms (other instances' changes show up after it). */
@@ -350,6 +352,8 @@ export interface MetricsConfig {
   flushMaxRows: number;
   flushConcurrency: number;
   foldBatch: number;
+  /** Least milliseconds between two values of one live metric subscription (LIVE_METRICS_INTERVAL_MS). */
+  liveIntervalMs: number;
   maxSeriesPoints: number;
   catalogTtlMs: number;
   openDomainMaxMetrics: number;
@@ -476,6 +480,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       flushMaxRows: e.METRICS_FLUSH_MAX_ROWS,
       flushConcurrency: e.METRICS_FLUSH_CONCURRENCY,
       foldBatch: e.METRICS_FOLD_BATCH,
+      liveIntervalMs: e.LIVE_METRICS_INTERVAL_MS,
       maxSeriesPoints: e.METRICS_MAX_SERIES_POINTS,
       catalogTtlMs: e.METRICS_CATALOG_TTL_MS,
       openDomainMaxMetrics: e.METRICS_OPEN_DOMAIN_MAX_METRICS,

@@ -57,7 +57,19 @@ export interface FeedMessage {
  */
 export type Topics = {
   feed: [userId: string, message: FeedMessage | undefined];
+  /** Increments of a metric were committed (metrics/live.ts). */
+  metricChanged: [metricId: string, change: MetricChange | undefined];
+  /** Increments carrying DOM ids (labels) were committed. */
+  labelsChanged: [change: { domIds: string[] } | undefined];
 };
+
+/** What committed increments of one metric touched; `all` when too much to list. */
+export interface MetricChange {
+  all: boolean;
+  /** `type\u0000id` of the objects ('' for none). */
+  objects: string[];
+  categories: string[];
+}
 
 export type TrackqlPubSub = PubSub<Topics>;
 
