@@ -187,7 +187,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       useRequestId(),
       useHttpStatus(),
       // Before the CSRF check: graphql-sse's PUT (single connection mode) carries no preflight header.
-      useSseClientRefusals(tokens),
+      useSseClientRefusals(tokens, GRAPHQL_PATH),
       useCsrfPrevention(),
       useBodyLimit(config.limits.maxBodyBytes),
       ...useQueryLimits(config),

@@ -19,10 +19,12 @@ export const SSE_SINGLE_CONNECTION_REFUSAL =
 
 const STREAM_TOKEN_HEADER = 'x-graphql-event-stream-token';
 
-export function useSseClientRefusals(tokens: TokenService): Plugin {
+export function useSseClientRefusals(tokens: TokenService, graphqlPath: string): Plugin {
   return {
     async onRequest({ request, url, fetchAPI, endResponse }) {
-      if (request.method === 'PUT' || request.headers.has(STREAM_TOKEN_HEADER) || url.searchParams.has('token')) {
+      if (url.pathname !== graphqlPath) return;
+      const wantsStream = (request.headers.get('accept') ?? '').includes('text/event-stream');
+      if (request.method === 'PUT' || request.headers.has(STREAM_TOKEN_HEADER) || (wantsStream && url.searchParams.has('token'))) {
         endResponse(
           new fetchAPI.Response(JSON.stringify({ errors: [{ message: SSE_SINGLE_CONNECTION_REFUSAL, extensions: { code: 'BAD_REQUEST' } }] }), {
             status: 405,
@@ -32,7 +34,7 @@ export function useSseClientRefusals(tokens: TokenService): Plugin {
         );
         return;
       }
-      if (!(request.headers.get('accept') ?? '').includes('text/event-stream')) return;
+      if (!wantsStream) return;
       const authorization = request.headers.get('authorization');
       if (!authorization) return;
       try {
