@@ -141,6 +141,10 @@ const envSchema = z.object({
   ACTIVITY_GROUPING_DELAY: intFrom(-1, 31_536_000, 0),
   /** Activity: maximum size of an action's JSON `data`, in bytes. */
   ACTIVITY_DATA_MAX_BYTES: intFrom(0, 10_000_000, 16_384),
+  /** Live feed: most changes replayed to `feed(after:)`; a cursor further behind gets a RESET event (refetch). */
+  FEED_REPLAY_MAX: intFrom(1, 100_000, 1000),
+  /** Live feed: hours a feed change is kept for replay (pruned by the retention job). */
+  FEED_CHANGE_RETENTION_HOURS: intFrom(1, 87_600, 72),
   /** Metrics: most events in one `increment` (and labels in one `trackLabels`); larger batches are rejected whole. */
   METRICS_MAX_BATCH: intFrom(1, 100_000, 1000),
   /** Metrics: largest accepted |by| of one increment event. */
@@ -166,6 +170,8 @@ const envSchema = z.object({
   METRICS_FLUSH_CONCURRENCY: intFrom(1, 64, 2),
   /** Metrics: inbox rows folded per fold transaction. */
   METRICS_FOLD_BATCH: intFrom(1, 10_000_000, 1_000_000),
+  /** Live metrics: least milliseconds between two values of one `metric`/`labelStats` subscription (coalescing). */
+  LIVE_METRICS_INTERVAL_MS: intFrom(10, 3_600_000, 250),
   /** Metrics: most points one `series` may return. */
   METRICS_MAX_SERIES_POINTS: intFrom(1, 1_000_000, 10_000),
   /** Metrics: how long domain/metric definitions are cached in process, in ms (other instances' changes show up after it). */
@@ -343,6 +349,8 @@ export interface Config {
   activityGroupingDelay: number;
   /** Activity: maximum size of an action's JSON data in bytes (ACTIVITY_DATA_MAX_BYTES). */
   activityDataMaxBytes: number;
+  /** Live feed replay (FEED_REPLAY_MAX; FEED_CHANGE_RETENTION_HOURS is in `retention`). */
+  feedReplay: { max: number };
   /** Demo page settings (DEMO_*). */
   web: { demoPage: boolean; demoUser: string; demoTokensLocalOnly: boolean };
   /** Prometheus endpoint (PROMETHEUS_*). */
@@ -380,6 +388,8 @@ export interface MetricsConfig {
   flushMaxRows: number;
   flushConcurrency: number;
   foldBatch: number;
+  /** Least milliseconds between two values of one live metric subscription (LIVE_METRICS_INTERVAL_MS). */
+  liveIntervalMs: number;
   maxSeriesPoints: number;
   catalogTtlMs: number;
   openDomainMaxMetrics: number;
@@ -398,6 +408,8 @@ export interface RetentionConfig {
   yearDays: number;
   deadLetterDays: number;
   actionDays: number;
+  /** Hours to keep feed changes for replay (FEED_CHANGE_RETENTION_HOURS). */
+  feedChangeHours: number;
   /** Zones whose DAY..YEAR series compaction keeps exact (canonical names, UTC first). */
   timezones: string[];
 }
@@ -479,6 +491,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     activityReadableLevel: e.ACTIVITY_READABLE_LEVEL,
     activityGroupingDelay: e.ACTIVITY_GROUPING_DELAY,
     activityDataMaxBytes: e.ACTIVITY_DATA_MAX_BYTES,
+    feedReplay: { max: e.FEED_REPLAY_MAX },
     web: { demoPage: e.DEMO_PAGE, demoUser: e.DEMO_USER, demoTokensLocalOnly: e.DEMO_TOKENS_LOCAL_ONLY },
     prometheus: { enabled: e.PROMETHEUS_ENABLED, token: e.PROMETHEUS_TOKEN },
     retention: {
@@ -490,6 +503,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       yearDays: e.RETENTION_YEAR_DAYS,
       deadLetterDays: e.RETENTION_DEAD_LETTER_DAYS,
       actionDays: e.RETENTION_ACTION_DAYS,
+      feedChangeHours: e.FEED_CHANGE_RETENTION_HOURS,
       timezones: e.RETENTION_TIMEZONES,
     },
     metrics: {
@@ -502,6 +516,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       flushMaxRows: e.METRICS_FLUSH_MAX_ROWS,
       flushConcurrency: e.METRICS_FLUSH_CONCURRENCY,
       foldBatch: e.METRICS_FOLD_BATCH,
+      liveIntervalMs: e.LIVE_METRICS_INTERVAL_MS,
       maxSeriesPoints: e.METRICS_MAX_SERIES_POINTS,
       catalogTtlMs: e.METRICS_CATALOG_TTL_MS,
       openDomainMaxMetrics: e.METRICS_OPEN_DOMAIN_MAX_METRICS,

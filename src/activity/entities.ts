@@ -104,6 +104,39 @@ export const UnreadCounterSchema = defineEntity({
 export class ActivityUnreadCounter extends UnreadCounterSchema.class {}
 UnreadCounterSchema.setClass(ActivityUnreadCounter);
 
+/**
+ * The change stream of each user's feed (change-stream.ts): `activity_feed_position` holds the position of the
+ * user's last change, `activity_feed_change` one row per change (kind, action), so that a subscriber resuming
+ * after position p reads (user, > p) as one range of the primary key. Pruned by the retention job.
+ */
+export const FeedPositionSchema = defineEntity({
+  name: 'ActivityFeedPosition',
+  tableName: 'activity_feed_position',
+  properties: {
+    userId: p.string().length(256).primary(),
+    position: p.bigint('string'),
+  },
+});
+export class ActivityFeedPosition extends FeedPositionSchema.class {}
+FeedPositionSchema.setClass(ActivityFeedPosition);
+
+export const FeedChangeSchema = defineEntity({
+  name: 'ActivityFeedChange',
+  tableName: 'activity_feed_change',
+  properties: {
+    userId: p.string().length(256).primary(),
+    position: p.bigint('string').primary(),
+    /** The FeedEvent kind (ADDED, UPDATED, READ, UNREAD, …). */
+    kind: p.string().length(16),
+    /** Null for bulk changes (markAllRead). */
+    actionId: p.bigint('string').nullable(),
+    createdAt: p.datetime().defaultRaw('now()'),
+  },
+  indexes: [{ name: 'activity_feed_change_created_idx', properties: ['createdAt'] }],
+});
+export class ActivityFeedChange extends FeedChangeSchema.class {}
+FeedChangeSchema.setClass(ActivityFeedChange);
+
 export const VerbSchema = defineEntity({
   name: 'ActivityVerb',
   tableName: 'activity_verb',
@@ -123,4 +156,6 @@ export const activityEntities = [
   FeedEntrySchema,
   UnreadCounterSchema,
   VerbSchema,
+  FeedPositionSchema,
+  FeedChangeSchema,
 ];

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
 import { actionsByIds, actionsPage, type ActionFilters, type ActionViewer } from './accessors.ts';
+import { feedStream, headPosition, recordFeedChanges } from './change-stream.ts';
 import { logAction, type LogActionParams } from './actions.ts';
 import { forgetObject } from './deleted-items.ts';
 import { feedPage, unreadCount, type ActionPage, type FeedFilters, type Page } from './feed.ts';
@@ -59,6 +60,7 @@ export class ActivityService {
       try {
         const result = await em.transactional(async (tem) => {
           const done = await work(tem);
+          await recordFeedChanges(tem, done.events); // positions in the users' change streams (change-stream.ts)
           const action = 'action' in done ? (done.action as ActivityWrite['action']) : undefined;
           for (const listener of this.#listeners) await listener.afterWrite(tem, { action, events: done.events });
           return done;
@@ -91,6 +93,16 @@ export class ActivityService {
 
   feed(em: Em, userId: string, filters: FeedFilters, page: Page): Promise<ActionPage> {
     return feedPage(em, userId, filters, page);
+  }
+
+  /** The position of the user's last feed change: a page read after it misses nothing before it. */
+  feedPosition(em: Em, userId: string): Promise<bigint> {
+    return headPosition(em, userId);
+  }
+
+  /** Live feed of a user: the changes after `after` (when given), then live ones, each once, in order. */
+  feedStream(fork: () => Em, userId: string, after: bigint | null): ReturnType<typeof feedStream> {
+    return feedStream({ pubsub: this.#pubsub, em: fork, userId, after, replayMax: this.settings.config.feedReplay.max });
   }
 
   unreadCount(em: Em, userId: string): Promise<number> {

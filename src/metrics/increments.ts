@@ -37,7 +37,11 @@ export class Increments {
   /** isbot's list plus the operator's METRICS_BOT_PATTERNS (django-trackable's "craft your own" spider list). */
   readonly #isBot: (userAgent: string | null | undefined) => boolean;
 
-  constructor(catalog: MetricsCatalog, inbox: Inbox, config: MetricsConfig) {
+  /** Told of the rows of each committed increment (live metrics: metrics/live.ts). */
+  readonly #onCommitted: ((rows: InboxRow[]) => void) | undefined;
+
+  constructor(catalog: MetricsCatalog, inbox: Inbox, config: MetricsConfig, onCommitted?: (rows: InboxRow[]) => void) {
+    this.#onCommitted = onCommitted;
     this.#catalog = catalog;
     this.#inbox = inbox;
     this.#config = config;
@@ -141,6 +145,7 @@ export class Increments {
       });
     });
     await this.#inbox.enqueue(rows);
+    if (rows.length > 0) this.#onCommitted?.(rows);
     return { accepted: rows.length, rejected };
   }
 

@@ -630,3 +630,46 @@ function toEvent(input: {
     at: input.at ?? null,
   };
 }
+
+// ---------------------------------------------------------------- live metrics (live.ts)
+
+function liveMetrics(ctx: Context) {
+  const live = ctx.services.metrics.live;
+  if (!live) throw apiError('UNAVAILABLE', 'Live metrics are not available on this instance');
+  return live;
+}
+
+builder.subscriptionField('metric', (t) =>
+  t.float({
+    description:
+      'The total of a counter (of the object and/or category when given) now, then each new total when increments are committed, at most once per LIVE_METRICS_INTERVAL_MS. Private metrics: services only.',
+    authScopes: { public: true },
+    args: {
+      domain: t.arg.id({ required: true, validate: domainLookupSchema }),
+      metric: t.arg.id({ required: true, validate: metricLookupSchema }),
+      object: t.arg({ type: ObjectRefInput }),
+      category: t.arg.string({ validate: categorySchema }),
+    },
+    subscribe: async (_root, args, ctx) => {
+      const metric = await metricOrFail(ctx, String(args.domain), String(args.metric));
+      if (!metric.public && !isService(ctx)) throw forbidden(`Metric "${String(args.domain)}/${String(args.metric)}" is not public`);
+      if (metric.kind !== 'COUNTER') throw badInput('metric: live totals are for counters');
+      return liveMetrics(ctx).watchTotal(metric, { object: args.object, category: args.category });
+    },
+    resolve: (total: number) => total,
+  }),
+);
+
+builder.subscriptionField('labelStats', (t) =>
+  t.field({
+    type: [LabelStatRef],
+    description:
+      'labelStats(domIds) (LIFETIME) now, then again whenever clicks on those DOM ids are committed, at most once per LIVE_METRICS_INTERVAL_MS: live heat maps.',
+    authScopes: { public: true },
+    args: {
+      domIds: t.arg.stringList({ required: true, validate: z.array(domIdSchema).max(1000, 'at most 1000 domIds') }),
+    },
+    subscribe: (_root, args, ctx) => liveMetrics(ctx).watchLabelStats(args.domIds, !isService(ctx)),
+    resolve: (stats: LabelStat[]) => stats,
+  }),
+);

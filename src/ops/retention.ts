@@ -1,5 +1,6 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { RetentionConfig } from '../config.ts';
+import { pruneFeedChanges } from '../activity/change-stream.ts';
 import type { Em, Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
@@ -171,6 +172,9 @@ export class Retention {
         report.deadLettersDeleted = dead ?? 0;
       }
 
+      // Feed changes kept for replay (feed(after:)); older cursors get a RESET event.
+      const feedChanges = await this.#locked((em) => pruneFeedChanges(em, new Date(now.getTime() - c.feedChangeHours * 3_600_000)));
+
       if (c.actionDays > 0) {
         const before = new Date(now.getTime() - c.actionDays * DAY_MS);
         for (;;) {
@@ -194,7 +198,7 @@ export class Retention {
         m.retentionDeleted.inc({ kind: 'actions' }, report.actionsDeleted);
         m.retentionDeleted.inc({ kind: 'feed_entries' }, report.feedEntriesDeleted);
       }
-      this.#logger.info({ retention: report }, 'retention applied');
+      this.#logger.info({ retention: report, feedChangesDeleted: feedChanges ?? 0 }, 'retention applied');
       return report;
     } catch (error) {
       this.#metrics?.retentionRuns.inc({ result: 'error' });

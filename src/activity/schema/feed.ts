@@ -1,8 +1,9 @@
 import type { FeedMessage } from '../../server/pubsub.ts';
 import { builder } from '../../schema/builder.ts';
+import { decodeFeedCursor, encodeFeedCursor } from '../change-stream.ts';
 import { actionFromSnapshot } from '../feed-events.ts';
 import type { ActionRecord } from '../model.ts';
-import { ActionConnection, ActionRef, Level } from './action.ts';
+import { ActionRef, Level } from './action.ts';
 import { actionDbIds, connectionFrom, ownOrService, pageFrom, verbsSchema, whose } from './common.ts';
 
 /** The feed: `feed`, `unreadCount`, read marks, and the live `feed` subscription. */
@@ -13,6 +14,10 @@ const FeedEventKind = builder.enumType('FeedEventKind', {
     UPDATED: { description: 'An action of the feed was amended by grouping (and is unread again).' },
     READ: { description: 'Marked read (action null: markAllRead).' },
     UNREAD: { description: 'Marked unread.' },
+    RESET: {
+      description:
+        '`after` is older than what can be replayed (FEED_REPLAY_MAX, FEED_CHANGE_RETENTION_HOURS): refetch `feed` and `unreadCount`, then continue from this event.',
+    },
   } as const,
 });
 
@@ -20,6 +25,7 @@ interface FeedEventShape {
   kind: FeedMessage['kind'];
   action: ActionRecord | null;
   unreadCount: number;
+  cursor: string;
 }
 
 const FeedEvent = builder.objectRef<FeedEventShape>('FeedEvent').implement({
@@ -28,6 +34,22 @@ const FeedEvent = builder.objectRef<FeedEventShape>('FeedEvent').implement({
     kind: t.field({ type: FeedEventKind, resolve: (e) => e.kind }),
     action: t.field({ type: ActionRef, nullable: true, resolve: (e) => e.action }),
     unreadCount: t.exposeInt('unreadCount'),
+    cursor: t.exposeString('cursor', {
+      description: "This change's position in the viewer's change stream: pass the last one received as `feed(after:)` to resume.",
+    }),
+  }),
+});
+
+/** A page of the feed, with the position of the change stream it was read at. */
+const FeedConnection = builder.connectionObject({
+  type: ActionRef,
+  name: 'FeedConnection',
+  fields: (t) => ({
+    syncCursor: t.string({
+      description:
+        'The position of the change stream at which this page was read: `subscription { feed(after: syncCursor) }` then gives every change since, so nothing falls between the page and the live feed.',
+      resolve: (connection) => (connection as unknown as { syncCursor: string }).syncCursor,
+    }),
   }),
 });
 
@@ -45,16 +67,19 @@ builder.queryFields((t) => ({
       },
       resolve: async (_root, args, ctx) => {
         const userId = whose(ctx, args.user, 'user');
+        // Read before the page: a change after it is in the page or replayed after syncCursor (or both: the
+        // replay carries current state, so seeing it twice is harmless).
+        const position = await ctx.services.activity.feedPosition(ctx.em, userId);
         const page = await ctx.services.activity.feed(
           ctx.em,
           userId,
           { unreadOnly: args.unreadOnly, verbs: args.verbs, minLevel: args.minLevel },
           pageFrom(args),
         );
-        return connectionFrom(page);
+        return { ...connectionFrom(page), syncCursor: encodeFeedCursor(position) };
       },
     },
-    ActionConnection,
+    FeedConnection,
   ),
   unreadCount: t.int({
     description: 'Exact number of unread actions in the feed (one row read).',
@@ -102,12 +127,24 @@ builder.subscriptionField('feed', (t) =>
     description:
       "Live changes of the viewer's feed (a service names the user). Resolved from the published event alone: no database query per subscriber.",
     authScopes: (_root, args) => ownOrService(args.user),
-    args: { user: t.arg.id({ required: false }) },
-    subscribe: (_root, args, ctx) => ctx.pubsub.subscribe('feed', whose(ctx, args.user, 'user')),
-    resolve: (message: FeedMessage): FeedEventShape => ({
+    args: {
+      user: t.arg.id({ required: false }),
+      after: t.arg.string({
+        required: false,
+        description:
+          'Resume after this cursor (`FeedConnection.syncCursor` or the last `FeedEvent.cursor`): every change since is sent first (current state and counts), then live ones, each once. Too old: a RESET event.',
+      }),
+    },
+    subscribe: (_root, args, ctx) => {
+      const userId = whose(ctx, args.user, 'user');
+      const after = args.after === null || args.after === undefined ? null : decodeFeedCursor(args.after);
+      return ctx.services.activity.feedStream(() => ctx.em.fork(), userId, after);
+    },
+    resolve: (message: FeedMessage & { position: string }): FeedEventShape => ({
       kind: message.kind,
       action: message.action ? actionFromSnapshot(message.action, message.unread ?? false, message.trackerIds) : null,
       unreadCount: message.unreadCount,
+      cursor: encodeFeedCursor(message.position),
     }),
   }),
 );
