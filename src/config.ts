@@ -139,8 +139,12 @@ const envSchema = z.object({
   ACTIVITY_READABLE_LEVEL: z.preprocess(emptyToUndefined, z.enum(['NULL', 'DEBUG', 'HIDDEN', 'INFO', 'WARNING', 'ERROR']).default('INFO')),
   /** Activity: default grouping delay in seconds (negative disables grouping). */
   ACTIVITY_GROUPING_DELAY: intFrom(-1, 31_536_000, 0),
+  /** Activity: how long a logAction idempotencyKey is remembered, in hours. */
+  ACTIVITY_DEDUPE_HOURS: intFrom(1, 24 * 366, 24),
   /** Activity: maximum size of an action's JSON `data`, in bytes. */
   ACTIVITY_DATA_MAX_BYTES: intFrom(0, 10_000_000, 16_384),
+  /** Metrics: how long an increment id (IncrementInput.id, incrementObjects/trackLabels/beacon `id`) is remembered, in hours. */
+  METRICS_DEDUPE_HOURS: intFrom(1, 24 * 366, 24),
   /** Metrics: most events in one `increment` (and labels in one `trackLabels`); larger batches are rejected whole. */
   METRICS_MAX_BATCH: intFrom(1, 100_000, 1000),
   /** Metrics: largest accepted |by| of one increment event. */
@@ -323,6 +327,8 @@ export interface Config {
   activityGroupingDelay: number;
   /** Activity: maximum size of an action's JSON data in bytes (ACTIVITY_DATA_MAX_BYTES). */
   activityDataMaxBytes: number;
+  /** Activity: hours a logAction idempotencyKey is remembered (ACTIVITY_DEDUPE_HOURS). */
+  activityDedupeHours: number;
   /** Demo page settings (DEMO_*). */
   web: { demoPage: boolean; demoUser: string; demoTokensLocalOnly: boolean };
   /** Prometheus endpoint (PROMETHEUS_*). */
@@ -335,6 +341,8 @@ export interface Config {
 
 /** Metrics settings (METRICS_* variables, documented in the env schema above). */
 export interface MetricsConfig {
+  /** Hours an increment id is remembered (METRICS_DEDUPE_HOURS). */
+  dedupeHours: number;
   maxBatch: number;
   maxBy: number;
   maxAgeHours: number;
@@ -362,6 +370,9 @@ export interface RetentionConfig {
   yearDays: number;
   deadLetterDays: number;
   actionDays: number;
+  /** Hours idempotency keys count (METRICS_DEDUPE_HOURS, ACTIVITY_DEDUPE_HOURS); older ones are deleted. */
+  incrementKeyHours: number;
+  actionKeyHours: number;
   /** Zones whose DAY..YEAR series compaction keeps exact (canonical names, UTC first). */
   timezones: string[];
 }
@@ -443,6 +454,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     activityReadableLevel: e.ACTIVITY_READABLE_LEVEL,
     activityGroupingDelay: e.ACTIVITY_GROUPING_DELAY,
     activityDataMaxBytes: e.ACTIVITY_DATA_MAX_BYTES,
+    activityDedupeHours: e.ACTIVITY_DEDUPE_HOURS,
     web: { demoPage: e.DEMO_PAGE, demoUser: e.DEMO_USER, demoTokensLocalOnly: e.DEMO_TOKENS_LOCAL_ONLY },
     prometheus: { enabled: e.PROMETHEUS_ENABLED, token: e.PROMETHEUS_TOKEN },
     retention: {
@@ -454,9 +466,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       yearDays: e.RETENTION_YEAR_DAYS,
       deadLetterDays: e.RETENTION_DEAD_LETTER_DAYS,
       actionDays: e.RETENTION_ACTION_DAYS,
+      incrementKeyHours: e.METRICS_DEDUPE_HOURS,
+      actionKeyHours: e.ACTIVITY_DEDUPE_HOURS,
       timezones: e.RETENTION_TIMEZONES,
     },
     metrics: {
+      dedupeHours: e.METRICS_DEDUPE_HOURS,
       maxBatch: e.METRICS_MAX_BATCH,
       maxBy: e.METRICS_MAX_BY,
       maxAgeHours: e.METRICS_MAX_AGE_HOURS,

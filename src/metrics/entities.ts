@@ -139,6 +139,26 @@ export const MetricDeadLetterSchema = defineEntity({
 export class MetricDeadLetter extends MetricDeadLetterSchema.class {}
 MetricDeadLetterSchema.setClass(MetricDeadLetter);
 
+/**
+ * Increment ids already accepted (de-duplication of client retries): written by the group commit in the same
+ * statement as the inbox rows, so a key exists exactly when its increment was stored. `scope` is the caller
+ * (see src/server/idempotency.ts); `key` is `e:<id>` for an `increment` event, `o:<id>#<index>` for an
+ * `incrementObjects` object and `l:<id>#<index>` for a `trackLabels` label. Independent of the inbox, so a key
+ * outlives the fold of its row; keys older than METRICS_DEDUPE_HOURS no longer count and the retention job
+ * deletes them.
+ */
+export const MetricIncrementKeySchema = defineEntity({
+  name: 'MetricIncrementKey',
+  tableName: 'metric_increment_key',
+  properties: {
+    scope: p.string().length(300).primary(),
+    key: p.string().length(300).primary(),
+    createdAt: p.datetime().defaultRaw('now()').index(),
+  },
+});
+export class MetricIncrementKey extends MetricIncrementKeySchema.class {}
+MetricIncrementKeySchema.setClass(MetricIncrementKey);
+
 export const metricEntities = [
   MetricDomainSchema,
   MetricSchema,
@@ -146,4 +166,5 @@ export const metricEntities = [
   MetricStatisticSchema,
   MetricRecordedStatisticSchema,
   MetricDeadLetterSchema,
+  MetricIncrementKeySchema,
 ];
