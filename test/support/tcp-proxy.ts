@@ -9,12 +9,19 @@ export interface TcpProxy {
   /** Drops every open connection and refuses new ones until `restore()`. */
   cut(): void;
   restore(): void;
+  /**
+   * The ambiguous commit: the next chunk a client sends that contains `trigger` (e.g. a statement's text, or
+   * `COMMIT`) reaches the server, but the server's answer to it is swallowed and that connection is dropped,
+   * so the server has committed and the client only sees a broken connection. Resolves once that happened.
+   */
+  cutAfterReply(trigger: string): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   let up = true;
   const sockets = new Set<net.Socket>();
+  let trap: { trigger: Buffer; fired: () => void } | undefined;
   const server = net.createServer((client) => {
     if (!up) {
       client.destroy();
@@ -23,6 +30,8 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     const upstream = net.connect(targetPort, targetHost);
     sockets.add(client);
     sockets.add(upstream);
+    /** Set when this connection carried the trap's trigger: its next answer is swallowed. */
+    let armed: (() => void) | undefined;
     const drop = () => {
       client.destroy();
       upstream.destroy();
@@ -31,7 +40,23 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream).pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      if (trap && chunk.includes(trap.trigger)) {
+        armed = trap.fired;
+        trap = undefined;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (armed) {
+        const fired = armed;
+        armed = undefined;
+        drop();
+        fired();
+        return;
+      }
+      client.write(chunk);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -43,6 +68,11 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     },
     restore() {
       up = true;
+    },
+    cutAfterReply(trigger) {
+      return new Promise<void>((resolve) => {
+        trap = { trigger: Buffer.from(trigger), fired: resolve };
+      });
     },
     close: () =>
       new Promise<void>((resolve) => {
