@@ -25,6 +25,12 @@ export interface InboxStats {
   queued: number;
 }
 
+/**
+ * The stored form of an idempotency key: md5 of the caller scope (length-prefixed, so no scope/key pair can
+ * pass for another) and the key, as a uuid. Columns `s` (scope) and `k` (key) of the statement below.
+ */
+const KEY_HASH = sql`md5(length(s) || ':' || s || k)::uuid`;
+
 /** One element of a PostgreSQL text array literal: always quoted, with `"` and `\` escaped. */
 function arrayText(value: string): string {
   return /["\\]/.test(value) ? `"${value.replace(/["\\]/g, '\\$&')}"` : `"${value}"`;
@@ -152,26 +158,27 @@ export class Inbox {
               from unnest(${columns}) as u(m, ot, oi, c, d, a, ms)`,
         );
       } else {
+        // Keyed rows: `k` lists each one's position among the sent rows and its key's hash. Both filters below are
+        // hashed subplans over `fresh` (the keys this statement stored): no per-row lookups, no join.
         const repeated = await query<{ n: number }>(
           em,
-          sql`with u as (
-                select * from unnest(${columns}, ${list(scopes)}::text[], ${list(keys)}::text[])
-                  with ordinality as u(m, ot, oi, c, d, a, ms, sc, k, n)
+          sql`with k as (
+                select ${KEY_HASH} as h, n
+                from unnest(${list(scopes)}::text[], ${list(keys)}::text[]) with ordinality as k(s, k, n) where k <> ''
               ),
               fresh as (
-                insert into metric_increment_key as x (scope, key)
-                select sc, k from u where k <> ''
-                on conflict (scope, key) do update set created_at = now()
+                insert into metric_increment_key as x (hash) select h from k
+                on conflict (hash) do update set created_at = now()
                   where x.created_at < now() - make_interval(hours => ${this.#config.dedupeHours})
-                returning scope, key
+                returning hash
               ),
               stored as (
                 insert into metric_inbox (metric_id, object_type, object_id, category, dom_id, amount, occurred_at)
-                select m, ot, oi, c, d, a, to_timestamp(ms / 1000.0) from u
-                where k = '' or exists (select 1 from fresh f where f.scope = u.sc and f.key = u.k)
+                select m, ot, oi, c, d, a, to_timestamp(ms / 1000.0)
+                from unnest(${columns}, ${list(scopes)}::text[], ${list(keys)}::text[]) as u(m, ot, oi, c, d, a, ms, s, k)
+                where k = '' or ${KEY_HASH} in (select hash from fresh)
               )
-              select n::int as n from u
-              where k <> '' and not exists (select 1 from fresh f where f.scope = u.sc and f.key = u.k)`,
+              select n::int as n from k where h not in (select hash from fresh)`,
         );
         for (const { n } of repeated) {
           const [w, r] = origin[Number(n) - 1]!;

@@ -185,17 +185,17 @@ describe.skipIf(!databaseUrl)('retries with ids across instances and a connectio
     const lost = await post(viaProxy.url, LOG_ACTION, { input }, service);
     await cut;
     expect(lost.body.errors?.[0]?.extensions?.['code']).toMatch(/UNAVAILABLE|INTERNAL_SERVER_ERROR/);
+    const feedQuery = 'query Feed($u: ID) { feed(user: $u) { edges { node { id } } } unreadCount(user: $u) }';
+    // The action was committed although the call failed: it is in the feed already.
+    const committed = await post<{ feed: { edges: Array<{ node: { id: string } }> } }>(direct.url, feedQuery, { u: user }, service);
+    expect(committed.body.data!.feed.edges).toHaveLength(1);
     let id: string | undefined;
     for (let attempt = 0; attempt < 40 && !id; attempt++) {
       id = (await post<{ logAction: { id: string } }>(viaProxy.url, LOG_ACTION, { input }, service)).body.data?.logAction.id;
       if (!id) await new Promise((r) => setTimeout(r, 100));
     }
-    const feed = await post<{ feed: { edges: Array<{ node: { id: string } }> }; unreadCount: number }>(
-      direct.url,
-      'query Feed($u: ID) { feed(user: $u) { edges { node { id } } } unreadCount(user: $u) }',
-      { u: user },
-      service,
-    );
+    expect(id).toBe(committed.body.data!.feed.edges[0]!.node.id);
+    const feed = await post<{ feed: { edges: Array<{ node: { id: string } }> }; unreadCount: number }>(direct.url, feedQuery, { u: user }, service);
     expect(feed.body.data!.feed.edges.map((e) => e.node.id)).toEqual([id]);
     expect(feed.body.data!.unreadCount).toBe(1);
   });
