@@ -175,8 +175,8 @@ export class Inbox {
               stored as (
                 insert into metric_inbox (metric_id, object_type, object_id, category, dom_id, amount, occurred_at)
                 select m, ot, oi, c, d, a, to_timestamp(ms / 1000.0)
-                from unnest(${columns}, ${list(scopes)}::text[], ${list(keys)}::text[]) as u(m, ot, oi, c, d, a, ms, s, k)
-                where k = '' or ${KEY_HASH} in (select hash from fresh)
+                from unnest(${columns}, ${list(keys)}::text[]) with ordinality as u(m, ot, oi, c, d, a, ms, k, n)
+                where k = '' or n in (select n from k where h in (select hash from fresh))
               )
               select n::int as n from k where h not in (select hash from fresh)`,
         );

@@ -1,8 +1,8 @@
 import { Migration } from '@mikro-orm/migrations';
 
-export class Migration20261130071145_idempotency_keys extends Migration {
+export class Migration20261130071518_idempotency_keys extends Migration {
 
-  override name = 'Migration20261130071145_idempotency_keys';
+  override name = 'Migration20261130071518_idempotency_keys';
 
   override up(): void | Promise<void> {
     this.addSql(`create table "activity_action_key" ("scope" varchar(300) not null, "key" varchar(300) not null, "action_id" bigint null, "created_at" timestamptz not null default now(), primary key ("scope", "key"));`);
@@ -10,7 +10,7 @@ export class Migration20261130071145_idempotency_keys extends Migration {
     this.addSql(`create index "activity_action_key_created_at_index" on "activity_action_key" ("created_at");`);
 
     this.addSql(`create table "metric_increment_key" ("hash" uuid not null, "created_at" timestamptz not null default now(), primary key ("hash"));`);
-    this.addSql(`create index "metric_increment_key_created_at_index" on "metric_increment_key" ("created_at");`);
+    this.addSql(`create index "metric_increment_key_created_at_brin" on "metric_increment_key" using brin ("created_at");`);
 
     this.addSql(`alter table "activity_action_key" add constraint "activity_action_key_action_id_foreign" foreign key ("action_id") references "activity_action" ("id") on delete cascade;`);
   }
