@@ -64,7 +64,7 @@ export async function run(rounds = Number(process.env['CRASH_ROUNDS'] ?? 10)): P
  * Issue 17: clients that give every event an id and retry each call until answered; SIGKILL at random points
  * under that load. Every id accepted must count exactly once: total = distinct ids accepted.
  */
-async function retryingRounds(rounds: number): Promise<BenchRow> {
+export async function retryingRounds(rounds: number): Promise<BenchRow> {
   const database = await createTestDatabase();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackql-bench-retry-'));
   const service = await signTestToken('bench-retry', ['service']);
