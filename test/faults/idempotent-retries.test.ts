@@ -133,7 +133,7 @@ describe.skipIf(!databaseUrl)('retries with ids across instances and a connectio
     proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
     direct = await startInstance({ databaseUrl: database.url });
     viaProxy = await startInstance({ databaseUrl: throughProxy(database.url!, proxy), env: { DB_CONNECT_TIMEOUT_MS: '2000' } });
-    service = await signTestToken('commit-cut-service', ['service']);
+    service = await signTestToken('cut-service', ['service']);
   }, 120_000);
   afterAll(async () => {
     await Promise.allSettled([viaProxy?.kill(), direct?.kill()]);
@@ -181,7 +181,8 @@ describe.skipIf(!databaseUrl)('retries with ids across instances and a connectio
     const doc = { type: 'Doc', id: uniqueId('doc') };
     await post(direct.url, 'mutation Track($input: TrackInput!) { track(input: $input) { id } }', { input: { owner: user, object: doc, actorOnly: false } }, service);
     const input = { actor: { type: 'Bot', id: 'cut' }, verb: 'edited', targets: [doc], groupingDelay: -1, idempotencyKey: uniqueId('key') };
-    const cut = proxy.cutAfterReply('commit');
+    // The simple-query message of the transaction's COMMIT: the statement text and its NUL terminator.
+    const cut = proxy.cutAfterReply('commit\u0000');
     const lost = await post(viaProxy.url, LOG_ACTION, { input }, service);
     await cut;
     expect(lost.body.errors?.[0]?.extensions?.['code']).toMatch(/UNAVAILABLE|INTERNAL_SERVER_ERROR/);

@@ -10,9 +10,10 @@ export interface TcpProxy {
   cut(): void;
   restore(): void;
   /**
-   * The ambiguous commit: the next chunk a client sends that contains `trigger` (e.g. a statement's text, or
-   * `COMMIT`) reaches the server, but the server's answer to it is swallowed and that connection is dropped,
-   * so the server has committed and the client only sees a broken connection. Resolves once that happened.
+   * The ambiguous commit (PostgreSQL only): the next chunk a client sends that contains `trigger` (e.g. a
+   * statement's text, or `commit`) reaches the server, but the server's answer to it, up to its ReadyForQuery,
+   * is swallowed and that connection is dropped, so the server has committed and the client only sees a broken
+   * connection. Resolves once that happened.
    */
   cutAfterReply(trigger: string): Promise<void>;
   close(): Promise<void>;
@@ -49,6 +50,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     });
     upstream.on('data', (chunk: Buffer) => {
       if (armed) {
+        // Swallow the answer up to the server's ReadyForQuery (PostgreSQL protocol: 'Z', length 5, status),
+        // which it sends once the statement, and so the commit, is done; then break the connection.
+        if (!endsWithReadyForQuery(chunk)) return;
         const fired = armed;
         armed = undefined;
         drop();
@@ -80,6 +84,11 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
         server.close(() => resolve());
       }),
   };
+}
+
+/** Whether a chunk from PostgreSQL ends with a ReadyForQuery message ('Z', int32 length 5, one status byte). */
+function endsWithReadyForQuery(chunk: Buffer): boolean {
+  return chunk.length >= 6 && chunk[chunk.length - 6] === 0x5a && chunk.readInt32BE(chunk.length - 5) === 5;
 }
 
 /** `url` with its host and port replaced by the proxy's. */
