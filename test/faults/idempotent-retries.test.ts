@@ -36,7 +36,7 @@ describe('retries with ids after SIGKILL', () => {
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const start = () => startInstance({ databaseUrl: database.url, dataDir });
+  const start = () => startInstance({ databaseUrl: database.url, dataDir, readyTimeoutMs: 150_000 });
 
   it(`counts every accepted id exactly once across ${ROUNDS} SIGKILLs under load`, async () => {
     instance = await start();
@@ -75,7 +75,7 @@ describe('retries with ids after SIGKILL', () => {
     const counted = await foldAndTotal(instance.url, service, domain, 'hits');
     expect({ counted, retries: retries > 0 }).toEqual({ counted: accepted.size, retries: true });
     expect(duplicates).toBeGreaterThanOrEqual(0);
-  }, 240_000);
+  }, 600_000);
 
   it('logAction retried with the same key after a kill: one action, one feed entry per user, exact unread counts', async () => {
     instance ??= await start();
@@ -117,7 +117,7 @@ describe('retries with ids after SIGKILL', () => {
       expect(feedIds.sort()).toEqual([...ids].sort());
       expect(feed.body.data!.unreadCount).toBe(keys.length);
     }
-  }, 120_000);
+  }, 400_000);
 });
 
 describe.skipIf(!databaseUrl)('retries with ids across instances and a connection cut during COMMIT', () => {
