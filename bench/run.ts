@@ -27,6 +27,11 @@ const suites: Array<{ name: string; title: string; run: () => Promise<Row[]> }> 
   },
   {
     name: 'metrics',
+    title: 'Metrics: batched ingestion with and without ids, against PostgreSQL (bench/metrics/ingest.ts)',
+    run: async () => (await (await import('./metrics/ingest.ts')).run()).rows,
+  },
+  {
+    name: 'metrics',
     title: 'Metrics: fold (bench/metrics/fold.ts)',
     run: async () => (await (await import('./metrics/fold.ts')).run()).rows,
   },

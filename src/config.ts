@@ -139,12 +139,16 @@ const envSchema = z.object({
   ACTIVITY_READABLE_LEVEL: z.preprocess(emptyToUndefined, z.enum(['NULL', 'DEBUG', 'HIDDEN', 'INFO', 'WARNING', 'ERROR']).default('INFO')),
   /** Activity: default grouping delay in seconds (negative disables grouping). */
   ACTIVITY_GROUPING_DELAY: intFrom(-1, 31_536_000, 0),
+  /** Activity: how long a logAction idempotencyKey is remembered, in hours. */
+  ACTIVITY_DEDUPE_HOURS: intFrom(1, 24 * 366, 24),
   /** Activity: maximum size of an action's JSON `data`, in bytes. */
   ACTIVITY_DATA_MAX_BYTES: intFrom(0, 10_000_000, 16_384),
   /** Live feed: most changes replayed to `feed(after:)`; a cursor further behind gets a RESET event (refetch). */
   FEED_REPLAY_MAX: intFrom(1, 100_000, 1000),
   /** Live feed: hours a feed change is kept for replay (pruned by the retention job). */
   FEED_CHANGE_RETENTION_HOURS: intFrom(1, 87_600, 72),
+  /** Metrics: how long an increment id (IncrementInput.id, incrementObjects/trackLabels/beacon `id`) is remembered, in hours. */
+  METRICS_DEDUPE_HOURS: intFrom(1, 24 * 366, 24),
   /** Metrics: most events in one `increment` (and labels in one `trackLabels`); larger batches are rejected whole. */
   METRICS_MAX_BATCH: intFrom(1, 100_000, 1000),
   /** Metrics: largest accepted |by| of one increment event. */
@@ -351,6 +355,8 @@ export interface Config {
   activityDataMaxBytes: number;
   /** Live feed replay (FEED_REPLAY_MAX; FEED_CHANGE_RETENTION_HOURS is in `retention`). */
   feedReplay: { max: number };
+  /** Activity: hours a logAction idempotencyKey is remembered (ACTIVITY_DEDUPE_HOURS). */
+  activityDedupeHours: number;
   /** Demo page settings (DEMO_*). */
   web: { demoPage: boolean; demoUser: string; demoTokensLocalOnly: boolean };
   /** Prometheus endpoint (PROMETHEUS_*). */
@@ -379,6 +385,8 @@ export interface WebhookConfig {
 
 /** Metrics settings (METRICS_* variables, documented in the env schema above). */
 export interface MetricsConfig {
+  /** Hours an increment id is remembered (METRICS_DEDUPE_HOURS). */
+  dedupeHours: number;
   maxBatch: number;
   maxBy: number;
   maxAgeHours: number;
@@ -410,6 +418,9 @@ export interface RetentionConfig {
   actionDays: number;
   /** Hours to keep feed changes for replay (FEED_CHANGE_RETENTION_HOURS). */
   feedChangeHours: number;
+  /** Hours idempotency keys count (METRICS_DEDUPE_HOURS, ACTIVITY_DEDUPE_HOURS); older ones are deleted. */
+  incrementKeyHours: number;
+  actionKeyHours: number;
   /** Zones whose DAY..YEAR series compaction keeps exact (canonical names, UTC first). */
   timezones: string[];
 }
@@ -492,6 +503,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     activityGroupingDelay: e.ACTIVITY_GROUPING_DELAY,
     activityDataMaxBytes: e.ACTIVITY_DATA_MAX_BYTES,
     feedReplay: { max: e.FEED_REPLAY_MAX },
+    activityDedupeHours: e.ACTIVITY_DEDUPE_HOURS,
     web: { demoPage: e.DEMO_PAGE, demoUser: e.DEMO_USER, demoTokensLocalOnly: e.DEMO_TOKENS_LOCAL_ONLY },
     prometheus: { enabled: e.PROMETHEUS_ENABLED, token: e.PROMETHEUS_TOKEN },
     retention: {
@@ -504,9 +516,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       deadLetterDays: e.RETENTION_DEAD_LETTER_DAYS,
       actionDays: e.RETENTION_ACTION_DAYS,
       feedChangeHours: e.FEED_CHANGE_RETENTION_HOURS,
+      incrementKeyHours: e.METRICS_DEDUPE_HOURS,
+      actionKeyHours: e.ACTIVITY_DEDUPE_HOURS,
       timezones: e.RETENTION_TIMEZONES,
     },
     metrics: {
+      dedupeHours: e.METRICS_DEDUPE_HOURS,
       maxBatch: e.METRICS_MAX_BATCH,
       maxBy: e.METRICS_MAX_BY,
       maxAgeHours: e.METRICS_MAX_AGE_HOURS,

@@ -149,6 +149,25 @@ export const VerbSchema = defineEntity({
 export class ActivityVerb extends VerbSchema.class {}
 VerbSchema.setClass(ActivityVerb);
 
+/**
+ * logAction idempotency keys (src/activity/idempotency.ts): the action the first call with a key created, per
+ * caller scope. Written in the logging transaction, so a key exists exactly when its action does; keys older
+ * than ACTIVITY_DEDUPE_HOURS no longer count and the retention job deletes them.
+ */
+export const ActionKeySchema = defineEntity({
+  name: 'ActivityActionKey',
+  tableName: 'activity_action_key',
+  properties: {
+    scope: p.string().length(300).primary(),
+    key: p.string().length(300).primary(),
+    /** Set in the same transaction once the action is logged; the key goes with its action. */
+    action: p.manyToOne(ActionSchema).deleteRule('cascade').nullable().index(),
+    createdAt: p.datetime().defaultRaw('now()').index(),
+  },
+});
+export class ActivityActionKey extends ActionKeySchema.class {}
+ActionKeySchema.setClass(ActivityActionKey);
+
 export const activityEntities = [
   ActionSchema,
   ActionObjectSchema,
@@ -158,4 +177,5 @@ export const activityEntities = [
   VerbSchema,
   FeedPositionSchema,
   FeedChangeSchema,
+  ActionKeySchema,
 ];

@@ -8,6 +8,7 @@ import { actionsByIds, actionsPage, type ActionFilters, type ActionViewer } from
 import { feedStream, headPosition, recordFeedChanges } from './change-stream.ts';
 import { logAction, type LogActionParams } from './actions.ts';
 import { forgetObject } from './deleted-items.ts';
+import { logActionOnce, type ActionKey } from './idempotency.ts';
 import { feedPage, unreadCount, type ActionPage, type FeedFilters, type Page } from './feed.ts';
 import { publishFeedEvents, type PendingFeedEvent } from './feed-events.ts';
 import { activitySettings, type ActionRecord, type ActivitySettings, type TrackerRecord } from './model.ts';
@@ -76,9 +77,12 @@ export class ActivityService {
 
   // ---------------------------------------------------------------- actions
 
-  /** Logs an action (or amends a similar recent one), fans it out to the matching trackers' owners. */
-  async logAction(em: Em, params: LogActionParams): Promise<ActionRecord> {
-    return (await this.#write(em, (tem) => logAction(tem, this.settings, params))).action;
+  /**
+   * Logs an action (or amends a similar recent one), fans it out to the matching trackers' owners. With an
+   * idempotency key, a repeat returns the first call's action and does nothing else (idempotency.ts).
+   */
+  async logAction(em: Em, params: LogActionParams, key?: ActionKey | null): Promise<ActionRecord> {
+    return (await this.#write(em, (tem) => logActionOnce(tem, this.settings, key, () => logAction(tem, this.settings, params)))).action;
   }
 
   actions(em: Em, filters: ActionFilters, page: Page, viewer: ActionViewer): Promise<ActionPage> {

@@ -3,6 +3,7 @@ import { boundedJsonSchema, JSON_MAX_DEPTH } from '../../objects/json-bounds.ts'
 import { ObjectRef, ObjectRefInput } from '../../objects/schema.ts';
 import { builder } from '../../schema/builder.ts';
 import { badInput } from '../../server/errors.ts';
+import { callerScope, IDEMPOTENCY_KEY_MAX, idempotencyKeySchema } from '../../server/idempotency.ts';
 import { LEVELS, type ActionRecord, type TrackerRecord } from '../model.ts';
 import { renderTemplate } from '../rendering.ts';
 import { actionViewer, canSeeTracker, connectionFrom, MAX_GROUPING_DELAY, pageFrom, templateLoader, trackerLoader, verbsSchema } from './common.ts';
@@ -83,6 +84,11 @@ const LogActionInput = builder.inputType('LogActionInput', {
       description:
         'Seconds: amend a similar action (same actor and verb, a shared target or related object) logged this close; negative disables.',
     }),
+    idempotencyKey: t.string({
+      required: false,
+      validate: idempotencyKeySchema,
+      description: `Chosen by the client (e.g. a UUID), 1 to ${IDEMPOTENCY_KEY_MAX} characters: a call repeated with the same key by the same caller within ACTIVITY_DEDUPE_HOURS returns the action the first call logged (same id) and changes nothing (no second feed entry or live event), so a call that got no answer can be retried.`,
+    }),
   }),
 });
 
@@ -126,16 +132,21 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: LogActionInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       await ctx.services.rateLimiter.consume(ctx, 'logAction', 1);
-      return ctx.services.activity.logAction(ctx.em, {
-        actor: input.actor,
-        verb: input.verb,
-        targets: input.targets,
-        related: input.related,
-        data: input.data,
-        level: input.level,
-        timestamp: input.timestamp,
-        groupingDelay: input.groupingDelay,
-      });
+      const key = input.idempotencyKey ? { scope: callerScope(ctx.viewer), key: input.idempotencyKey } : null;
+      return ctx.services.activity.logAction(
+        ctx.em,
+        {
+          actor: input.actor,
+          verb: input.verb,
+          targets: input.targets,
+          related: input.related,
+          data: input.data,
+          level: input.level,
+          timestamp: input.timestamp,
+          groupingDelay: input.groupingDelay,
+        },
+        key,
+      );
     },
   }),
   registerVerb: t.field({
