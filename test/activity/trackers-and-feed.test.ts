@@ -52,7 +52,7 @@ describe('tracker rules', () => {
     expect(await h.feedIds(user2)).toEqual([asTarget.id, asActor.id]);
   });
 
-  it('verbs limit the tracker; tracking again merges verbs; untrack removes verbs, then the tracker', async () => {
+  it('verbs limit the tracker; tracking again replaces verbs; untrack removes verbs, then the tracker', async () => {
     const user = uniqueId('u');
     const obj = { type: 'Doc', id: uniqueId('d') };
     const first = await h.track({ owner: user, object: obj, verbs: ['edited'] });
