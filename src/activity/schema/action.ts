@@ -4,7 +4,7 @@ import { ObjectRef, ObjectRefInput } from '../../objects/schema.ts';
 import { builder } from '../../schema/builder.ts';
 import { badInput } from '../../server/errors.ts';
 import { LEVELS, type ActionRecord, type TrackerRecord } from '../model.ts';
-import { renderTemplate } from '../rendering.ts';
+import { renderAction, timeInfo } from '../rendering.ts';
 import { actionViewer, canSeeTracker, connectionFrom, MAX_GROUPING_DELAY, pageFrom, templateLoader, trackerLoader, verbsSchema } from './common.ts';
 import { TrackerRef } from './tracker.ts';
 
@@ -37,14 +37,19 @@ builder.node(ActionRef, {
     }),
     text: t.string({
       nullable: true,
-      description: "Rendered from the verb's registered template (`registerVerb`), or null.",
+      description:
+        'Rendered from the verb\'s registered template (`registerVerb`); without one, actrack\'s default "{actor} {verb} {targets}" (+ " in relation to {related}"). Objects render as their label, else "Type id".',
       // Synchronous for subscription events (text pre-rendered in the published message).
       resolve: (a, _args, ctx) =>
-        a.text !== undefined
+        a.text !== undefined && a.text !== null
           ? a.text
           : templateLoader(ctx)
               .load(a.verb)
-              .then((template) => (template === null ? null : renderTemplate(template, a))),
+              .then((template) => renderAction(template, a)),
+    }),
+    timeinfo: t.string({
+      description: 'How long ago, in English, at the time of the response ("3 minutes ago"), as actrack\'s `timeinfo`.',
+      resolve: (a) => timeInfo(a.timestamp),
     }),
     matchedTrackers: t.field({
       type: [TrackerRef],

@@ -66,7 +66,8 @@ builder.queryFields((t) => ({
 
 builder.mutationFields((t) => ({
   markRead: t.int({
-    description: "Marks actions of the feed read; returns how many changed. Ids not in the feed: NOT_FOUND, nothing changes.",
+    description:
+      'Marks actions of the feed read; returns how many changed. Ids not in the feed are skipped (actrack `bulk_mark_read_for`).',
     authScopes: (_root, args) => ownOrService(args.user),
     args: { actionIds: t.arg.idList({ required: true }), user: t.arg.id({ required: false }) },
     resolve: (_root, args, ctx) => {
@@ -75,7 +76,8 @@ builder.mutationFields((t) => ({
     },
   }),
   markUnread: t.int({
-    description: 'Marks actions of the feed unread (those below the readable level stay read); returns how many changed.',
+    description:
+      'Marks actions of the feed unread (those below the readable level stay read; ids not in the feed are skipped); returns how many changed.',
     authScopes: (_root, args) => ownOrService(args.user),
     args: { actionIds: t.arg.idList({ required: true }), user: t.arg.id({ required: false }) },
     resolve: (_root, args, ctx) => {
