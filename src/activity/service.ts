@@ -6,7 +6,7 @@ import type { ObjectRefValue } from '../objects/object-ref.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
 import { actionsByIds, actionsPage, type ActionFilters, type ActionViewer } from './accessors.ts';
 import { logAction, type LogActionParams } from './actions.ts';
-import { forgetObject } from './deleted-items.ts';
+import { forgetObject, type ForgetParams } from './deleted-items.ts';
 import { feedPage, unreadCount, type ActionPage, type FeedFilters, type Page } from './feed.ts';
 import { publishFeedEvents, type PendingFeedEvent } from './feed-events.ts';
 import { activitySettings, type ActionRecord, type ActivitySettings, type TrackerRecord } from './model.ts';
@@ -127,10 +127,11 @@ export class ActivityService {
     return templatesOf(em, verbs);
   }
 
-  /** Turns an object into a tombstone and removes the trackers on it, in one transaction. */
-  async forgetObject(em: Em, ref: ObjectRefValue, description: string | null, serialization: unknown): Promise<ObjectRefValue> {
-    return (
-      await this.#write(em, async (tem) => ({ object: await forgetObject(tem, ref, description, serialization), events: [] }))
-    ).object;
+  /**
+   * Turns an object into a tombstone (or deletes its actions) and removes the trackers on it (a user's: also
+   * its trackers, feed and counter), in one transaction.
+   */
+  async forgetObject(em: Em, params: ForgetParams): Promise<ObjectRefValue> {
+    return (await this.#write(em, (tem) => forgetObject(tem, this.settings, params))).object;
   }
 }

@@ -13,6 +13,10 @@ const FeedEventKind = builder.enumType('FeedEventKind', {
     UPDATED: { description: 'An action of the feed was amended by grouping (and is unread again).' },
     READ: { description: 'Marked read (action null: markAllRead).' },
     UNREAD: { description: 'Marked unread.' },
+    REMOVED: {
+      description:
+        'Entries left the feed (a tracker removed or narrowed, actions of a forgotten object deleted); action null, unreadCount is the new count.',
+    },
   } as const,
 });
 
