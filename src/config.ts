@@ -139,6 +139,7 @@ const envSchema = z.object({
   ACTIVITY_READABLE_LEVEL: z.preprocess(emptyToUndefined, z.enum(['NULL', 'DEBUG', 'HIDDEN', 'INFO', 'WARNING', 'ERROR']).default('INFO')),
   /** Activity: default grouping delay in seconds (negative disables grouping). */
   ACTIVITY_GROUPING_DELAY: intFrom(-1, 31_536_000, 0),
+  ACTIVITY_TRACK_BACKFILL: intFrom(0, 100_000, 1000),
   /** Activity: maximum size of an action's JSON `data`, in bytes. */
   ACTIVITY_DATA_MAX_BYTES: intFrom(0, 10_000_000, 16_384),
   /** Metrics: most events in one `increment` (and labels in one `trackLabels`); larger batches are rejected whole. */
@@ -321,6 +322,11 @@ export interface Config {
   activityReadableLevel: ActivityLevelName;
   /** Activity: default grouping delay in seconds; negative disables grouping (ACTIVITY_GROUPING_DELAY). */
   activityGroupingDelay: number;
+  /**
+   * Activity: at most this many past matching actions enter a feed (as read) when a tracker is created or
+   * widened; 0 = none (ACTIVITY_TRACK_BACKFILL).
+   */
+  activityTrackBackfill: number;
   /** Activity: maximum size of an action's JSON data in bytes (ACTIVITY_DATA_MAX_BYTES). */
   activityDataMaxBytes: number;
   /** Demo page settings (DEMO_*). */
@@ -442,6 +448,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     activityDefaultLevel: e.ACTIVITY_DEFAULT_LEVEL,
     activityReadableLevel: e.ACTIVITY_READABLE_LEVEL,
     activityGroupingDelay: e.ACTIVITY_GROUPING_DELAY,
+    activityTrackBackfill: e.ACTIVITY_TRACK_BACKFILL,
     activityDataMaxBytes: e.ACTIVITY_DATA_MAX_BYTES,
     web: { demoPage: e.DEMO_PAGE, demoUser: e.DEMO_USER, demoTokensLocalOnly: e.DEMO_TOKENS_LOCAL_ONLY },
     prometheus: { enabled: e.PROMETHEUS_ENABLED, token: e.PROMETHEUS_TOKEN },

@@ -78,7 +78,7 @@ export class ActivityService {
   // ---------------------------------------------------------------- feed and read state
 
   feed(em: Em, userId: string, filters: FeedFilters, page: Page): Promise<ActionPage> {
-    return feedPage(em, userId, filters, page);
+    return feedPage(em, userId, filters, page, this.settings.readableLevel);
   }
 
   unreadCount(em: Em, userId: string): Promise<number> {

@@ -6,6 +6,7 @@ import { toDate, type Row } from './action-store.ts';
 import { describeObjects, logAction } from './actions.ts';
 import type { PendingFeedEvent } from './feed-events.ts';
 import { lockObject } from './object-locks.ts';
+import { backfillTracker, dropUnmatchedEntries, narrows, widens } from './tracker-feed.ts';
 import {
   STARTED_TRACKING,
   STOPPED_TRACKING,
@@ -120,6 +121,10 @@ export async function track(em: Em, settings: ActivitySettings, params: TrackPar
       );
   const tracker = trackerFromRow(rows[0]!);
   const events: PendingFeedEvent[] = [];
+  // The feed follows the tracker (tracker-feed.ts): narrowed, entries it alone matched leave; created or
+  // widened, the matching past actions enter as read.
+  if (previous && narrows(previous, tracker)) events.push(...(await dropUnmatchedEntries(em, params.owner, tracker.id)));
+  if (!previous || widens(previous, tracker)) await backfillTracker(em, tracker, settings.config.activityTrackBackfill);
   if (!previous && params.log) {
     await params.chargeLoggedAction?.();
     events.push(...(await logTrackingAction(em, settings, STARTED_TRACKING, params.owner, type, id, label)));
@@ -152,7 +157,8 @@ export async function untrack(em: Em, settings: ActivitySettings, params: Untrac
     ]);
     tracker = trackerFromRow(rows[0]!);
   }
-  const events: PendingFeedEvent[] = [];
+  // The feed follows: entries that no remaining tracker matches leave it (tracker-feed.ts).
+  const events: PendingFeedEvent[] = await dropUnmatchedEntries(em, params.owner, current.id);
   if (tracker === null && params.log) {
     await params.chargeLoggedAction?.();
     events.push(...(await logTrackingAction(em, settings, STOPPED_TRACKING, params.owner, type, id, label ?? current.objectLabel)));

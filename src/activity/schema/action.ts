@@ -96,7 +96,7 @@ builder.queryFields((t) => ({
     {
       type: ActionRef,
       description:
-        'Actions by object: as actor, target, related, or involving it in any role (filters combine), newest first; `first` is at most 100. Users see only actions of their feed or their own; services all.',
+        'Actions by object: as actor, target, related, or involving it in any role (filters combine), newest first by timestamp; `first`/`last` at most 100. Users see only actions of their feed or their own; services all.',
       authScopes: { authenticated: true },
       args: {
         actor: t.arg({ type: ObjectRefInput, required: false }),
@@ -104,6 +104,8 @@ builder.queryFields((t) => ({
         related: t.arg({ type: ObjectRefInput, required: false }),
         involving: t.arg({ type: ObjectRefInput, required: false }),
         verbs: t.arg.stringList({ required: false, validate: verbsSchema }),
+        since: t.arg({ type: 'DateTime', required: false, description: 'Only actions with timestamp >= since.' }),
+        until: t.arg({ type: 'DateTime', required: false, description: 'Only actions with timestamp <= until.' }),
       },
       resolve: async (_root, args, ctx) => {
         if (!args.actor && !args.target && !args.related && !args.involving) {
@@ -111,7 +113,15 @@ builder.queryFields((t) => ({
         }
         const page = await ctx.services.activity.actions(
           ctx.em,
-          { actor: args.actor, target: args.target, related: args.related, involving: args.involving, verbs: args.verbs },
+          {
+            actor: args.actor,
+            target: args.target,
+            related: args.related,
+            involving: args.involving,
+            verbs: args.verbs,
+            since: args.since,
+            until: args.until,
+          },
           pageFrom(args),
           actionViewer(ctx),
         );

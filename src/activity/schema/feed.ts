@@ -39,12 +39,24 @@ builder.queryFields((t) => ({
   feed: t.connection(
     {
       type: ActionRef,
-      description: "The actions matching the user's trackers, newest first (by log order). `first` is at most 100.",
+      description:
+        "The actions matching the user's current trackers, newest first by timestamp (keyset cursors over timestamp and id; `first`/`last` at most 100).",
       authScopes: (_root, args) => ownOrService(args.user),
       args: {
         unreadOnly: t.arg.boolean({ required: false }),
         verbs: t.arg.stringList({ required: false, validate: verbsSchema }),
-        minLevel: t.arg({ type: Level, required: false }),
+        minLevel: t.arg({
+          type: Level,
+          required: false,
+          description: 'Lowest level listed; default the readable level (ACTIVITY_READABLE_LEVEL).',
+        }),
+        includeOwn: t.arg.boolean({
+          required: false,
+          defaultValue: false,
+          description: "Also the user's own actions (actor = the user), as actrack's include_own.",
+        }),
+        since: t.arg({ type: 'DateTime', required: false, description: 'Only actions with timestamp >= since.' }),
+        until: t.arg({ type: 'DateTime', required: false, description: 'Only actions with timestamp <= until.' }),
         user: t.arg.id({ required: false, description: 'Services: whose feed.' }),
       },
       resolve: async (_root, args, ctx) => {
@@ -52,7 +64,14 @@ builder.queryFields((t) => ({
         const page = await ctx.services.activity.feed(
           ctx.em,
           userId,
-          { unreadOnly: args.unreadOnly, verbs: args.verbs, minLevel: args.minLevel },
+          {
+            unreadOnly: args.unreadOnly,
+            verbs: args.verbs,
+            minLevel: args.minLevel,
+            includeOwn: args.includeOwn ? { userType: ctx.config.userType } : null,
+            since: args.since,
+            until: args.until,
+          },
           pageFrom(args),
         );
         return connectionFrom(page);
