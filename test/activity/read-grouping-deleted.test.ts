@@ -61,12 +61,15 @@ describe('read status', () => {
     const hidden = await h.logAction({ actor: obj, verb: 'hidden', level: 'HIDDEN', ...noGroup });
     const info = await h.logAction({ actor: obj, verb: 'said', ...noGroup });
     expect(debug.level).toBe('DEBUG');
-    const nodes = (await h.feed(user)).edges.map((e) => e.node);
+    // The feed lists readable actions only (actrack: level >= READABLE_LEVEL) unless minLevel asks lower.
+    expect((await h.feed(user)).edges.map((e) => [e.node.id, e.node.unread])).toEqual([[info.id, true]]);
+    const nodes = (await h.feed(user, { minLevel: 'DEBUG' })).edges.map((e) => e.node);
     expect(nodes.map((n) => [n.id, n.unread])).toEqual([
       [info.id, true],
       [hidden.id, false],
       [debug.id, false],
     ]);
+    expect((await h.feed(user, { minLevel: 'HIDDEN' })).edges.map((e) => e.node.id)).toEqual([info.id, hidden.id]);
     expect(await h.unreadCount(user)).toBe(1);
     expect((await t.ok(markUnread, { ids: [debug.id, hidden.id], user }, h.service)).markUnread).toBe(0);
     expect(await h.unreadCount(user)).toBe(1);
