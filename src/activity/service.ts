@@ -5,7 +5,7 @@ import type { Logger } from '../logger.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
 import { actionsByIds, actionsPage, type ActionFilters, type ActionViewer } from './accessors.ts';
-import { logAction, type LogActionParams } from './actions.ts';
+import { logAction, logActions, type LogActionParams } from './actions.ts';
 import { forgetObject, type ForgetParams } from './deleted-items.ts';
 import { feedPage, unreadCount, type ActionPage, type FeedFilters, type Page } from './feed.ts';
 import { publishFeedEvents, type PendingFeedEvent } from './feed-events.ts';
@@ -65,6 +65,11 @@ export class ActivityService {
   /** Logs an action (or amends a similar recent one), fans it out to the matching trackers' owners. */
   async logAction(em: Em, params: LogActionParams): Promise<ActionRecord> {
     return (await this.#write(em, (tem) => logAction(tem, this.settings, params))).action;
+  }
+
+  /** Logs several actions in one transaction (grouping within the call with delay 0). */
+  async logActions(em: Em, list: readonly LogActionParams[]): Promise<ActionRecord[]> {
+    return (await this.#write(em, (tem) => logActions(tem, this.settings, list))).actions;
   }
 
   actions(em: Em, filters: ActionFilters, page: Page, viewer: ActionViewer): Promise<ActionPage> {

@@ -3,7 +3,7 @@ import { boundedJsonSchema, JSON_MAX_DEPTH } from '../../objects/json-bounds.ts'
 import { ObjectRef, ObjectRefInput } from '../../objects/schema.ts';
 import { builder } from '../../schema/builder.ts';
 import { badInput } from '../../server/errors.ts';
-import { LEVELS, type ActionRecord, type TrackerRecord } from '../model.ts';
+import { LEVELS, MAX_ACTIONS_PER_CALL, type ActionRecord, type TrackerRecord } from '../model.ts';
 import { renderAction, timeInfo } from '../rendering.ts';
 import { actionViewer, canSeeTracker, connectionFrom, MAX_GROUPING_DELAY, pageFrom, templateLoader, trackerLoader, verbsSchema } from './common.ts';
 import { TrackerRef } from './tracker.ts';
@@ -86,7 +86,7 @@ const LogActionInput = builder.inputType('LogActionInput', {
       required: false,
       validate: z.number().int().max(MAX_GROUPING_DELAY, `must be at most ${MAX_GROUPING_DELAY} seconds (a year)`),
       description:
-        'Seconds: amend a similar action (same actor and verb, a shared target or related object) logged this close; negative disables.',
+        'Seconds: amend a similar action (same actor and verb, a shared target or related object) logged this close; 0 groups only within one logActions call; negative disables.',
     }),
   }),
 });
@@ -151,6 +151,42 @@ builder.mutationFields((t) => ({
         timestamp: input.timestamp,
         groupingDelay: input.groupingDelay,
       });
+    },
+  }),
+  logActions: t.field({
+    type: [ActionRef],
+    description: `Logs up to ${MAX_ACTIONS_PER_CALL} actions in one transaction, in order (all or none). With groupingDelay 0 (the default ACTIVITY_GROUPING_DELAY), similar actions of the call group together, as actrack's request queue; one Action per input (grouped inputs return the amended action).`,
+    authScopes: (_root, { inputs }, ctx) => {
+      if (inputs.length === 0) return { authenticated: true };
+      // A user may only name itself: the first input naming someone else decides (all or nothing).
+      const isSelf = (ref: { type: string; id: string | number }) =>
+        ctx.viewer.kind === 'user' && ref.type === ctx.config.userType && String(ref.id) === ctx.viewer.id;
+      const other = inputs.find((input) => !isSelf(input.actor)) ?? inputs[0]!;
+      return { service: true, actor: other.actor };
+    },
+    args: {
+      inputs: t.arg({
+        type: [LogActionInput],
+        required: true,
+        validate: z.array(z.unknown()).max(MAX_ACTIONS_PER_CALL, `at most ${MAX_ACTIONS_PER_CALL} actions per call`),
+      }),
+    },
+    resolve: async (_root, { inputs }, ctx) => {
+      if (inputs.length === 0) return [];
+      await ctx.services.rateLimiter.consume(ctx, 'logAction', inputs.length);
+      return ctx.services.activity.logActions(
+        ctx.em,
+        inputs.map((input) => ({
+          actor: input.actor,
+          verb: input.verb,
+          targets: input.targets,
+          related: input.related,
+          data: input.data,
+          level: input.level,
+          timestamp: input.timestamp,
+          groupingDelay: input.groupingDelay,
+        })),
+      );
     },
   }),
   registerVerb: t.field({
