@@ -211,29 +211,30 @@ describe('feed(includeOwn), readable level, order by timestamp, since/until, bot
     for (let i = 0; i < 5; i++) {
       await h.logAction({ actor: groupActor, verb: `g${i}`, targets: [doc], timestamp: ago(500_000 - i * 7_000), ...noGroup });
     }
-    let writing = true;
+    // Two writers, 8 rounds each: a new action (above any cursor), a backdated one inside the walked range,
+    // and a regrouped action (moves to the top). A fixed amount of work, so the walk always ends.
+    let rounds = 0;
     const writers = [0, 1].map(async (w) => {
-      let n = 0;
-      while (writing) {
-        n++;
+      for (let n = 0; n < 8; n++) {
+        rounds++;
         await Promise.all([
           h.logAction({ actor: doc, verb: 'new', ...noGroup }),
-          h.logAction({ actor: doc, verb: 'backdated', timestamp: ago(1_000_000 + n * 1000 + w), ...noGroup }),
+          h.logAction({ actor: doc, verb: 'backdated', timestamp: ago(600_000 - (n * 2 + w) * 5_000 - 2_500), ...noGroup }),
           h.logAction({ actor: groupActor, verb: `g${(n + w) % 5}`, targets: [doc], groupingDelay: 3_600 }),
         ]);
       }
     });
     const seen: string[] = [];
     let after: string | null = null;
-    for (;;) {
+    for (let pages = 0; pages < 100; pages++) {
       const p: Conn = await page(user, { first: 4, after });
       seen.push(...p.edges.map((e) => e.node.id));
       await new Promise((r) => setTimeout(r, 20));
       if (!p.pageInfo.hasNextPage) break;
       after = p.pageInfo.endCursor;
     }
-    writing = false;
     await Promise.all(writers);
+    expect(rounds).toBe(16);
     expect(new Set(seen).size).toBe(seen.length);
     const seenSet = new Set(seen);
     expect(stable.filter((id) => !seenSet.has(id))).toEqual([]);

@@ -258,7 +258,7 @@ describe('feed membership property', () => {
           }
         }
       }),
-      { numRuns: 15, seed: 20261130 },
+      { numRuns: 10, seed: 20261130 },
     );
   });
 });
