@@ -141,6 +141,7 @@ const envSchema = z.object({
   ACTIVITY_GROUPING_DELAY: intFrom(-1, 31_536_000, 0),
   /** Activity: how long a logAction idempotencyKey is remembered, in hours. */
   ACTIVITY_DEDUPE_HOURS: intFrom(1, 24 * 366, 24),
+  ACTIVITY_TRACK_BACKFILL: intFrom(0, 100_000, 1000),
   /** Activity: maximum size of an action's JSON `data`, in bytes. */
   ACTIVITY_DATA_MAX_BYTES: intFrom(0, 10_000_000, 16_384),
   /** Live feed: most changes replayed to `feed(after:)`; a cursor further behind gets a RESET event (refetch). */
@@ -351,6 +352,11 @@ export interface Config {
   activityReadableLevel: ActivityLevelName;
   /** Activity: default grouping delay in seconds; negative disables grouping (ACTIVITY_GROUPING_DELAY). */
   activityGroupingDelay: number;
+  /**
+   * Activity: at most this many past matching actions enter a feed (as read) when a tracker is created or
+   * widened; 0 = none (ACTIVITY_TRACK_BACKFILL).
+   */
+  activityTrackBackfill: number;
   /** Activity: maximum size of an action's JSON data in bytes (ACTIVITY_DATA_MAX_BYTES). */
   activityDataMaxBytes: number;
   /** Live feed replay (FEED_REPLAY_MAX; FEED_CHANGE_RETENTION_HOURS is in `retention`). */
@@ -501,6 +507,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     activityDefaultLevel: e.ACTIVITY_DEFAULT_LEVEL,
     activityReadableLevel: e.ACTIVITY_READABLE_LEVEL,
     activityGroupingDelay: e.ACTIVITY_GROUPING_DELAY,
+    activityTrackBackfill: e.ACTIVITY_TRACK_BACKFILL,
     activityDataMaxBytes: e.ACTIVITY_DATA_MAX_BYTES,
     feedReplay: { max: e.FEED_REPLAY_MAX },
     activityDedupeHours: e.ACTIVITY_DEDUPE_HOURS,

@@ -8,7 +8,8 @@ import { defineEntity, p } from '@mikro-orm/sql';
  * - `activity_action_object`: the targets and related objects of an action, indexed by object.
  * - `activity_tracker`: a user's tracker on one object, or on a whole type (`object_id = ''`).
  * - `activity_feed_entry`: fan-out on write: one row per (user, action) that entered the user's feed, with
- *   the read flag and the trackers that matched. Feed pages are a backward range scan of its primary key.
+ *   the read flag, the trackers that match and the action's timestamp. Feed pages are a backward range scan of
+ *   (user_id, action_timestamp, action_id).
  * - `activity_unread_counter`: the exact number of unread feed entries per user, kept in the same
  *   transaction as every change of `activity_feed_entry.unread`.
  * - `activity_verb`: text templates per verb.
@@ -82,11 +83,14 @@ export const FeedEntrySchema = defineEntity({
     userId: p.string().length(256).primary(),
     actionId: p.bigint('string').primary(),
     unread: p.boolean(),
-    /** The trackers of this user that matched the action when it was logged (or grouped). */
+    /** The trackers of this user that match the action (kept current as trackers change). */
     trackerIds: p.array<number>((v) => Number(v), (v) => String(v)).columnType('int[]'),
+    /** The action's timestamp (copied, kept by grouping): feeds are ordered by (timestamp, action id). */
+    actionTimestamp: p.datetime(),
   },
   indexes: [
-    { name: 'activity_feed_entry_unread_idx', properties: ['userId', 'actionId'], where: 'unread' },
+    { name: 'activity_feed_entry_time_idx', properties: ['userId', 'actionTimestamp', 'actionId'] },
+    { name: 'activity_feed_entry_unread_time_idx', properties: ['userId', 'actionTimestamp', 'actionId'], where: 'unread' },
     { name: 'activity_feed_entry_action_idx', properties: ['actionId'] },
   ],
 });

@@ -6,8 +6,8 @@ import type { ObjectRefValue } from '../objects/object-ref.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
 import { actionsByIds, actionsPage, type ActionFilters, type ActionViewer } from './accessors.ts';
 import { feedStream, headPosition, recordFeedChanges } from './change-stream.ts';
-import { logAction, type LogActionParams } from './actions.ts';
-import { forgetObject } from './deleted-items.ts';
+import { logAction, logActions, type LogActionParams } from './actions.ts';
+import { forgetObject, type ForgetParams } from './deleted-items.ts';
 import { logActionOnce, type ActionKey } from './idempotency.ts';
 import { feedPage, unreadCount, type ActionPage, type FeedFilters, type Page } from './feed.ts';
 import { publishFeedEvents, type PendingFeedEvent } from './feed-events.ts';
@@ -85,6 +85,11 @@ export class ActivityService {
     return (await this.#write(em, (tem) => logActionOnce(tem, this.settings, key, () => logAction(tem, this.settings, params)))).action;
   }
 
+  /** Logs several actions in one transaction (grouping within the call with delay 0). */
+  async logActions(em: Em, list: readonly LogActionParams[]): Promise<ActionRecord[]> {
+    return (await this.#write(em, (tem) => logActions(tem, this.settings, list))).actions;
+  }
+
   actions(em: Em, filters: ActionFilters, page: Page, viewer: ActionViewer): Promise<ActionPage> {
     return actionsPage(em, filters, page, viewer);
   }
@@ -96,7 +101,7 @@ export class ActivityService {
   // ---------------------------------------------------------------- feed and read state
 
   feed(em: Em, userId: string, filters: FeedFilters, page: Page): Promise<ActionPage> {
-    return feedPage(em, userId, filters, page);
+    return feedPage(em, userId, filters, page, this.settings.readableLevel);
   }
 
   /** The position of the user's last feed change: a page read after it misses nothing before it. */
@@ -155,10 +160,11 @@ export class ActivityService {
     return templatesOf(em, verbs);
   }
 
-  /** Turns an object into a tombstone and removes the trackers on it, in one transaction. */
-  async forgetObject(em: Em, ref: ObjectRefValue, description: string | null, serialization: unknown): Promise<ObjectRefValue> {
-    return (
-      await this.#write(em, async (tem) => ({ object: await forgetObject(tem, ref, description, serialization), events: [] }))
-    ).object;
+  /**
+   * Turns an object into a tombstone (or deletes its actions) and removes the trackers on it (a user's: also
+   * its trackers, feed and counter), in one transaction.
+   */
+  async forgetObject(em: Em, params: ForgetParams): Promise<ObjectRefValue> {
+    return (await this.#write(em, (tem) => forgetObject(tem, this.settings, params))).object;
   }
 }

@@ -35,8 +35,8 @@ export interface FeedActionSnapshot {
 /** What a feed subscriber is told; serialised as JSON when it crosses Redis. */
 export interface FeedMessage {
   /** RESET: only sent to a subscriber whose `after` cursor is older than what can be replayed. */
-  kind: 'ADDED' | 'UPDATED' | 'READ' | 'UNREAD' | 'RESET';
-  /** The action concerned, or null for bulk changes (mark all read). */
+  kind: 'ADDED' | 'UPDATED' | 'READ' | 'UNREAD' | 'REMOVED' | 'RESET';
+  /** The action concerned, or null for bulk changes (mark all read, entries removed). */
   action: FeedActionSnapshot | null;
   /** The action's read flag for this user after the change (null for bulk changes). */
   unread: boolean | null;

@@ -18,6 +18,10 @@ const FeedEventKind = builder.enumType('FeedEventKind', {
       description:
         '`after` is older than what can be replayed (FEED_REPLAY_MAX, FEED_CHANGE_RETENTION_HOURS): refetch `feed` and `unreadCount`, then continue from this event.',
     },
+    REMOVED: {
+      description:
+        'Entries left the feed (a tracker removed or narrowed, actions of a forgotten object deleted); action null, unreadCount is the new count.',
+    },
   } as const,
 });
 
@@ -57,12 +61,24 @@ builder.queryFields((t) => ({
   feed: t.connection(
     {
       type: ActionRef,
-      description: "The actions matching the user's trackers, newest first (by log order). `first` is at most 100.",
+      description:
+        "The actions matching the user's current trackers, newest first by timestamp (keyset cursors over timestamp and id; `first`/`last` at most 100).",
       authScopes: (_root, args) => ownOrService(args.user),
       args: {
         unreadOnly: t.arg.boolean({ required: false }),
         verbs: t.arg.stringList({ required: false, validate: verbsSchema }),
-        minLevel: t.arg({ type: Level, required: false }),
+        minLevel: t.arg({
+          type: Level,
+          required: false,
+          description: 'Lowest level listed; default the readable level (ACTIVITY_READABLE_LEVEL).',
+        }),
+        includeOwn: t.arg.boolean({
+          required: false,
+          defaultValue: false,
+          description: "Also the user's own actions (actor = the user), as actrack's include_own.",
+        }),
+        since: t.arg({ type: 'DateTime', required: false, description: 'Only actions with timestamp >= since.' }),
+        until: t.arg({ type: 'DateTime', required: false, description: 'Only actions with timestamp <= until.' }),
         user: t.arg.id({ required: false, description: 'Services: whose feed.' }),
       },
       resolve: async (_root, args, ctx) => {
@@ -73,7 +89,14 @@ builder.queryFields((t) => ({
         const page = await ctx.services.activity.feed(
           ctx.em,
           userId,
-          { unreadOnly: args.unreadOnly, verbs: args.verbs, minLevel: args.minLevel },
+          {
+            unreadOnly: args.unreadOnly,
+            verbs: args.verbs,
+            minLevel: args.minLevel,
+            includeOwn: args.includeOwn ? { userType: ctx.config.userType } : null,
+            since: args.since,
+            until: args.until,
+          },
           pageFrom(args),
         );
         return { ...connectionFrom(page), syncCursor: encodeFeedCursor(position) };
@@ -91,7 +114,8 @@ builder.queryFields((t) => ({
 
 builder.mutationFields((t) => ({
   markRead: t.int({
-    description: "Marks actions of the feed read; returns how many changed. Ids not in the feed: NOT_FOUND, nothing changes.",
+    description:
+      'Marks actions of the feed read; returns how many changed. Ids not in the feed are skipped (actrack `bulk_mark_read_for`).',
     authScopes: (_root, args) => ownOrService(args.user),
     args: { actionIds: t.arg.idList({ required: true }), user: t.arg.id({ required: false }) },
     resolve: (_root, args, ctx) => {
@@ -100,7 +124,8 @@ builder.mutationFields((t) => ({
     },
   }),
   markUnread: t.int({
-    description: 'Marks actions of the feed unread (those below the readable level stay read); returns how many changed.',
+    description:
+      'Marks actions of the feed unread (those below the readable level stay read; ids not in the feed are skipped); returns how many changed.',
     authScopes: (_root, args) => ownOrService(args.user),
     args: { actionIds: t.arg.idList({ required: true }), user: t.arg.id({ required: false }) },
     resolve: (_root, args, ctx) => {
