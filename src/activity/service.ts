@@ -85,9 +85,12 @@ export class ActivityService {
     return (await this.#write(em, (tem) => logActionOnce(tem, this.settings, key, () => logAction(tem, this.settings, params)))).action;
   }
 
-  /** Logs several actions in one transaction (grouping within the call with delay 0). */
-  async logActions(em: Em, list: readonly LogActionParams[]): Promise<ActionRecord[]> {
-    return (await this.#write(em, (tem) => logActions(tem, this.settings, list))).actions;
+  /**
+   * Logs several actions in one transaction (grouping within the call with delay 0). `keys[i]` is input i's
+   * idempotency key: a key used before answers with its action and logs nothing.
+   */
+  async logActions(em: Em, list: readonly LogActionParams[], keys: ReadonlyArray<ActionKey | null> = []): Promise<ActionRecord[]> {
+    return (await this.#write(em, (tem) => logActions(tem, this.settings, list, keys))).actions;
   }
 
   actions(em: Em, filters: ActionFilters, page: Page, viewer: ActionViewer): Promise<ActionPage> {
