@@ -300,6 +300,10 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
     const s = summary(t.samples);
     return `| ${t.name} | ${s.n} | ${ms(s.p50)} | ${ms(s.p95)} | ${ms(s.p99)} | ${ms(s.max)} |`;
   };
+  // The hand-written analysis of the previous results file is kept (it reads the figures and plans).
+  const out = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../results/activity-scale.md');
+  const previous = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
+  const analysis = /^## Analysis\n[\s\S]*?(?=^## )/m.exec(previous)?.[0] ?? '';
   const md = `# Activity at ${scale}× the data set
 
 Run ${new Date().toISOString()} on ${describeMachine()}; load average at the end
@@ -342,11 +346,10 @@ ${sizes.tables.map((t) => `| ${t.name} | ${Number(t.rows).toLocaleString('en')} 
 |---|---|
 ${sizes.indexes.map((i) => `| ${i.name} | ${mib(Number(i.size))} |`).join('\n')}
 
-## Query plans (EXPLAIN (ANALYZE, BUFFERS), after the run)
+${analysis}## Query plans (EXPLAIN (ANALYZE, BUFFERS), after the run)
 
 ${explained.map((p) => `### ${p.title}\n\n\`\`\`\n${p.plan}\n\`\`\``).join('\n\n')}
 `;
-  const out = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../results/activity-scale.md');
   fs.writeFileSync(out, md);
   log(`wrote ${path.relative(process.cwd(), out)}`);
   return rows;
