@@ -220,6 +220,16 @@ async function plans(databaseUrl: string, middleActionId: string): Promise<Array
   }
 }
 
+async function removeTrackRowsLeftovers(databaseUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(`delete from activity_tracker where owner_id like 'tracker-%' or owner_id like 'type-tracker-%'`);
+  } finally {
+    await client.end();
+  }
+}
+
 async function databaseHasData(databaseUrl: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: databaseUrl });
   try {
@@ -250,7 +260,12 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
   let rssStart: number;
   let rssEnd: number;
   try {
-    if (reuse) log(`reusing the kept database ${DB_NAME}`);
+    if (reuse) {
+      log(`reusing the kept database ${DB_NAME}`);
+      // Trackers that an earlier run's `track` rows created would widen this run's fan-outs (type trackers
+      // on Item match every logged action): remove them.
+      await removeTrackRowsLeftovers(databaseUrl);
+    }
     else {
       log(`generating the data set at scale ${scale}`);
       dataset = await generate(databaseUrl, 0, log, false, scale);
