@@ -14,7 +14,7 @@ import { describeMachine, type BenchRow } from './machine.ts';
 type Row = BenchRow;
 
 process.env['DATABASE_URL'] ??= 'postgres://postgres@127.0.0.1:5432/postgres';
-const only = new Set((process.env['BENCH_ONLY'] ?? 'overhead,metrics,activity,faults').split(',').map((s) => s.trim()));
+const only = new Set((process.env['BENCH_ONLY'] ?? 'overhead,metrics,activity,webhooks,faults').split(',').map((s) => s.trim()));
 if (process.env['BENCH_SCALE']) only.add('scale');
 
 const suites: Array<{ name: string; title: string; run: () => Promise<Row[]> }> = [
@@ -30,6 +30,11 @@ const suites: Array<{ name: string; title: string; run: () => Promise<Row[]> }> 
   },
   {
     name: 'metrics',
+    title: 'Metrics: batched ingestion with and without ids, against PostgreSQL (bench/metrics/ingest.ts)',
+    run: async () => (await (await import('./metrics/ingest.ts')).run()).rows,
+  },
+  {
+    name: 'metrics',
     title: 'Metrics: fold (bench/metrics/fold.ts)',
     run: async () => (await (await import('./metrics/fold.ts')).run()).rows,
   },
@@ -42,6 +47,11 @@ const suites: Array<{ name: string; title: string; run: () => Promise<Row[]> }> 
     name: 'scale',
     title: `Activity at ${process.env['BENCH_SCALE'] ?? 10}× the data set (bench/activity/scale.ts, details in bench/results/activity-scale.md)`,
     run: async () => (await import('./activity/scale.ts')).run(),
+  },
+  {
+    name: 'webhooks',
+    title: 'Webhooks: outbox cost on logAction, delivery throughput (bench/webhooks.ts)',
+    run: async () => (await import('./webhooks.ts')).run(),
   },
   {
     name: 'faults',

@@ -139,8 +139,17 @@ const envSchema = z.object({
   ACTIVITY_READABLE_LEVEL: z.preprocess(emptyToUndefined, z.enum(['NULL', 'DEBUG', 'HIDDEN', 'INFO', 'WARNING', 'ERROR']).default('INFO')),
   /** Activity: default grouping delay in seconds (negative disables grouping). */
   ACTIVITY_GROUPING_DELAY: intFrom(-1, 31_536_000, 0),
+  /** Activity: how long a logAction idempotencyKey is remembered, in hours. */
+  ACTIVITY_DEDUPE_HOURS: intFrom(1, 24 * 366, 24),
+  ACTIVITY_TRACK_BACKFILL: intFrom(0, 100_000, 1000),
   /** Activity: maximum size of an action's JSON `data`, in bytes. */
   ACTIVITY_DATA_MAX_BYTES: intFrom(0, 10_000_000, 16_384),
+  /** Live feed: most changes replayed to `feed(after:)`; a cursor further behind gets a RESET event (refetch). */
+  FEED_REPLAY_MAX: intFrom(1, 100_000, 1000),
+  /** Live feed: hours a feed change is kept for replay (pruned by the retention job). */
+  FEED_CHANGE_RETENTION_HOURS: intFrom(1, 87_600, 72),
+  /** Metrics: how long an increment id (IncrementInput.id, incrementObjects/trackLabels/beacon `id`) is remembered, in hours. */
+  METRICS_DEDUPE_HOURS: intFrom(1, 24 * 366, 24),
   /** Metrics: most events in one `increment` (and labels in one `trackLabels`); larger batches are rejected whole. */
   METRICS_MAX_BATCH: intFrom(1, 100_000, 1000),
   /** Metrics: largest accepted |by| of one increment event. */
@@ -166,6 +175,8 @@ const envSchema = z.object({
   METRICS_FLUSH_CONCURRENCY: intFrom(1, 64, 2),
   /** Metrics: inbox rows folded per fold transaction. */
   METRICS_FOLD_BATCH: intFrom(1, 10_000_000, 1_000_000),
+  /** Live metrics: least milliseconds between two values of one `metric`/`labelStats` subscription (coalescing). */
+  LIVE_METRICS_INTERVAL_MS: intFrom(10, 3_600_000, 250),
   /** Metrics: most points one `series` may return. */
   METRICS_MAX_SERIES_POINTS: intFrom(1, 1_000_000, 10_000),
   /** Metrics: how long domain/metric definitions are cached in process, in ms (other instances' changes show up after it). */
@@ -218,6 +229,26 @@ const envSchema = z.object({
   RETENTION_DEAD_LETTER_DAYS: intFrom(0, 100_000, 14),
   /** Ops: days to keep actions (and their feed entries); 0 = forever (the default). */
   RETENTION_ACTION_DAYS: intFrom(0, 100_000, 0),
+  /** Ops: days to keep delivered webhook deliveries (failed ones are kept for inspection); 0 = forever. */
+  RETENTION_WEBHOOK_DAYS: intFrom(0, 100_000, 7),
+  /** Webhooks: accept private, loopback and link-local receivers, and plain http (tests, local development). */
+  WEBHOOK_ALLOW_PRIVATE: booleanFrom(false),
+  /** Webhooks: events per request per webhook when several are due. */
+  WEBHOOK_BATCH_SIZE: intFrom(1, 1000, 50),
+  /** Webhooks: attempts of a delivery before it is marked FAILED. */
+  WEBHOOK_MAX_ATTEMPTS: intFrom(1, 100, 12),
+  /** Webhooks: first retry delay in milliseconds (doubled per attempt, with jitter). */
+  WEBHOOK_BACKOFF_BASE_MS: intFrom(10, 3_600_000, 5_000),
+  /** Webhooks: longest retry delay in milliseconds. */
+  WEBHOOK_BACKOFF_MAX_MS: intFrom(10, 86_400_000, 3_600_000),
+  /** Webhooks: time allowed to connect to a receiver. */
+  WEBHOOK_CONNECT_TIMEOUT_MS: intFrom(100, 60_000, 5_000),
+  /** Webhooks: time allowed for a receiver's response (from the request start). */
+  WEBHOOK_RESPONSE_TIMEOUT_MS: intFrom(100, 300_000, 10_000),
+  /** Webhooks: how often each instance looks for due deliveries and reminders (milliseconds; 0 = never). */
+  WEBHOOK_POLL_MS: intFrom(0, 3_600_000, 1_000),
+  /** Webhooks: requests in flight per instance. */
+  WEBHOOK_CONCURRENCY: intFrom(1, 256, 8),
   /** Ops: time zones whose DAY, WEEK, MONTH and YEAR series compaction keeps exact (comma list of IANA names; UTC always). */
   RETENTION_TIMEZONES: z.preprocess(
     emptyToUndefined,
@@ -321,8 +352,17 @@ export interface Config {
   activityReadableLevel: ActivityLevelName;
   /** Activity: default grouping delay in seconds; negative disables grouping (ACTIVITY_GROUPING_DELAY). */
   activityGroupingDelay: number;
+  /**
+   * Activity: at most this many past matching actions enter a feed (as read) when a tracker is created or
+   * widened; 0 = none (ACTIVITY_TRACK_BACKFILL).
+   */
+  activityTrackBackfill: number;
   /** Activity: maximum size of an action's JSON data in bytes (ACTIVITY_DATA_MAX_BYTES). */
   activityDataMaxBytes: number;
+  /** Live feed replay (FEED_REPLAY_MAX; FEED_CHANGE_RETENTION_HOURS is in `retention`). */
+  feedReplay: { max: number };
+  /** Activity: hours a logAction idempotencyKey is remembered (ACTIVITY_DEDUPE_HOURS). */
+  activityDedupeHours: number;
   /** Demo page settings (DEMO_*). */
   web: { demoPage: boolean; demoUser: string; demoTokensLocalOnly: boolean };
   /** Prometheus endpoint (PROMETHEUS_*). */
@@ -331,10 +371,28 @@ export interface Config {
   retention: RetentionConfig;
   /** Metrics settings (METRICS_*). */
   metrics: MetricsConfig;
+  /** Outbound webhooks (WEBHOOK_*, RETENTION_WEBHOOK_DAYS). */
+  webhooks: WebhookConfig;
+}
+
+/** Webhook settings (WEBHOOK_* variables, documented in the env schema above). */
+export interface WebhookConfig {
+  allowPrivate: boolean;
+  batchSize: number;
+  maxAttempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+  pollMs: number;
+  concurrency: number;
+  retentionDays: number;
 }
 
 /** Metrics settings (METRICS_* variables, documented in the env schema above). */
 export interface MetricsConfig {
+  /** Hours an increment id is remembered (METRICS_DEDUPE_HOURS). */
+  dedupeHours: number;
   maxBatch: number;
   maxBy: number;
   maxAgeHours: number;
@@ -344,6 +402,8 @@ export interface MetricsConfig {
   flushMaxRows: number;
   flushConcurrency: number;
   foldBatch: number;
+  /** Least milliseconds between two values of one live metric subscription (LIVE_METRICS_INTERVAL_MS). */
+  liveIntervalMs: number;
   maxSeriesPoints: number;
   catalogTtlMs: number;
   openDomainMaxMetrics: number;
@@ -362,6 +422,11 @@ export interface RetentionConfig {
   yearDays: number;
   deadLetterDays: number;
   actionDays: number;
+  /** Hours to keep feed changes for replay (FEED_CHANGE_RETENTION_HOURS). */
+  feedChangeHours: number;
+  /** Hours idempotency keys count (METRICS_DEDUPE_HOURS, ACTIVITY_DEDUPE_HOURS); older ones are deleted. */
+  incrementKeyHours: number;
+  actionKeyHours: number;
   /** Zones whose DAY..YEAR series compaction keeps exact (canonical names, UTC first). */
   timezones: string[];
 }
@@ -442,7 +507,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     activityDefaultLevel: e.ACTIVITY_DEFAULT_LEVEL,
     activityReadableLevel: e.ACTIVITY_READABLE_LEVEL,
     activityGroupingDelay: e.ACTIVITY_GROUPING_DELAY,
+    activityTrackBackfill: e.ACTIVITY_TRACK_BACKFILL,
     activityDataMaxBytes: e.ACTIVITY_DATA_MAX_BYTES,
+    feedReplay: { max: e.FEED_REPLAY_MAX },
+    activityDedupeHours: e.ACTIVITY_DEDUPE_HOURS,
     web: { demoPage: e.DEMO_PAGE, demoUser: e.DEMO_USER, demoTokensLocalOnly: e.DEMO_TOKENS_LOCAL_ONLY },
     prometheus: { enabled: e.PROMETHEUS_ENABLED, token: e.PROMETHEUS_TOKEN },
     retention: {
@@ -454,9 +522,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       yearDays: e.RETENTION_YEAR_DAYS,
       deadLetterDays: e.RETENTION_DEAD_LETTER_DAYS,
       actionDays: e.RETENTION_ACTION_DAYS,
+      feedChangeHours: e.FEED_CHANGE_RETENTION_HOURS,
+      incrementKeyHours: e.METRICS_DEDUPE_HOURS,
+      actionKeyHours: e.ACTIVITY_DEDUPE_HOURS,
       timezones: e.RETENTION_TIMEZONES,
     },
     metrics: {
+      dedupeHours: e.METRICS_DEDUPE_HOURS,
       maxBatch: e.METRICS_MAX_BATCH,
       maxBy: e.METRICS_MAX_BY,
       maxAgeHours: e.METRICS_MAX_AGE_HOURS,
@@ -466,11 +538,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       flushMaxRows: e.METRICS_FLUSH_MAX_ROWS,
       flushConcurrency: e.METRICS_FLUSH_CONCURRENCY,
       foldBatch: e.METRICS_FOLD_BATCH,
+      liveIntervalMs: e.LIVE_METRICS_INTERVAL_MS,
       maxSeriesPoints: e.METRICS_MAX_SERIES_POINTS,
       catalogTtlMs: e.METRICS_CATALOG_TTL_MS,
       openDomainMaxMetrics: e.METRICS_OPEN_DOMAIN_MAX_METRICS,
       catalogCacheMax: e.METRICS_CATALOG_CACHE_MAX,
       botPatterns: e.METRICS_BOT_PATTERNS,
+    },
+    webhooks: {
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+      batchSize: e.WEBHOOK_BATCH_SIZE,
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      backoffBaseMs: e.WEBHOOK_BACKOFF_BASE_MS,
+      backoffMaxMs: e.WEBHOOK_BACKOFF_MAX_MS,
+      connectTimeoutMs: e.WEBHOOK_CONNECT_TIMEOUT_MS,
+      responseTimeoutMs: e.WEBHOOK_RESPONSE_TIMEOUT_MS,
+      pollMs: e.WEBHOOK_POLL_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      retentionDays: e.RETENTION_WEBHOOK_DAYS,
     },
   };
 }

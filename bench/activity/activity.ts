@@ -325,6 +325,9 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
     ws = await websocketBenchmark(instance, subscribers, 10, log);
     const s = summary(ws.latencies);
     log(`  delivery after the mutation returned: p50 ${ms(s.p50)}, p99 ${ms(s.p99)}, max ${ms(s.max)} (n=${s.n})`);
+    const e2e = summary(ws.sinceSent);
+    const mutation = summary(ws.mutation);
+    log(`  delivery since logAction was sent: p50 ${ms(e2e.p50)}, p99 ${ms(e2e.p99)}, max ${ms(e2e.max)}; logAction p50 ${ms(mutation.p50)}, p99 ${ms(mutation.p99)}; ${ws.perSubscriberKiB.toFixed(1)} KiB per idle subscriber`);
     if (onlyWebsocket) return [];
   } finally {
     await instance.stop();

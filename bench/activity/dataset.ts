@@ -123,9 +123,10 @@ export async function generate(
     );
     await step(
       'feed entries (fan-out of the generated actions)',
-      `insert into activity_feed_entry (user_id, action_id, unread, tracker_ids)
-       select t.owner_id, o.action_id, false, array_agg(t.id)
+      `insert into activity_feed_entry (user_id, action_id, unread, tracker_ids, action_timestamp)
+       select t.owner_id, o.action_id, false, array_agg(t.id), min(a."timestamp")
          from activity_action_object o
+         join activity_action a on a.id = o.action_id
          join activity_tracker t on t.object_type = o.object_type and t.object_id = o.object_id
         group by t.owner_id, o.action_id`,
     );

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { post, signTestToken, startInstance, type Instance } from '../../test/support/instances.ts';
-import { encodeCursor } from '../../src/activity/cursors.ts';
+import { encodeCursor, type CursorKey } from '../../src/activity/cursors.ts';
 import { describeMachine, median, percentile, type BenchRow } from '../machine.ts';
 import { UNLIMITED_SERVER_ENV } from '../load.ts';
 import { createDatabase, dropDatabase, generate, HOT_10K_ITEM, HOT_ITEM, MEASURED_USER, type DatasetReport } from './dataset.ts';
@@ -72,7 +72,7 @@ interface Measured {
   counts: Record<string, number>;
 }
 
-async function measure(instance: Instance, iterations: number, middleActionId: string, log: (l: string) => void): Promise<Measured> {
+async function measure(instance: Instance, iterations: number, middle: CursorKey, log: (l: string) => void): Promise<Measured> {
   const me = await signTestToken(MEASURED_USER);
   const service = await signTestToken('bench-service', ['service']);
   const timings: Timings[] = [];
@@ -99,7 +99,7 @@ async function measure(instance: Instance, iterations: number, middleActionId: s
     const data = await gql(instance.url, FEED_PAGE, { after: cursor }, me);
     cursor = data.feed.pageInfo.hasNextPage ? data.feed.pageInfo.endCursor : null;
   }));
-  let deep: string | null = encodeCursor(middleActionId);
+  let deep: string | null = encodeCursor(middle);
   add(await timed('feed: pages of 50 from the middle of the feed (1M entries deep)', iterations, 10, async () => {
     const data = await gql(instance.url, FEED_PAGE, { after: deep }, me);
     if (data.feed.edges.length !== 50) throw new Error('short deep page');
@@ -151,17 +151,18 @@ async function inspect(databaseUrl: string) {
   }
 }
 
-/** The middle entry of the measured feed (its action id), for deep pages. */
-async function middleOfFeed(databaseUrl: string): Promise<string> {
+/** The middle entry of the measured feed (its cursor position), for deep pages. */
+async function middleOfFeed(databaseUrl: string): Promise<CursorKey> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
     const { rows } = await client.query(
-      `select action_id from activity_feed_entry where user_id = $1 order by action_id desc
+      `select (extract(epoch from action_timestamp) * 1000000)::bigint::text as ts_us, action_id::text as id
+         from activity_feed_entry where user_id = $1 order by action_timestamp desc, action_id desc
         offset (select count(*) / 2 from activity_feed_entry where user_id = $1) limit 1`,
       [MEASURED_USER],
     );
-    return String(rows[0].action_id);
+    return { tsUs: String(rows[0].ts_us), id: String(rows[0].id) };
   } finally {
     await client.end();
   }
@@ -171,7 +172,7 @@ async function middleOfFeed(databaseUrl: string): Promise<string> {
  * EXPLAIN (ANALYZE, BUFFERS) of the statements behind the figures: feed pages, unreadCount, and the
  * fan-out of a new action to 10,000 feeds (run inside a transaction that is rolled back).
  */
-async function plans(databaseUrl: string, middleActionId: string): Promise<Array<{ title: string; plan: string }>> {
+async function plans(databaseUrl: string, middle: CursorKey): Promise<Array<{ title: string; plan: string }>> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   const explain = async (sql: string, params: unknown[]) =>
@@ -179,11 +180,18 @@ async function plans(databaseUrl: string, middleActionId: string): Promise<Array
   const page = (extra: string) =>
     `select a.id, a.verb, a.level, a."timestamp", f.unread, f.tracker_ids
        from activity_feed_entry f join activity_action a on a.id = f.action_id
-      where f.user_id = $1 ${extra} order by f.action_id desc limit 51`;
+      where f.user_id = $1 and a.level >= 30 ${extra} order by f.action_timestamp desc, f.action_id desc limit 51`;
   try {
     const out: Array<{ title: string; plan: string }> = [];
     out.push({ title: 'feed, first page', plan: await explain(page(''), [MEASURED_USER]) });
-    out.push({ title: 'feed, a page 1M entries deep', plan: await explain(page('and f.action_id < $2 and a.id < $2'), [MEASURED_USER, middleActionId]) });
+    out.push({
+      title: 'feed, a page 1M entries deep',
+      plan: await explain(page(`and (f.action_timestamp, f.action_id) < (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::bigint)`), [
+        MEASURED_USER,
+        middle.tsUs,
+        middle.id,
+      ]),
+    });
     out.push({ title: 'feed, unreadOnly', plan: await explain(page('and f.unread'), [MEASURED_USER]) });
     out.push({ title: 'unreadCount', plan: await explain(`select count from activity_unread_counter where user_id = $1`, [MEASURED_USER]) });
     await client.query('begin');
@@ -204,8 +212,8 @@ async function plans(databaseUrl: string, middleActionId: string): Promise<Array
            ) t where (o.is_actor or not t.actor_only) and (t.verbs is null or $2 = any(t.verbs))),
          matched as (select owner_id as user_id, array_agg(distinct id) as tracker_ids from hits group by owner_id),
          inserted as (
-           insert into activity_feed_entry (user_id, action_id, unread, tracker_ids)
-           select user_id, $3, true, tracker_ids from matched order by user_id returning user_id, unread, tracker_ids),
+           insert into activity_feed_entry (user_id, action_id, unread, tracker_ids, action_timestamp)
+           select user_id, $3, true, tracker_ids, now() from matched order by user_id returning user_id, unread, tracker_ids),
          counted as (
            insert into activity_unread_counter (user_id, count) select user_id, 1 from inserted where unread order by user_id
            on conflict (user_id) do update set count = activity_unread_counter.count + 1 returning user_id, count)
@@ -324,7 +332,7 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
 Run ${new Date().toISOString()} on ${describeMachine()}; load average at the end
 ${os.loadavg().map((l) => l.toFixed(1)).join(' / ')} (1/5/15 min). **Measured under load from parallel work**: other
 engineers' builds, tests and benchmarks shared these 2 cores and the PostgreSQL server throughout, so p95/p99 are
-noisy and pessimistic; medians are the steadier figures. Figures are for main's feed ordering (action id keyset).
+noisy and pessimistic; medians are the steadier figures. Feed pages are keyset pages over (action timestamp, action id).
 
 Database: PostgreSQL (local server, dedicated database \`${DB_NAME}\`), server: one real trackql process
 (\`src/main.ts\`), client: this benchmark process over HTTP (fetch, keep-alive), sequential requests, end to end.

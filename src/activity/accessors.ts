@@ -1,9 +1,10 @@
 import { parseBigintId } from '../db/bigint-id.ts';
 import type { Em } from '../db/orm.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
-import { ACTION_COLUMNS, hydrateActions, loadActions, type Row } from './action-store.ts';
+import { ACTION_COLUMNS, loadActions, type Row } from './action-store.ts';
+import { keyset, sortKeyColumn, type Page } from './cursors.ts';
+import { pageOf, type ActionPage } from './feed.ts';
 import { normaliseVerbs, pgTextArray, type ActionRecord } from './model.ts';
-import type { ActionPage, Page } from './feed.ts';
 
 /** actrack's accessors (`actor_actions`, `target_actions`, `related_actions`, `actions`): the log by object. */
 
@@ -13,6 +14,8 @@ export interface ActionFilters {
   related?: ObjectRefValue | null | undefined;
   involving?: ObjectRefValue | null | undefined;
   verbs?: readonly string[] | null | undefined;
+  since?: Date | null | undefined;
+  until?: Date | null | undefined;
 }
 
 /** Who reads: a user (its feed's read state, and only actions of its feed or its own) or a service (userId null). */
@@ -39,7 +42,7 @@ export async function actionsByIds(em: Em, ids: string[], viewer: ActionViewer):
   });
 }
 
-/** actrack's accessors: as actor / target / related / involving (all), newest first, keyset paginated. */
+/** actrack's accessors: as actor / target / related / involving (all), newest first (by timestamp), keyset paginated. */
 export async function actionsPage(
   em: Em,
   filters: ActionFilters,
@@ -50,8 +53,8 @@ export async function actionsPage(
   const params: unknown[] = [];
   const join =
     viewer.userId === null
-      ? `false as unread, '{}'::int[] as tracker_ids from activity_action a`
-      : `coalesce(f.unread, false) as unread, coalesce(f.tracker_ids, '{}'::int[]) as tracker_ids
+      ? `false as unread, '{}'::int[] as tracker_ids, ${sortKeyColumn('a."timestamp"')} from activity_action a`
+      : `coalesce(f.unread, false) as unread, coalesce(f.tracker_ids, '{}'::int[]) as tracker_ids, ${sortKeyColumn('a."timestamp"')}
            from activity_action a left join activity_feed_entry f on f.action_id = a.id and f.user_id = ?`;
   if (viewer.userId !== null) params.push(viewer.userId);
   if (filters.actor) {
@@ -85,17 +88,22 @@ export async function actionsPage(
     where.push(`(f.user_id is not null or (a.actor_type = ? and a.actor_id = ?))`);
     params.push(viewer.userType, viewer.userId);
   }
-  if (page.after) {
-    where.push(`a.id < ?`);
-    params.push(page.after);
+  if (filters.since) {
+    where.push(`a."timestamp" >= ?::timestamptz`);
+    params.push(filters.since);
   }
-  params.push(page.first + 1);
+  if (filters.until) {
+    where.push(`a."timestamp" <= ?::timestamptz`);
+    params.push(filters.until);
+  }
+  const k = keyset(page, 'a."timestamp"', 'a.id');
+  where.push(...k.where);
+  params.push(...k.params, page.limit + 1);
   const rows = await em.execute<Row[]>(
     `select ${ACTION_COLUMNS}, ${join}
       ${where.length ? `where ${where.join(' and ')}` : ''}
-      order by a.id desc limit ?`,
+      order by ${k.orderBy} limit ?`,
     params,
   );
-  const hasNextPage = rows.length > page.first;
-  return { actions: await hydrateActions(em, rows.slice(0, page.first)), hasNextPage };
+  return pageOf(em, rows, page);
 }

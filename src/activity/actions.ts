@@ -19,6 +19,8 @@ export interface LogActionParams {
   level?: number | null | undefined;
   timestamp?: Date | null | undefined;
   groupingDelay?: number | null | undefined;
+  /** Ids of the actions logged earlier in the same `logActions` call (grouping with delay 0). */
+  sameCall?: readonly string[] | undefined;
 }
 
 export interface LoggedAction {
@@ -78,7 +80,7 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
     ...related.map((r, i) => ({ role: 'related' as const, type: r.type, id: r.id, label: r.label ?? null, ord: i })),
   ];
 
-  let actionId = delay >= 0 ? await findGroupableAction(em, { actor, verb, timestamp, delay, objects }) : undefined;
+  let actionId = delay >= 0 ? await findGroupableAction(em, { actor, verb, timestamp, delay, objects, sameCall: params.sameCall }) : undefined;
   const grouped = actionId !== undefined;
   if (actionId !== undefined) {
     await amendGroupedAction(em, actionId, { timestamp, level, data, actorLabel: actor.label ?? null });
@@ -110,6 +112,28 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
     },
   ]);
   return { action: { ...action, text: snapshot.text }, events };
+}
+
+/**
+ * Logs several actions in one transaction, in order; with delay 0 similar actions of the call group together
+ * (actrack's request queue). Returns one record per input (a grouped input returns the amended action).
+ */
+export async function logActions(em: Em, settings: ActivitySettings, list: readonly LogActionParams[]): Promise<LoggedActions> {
+  const ids: string[] = [];
+  const actions: ActionRecord[] = [];
+  const events: PendingFeedEvent[] = [];
+  for (const params of list) {
+    const logged = await logAction(em, settings, { ...params, sameCall: ids });
+    if (!ids.includes(logged.action.id)) ids.push(logged.action.id);
+    actions.push(logged.action);
+    events.push(...logged.events);
+  }
+  return { actions, events };
+}
+
+export interface LoggedActions {
+  actions: ActionRecord[];
+  events: PendingFeedEvent[];
 }
 
 /**

@@ -1,13 +1,86 @@
 import type { Em } from '../db/orm.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
 import { upsertTombstone } from '../objects/tombstones.ts';
+import type { Row } from './action-store.ts';
+import type { PendingFeedEvent } from './feed-events.ts';
+import { removedEvents, removeFeedEntries } from './feed-removal.ts';
+import { pgBigintArray, type ActivitySettings } from './model.ts';
+import { lockObject } from './object-locks.ts';
 
 /**
  * Deleted items (actrack's `DeletedItem`): an object deleted in the application becomes a tombstone (objects
- * module) so actions mentioning it stay readable; the trackers on it are removed. Run inside a transaction.
+ * module) so actions mentioning it stay readable, or (`deleteActions`) its actions are deleted outright
+ * (actrack `use_del_items=False`; erasure requests). The trackers on it are removed; forgetting a user (of
+ * USER_TYPE) also removes that user's trackers, feed and unread counter.
  */
-export async function forgetObject(em: Em, ref: ObjectRefValue, description: string | null, serialization: unknown): Promise<ObjectRefValue> {
-  await upsertTombstone(em, ref, description, serialization);
+
+export interface ForgetParams {
+  ref: ObjectRefValue;
+  /** Default: the object's label (given, or the latest one the log knows), else "Type id" (actrack: `str()`). */
+  description: string | null;
+  /** Default: `{"type": …, "pk": …}`. */
+  serialization: unknown;
+  /** Delete the actions involving the object instead of keeping them with a tombstone. */
+  deleteActions: boolean;
+}
+
+export interface Forgotten {
+  object: ObjectRefValue;
+  events: PendingFeedEvent[];
+}
+
+/** The latest label the activity log knows for the object (as actor, target/related object, or tracked). */
+async function knownLabel(em: Em, ref: ObjectRefValue): Promise<string | null> {
+  const rows = await em.execute<Row[]>(
+    `select coalesce(
+       (select actor_label from activity_action where actor_type = ? and actor_id = ? and actor_label is not null order by id desc limit 1),
+       (select label from activity_action_object where object_type = ? and object_id = ? and label is not null order by action_id desc limit 1),
+       (select object_label from activity_tracker where object_type = ? and object_id = ? and object_label is not null order by id desc limit 1)
+     ) as label`,
+    [ref.type, ref.id, ref.type, ref.id, ref.type, ref.id],
+  );
+  return (rows[0]?.['label'] as string | null | undefined) ?? null;
+}
+
+/** Deletes the actions involving the object, their objects and every feed entry of them (counters exact). */
+async function deleteActionsInvolving(em: Em, ref: ObjectRefValue): Promise<PendingFeedEvent[]> {
+  const involving = `select a.id from activity_action a where a.actor_type = ? and a.actor_id = ?
+                     union select o.action_id from activity_action_object o where o.object_type = ? and o.object_id = ?`;
+  // Lock the actions (grouping amends them under the same row lock), in id order, and keep their ids: the
+  // objects go before the actions, after which `involving` would no longer find them.
+  const locked = await em.execute<Row[]>(`select id from activity_action where id in (${involving}) order by id for update`, [
+    ref.type,
+    ref.id,
+    ref.type,
+    ref.id,
+  ]);
+  if (locked.length === 0) return [];
+  const ids = pgBigintArray(locked.map((r) => String(r['id'])));
+  const removed = await removeFeedEntries(em, `f.action_id = any(?::bigint[])`, [ids]);
+  await em.execute(`delete from activity_action_object where action_id = any(?::bigint[])`, [ids]);
+  await em.execute(`delete from activity_action where id = any(?::bigint[])`, [ids]);
+  return removedEvents(removed);
+}
+
+/** A forgotten user's trackers, feed and unread counter. */
+async function forgetUserState(em: Em, userId: string): Promise<PendingFeedEvent[]> {
+  await em.execute(`delete from activity_tracker where owner_id = ?`, [userId]);
+  const removed = await removeFeedEntries(em, `f.user_id = ?`, [userId]);
+  await em.execute(`delete from activity_unread_counter where user_id = ?`, [userId]);
+  return removedEvents(removed);
+}
+
+/** Forgets an object (see above). Run inside a transaction, serialised with `track` on the same object. */
+export async function forgetObject(em: Em, settings: ActivitySettings, params: ForgetParams): Promise<Forgotten> {
+  const { ref } = params;
+  await lockObject(em, ref.type, ref.id);
+  const label = ref.label ?? (await knownLabel(em, ref));
+  const description = params.description ?? label ?? `${ref.type} ${ref.id}`;
+  const serialization = params.serialization ?? { type: ref.type, pk: ref.id };
+  await upsertTombstone(em, { type: ref.type, id: ref.id, label }, description, serialization);
   await em.execute(`delete from activity_tracker where object_type = ? and object_id = ?`, [ref.type, ref.id]);
-  return { type: ref.type, id: ref.id, label: ref.label ?? null };
+  const events: PendingFeedEvent[] = [];
+  if (params.deleteActions) events.push(...(await deleteActionsInvolving(em, ref)));
+  if (ref.type === settings.config.userType) events.push(...(await forgetUserState(em, ref.id)));
+  return { object: { type: ref.type, id: ref.id, label }, events };
 }

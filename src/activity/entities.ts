@@ -8,7 +8,8 @@ import { defineEntity, p } from '@mikro-orm/sql';
  * - `activity_action_object`: the targets and related objects of an action, indexed by object.
  * - `activity_tracker`: a user's tracker on one object, or on a whole type (`object_id = ''`).
  * - `activity_feed_entry`: fan-out on write: one row per (user, action) that entered the user's feed, with
- *   the read flag and the trackers that matched. Feed pages are a backward range scan of its primary key.
+ *   the read flag, the trackers that match and the action's timestamp. Feed pages are a backward range scan of
+ *   (user_id, action_timestamp, action_id).
  * - `activity_unread_counter`: the exact number of unread feed entries per user, kept in the same
  *   transaction as every change of `activity_feed_entry.unread`.
  * - `activity_verb`: text templates per verb.
@@ -82,11 +83,14 @@ export const FeedEntrySchema = defineEntity({
     userId: p.string().length(256).primary(),
     actionId: p.bigint('string').primary(),
     unread: p.boolean(),
-    /** The trackers of this user that matched the action when it was logged (or grouped). */
+    /** The trackers of this user that match the action (kept current as trackers change). */
     trackerIds: p.array<number>((v) => Number(v), (v) => String(v)).columnType('int[]'),
+    /** The action's timestamp (copied, kept by grouping): feeds are ordered by (timestamp, action id). */
+    actionTimestamp: p.datetime(),
   },
   indexes: [
-    { name: 'activity_feed_entry_unread_idx', properties: ['userId', 'actionId'], where: 'unread' },
+    { name: 'activity_feed_entry_time_idx', properties: ['userId', 'actionTimestamp', 'actionId'] },
+    { name: 'activity_feed_entry_unread_time_idx', properties: ['userId', 'actionTimestamp', 'actionId'], where: 'unread' },
     { name: 'activity_feed_entry_action_idx', properties: ['actionId'] },
   ],
 });
@@ -104,6 +108,39 @@ export const UnreadCounterSchema = defineEntity({
 export class ActivityUnreadCounter extends UnreadCounterSchema.class {}
 UnreadCounterSchema.setClass(ActivityUnreadCounter);
 
+/**
+ * The change stream of each user's feed (change-stream.ts): `activity_feed_position` holds the position of the
+ * user's last change, `activity_feed_change` one row per change (kind, action), so that a subscriber resuming
+ * after position p reads (user, > p) as one range of the primary key. Pruned by the retention job.
+ */
+export const FeedPositionSchema = defineEntity({
+  name: 'ActivityFeedPosition',
+  tableName: 'activity_feed_position',
+  properties: {
+    userId: p.string().length(256).primary(),
+    position: p.bigint('string'),
+  },
+});
+export class ActivityFeedPosition extends FeedPositionSchema.class {}
+FeedPositionSchema.setClass(ActivityFeedPosition);
+
+export const FeedChangeSchema = defineEntity({
+  name: 'ActivityFeedChange',
+  tableName: 'activity_feed_change',
+  properties: {
+    userId: p.string().length(256).primary(),
+    position: p.bigint('string').primary(),
+    /** The FeedEvent kind (ADDED, UPDATED, READ, UNREAD, …). */
+    kind: p.string().length(16),
+    /** Null for bulk changes (markAllRead). */
+    actionId: p.bigint('string').nullable(),
+    createdAt: p.datetime().defaultRaw('now()'),
+  },
+  indexes: [{ name: 'activity_feed_change_created_idx', properties: ['createdAt'] }],
+});
+export class ActivityFeedChange extends FeedChangeSchema.class {}
+FeedChangeSchema.setClass(ActivityFeedChange);
+
 export const VerbSchema = defineEntity({
   name: 'ActivityVerb',
   tableName: 'activity_verb',
@@ -116,6 +153,25 @@ export const VerbSchema = defineEntity({
 export class ActivityVerb extends VerbSchema.class {}
 VerbSchema.setClass(ActivityVerb);
 
+/**
+ * logAction idempotency keys (src/activity/idempotency.ts): the action the first call with a key created, per
+ * caller scope. Written in the logging transaction, so a key exists exactly when its action does; keys older
+ * than ACTIVITY_DEDUPE_HOURS no longer count and the retention job deletes them.
+ */
+export const ActionKeySchema = defineEntity({
+  name: 'ActivityActionKey',
+  tableName: 'activity_action_key',
+  properties: {
+    scope: p.string().length(300).primary(),
+    key: p.string().length(300).primary(),
+    /** Set in the same transaction once the action is logged; the key goes with its action. */
+    action: p.manyToOne(ActionSchema).deleteRule('cascade').nullable().index(),
+    createdAt: p.datetime().defaultRaw('now()').index(),
+  },
+});
+export class ActivityActionKey extends ActionKeySchema.class {}
+ActionKeySchema.setClass(ActivityActionKey);
+
 export const activityEntities = [
   ActionSchema,
   ActionObjectSchema,
@@ -123,4 +179,7 @@ export const activityEntities = [
   FeedEntrySchema,
   UnreadCounterSchema,
   VerbSchema,
+  FeedPositionSchema,
+  FeedChangeSchema,
+  ActionKeySchema,
 ];

@@ -74,11 +74,12 @@ export async function fanOut(em: Em, action: ActionRecord, grouped: boolean, rea
          from matched m full join prev p on p.user_id = m.user_id
      ),
      upserted as (
-       insert into activity_feed_entry (user_id, action_id, unread, tracker_ids)
-       select user_id, ?, ?, tracker_ids from candidates order by user_id
+       insert into activity_feed_entry (user_id, action_id, unread, tracker_ids, action_timestamp)
+       select user_id, ?, ?, tracker_ids, ?::timestamptz from candidates order by user_id
        on conflict (user_id, action_id) do update
          set unread = excluded.unread,
-             tracker_ids = array(select distinct x from unnest(activity_feed_entry.tracker_ids || excluded.tracker_ids) as x order by x)
+             tracker_ids = array(select distinct x from unnest(activity_feed_entry.tracker_ids || excluded.tracker_ids) as x order by x),
+             action_timestamp = excluded.action_timestamp
        returning user_id, unread, tracker_ids
      ),
      deltas as (
@@ -96,14 +97,14 @@ export async function fanOut(em: Em, action: ActionRecord, grouped: boolean, rea
        join candidates c on c.user_id = u.user_id
        left join counted k on k.user_id = u.user_id
        left join activity_unread_counter old on old.user_id = u.user_id`,
-        [JSON.stringify(objs), action.verb, action.id, action.id, unread],
+        [JSON.stringify(objs), action.verb, action.id, action.id, unread, action.timestamp],
       )
     : await em.execute<Row[]>(
         // A new action: plain inserts (no previous entries), counters + 1 when unread.
         `with ${matched},
      inserted as (
-       insert into activity_feed_entry (user_id, action_id, unread, tracker_ids)
-       select user_id, ?, ?, tracker_ids from matched order by user_id
+       insert into activity_feed_entry (user_id, action_id, unread, tracker_ids, action_timestamp)
+       select user_id, ?, ?, tracker_ids, ?::timestamptz from matched order by user_id
        returning user_id, unread, tracker_ids
      ),
      counted as (
@@ -115,7 +116,7 @@ export async function fanOut(em: Em, action: ActionRecord, grouped: boolean, rea
      select i.user_id, i.unread, i.tracker_ids, false as existed,
             coalesce(k.count, (select c.count from activity_unread_counter c where c.user_id = i.user_id), 0) as unread_count
        from inserted i left join counted k on k.user_id = i.user_id`,
-        [JSON.stringify(objs), action.verb, action.id, unread],
+        [JSON.stringify(objs), action.verb, action.id, unread, action.timestamp],
       );
   return rows.map((r) => ({
     userId: String(r['user_id']),

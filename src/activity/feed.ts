@@ -1,59 +1,105 @@
 import type { Em } from '../db/orm.ts';
 import { ACTION_COLUMNS, hydrateActions, type Row } from './action-store.ts';
+import { keyset, sortKeyColumn, type CursorKey, type Page } from './cursors.ts';
 import { normaliseVerbs, pgTextArray, type ActionRecord } from './model.ts';
 
+export type { Page } from './cursors.ts';
+
 /**
- * The feed (actrack's `feed()`): the actions that entered a user's feed through its trackers (fan-out.ts),
- * read as keyset pages of `activity_feed_entry`, with the exact unread count from `activity_unread_counter`.
+ * The feed (actrack's `feed()`): the actions matching a user's current trackers (fan-out.ts on write,
+ * tracker-feed.ts as trackers change), read as keyset pages of `activity_feed_entry` over (timestamp, action
+ * id), newest first, with the exact unread count from `activity_unread_counter`.
  */
 
 export interface FeedFilters {
   unreadOnly?: boolean | null | undefined;
   verbs?: readonly string[] | null | undefined;
+  /** Lowest level listed; default the readable level (actrack applies `level >= READABLE_LEVEL` to feeds). */
   minLevel?: number | null | undefined;
-}
-
-export interface Page {
-  /** Rows to return (already capped). */
-  first: number;
-  /** Database action id to continue after (exclusive), newest first. */
-  after?: string | null | undefined;
+  /** Also the user's own actions (actor = the user), as actrack's `include_own`. */
+  includeOwn?: { userType: string } | null | undefined;
+  since?: Date | null | undefined;
+  until?: Date | null | undefined;
 }
 
 export interface ActionPage {
   actions: ActionRecord[];
+  /** The cursor position of each action. */
+  keys: CursorKey[];
   hasNextPage: boolean;
+  hasPreviousPage: boolean;
 }
 
-/** A user's feed, newest first: a backward range scan of the feed entries' primary key. */
-export async function feedPage(em: Em, userId: string, filters: FeedFilters, page: Page): Promise<ActionPage> {
-  const where = [`f.user_id = ?`];
-  const params: unknown[] = [userId];
-  if (filters.unreadOnly) where.push(`f.unread`);
+/** Rows (newest first after reordering) into a page: one extra row tells there is more in that direction. */
+export async function pageOf(em: Em, rows: Row[], page: Page): Promise<ActionPage> {
+  const more = rows.length > page.limit;
+  const kept = rows.slice(0, page.limit);
+  if (page.backward) kept.reverse();
+  return {
+    actions: await hydrateActions(em, kept),
+    keys: kept.map((r) => ({ tsUs: String(r['sort_ts_us']), id: String(r['id']) })),
+    hasNextPage: page.backward ? Boolean(page.before) : more,
+    hasPreviousPage: page.backward ? more : Boolean(page.after),
+  };
+}
+
+/** A user's feed, newest first: a range scan of (user_id, action_timestamp, action_id). */
+export async function feedPage(em: Em, userId: string, filters: FeedFilters, page: Page, readableLevel: number): Promise<ActionPage> {
+  const conditions: string[] = [];
+  const params: unknown[] = [];
   const verbs = normaliseVerbs(filters.verbs);
   if (verbs) {
-    where.push(`a.verb = any(?::text[])`);
+    conditions.push(`a.verb = any(?::text[])`);
     params.push(pgTextArray(verbs));
   }
-  if (filters.minLevel !== null && filters.minLevel !== undefined) {
-    where.push(`a.level >= ?`);
-    params.push(filters.minLevel);
-  }
-  if (page.after) {
-    // Both sides of the join start at the cursor (a merge join would otherwise walk the actions from the newest).
-    where.push(`f.action_id < ? and a.id < ?`);
-    params.push(page.after, page.after);
-  }
-  params.push(page.first + 1);
-  const rows = await em.execute<Row[]>(
-    `select ${ACTION_COLUMNS}, f.unread, f.tracker_ids
-       from activity_feed_entry f join activity_action a on a.id = f.action_id
-      where ${where.join(' and ')}
-      order by f.action_id desc limit ?`,
-    params,
+  conditions.push(`a.level >= ?`);
+  params.push(filters.minLevel ?? readableLevel);
+
+  /** One source of rows (feed entries, own actions), its timestamp expression and its own conditions. */
+  const branch = (from: string, ts: string, id: string, own: string[], ownParams: unknown[]) => {
+    const k = keyset(page, ts, id);
+    const where = [...own, ...conditions, ...k.where];
+    if (filters.since) where.push(`${ts} >= ?::timestamptz`);
+    if (filters.until) where.push(`${ts} <= ?::timestamptz`);
+    const sql = `select ${ACTION_COLUMNS}, ${from}
+                  where ${where.join(' and ')}
+                  order by ${k.orderBy} limit ?`;
+    const all = [...ownParams, ...params, ...k.params];
+    if (filters.since) all.push(filters.since);
+    if (filters.until) all.push(filters.until);
+    all.push(page.limit + 1);
+    return { sql, params: all, orderBy: k.orderBy };
+  };
+
+  const entries = branch(
+    `f.unread, f.tracker_ids, ${sortKeyColumn('f.action_timestamp')}
+       from activity_feed_entry f join activity_action a on a.id = f.action_id`,
+    'f.action_timestamp',
+    'f.action_id',
+    [`f.user_id = ?`, ...(filters.unreadOnly ? [`f.unread`] : [])],
+    [userId],
   );
-  const hasNextPage = rows.length > page.first;
-  return { actions: await hydrateActions(em, rows.slice(0, page.first)), hasNextPage };
+  if (!filters.includeOwn || filters.unreadOnly) {
+    return pageOf(em, await em.execute<Row[]>(entries.sql, entries.params), page);
+  }
+  // Own actions that are not also feed entries, merged in the same order.
+  const own = branch(
+    `false as unread, '{}'::int[] as tracker_ids, ${sortKeyColumn('a."timestamp"')} from activity_action a`,
+    'a."timestamp"',
+    'a.id',
+    [
+      `a.actor_type = ? and a.actor_id = ?`,
+      `not exists (select 1 from activity_feed_entry f2 where f2.user_id = ? and f2.action_id = a.id)`,
+    ],
+    [filters.includeOwn.userType, userId, userId],
+  );
+  const dir = page.backward ? 'asc' : 'desc';
+  const rows = await em.execute<Row[]>(
+    `select * from ((${entries.sql}) union all (${own.sql})) m
+      order by m."timestamp" ${dir}, m.id ${dir} limit ?`,
+    [...entries.params, ...own.params, page.limit + 1],
+  );
+  return pageOf(em, rows, page);
 }
 
 /** Exact number of unread feed entries: one row read. */

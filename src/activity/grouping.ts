@@ -1,11 +1,12 @@
 import type { Em } from '../db/orm.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
 import type { Row } from './action-store.ts';
+import { pgBigintArray } from './model.ts';
 
 /**
  * Grouping (actrack's GROUPING_DELAY): an action with the same actor and verb as one logged within `delay`
  * seconds, sharing a target or related object in the same role (or neither having any object), amends that
- * action instead of creating a new one.
+ * action instead of creating a new one. Delay 0 groups only actions of the same `logActions` call.
  */
 
 /** A target or related object of an action being logged, as the SQL statements read it (JSON records). */
@@ -23,6 +24,11 @@ export interface GroupingCandidate {
   timestamp: Date;
   delay: number;
   objects: readonly ActionObjectInput[];
+  /**
+   * With delay 0 (actrack: "grouping occurs only on unsaved actions"), the candidates are only the actions
+   * logged earlier in the same call (`logActions`), whatever their timestamps.
+   */
+  sameCall?: readonly string[] | undefined;
 }
 
 /**
@@ -31,11 +37,13 @@ export interface GroupingCandidate {
  */
 export async function findGroupableAction(em: Em, candidate: GroupingCandidate): Promise<string | undefined> {
   const { actor, verb, timestamp, delay, objects } = candidate;
+  const sameCall = delay === 0 ? (candidate.sameCall ?? []) : null;
+  if (sameCall !== null && sameCall.length === 0) return undefined;
   await em.execute(`select pg_advisory_xact_lock(hashtextextended(? || chr(1) || ? || chr(1) || ?, 0))`, [actor.type, actor.id, verb]);
   const rows = await em.execute<Row[]>(
     `select a.id from activity_action a
       where a.actor_type = ? and a.actor_id = ? and a.verb = ?
-        and a."timestamp" between ?::timestamptz - make_interval(secs => ?) and ?::timestamptz + make_interval(secs => ?)
+        and ${sameCall === null ? `a."timestamp" between ?::timestamptz - make_interval(secs => ?) and ?::timestamptz + make_interval(secs => ?)` : `a.id = any(?::bigint[])`}
         and (
           (? and not exists (select 1 from activity_action_object o where o.action_id = a.id))
           or exists (
@@ -46,7 +54,14 @@ export async function findGroupableAction(em: Em, candidate: GroupingCandidate):
       order by a."timestamp" desc, a.id desc
       limit 1
       for update`,
-    [actor.type, actor.id, verb, timestamp, delay, timestamp, delay, objects.length === 0, JSON.stringify(objects)],
+    [
+      actor.type,
+      actor.id,
+      verb,
+      ...(sameCall === null ? [timestamp, delay, timestamp, delay] : [pgBigintArray(sameCall)]),
+      objects.length === 0,
+      JSON.stringify(objects),
+    ],
   );
   return rows[0] ? String(rows[0]['id']) : undefined;
 }

@@ -21,6 +21,8 @@ export const MAX_TEMPLATE_LENGTH = 2000;
 export const MAX_PAGE_SIZE = 100;
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_IDS_PER_MARK = 1000;
+/** At most this many actions in one `logActions` call. */
+export const MAX_ACTIONS_PER_CALL = 100;
 export const STARTED_TRACKING = 'started tracking';
 export const STOPPED_TRACKING = 'stopped tracking';
 

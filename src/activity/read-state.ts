@@ -1,5 +1,5 @@
 import type { Em } from '../db/orm.ts';
-import { badInput, notFound } from '../server/errors.ts';
+import { badInput } from '../server/errors.ts';
 import { loadActions, type Row } from './action-store.ts';
 import { snapshotsOf, type PendingFeedEvent } from './feed-events.ts';
 import { MAX_IDS_PER_MARK, pgBigintArray } from './model.ts';
@@ -17,22 +17,15 @@ export interface MarkResult {
 }
 
 /**
- * Marks actions of `userId`'s feed read (or unread). Every id must be in that feed, otherwise NOT_FOUND and
- * nothing changes. Actions below the readable level stay read. Run inside a transaction.
+ * Marks actions of `userId`'s feed read (or unread), as actrack's `bulk_mark_read_for`: ids that are not in
+ * that feed (unknown, someone else's, or gone after an untrack) are skipped, indistinguishable from one
+ * another. Actions below the readable level stay read. Returns how many entries changed. Run inside a
+ * transaction.
  */
 export async function markActions(em: Em, userId: string, actionIds: string[], unread: boolean, readableLevel: number): Promise<MarkResult> {
   const ids = [...new Set(actionIds)];
   if (ids.length > MAX_IDS_PER_MARK) throw badInput(`actionIds: at most ${MAX_IDS_PER_MARK} ids`);
   if (ids.length === 0) return { changed: 0, events: [] };
-  const present = await em.execute<Row[]>(`select action_id from activity_feed_entry where user_id = ? and action_id = any(?::bigint[])`, [
-    userId,
-    pgBigintArray(ids),
-  ]);
-  if (present.length !== ids.length) {
-    const found = new Set(present.map((r) => String(r['action_id'])));
-    const missing = ids.filter((id) => !found.has(id));
-    throw notFound(`${missing.length} of the ${ids.length} actions are not in this feed; nothing was changed`);
-  }
   const rows = await em.execute<Row[]>(
     unread
       ? `with changed as (

@@ -51,3 +51,41 @@ export function renderTemplate(
     }
   });
 }
+
+/**
+ * The text of a verb without a registered template: actrack's default handler text, "{actor} {verb}
+ * {targets}", plus " in relation to {related}" when the action has related objects.
+ */
+export function defaultText(action: Pick<ActionRecord, 'actor' | 'verb' | 'targets' | 'related'>): string {
+  const head = [objectText(action.actor), action.verb, listText(action.targets)].filter((part) => part !== '').join(' ');
+  return action.related.length > 0 ? `${head} in relation to ${listText(action.related)}` : head;
+}
+
+/** The action's text: its verb's template when one is registered (`template`), else actrack's default text. */
+export function renderAction(
+  template: string | null | undefined,
+  action: Pick<ActionRecord, 'actor' | 'verb' | 'targets' | 'related' | 'groupedCount' | 'data'>,
+): string {
+  return template === null || template === undefined ? defaultText(action) : renderTemplate(template, action);
+}
+
+const TIME_UNITS: Array<[Intl.RelativeTimeFormatUnit, number]> = [
+  ['year', 365 * 86_400],
+  ['month', 30 * 86_400],
+  ['week', 7 * 86_400],
+  ['day', 86_400],
+  ['hour', 3_600],
+  ['minute', 60],
+  ['second', 1],
+];
+const relativeTime = new Intl.RelativeTimeFormat('en', { numeric: 'always' });
+
+/** How long ago the action happened, in English ("3 minutes ago"; "in 2 days" for a future timestamp). */
+export function timeInfo(timestamp: Date, now: Date = new Date()): string {
+  const seconds = Math.round((timestamp.getTime() - now.getTime()) / 1000);
+  const abs = Math.abs(seconds);
+  for (const [unit, size] of TIME_UNITS) {
+    if (abs >= size || unit === 'second') return relativeTime.format(Math.trunc(seconds / size), unit);
+  }
+  return relativeTime.format(0, 'second');
+}

@@ -5,8 +5,10 @@ import type { Logger } from '../logger.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
 import { actionsByIds, actionsPage, type ActionFilters, type ActionViewer } from './accessors.ts';
-import { logAction, type LogActionParams } from './actions.ts';
-import { forgetObject } from './deleted-items.ts';
+import { feedStream, headPosition, recordFeedChanges } from './change-stream.ts';
+import { logAction, logActions, type LogActionParams } from './actions.ts';
+import { forgetObject, type ForgetParams } from './deleted-items.ts';
+import { logActionOnce, type ActionKey } from './idempotency.ts';
 import { feedPage, unreadCount, type ActionPage, type FeedFilters, type Page } from './feed.ts';
 import { publishFeedEvents, type PendingFeedEvent } from './feed-events.ts';
 import { activitySettings, type ActionRecord, type ActivitySettings, type TrackerRecord } from './model.ts';
@@ -21,6 +23,7 @@ import {
   type UntrackParams,
 } from './trackers.ts';
 import { registerVerb, templatesOf, type VerbTemplate } from './verbs.ts';
+import type { ActivityWrite, ActivityWriteListener } from './write-listeners.ts';
 
 /**
  * The activity module's entry point for resolvers: one method per operation. Each concept lives in its own
@@ -31,11 +34,17 @@ export class ActivityService {
   readonly #pubsub: TrackqlPubSub;
   readonly #logger: Logger;
   readonly settings: ActivitySettings;
+  readonly #listeners: ActivityWriteListener[] = [];
 
   constructor(deps: { config: Config; pubsub: TrackqlPubSub; logger: Logger }) {
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
     this.settings = activitySettings(deps.config);
+  }
+
+  /** Registers a listener run inside every write's transaction (write-listeners.ts). */
+  addWriteListener(listener: ActivityWriteListener): void {
+    this.#listeners.push(listener);
   }
 
   get readableLevel(): number {
@@ -50,7 +59,13 @@ export class ActivityService {
   async #write<T extends { events: PendingFeedEvent[] }>(em: Em, work: (tem: Em) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await em.transactional(work);
+        const result = await em.transactional(async (tem) => {
+          const done = await work(tem);
+          await recordFeedChanges(tem, done.events); // positions in the users' change streams (change-stream.ts)
+          const action = 'action' in done ? (done.action as ActivityWrite['action']) : undefined;
+          for (const listener of this.#listeners) await listener.afterWrite(tem, { action, events: done.events });
+          return done;
+        });
         publishFeedEvents(this.#pubsub, this.#logger, result.events);
         return result;
       } catch (error) {
@@ -62,9 +77,17 @@ export class ActivityService {
 
   // ---------------------------------------------------------------- actions
 
-  /** Logs an action (or amends a similar recent one), fans it out to the matching trackers' owners. */
-  async logAction(em: Em, params: LogActionParams): Promise<ActionRecord> {
-    return (await this.#write(em, (tem) => logAction(tem, this.settings, params))).action;
+  /**
+   * Logs an action (or amends a similar recent one), fans it out to the matching trackers' owners. With an
+   * idempotency key, a repeat returns the first call's action and does nothing else (idempotency.ts).
+   */
+  async logAction(em: Em, params: LogActionParams, key?: ActionKey | null): Promise<ActionRecord> {
+    return (await this.#write(em, (tem) => logActionOnce(tem, this.settings, key, () => logAction(tem, this.settings, params)))).action;
+  }
+
+  /** Logs several actions in one transaction (grouping within the call with delay 0). */
+  async logActions(em: Em, list: readonly LogActionParams[]): Promise<ActionRecord[]> {
+    return (await this.#write(em, (tem) => logActions(tem, this.settings, list))).actions;
   }
 
   actions(em: Em, filters: ActionFilters, page: Page, viewer: ActionViewer): Promise<ActionPage> {
@@ -78,7 +101,17 @@ export class ActivityService {
   // ---------------------------------------------------------------- feed and read state
 
   feed(em: Em, userId: string, filters: FeedFilters, page: Page): Promise<ActionPage> {
-    return feedPage(em, userId, filters, page);
+    return feedPage(em, userId, filters, page, this.settings.readableLevel);
+  }
+
+  /** The position of the user's last feed change: a page read after it misses nothing before it. */
+  feedPosition(em: Em, userId: string): Promise<bigint> {
+    return headPosition(em, userId);
+  }
+
+  /** Live feed of a user: the changes after `after` (when given), then live ones, each once, in order. */
+  feedStream(fork: () => Em, userId: string, after: bigint | null): ReturnType<typeof feedStream> {
+    return feedStream({ pubsub: this.#pubsub, em: fork, userId, after, replayMax: this.settings.config.feedReplay.max });
   }
 
   unreadCount(em: Em, userId: string): Promise<number> {
@@ -127,10 +160,11 @@ export class ActivityService {
     return templatesOf(em, verbs);
   }
 
-  /** Turns an object into a tombstone and removes the trackers on it, in one transaction. */
-  async forgetObject(em: Em, ref: ObjectRefValue, description: string | null, serialization: unknown): Promise<ObjectRefValue> {
-    return (
-      await this.#write(em, async (tem) => ({ object: await forgetObject(tem, ref, description, serialization), events: [] }))
-    ).object;
+  /**
+   * Turns an object into a tombstone (or deletes its actions) and removes the trackers on it (a user's: also
+   * its trackers, feed and counter), in one transaction.
+   */
+  async forgetObject(em: Em, params: ForgetParams): Promise<ObjectRefValue> {
+    return (await this.#write(em, (tem) => forgetObject(tem, this.settings, params))).object;
   }
 }

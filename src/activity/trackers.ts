@@ -5,6 +5,8 @@ import { badInput, notFound } from '../server/errors.ts';
 import { toDate, type Row } from './action-store.ts';
 import { describeObjects, logAction } from './actions.ts';
 import type { PendingFeedEvent } from './feed-events.ts';
+import { lockObject } from './object-locks.ts';
+import { backfillTracker, dropUnmatchedEntries, narrows, widens } from './tracker-feed.ts';
 import {
   STARTED_TRACKING,
   STOPPED_TRACKING,
@@ -27,6 +29,11 @@ export interface TrackParams {
   verbs?: readonly string[] | null | undefined;
   actorOnly?: boolean | null | undefined;
   log?: boolean | null | undefined;
+  /**
+   * Called inside the transaction just before a "started tracking" action is logged (only when the tracker is
+   * created and `log` is set): the rate limit of logged actions. Throwing rolls the whole change back.
+   */
+  chargeLoggedAction?: (() => Promise<unknown>) | undefined;
 }
 
 export interface UntrackParams {
@@ -35,6 +42,8 @@ export interface UntrackParams {
   objectType?: string | null | undefined;
   verbs?: readonly string[] | null | undefined;
   log?: boolean | null | undefined;
+  /** As TrackParams.chargeLoggedAction, before a "stopped tracking" action (only when the tracker is deleted). */
+  chargeLoggedAction?: (() => Promise<unknown>) | undefined;
 }
 
 export interface TrackerChange<T> {
@@ -73,44 +82,66 @@ function trackedObject(params: { object?: ObjectRefValue | null | undefined; obj
   return { type, id: '', label: null };
 }
 
-/** Creates a tracker, or merges the verbs into the existing one. Run inside a transaction. */
+/** The owner's tracker on (type, id), locked for the rest of the transaction, or undefined. */
+async function lockedTracker(em: Em, owner: string, type: string, id: string): Promise<TrackerRecord | undefined> {
+  const rows = await em.execute<Row[]>(`select * from activity_tracker where owner_id = ? and object_type = ? and object_id = ? for update`, [
+    owner,
+    type,
+    id,
+  ]);
+  return rows[0] ? trackerFromRow(rows[0]) : undefined;
+}
+
+/**
+ * Creates or modifies a tracker (actrack's `track`): on an existing tracker `verbs` replaces the verb set
+ * (omitted or null: every verb) and `actorOnly` changes only when given (a new tracker defaults to true).
+ * `log` logs "started tracking" only when the tracker is created. Run inside a transaction.
+ */
 export async function track(em: Em, settings: ActivitySettings, params: TrackParams): Promise<TrackerChange<TrackerRecord>> {
   const { type, id, label } = trackedObject(params);
+  const verbs = normaliseVerbs(params.verbs);
+  await lockObject(em, type, id);
   if (id !== '') {
     const forgotten = await findForgotten(em, [{ type, id }]);
     if (forgotten.length > 0) throw badInput(`Cannot track a forgotten object: ${describeObjects(forgotten)}`);
   }
-  const verbs = normaliseVerbs(params.verbs);
-  const rows = await em.execute<Row[]>(
-    `insert into activity_tracker (owner_id, object_type, object_id, object_label, verbs, actor_only)
-     values (?, ?, ?, ?, ?::text[], ?)
-     on conflict (owner_id, object_type, object_id) do update set
-       verbs = case when activity_tracker.verbs is null or excluded.verbs is null then null
-                    else array(select distinct v from unnest(activity_tracker.verbs || excluded.verbs) as v order by v) end,
-       actor_only = excluded.actor_only,
-       object_label = coalesce(excluded.object_label, activity_tracker.object_label)
-     returning *`,
-    [params.owner, type, id, label, verbs === null ? null : pgTextArray(verbs), params.actorOnly ?? true],
-  );
+  const previous = await lockedTracker(em, params.owner, type, id);
+  const verbsParam = verbs === null ? null : pgTextArray(verbs);
+  const rows = previous
+    ? await em.execute<Row[]>(
+        `update activity_tracker set verbs = ?::text[], actor_only = coalesce(?::boolean, actor_only),
+                object_label = coalesce(?, object_label)
+          where id = ? returning *`,
+        [verbsParam, params.actorOnly ?? null, label, previous.id],
+      )
+    : await em.execute<Row[]>(
+        `insert into activity_tracker (owner_id, object_type, object_id, object_label, verbs, actor_only)
+         values (?, ?, ?, ?, ?::text[], ?) returning *`,
+        [params.owner, type, id, label, verbsParam, params.actorOnly ?? true],
+      );
   const tracker = trackerFromRow(rows[0]!);
-  const events = params.log ? await logTrackingAction(em, settings, STARTED_TRACKING, params.owner, type, id, label) : [];
+  const events: PendingFeedEvent[] = [];
+  // The feed follows the tracker (tracker-feed.ts): narrowed, entries it alone matched leave; created or
+  // widened, the matching past actions enter as read.
+  if (previous && narrows(previous, tracker)) events.push(...(await dropUnmatchedEntries(em, params.owner, tracker.id)));
+  if (!previous || widens(previous, tracker)) await backfillTracker(em, tracker, settings.config.activityTrackBackfill);
+  if (!previous && params.log) {
+    await params.chargeLoggedAction?.();
+    events.push(...(await logTrackingAction(em, settings, STARTED_TRACKING, params.owner, type, id, label)));
+  }
   return { tracker, events };
 }
 
 /**
- * Removes verbs from a tracker (all when none given); the tracker is null when it was deleted. Run inside a
- * transaction.
+ * Removes verbs from a tracker (all when none given); the tracker is null when it was deleted. `log` logs
+ * "stopped tracking" only when the tracker is deleted. Run inside a transaction.
  */
 export async function untrack(em: Em, settings: ActivitySettings, params: UntrackParams): Promise<TrackerChange<TrackerRecord | null>> {
   const { type, id, label } = trackedObject(params);
   const verbs = normaliseVerbs(params.verbs);
-  const existing = await em.execute<Row[]>(`select * from activity_tracker where owner_id = ? and object_type = ? and object_id = ? for update`, [
-    params.owner,
-    type,
-    id,
-  ]);
-  if (!existing[0]) throw notFound('No such tracker');
-  const current = trackerFromRow(existing[0]);
+  await lockObject(em, type, id);
+  const current = await lockedTracker(em, params.owner, type, id);
+  if (!current) throw notFound('No such tracker');
   let tracker: TrackerRecord | null;
   const remaining = verbs === null ? [] : current.verbs?.filter((v) => !verbs.includes(v));
   if (remaining === undefined) {
@@ -126,9 +157,12 @@ export async function untrack(em: Em, settings: ActivitySettings, params: Untrac
     ]);
     tracker = trackerFromRow(rows[0]!);
   }
-  const events = params.log
-    ? await logTrackingAction(em, settings, STOPPED_TRACKING, params.owner, type, id, label ?? current.objectLabel)
-    : [];
+  // The feed follows: entries that no remaining tracker matches leave it (tracker-feed.ts).
+  const events: PendingFeedEvent[] = await dropUnmatchedEntries(em, params.owner, current.id);
+  if (tracker === null && params.log) {
+    await params.chargeLoggedAction?.();
+    events.push(...(await logTrackingAction(em, settings, STOPPED_TRACKING, params.owner, type, id, label ?? current.objectLabel)));
+  }
   return { tracker, events };
 }
 

@@ -2,7 +2,7 @@ import type { Em } from '../db/orm.ts';
 import { badInput } from '../server/errors.ts';
 import type { Row } from './action-store.ts';
 import { MAX_TEMPLATE_LENGTH, normaliseVerb, pgTextArray, type ActionRecord } from './model.ts';
-import { renderTemplate } from './rendering.ts';
+import { renderAction } from './rendering.ts';
 
 /** Verb templates (actrack's verb handlers): registered per verb, rendered into `Action.text`. */
 
@@ -33,16 +33,15 @@ export async function templatesOf(em: Em, verbs: readonly string[]): Promise<Map
   return new Map(rows.map((r) => [String(r['verb']), String(r['template'])]));
 }
 
-/** The text of each action (null for a verb without a template), keyed by action id. */
-export async function renderActions(em: Em, actions: readonly ActionRecord[]): Promise<Map<string, string | null>> {
+/** The text of each action (its verb's template, else actrack's default text), keyed by action id. */
+export async function renderActions(em: Em, actions: readonly ActionRecord[]): Promise<Map<string, string>> {
   const templates = await templatesOf(
     em,
     actions.map((a) => a.verb),
   );
   return new Map(
     actions.map((a) => {
-      const template = templates.get(a.verb);
-      return [a.id, template === undefined ? null : renderTemplate(template, a)];
+      return [a.id, renderAction(templates.get(a.verb), a)];
     }),
   );
 }

@@ -139,6 +139,29 @@ export const MetricDeadLetterSchema = defineEntity({
 export class MetricDeadLetter extends MetricDeadLetterSchema.class {}
 MetricDeadLetterSchema.setClass(MetricDeadLetter);
 
+/**
+ * Increment ids already accepted (de-duplication of client retries): written by the group commit in the same
+ * statement as the inbox rows, so a key exists exactly when its increment was stored. `hash` is the md5, as a
+ * uuid, of the caller scope (see src/server/idempotency.ts) and the key: `e:<id>` for an `increment` event,
+ * `o:<id>#<index>` for an `incrementObjects` object and `l:<id>#<index>` for a `trackLabels` label (see
+ * inbox.ts: 16 bytes compared with memcmp keep the unique index about as cheap as the inbox's own). Independent of the
+ * inbox, so a key outlives the fold of its row; keys older than METRICS_DEDUPE_HOURS no longer count and the
+ * retention job deletes them.
+ */
+export const MetricIncrementKeySchema = defineEntity({
+  name: 'MetricIncrementKey',
+  tableName: 'metric_increment_key',
+  properties: {
+    hash: p.uuid().primary(),
+    createdAt: p.datetime().defaultRaw('now()'),
+  },
+  // BRIN: rows arrive in created_at order, so retention's range delete needs only a summary per block range,
+  // which costs next to nothing on the hot insert path (a btree here would be a second random index write).
+  indexes: [{ name: 'metric_increment_key_created_at_brin', properties: ['createdAt'], type: 'brin' }],
+});
+export class MetricIncrementKey extends MetricIncrementKeySchema.class {}
+MetricIncrementKeySchema.setClass(MetricIncrementKey);
+
 export const metricEntities = [
   MetricDomainSchema,
   MetricSchema,
@@ -146,4 +169,5 @@ export const metricEntities = [
   MetricStatisticSchema,
   MetricRecordedStatisticSchema,
   MetricDeadLetterSchema,
+  MetricIncrementKeySchema,
 ];

@@ -2,6 +2,7 @@ import { createIsbotFromList, isbot, list as isbotList } from 'isbot';
 import type { MetricsConfig } from '../config.ts';
 import type { Viewer } from '../server/auth.ts';
 import { badInput } from '../server/errors.ts';
+import { callerScope } from '../server/idempotency.ts';
 import type { MetricsCatalog } from './catalog.ts';
 import type { Inbox } from './inbox.ts';
 import {
@@ -14,6 +15,7 @@ import {
   isLabel,
   SYSTEM_DOMAIN,
   DOM_ID_MAX,
+  incrementKey,
   type InboxRow,
   type IncrementEvent,
   type IncrementOutcome,
@@ -37,7 +39,11 @@ export class Increments {
   /** isbot's list plus the operator's METRICS_BOT_PATTERNS (django-trackable's "craft your own" spider list). */
   readonly #isBot: (userAgent: string | null | undefined) => boolean;
 
-  constructor(catalog: MetricsCatalog, inbox: Inbox, config: MetricsConfig) {
+  /** Told of the rows of each committed increment (live metrics: metrics/live.ts). */
+  readonly #onCommitted: ((rows: InboxRow[]) => void) | undefined;
+
+  constructor(catalog: MetricsCatalog, inbox: Inbox, config: MetricsConfig, onCommitted?: (rows: InboxRow[]) => void) {
+    this.#onCommitted = onCommitted;
     this.#catalog = catalog;
     this.#inbox = inbox;
     this.#config = config;
@@ -71,14 +77,14 @@ export class Increments {
         })),
       );
     }
-    return { accepted: 0, rejected: events.map((_, index) => ({ index, reason: 'bot' as const })) };
+    return { accepted: 0, rejected: events.map((_, index) => ({ index, reason: 'bot' as const })), duplicates: [] };
   }
 
   async increment(caller: IncrementCaller, events: IncrementEvent[]): Promise<IncrementOutcome> {
     if (events.length > this.#config.maxBatch) {
       throw badInput(`Too many events: ${events.length} (at most ${this.#config.maxBatch} per call)`);
     }
-    if (events.length === 0) return { accepted: 0, rejected: [] };
+    if (events.length === 0) return { accepted: 0, rejected: [], duplicates: [] };
     checkEvents(events);
     if (this.#isFilteredBot(caller)) return this.#rejectBots(events);
 
@@ -112,6 +118,8 @@ export class Increments {
     const newest = now + this.#config.maxSkewSeconds * 1000;
     const oldest = now - this.#config.maxAgeHours * 3_600_000;
     const rows: InboxRow[] = [];
+    /** The event of each row (rows are the accepted events, in order). */
+    const rowEvents: number[] = [];
     const rejected: Rejection[] = [];
     events.forEach((event, index) => {
       const domain = resolved.domain(event.domain);
@@ -138,14 +146,20 @@ export class Increments {
         domId: event.domId ?? '',
         amount: by,
         occurredAt: time,
+        key: event.key ?? null,
       });
+      rowEvents.push(index);
     });
-    await this.#inbox.enqueue(rows);
-    return { accepted: rows.length, rejected };
+    const repeated = await this.#inbox.enqueue(rows, callerScope(caller.viewer));
+    if (rows.length > 0) this.#onCommitted?.(rows);
+    return { accepted: rows.length, rejected, duplicates: repeated.map((row) => rowEvents[row]!) };
   }
 
-  /** django-tracker labels: `a|b:category:domId` into the built-in `labels` domain. */
-  async trackLabels(caller: IncrementCaller, labels: string): Promise<IncrementOutcome> {
+  /**
+   * django-tracker labels: `a|b:category:domId` into the built-in `labels` domain. With `id` (checked at the
+   * edge), each label is de-duplicated by the id and its position in the list.
+   */
+  async trackLabels(caller: IncrementCaller, labels: string, id?: string | null): Promise<IncrementOutcome> {
     const parsed = parseLabels(labels);
     if (parsed.length > this.#config.maxBatch) {
       throw badInput(`Too many labels: ${parsed.length} (at most ${this.#config.maxBatch} per call)`);
@@ -156,7 +170,13 @@ export class Increments {
     parsed.forEach((part, index) => {
       if ('reason' in part) rejected.push({ index, reason: part.reason });
       else {
-        events.push({ domain: LABELS_DOMAIN, metric: part.label, category: part.category, domId: part.domId });
+        events.push({
+          domain: LABELS_DOMAIN,
+          metric: part.label,
+          category: part.category,
+          domId: part.domId,
+          key: id ? incrementKey.label(id, index) : null,
+        });
         positions.push(index);
       }
     });
@@ -164,6 +184,7 @@ export class Increments {
     return {
       accepted: outcome.accepted,
       rejected: sortRejections([...rejected, ...outcome.rejected.map((r) => ({ index: positions[r.index]!, reason: r.reason }))]),
+      duplicates: outcome.duplicates.map((index) => positions[index]!),
     };
   }
 }

@@ -76,7 +76,20 @@ export interface InboxRow {
   amount: number;
   /** Epoch milliseconds. */
   occurredAt: number;
+  /** Idempotency key (see incrementKey), stored with the row in the same statement; absent: none. */
+  key?: string | null | undefined;
 }
+
+/**
+ * The stored idempotency key of an event: `e:<id>` for an `increment` event, `o:<id>#<index>` for an object of
+ * `incrementObjects`, `l:<id>#<index>` for a label of `trackLabels` (one client id per call plus the position).
+ * The prefixes keep the three namespaces apart; the position follows the last `#`.
+ */
+export const incrementKey = {
+  event: (id: string) => `e:${id}`,
+  object: (id: string, index: number) => `o:${id}#${index}`,
+  label: (id: string, index: number) => `l:${id}#${index}`,
+};
 
 export interface IncrementEvent {
   domain: string;
@@ -86,6 +99,8 @@ export interface IncrementEvent {
   category?: string | null | undefined;
   domId?: string | null | undefined;
   at?: Date | null | undefined;
+  /** Idempotency key as stored (incrementKey), checked at the edge; absent: the event is not de-duplicated. */
+  key?: string | null | undefined;
 }
 
 /**
@@ -114,8 +129,11 @@ export interface Rejection {
 }
 
 export interface IncrementOutcome {
+  /** Events accepted, duplicates included. */
   accepted: number;
   rejected: Rejection[];
+  /** Positions of accepted events whose id had been accepted before: answered as accepted, not stored again. */
+  duplicates: number[];
 }
 
 export interface FoldReport {

@@ -107,10 +107,24 @@ export interface RecordArgs {
   timezone: string;
 }
 
+/**
+ * Runs inside recordStatistic's transaction, after the value is stored (the webhooks outbox registers one
+ * at composition); a throw rolls the record back.
+ */
+export interface StatisticRecordedListener {
+  afterRecord(em: Em, value: StatisticValue): Promise<void>;
+}
+
 /** Read side of the metrics: totals, series, top objects, label stats; recorded statistics (recordStatistic). */
 export class MetricsQueries {
   readonly #orm: Orm;
   readonly #config: MetricsConfig;
+  readonly #recordListeners: StatisticRecordedListener[] = [];
+
+  /** Registers a listener run inside every recordStatistic transaction. */
+  addRecordListener(listener: StatisticRecordedListener): void {
+    this.#recordListeners.push(listener);
+  }
 
   constructor(orm: Orm, config: MetricsConfig) {
     this.#orm = orm;
@@ -363,22 +377,26 @@ export class MetricsQueries {
     if (date.getTime() > Date.now() + this.#config.maxSkewSeconds * 1000) throw badInput('`date` must not be in the future');
     const day = zone.localDate(date.getTime());
     if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw badInput('`date` must be within the years 0001 to 9999');
-    const row = await queryOne<{ d: string; v: number }>(
-      this.#em(),
-      sql`insert into metric_recorded_statistic as r (metric_id, object_type, object_id, period, date, value, recorded_at)
-          values (${metric.id}, ${args.object?.type ?? ''}, ${args.object?.id ?? ''}, ${args.period}, ${day}::date, ${args.value}, now())
-          on conflict (metric_id, object_type, object_id, period, date)
-          do update set value = excluded.value, recorded_at = excluded.recorded_at
-          returning to_char(r.date, 'YYYY-MM-DD') as d, r.value as v`,
-    );
-    return {
-      metric,
-      period: args.period,
-      date: row!.d,
-      start: new Date(zone.startOfDate(row!.d)),
-      object: args.object ?? null,
-      value: row!.v,
-    };
+    return this.#em().transactional(async (em) => {
+      const row = await queryOne<{ d: string; v: number }>(
+        em,
+        sql`insert into metric_recorded_statistic as r (metric_id, object_type, object_id, period, date, value, recorded_at)
+            values (${metric.id}, ${args.object?.type ?? ''}, ${args.object?.id ?? ''}, ${args.period}, ${day}::date, ${args.value}, now())
+            on conflict (metric_id, object_type, object_id, period, date)
+            do update set value = excluded.value, recorded_at = excluded.recorded_at
+            returning to_char(r.date, 'YYYY-MM-DD') as d, r.value as v`,
+      );
+      const value: StatisticValue = {
+        metric,
+        period: args.period,
+        date: row!.d,
+        start: new Date(zone.startOfDate(row!.d)),
+        object: args.object ?? null,
+        value: row!.v,
+      };
+      for (const listener of this.#recordListeners) await listener.afterRecord(em, value);
+      return value;
+    });
   }
 
   async deadLetters(limit: number): Promise<DeadLetter[]> {

@@ -7,6 +7,7 @@ import { ObjectRef, ObjectRefInput } from '../objects/schema.ts';
 import { builder } from '../schema/builder.ts';
 import type { Context } from '../server/context.ts';
 import { apiError, badInput, forbidden, notFound } from '../server/errors.ts';
+import { IDEMPOTENCY_KEY_MAX, idempotencyKeyProblem, idempotencyKeySchema } from '../server/idempotency.ts';
 import { DEAD_LETTER_BATCH_MAX } from './dead-letters.ts';
 import { FoldError } from './fold.ts';
 import {
@@ -14,6 +15,7 @@ import {
   DOM_ID_MAX,
   DOMAIN_REF_MAX,
   METRIC_REF_MAX,
+  incrementKey,
   PERIODS,
   categorySchema,
   domIdSchema,
@@ -115,8 +117,13 @@ const RejectedIncrementRef = builder.objectRef<Rejection>('RejectedIncrement').i
 const IncrementResultRef = builder.objectRef<IncrementOutcome>('IncrementResult').implement({
   description: 'The accepted increments are committed (durable) when this is returned.',
   fields: (t) => ({
-    accepted: t.exposeInt('accepted'),
+    accepted: t.exposeInt('accepted', { description: 'Events accepted, including duplicates (accepted before, counted once).' }),
     rejected: t.field({ type: [RejectedIncrementRef], resolve: (r) => r.rejected }),
+    duplicates: t.intList({
+      description:
+        'Positions of accepted events whose id was already accepted from the same caller within METRICS_DEDUPE_HOURS (by an earlier call, or earlier in this one): counted once, not stored again. Retrying with the same ids is safe.',
+      resolve: (r) => r.duplicates,
+    }),
   }),
 });
 
@@ -322,8 +329,13 @@ const IncrementInput = builder.inputType('IncrementInput', {
     category: t.string({ description: `At most ${CATEGORY_MAX} characters.` }),
     domId: t.string({ description: `At most ${DOM_ID_MAX} characters.` }),
     at: t.field({ type: 'DateTime' }),
+    id: t.id({
+      description: `Idempotency key chosen by the client (e.g. a UUID), 1 to ${IDEMPOTENCY_KEY_MAX} characters: an event whose id this caller had accepted within METRICS_DEDUPE_HOURS is answered as accepted again (listed in \`duplicates\`) and not counted again, so a call that got no answer can be retried.`,
+    }),
   }),
 });
+
+const idArgDescription = `Idempotency key of the call (e.g. a UUID), 1 to ${IDEMPOTENCY_KEY_MAX} characters: each item is de-duplicated by this id and its position, within METRICS_DEDUPE_HOURS, per caller, so the same call can be retried safely.`;
 
 // ------------------------------------------------------------------ queries
 
@@ -493,6 +505,7 @@ builder.mutationFields((t) => ({
         throw badInput(`Too many events: ${events.length} (at most ${ctx.config.metrics.maxBatch} per call)`);
       }
       checkRefLengths(events);
+      checkEventIds(events);
       if (events.length > 0) await ctx.services.rateLimiter.consume(ctx, 'increment', events.length);
       return reported('increment', await ctx.services.metrics.increments.increment(ctx, events.map(toEvent)));
     },
@@ -511,9 +524,11 @@ builder.mutationFields((t) => ({
       category: t.arg.string({ validate: categorySchema }),
       domId: t.arg.string({ validate: domIdSchema }),
       at: t.arg({ type: 'DateTime' }),
+      id: t.arg.id({ validate: idempotencyKeySchema, description: idArgDescription }),
     },
     resolve: async (_root, args, ctx) => {
       const ids = args.objectIds;
+      const key = args.id == null ? null : String(args.id);
       if (ids.length > ctx.config.metrics.maxBatch) {
         throw badInput(`Too many objects: ${ids.length} (at most ${ctx.config.metrics.maxBatch} per call)`);
       }
@@ -524,7 +539,7 @@ builder.mutationFields((t) => ({
       const metric = String(args.metric);
       const outcome = await ctx.services.metrics.increments.increment(
         ctx,
-        ids.map((id) => ({
+        ids.map((id, index) => ({
           domain,
           metric,
           object: { type: args.objectType, id: String(id) },
@@ -532,6 +547,7 @@ builder.mutationFields((t) => ({
           category: args.category || null,
           domId: args.domId || null,
           at: args.at ?? null,
+          key: key === null ? null : incrementKey.object(key, index),
         })),
       );
       return reported('incrementObjects', outcome);
@@ -541,11 +557,15 @@ builder.mutationFields((t) => ({
     type: IncrementResultRef,
     description: 'django-tracker labels "a|b:category:domId" into the built-in open, public `labels` domain (one metric per label).',
     authScopes: { public: true },
-    args: { labels: t.arg.string({ required: true, validate: z.string().max(65_536, 'at most 65536 characters') }) },
+    args: {
+      labels: t.arg.string({ required: true, validate: z.string().max(65_536, 'at most 65536 characters') }),
+      id: t.arg.id({ validate: idempotencyKeySchema, description: idArgDescription }),
+    },
     resolve: async (_root, args, ctx) => {
       const parts = args.labels.split('|').length;
       if (parts <= ctx.config.metrics.maxBatch) await ctx.services.rateLimiter.consume(ctx, 'labels', parts);
-      return reported('trackLabels', await ctx.services.metrics.increments.trackLabels(ctx, args.labels));
+      const key = args.id == null ? null : String(args.id);
+      return reported('trackLabels', await ctx.services.metrics.increments.trackLabels(ctx, args.labels, key));
     },
   }),
   recordStatistic: t.field({
@@ -611,6 +631,16 @@ function checkRefLengths(events: ReadonlyArray<{ domain: string | number; metric
   }
 }
 
+/** Event ids: 1 to IDEMPOTENCY_KEY_MAX characters, no NUL (BAD_USER_INPUT naming the event, nothing stored). */
+function checkEventIds(events: ReadonlyArray<{ id?: string | number | null | undefined }>): void {
+  for (let index = 0; index < events.length; index++) {
+    const id = events[index]!.id;
+    if (id == null) continue;
+    const problem = idempotencyKeyProblem(String(id));
+    if (problem) throw badInput(`events.${index}.id: ${problem}`);
+  }
+}
+
 function toEvent(input: {
   domain: string;
   metric: string;
@@ -619,6 +649,7 @@ function toEvent(input: {
   category?: string | null | undefined;
   domId?: string | null | undefined;
   at?: Date | null | undefined;
+  id?: string | number | null | undefined;
 }) {
   return {
     domain: String(input.domain),
@@ -628,5 +659,49 @@ function toEvent(input: {
     category: input.category || null,
     domId: input.domId || null,
     at: input.at ?? null,
+    key: input.id == null ? null : incrementKey.event(String(input.id)),
   };
 }
+
+// ---------------------------------------------------------------- live metrics (live.ts)
+
+function liveMetrics(ctx: Context) {
+  const live = ctx.services.metrics.live;
+  if (!live) throw apiError('UNAVAILABLE', 'Live metrics are not available on this instance');
+  return live;
+}
+
+builder.subscriptionField('metric', (t) =>
+  t.float({
+    description:
+      'The total of a counter (of the object and/or category when given) now, then each new total when increments are committed, at most once per LIVE_METRICS_INTERVAL_MS. Private metrics: services only.',
+    authScopes: { public: true },
+    args: {
+      domain: t.arg.id({ required: true, validate: domainLookupSchema }),
+      metric: t.arg.id({ required: true, validate: metricLookupSchema }),
+      object: t.arg({ type: ObjectRefInput }),
+      category: t.arg.string({ validate: categorySchema }),
+    },
+    subscribe: async (_root, args, ctx) => {
+      const metric = await metricOrFail(ctx, String(args.domain), String(args.metric));
+      if (!metric.public && !isService(ctx)) throw forbidden(`Metric "${String(args.domain)}/${String(args.metric)}" is not public`);
+      if (metric.kind !== 'COUNTER') throw badInput('metric: live totals are for counters');
+      return liveMetrics(ctx).watchTotal(metric, { object: args.object, category: args.category });
+    },
+    resolve: (total: number) => total,
+  }),
+);
+
+builder.subscriptionField('labelStats', (t) =>
+  t.field({
+    type: [LabelStatRef],
+    description:
+      'labelStats(domIds) (LIFETIME) now, then again whenever clicks on those DOM ids are committed, at most once per LIVE_METRICS_INTERVAL_MS: live heat maps.',
+    authScopes: { public: true },
+    args: {
+      domIds: t.arg.stringList({ required: true, validate: z.array(domIdSchema).max(1000, 'at most 1000 domIds') }),
+    },
+    subscribe: (_root, args, ctx) => liveMetrics(ctx).watchLabelStats(args.domIds, !isService(ctx)),
+    resolve: (stats: LabelStat[]) => stats,
+  }),
+);

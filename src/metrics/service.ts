@@ -10,12 +10,16 @@ import { Inbox, type InboxStats } from './inbox.ts';
 import { Increments } from './increments.ts';
 import type { FoldReport, FoldRun } from './model.ts';
 import { MetricsQueries } from './queries.ts';
+import { LiveMetrics } from './live.ts';
+import type { TrackqlPubSub } from '../server/pubsub.ts';
 
 export interface MetricsServices {
   catalog: MetricsCatalog;
   inbox: Inbox;
   increments: Increments;
   queries: MetricsQueries;
+  /** Live totals and label stats (subscriptions), fed by the increment path (live.ts). */
+  live: LiveMetrics | null;
   /** Retry or purge of the dead-letter table. */
   deadLetters: DeadLetters;
   /** The one fold: cron (wait: false), `foldCounters` and `npm run fold` (wait: true). */
@@ -34,13 +38,16 @@ export interface MetricsServices {
 /** How many folds recentFolds() keeps. */
 const RECENT_FOLDS = 20;
 
-export function createMetricsServices(deps: { config: Config; orm: Orm; logger: Logger }): MetricsServices {
+export function createMetricsServices(deps: { config: Config; orm: Orm; logger: Logger; pubsub?: TrackqlPubSub }): MetricsServices {
   const { config, orm } = deps;
   const logger = deps.logger.child({ module: 'metrics' });
   const catalog = new MetricsCatalog(orm, config.metrics);
   const inbox = new Inbox(orm, config.metrics, logger);
-  const increments = new Increments(catalog, inbox, config.metrics);
   const queries = new MetricsQueries(orm, config.metrics);
+  const live = deps.pubsub
+    ? new LiveMetrics({ pubsub: deps.pubsub, queries, intervalMs: config.metrics.liveIntervalMs, logger })
+    : null;
+  const increments = new Increments(catalog, inbox, config.metrics, live ? (rows) => live.committed(rows) : undefined);
   let task: ScheduledTask | undefined;
   /** Folds in progress in this process (cron and foldCounters may overlap); close() waits for all. */
   const running = new Set<Promise<FoldReport>>();
@@ -77,6 +84,7 @@ export function createMetricsServices(deps: { config: Config; orm: Orm; logger: 
     inbox,
     increments,
     queries,
+    live,
     deadLetters: new DeadLetters(orm),
     fold(options = {}) {
       return track(runFold(options.wait ?? true));

@@ -31,11 +31,23 @@ export interface WebSocketEvent {
   delta: 1 | -1;
 }
 
+export interface WebhookRequestEvent {
+  /** `delivered` (2xx), `retried` (failed, will retry) or `failed` (failed for good). */
+  outcome: 'delivered' | 'retried' | 'failed';
+  /** Events in the request. */
+  events: number;
+  /** Request duration. */
+  durationMs: number;
+  /** Delivered only: seconds from each event's creation to its delivery. */
+  latenciesSeconds: readonly number[];
+}
+
 export const channels = {
   fold: diagnosticsChannel.channel('trackql:fold'),
   foldFailed: diagnosticsChannel.channel('trackql:fold-failed'),
   increments: diagnosticsChannel.channel('trackql:increments'),
   websocket: diagnosticsChannel.channel('trackql:websocket'),
+  webhook: diagnosticsChannel.channel('trackql:webhook'),
 };
 
 /** Call after every completed fold (cron, CLI or mutation). */
@@ -56,4 +68,9 @@ export function reportIncrements(event: IncrementsEvent): void {
 /** Call with +1 when a websocket connection is accepted and -1 when it closes. */
 export function reportWebSocket(delta: 1 | -1): void {
   if (channels.websocket.hasSubscribers) channels.websocket.publish({ delta } satisfies WebSocketEvent);
+}
+
+/** Call after every webhook request with its outcome. */
+export function reportWebhookRequest(event: WebhookRequestEvent): void {
+  if (channels.webhook.hasSubscribers) channels.webhook.publish(event);
 }

@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
-import { channels, type FoldEvent, type IncrementsEvent, type WebSocketEvent } from './events.ts';
+import { channels, type FoldEvent, type IncrementsEvent, type WebhookRequestEvent, type WebSocketEvent } from './events.ts';
 
 /**
  * trackql's own Prometheus metrics, in a registry per app (Yoga's prometheus plugin adds its GraphQL and
@@ -51,6 +51,12 @@ export class OpsMetrics {
         },
       });
     sqlGauge('trackql_inbox_rows', 'Acknowledged increments waiting in the inbox for the next fold.', 'select count(*) as n from metric_inbox');
+    sqlGauge(
+      'trackql_webhook_deliveries_due',
+      'Webhook deliveries due now (pending, next attempt reached).',
+      `select count(*) as n from webhook_delivery where status = 'PENDING' and next_attempt_at <= now()`,
+    );
+    sqlGauge('trackql_webhook_deliveries_failed', 'Webhook deliveries FAILED (retry them with retryWebhookDelivery).', `select count(*) as n from webhook_delivery where status = 'FAILED'`);
     sqlGauge('trackql_dead_letters', 'Inbox rows the fold could not fold, kept in the dead-letter table.', 'select count(*) as n from metric_dead_letter');
 
     const foldDuration = new Histogram({
@@ -160,6 +166,32 @@ export class OpsMetrics {
       for (const [reason, n] of byReason) rejected.inc({ source: e.source, reason }, n);
     });
     on<WebSocketEvent>(channels.websocket, (e) => websockets.inc(e.delta));
+
+    const webhookEvents = new Counter({
+      name: 'trackql_webhook_events_total',
+      help: 'Webhook events sent by this instance, by outcome of their request (delivered, retried, failed).',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
+    for (const outcome of ['delivered', 'retried', 'failed']) webhookEvents.inc({ outcome }, 0);
+    const webhookRequests = new Histogram({
+      name: 'trackql_webhook_request_duration_seconds',
+      help: 'Duration of webhook requests, by outcome.',
+      labelNames: ['outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    });
+    const webhookLatency = new Histogram({
+      name: 'trackql_webhook_delivery_latency_seconds',
+      help: 'From an event\u2019s creation (its change committed) to its delivery.',
+      buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400],
+      registers: [registry],
+    });
+    on<WebhookRequestEvent>(channels.webhook, (e) => {
+      webhookEvents.inc({ outcome: e.outcome }, e.events);
+      webhookRequests.observe({ outcome: e.outcome }, e.durationMs / 1000);
+      for (const l of e.latenciesSeconds) webhookLatency.observe(l);
+    });
   }
 
   /** The exposition text (`text/plain; version=0.0.4`). */

@@ -1,5 +1,6 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { RetentionConfig } from '../config.ts';
+import { pruneFeedChanges } from '../activity/change-stream.ts';
 import type { Em, Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
@@ -17,6 +18,8 @@ import type { OpsMetrics } from './metrics.ts';
  *   are unchanged). After RETENTION_DAY_DAYS they are deleted. LIFETIME is never deleted, so totals survive.
  * - Recorded statistics (gauges) go by the date they are recorded for, per period; LIFETIME ones are kept.
  * - Dead letters older than RETENTION_DEAD_LETTER_DAYS go.
+ * - Idempotency keys older than their window (METRICS_DEDUPE_HOURS, ACTIVITY_DEDUPE_HOURS) go; they no longer
+ *   count once past it anyway, this only reclaims the space.
  * - With RETENTION_ACTION_DAYS, actions older than that go with their objects and feed entries; unread
  *   counters are decremented in the same statement and subscribers get the new count (a bulk READ event).
  *
@@ -33,6 +36,8 @@ export interface RetentionReport {
   /** Statistic rows deleted (counter buckets past RETENTION_DAY_DAYS and gauge rows past their period's retention). */
   statisticsDeleted: number;
   deadLettersDeleted: number;
+  /** Increment ids and logAction idempotency keys past their window. */
+  idempotencyKeysDeleted: number;
   actionsDeleted: number;
   feedEntriesDeleted: number;
   durationMs: number;
@@ -115,6 +120,7 @@ export class Retention {
       statisticsCompacted: 0,
       statisticsDeleted: 0,
       deadLettersDeleted: 0,
+      idempotencyKeysDeleted: 0,
       actionsDeleted: 0,
       feedEntriesDeleted: 0,
       durationMs: 0,
@@ -171,6 +177,19 @@ export class Retention {
         report.deadLettersDeleted = dead ?? 0;
       }
 
+      // Feed changes kept for replay (feed(after:)); older cursors get a RESET event.
+      const feedChanges = await this.#locked((em) => pruneFeedChanges(em, new Date(now.getTime() - c.feedChangeHours * 3_600_000)));
+      const keys = await this.#locked(async (em) => {
+        const row = await queryOne<{ n: number }>(
+          em,
+          sql`with i as (delete from metric_increment_key where created_at < ${new Date(now.getTime() - c.incrementKeyHours * 3_600_000)} returning 1),
+                   a as (delete from activity_action_key where created_at < ${new Date(now.getTime() - c.actionKeyHours * 3_600_000)} returning 1)
+              select ((select count(*) from i) + (select count(*) from a))::float8 as n`,
+        );
+        return row?.n ?? 0;
+      });
+      report.idempotencyKeysDeleted = keys ?? 0;
+
       if (c.actionDays > 0) {
         const before = new Date(now.getTime() - c.actionDays * DAY_MS);
         for (;;) {
@@ -191,10 +210,11 @@ export class Retention {
         m.retentionDeleted.inc({ kind: 'statistics_compacted' }, report.statisticsCompacted);
         m.retentionDeleted.inc({ kind: 'statistics' }, report.statisticsDeleted);
         m.retentionDeleted.inc({ kind: 'dead_letters' }, report.deadLettersDeleted);
+        m.retentionDeleted.inc({ kind: 'idempotency_keys' }, report.idempotencyKeysDeleted);
         m.retentionDeleted.inc({ kind: 'actions' }, report.actionsDeleted);
         m.retentionDeleted.inc({ kind: 'feed_entries' }, report.feedEntriesDeleted);
       }
-      this.#logger.info({ retention: report }, 'retention applied');
+      this.#logger.info({ retention: report, feedChangesDeleted: feedChanges ?? 0 }, 'retention applied');
       return report;
     } catch (error) {
       this.#metrics?.retentionRuns.inc({ result: 'error' });

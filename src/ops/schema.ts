@@ -12,6 +12,9 @@ const RetentionReportRef = builder.objectRef<RetentionReport>('RetentionReport')
     }),
     statisticsDeleted: t.exposeFloat('statisticsDeleted', { description: 'Statistic rows past their period\u2019s retention.' }),
     deadLettersDeleted: t.exposeFloat('deadLettersDeleted'),
+    idempotencyKeysDeleted: t.exposeFloat('idempotencyKeysDeleted', {
+      description: 'Increment ids and logAction idempotency keys older than METRICS_DEDUPE_HOURS / ACTIVITY_DEDUPE_HOURS.',
+    }),
     actionsDeleted: t.exposeFloat('actionsDeleted'),
     feedEntriesDeleted: t.exposeFloat('feedEntriesDeleted'),
     durationMs: t.exposeInt('durationMs'),

@@ -3,6 +3,7 @@ import '../objects/schema.ts';
 import '../activity/schema/index.ts';
 import '../metrics/schema.ts';
 import '../ops/schema.ts';
+import '../webhooks/schema/index.ts';
 import './system.ts';
 
 /** The assembled schema: each module registers its types on the builder when imported above. */

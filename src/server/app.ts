@@ -21,7 +21,7 @@ import { createLogger, type Logger } from '../logger.ts';
 import { graphiqlSetup } from '../web/graphiql.ts';
 import { reportWebSocket } from '../ops/events.ts';
 import { schema } from '../schema/index.ts';
-import { anonymous, TokenService, type Viewer } from './auth.ts';
+import { anonymous, isTokenExpired, TOKEN_EXPIRED_CLOSE_CODE, TOKEN_EXPIRED_MESSAGE, TokenService, type Viewer } from './auth.ts';
 import type { Context } from './context.ts';
 import { isContractError } from './errors.ts';
 import { useHttpStatus } from './http-status.ts';
@@ -48,6 +48,7 @@ import {
   withRequestId,
 } from './request-id.ts';
 import { resolveJwtSecret } from './secrets.ts';
+import { useSseClientRefusals } from './sse-clients.ts';
 import { createServices, type Services } from './services.ts';
 import { TOO_MANY_CONNECTIONS, useStreamLimit, WsGuard, type WsConnection } from './ws-guard.ts';
 
@@ -131,7 +132,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How long shutdown waits for websocket clients to answer the close frame before cutting them off. */
 const WS_CLOSE_GRACE_MS = 2_000;
 
-/** Closes the socket when its token expires (4403 "Token expired"). */
+/** Closes the socket when its token expires (4419 "Token expired": the client gets a new token). */
 function closeAtExpiry(connection: WsConnection, validUntil: Date, close: () => void) {
   const arm = () => {
     const remaining = validUntil.getTime() - Date.now();
@@ -180,11 +181,14 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     ...graphiqlSetup({ config, tokens, generatedSecret: generated }),
     cors: corsOptions(config),
     multipart: false,
-    maxRequestBodySize: config.limits.maxBodyBytes,
+    // The body limit is useBodyLimit's (limits.ts): it counts only bodies that Content-Length does not bound.
+    maxRequestBodySize: false,
     maskedErrors: { maskError: (error, message) => maskUnexpected(logger, error, message) },
     plugins: [
       useRequestId(),
       useHttpStatus(),
+      // Before the CSRF check: graphql-sse's PUT (single connection mode) carries no preflight header.
+      useSseClientRefusals(tokens, GRAPHQL_PATH),
       useCsrfPrevention(),
       useBodyLimit(config.limits.maxBodyBytes),
       ...useQueryLimits(config),
@@ -279,7 +283,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
           auth = await tokens.authenticate(typeof raw === 'string' ? raw : undefined);
         } catch (error) {
           const reason = isContractError(error) ? error.message : (maskUnexpected(logger, error, 'Unexpected error.') as Error).message;
-          ctx.extra.socket.close(CloseCode.Forbidden, reason.slice(0, 120));
+          ctx.extra.socket.close(isTokenExpired(error) ? TOKEN_EXPIRED_CLOSE_CODE : CloseCode.Forbidden, reason.slice(0, 120));
           return false;
         }
         // Closed while we were verifying: registering it now would leak its slot (onClose already ran).
@@ -297,7 +301,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         ctx.extra.clientIp = clientIp;
         ctx.extra.connection = connection;
         if (auth.validUntil) {
-          closeAtExpiry(connection, auth.validUntil, () => ctx.extra.socket.close(CloseCode.Forbidden, 'Token expired'));
+          closeAtExpiry(connection, auth.validUntil, () => ctx.extra.socket.close(TOKEN_EXPIRED_CLOSE_CODE, TOKEN_EXPIRED_MESSAGE));
         }
         reportWebSocket(1);
         return true;

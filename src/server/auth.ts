@@ -20,6 +20,19 @@ export type Viewer =
 
 export const anonymous: Viewer = { kind: 'anonymous' };
 
+/**
+ * Websocket close code for a token that expired (at connect time or during the connection), distinct from
+ * graphql-ws's 4403 (forbidden: a token that is not valid at all): a client answers it by getting a new token,
+ * never by retrying the old one.
+ */
+export const TOKEN_EXPIRED_CLOSE_CODE = 4419;
+export const TOKEN_EXPIRED_MESSAGE = 'Token expired';
+
+/** Whether an authentication error says the token expired (the client should get a new one). */
+export function isTokenExpired(error: unknown): boolean {
+  return error instanceof Error && error.message === TOKEN_EXPIRED_MESSAGE;
+}
+
 export interface TokenClaims {
   sub: string;
   roles?: string[];
@@ -175,7 +188,7 @@ export class TokenService {
           : await jwtVerify(token, key instanceof Promise ? await key : key, this.#verifyOptions);
       payload = verified.payload;
     } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Token expired');
+      if (error instanceof joseErrors.JWTExpired) throw unauthenticated(TOKEN_EXPIRED_MESSAGE);
       if (error instanceof joseErrors.JOSEAlgNotAllowed) {
         throw unauthenticated(`Invalid token: algorithm not allowed (accepted: ${this.#verifyOptions.algorithms?.join(', ')})`);
       }

@@ -10,6 +10,9 @@ interface Envelope {
   d: unknown;
 }
 
+/** Time for ioredis to re-subscribe after reconnecting, before listeners are told events may have been lost. */
+const RESYNC_DELAY_MS = 300;
+
 export interface LocalFirstRedisEventTarget {
   eventTarget: TypedEventTarget<CustomEvent>;
   close(): Promise<void>;
@@ -33,6 +36,18 @@ export function createLocalFirstRedisEventTarget(redisUrl: string, logger: Logge
     client.on('error', (error: Error) => logger.warn({ err: error.message, role }, 'redis connection error'));
   }
   const remote = createRedisEventTarget<CustomEvent>({ publishClient, subscribeClient });
+  // While the subscription connection was down, other instances' events were lost. Once it is back (ioredis
+  // re-subscribes on connect), every local listener gets one event with an undefined detail: "events may have
+  // been missed, check your source" (the live feed catches up from its change stream).
+  let lostEvents = false;
+  subscribeClient.on('close', () => (lostEvents = true));
+  subscribeClient.on('ready', () => {
+    if (!lostEvents) return;
+    lostEvents = false;
+    setTimeout(() => {
+      for (const type of wrappers.keys()) local.dispatchEvent(new CustomEvent(type, { detail: undefined }));
+    }, RESYNC_DELAY_MS).unref();
+  });
   const local = new EventTarget();
   // Each local listener gets one wrapper on the Redis side, which drops this instance's own echoes.
   const wrappers = new Map<string, Map<EventListener, EventListener>>();

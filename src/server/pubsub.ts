@@ -34,8 +34,9 @@ export interface FeedActionSnapshot {
 
 /** What a feed subscriber is told; serialised as JSON when it crosses Redis. */
 export interface FeedMessage {
-  kind: 'ADDED' | 'UPDATED' | 'READ' | 'UNREAD';
-  /** The action concerned, or null for bulk changes (mark all read). */
+  /** RESET: only sent to a subscriber whose `after` cursor is older than what can be replayed. */
+  kind: 'ADDED' | 'UPDATED' | 'READ' | 'UNREAD' | 'REMOVED' | 'RESET';
+  /** The action concerned, or null for bulk changes (mark all read, entries removed). */
   action: FeedActionSnapshot | null;
   /** The action's read flag for this user after the change (null for bulk changes). */
   unread: boolean | null;
@@ -43,12 +44,32 @@ export interface FeedMessage {
   trackerIds: number[];
   /** The user's exact unread count after the change. */
   unreadCount: number;
+  /**
+   * The change's position in the user's change stream (activity/change-stream.ts), a bigint as a string;
+   * absent on messages that are not changes of the stream (retention's count updates).
+   */
+  position?: string;
 }
 
-/** Every topic trackql publishes on: `[routing id, payload]`. */
+/**
+ * Every topic trackql publishes on: `[routing id, payload]`. With Redis, a subscriber also receives `undefined`
+ * once Redis is back after an outage (events from other instances may have been lost meanwhile: event-target.ts).
+ */
 export type Topics = {
-  feed: [userId: string, message: FeedMessage];
+  feed: [userId: string, message: FeedMessage | undefined];
+  /** Increments of a metric were committed (metrics/live.ts). */
+  metricChanged: [metricId: string, change: MetricChange | undefined];
+  /** Increments carrying DOM ids (labels) were committed. */
+  labelsChanged: [change: { domIds: string[] } | undefined];
 };
+
+/** What committed increments of one metric touched; `all` when too much to list. */
+export interface MetricChange {
+  all: boolean;
+  /** `type\u0000id` of the objects ('' for none). */
+  objects: string[];
+  categories: string[];
+}
 
 export type TrackqlPubSub = PubSub<Topics>;
 

@@ -4,6 +4,7 @@ import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
 import { createMetricsServices, type MetricsServices } from '../metrics/service.ts';
 import { createOpsService, type OpsService } from '../ops/service.ts';
+import { WebhookService } from '../webhooks/service.ts';
 import type { TrackqlPubSub } from './pubsub.ts';
 import { RateLimiter } from './rate-limit.ts';
 
@@ -17,6 +18,8 @@ export interface Services {
   metrics: MetricsServices;
   /** Ops: Prometheus registry and collectors, retention job (ops/service.ts). */
   ops: OpsService;
+  /** Webhooks: registry, outbox listeners, delivery worker (webhooks/service.ts). */
+  webhooks: WebhookService;
   /** Starts background work (cron jobs); called once the server listens. */
   start(): void;
   /** Stops background work and flushes buffers; called on shutdown before the ORM closes. */
@@ -33,18 +36,25 @@ export interface ServiceDeps {
 export function createServices(_deps: ServiceDeps): Services {
   const rateLimiter = new RateLimiter(_deps.config, _deps.logger);
   const activity = new ActivityService({ config: _deps.config, pubsub: _deps.pubsub, logger: _deps.logger });
-  const metrics = createMetricsServices({ config: _deps.config, orm: _deps.orm, logger: _deps.logger });
+  const metrics = createMetricsServices({ config: _deps.config, orm: _deps.orm, logger: _deps.logger, pubsub: _deps.pubsub });
   const ops = createOpsService({ ..._deps, metrics });
+  const webhooks = new WebhookService({ config: _deps.config, orm: _deps.orm, logger: _deps.logger });
+  // The outbox writes its rows inside the transactions of the changes that cause them.
+  activity.addWriteListener(webhooks.activityListener);
+  metrics.queries.addRecordListener(webhooks.statisticListener);
   return {
     rateLimiter,
     activity,
     metrics,
     ops,
+    webhooks,
     start() {
       metrics.start();
       ops.start();
+      webhooks.start();
     },
     async close() {
+      await webhooks.close();
       await ops.close();
       await metrics.close();
       await rateLimiter.close();

@@ -26,6 +26,11 @@ export interface Beacon {
   labels: string | null;
   /** Page views: the counter ("domain:metric") and the page paths (object ids of type "Page"). */
   pageviews: { domain: string; metric: string; pages: string[] } | null;
+  /**
+   * Idempotency key of the beacon (the `id` parameter), or null: each label and page view is de-duplicated by it
+   * and its position (trackLabels' and incrementObjects' `id`), so a beacon sent twice counts once.
+   */
+  id: string | null;
 }
 
 export type BeaconExtraction = { ok: true; beacon: Beacon } | { ok: false; status: number; message: string };
@@ -48,7 +53,7 @@ function labelsFromJsonValue(value: unknown): string | null | undefined {
 }
 
 /** Checks and assembles a beacon from its fields (whatever the encoding). */
-function beaconFrom(labels: string | null, pageview: string | null, pages: string[]): BeaconExtraction {
+function beaconFrom(labels: string | null, pageview: string | null, pages: string[], id: string | null = null): BeaconExtraction {
   if (pageview === null && pages.length > 0) return fail(400, '"page" needs "pageview" (the counter: domain:metric)');
   let pageviews: Beacon['pageviews'] = null;
   if (pageview !== null) {
@@ -62,11 +67,11 @@ function beaconFrom(labels: string | null, pageview: string | null, pages: strin
     pageviews = { domain: parts[0], metric: parts[1], pages };
   }
   if (labels === null && pageviews === null) return fail(400, MISSING);
-  return { ok: true, beacon: { labels, pageviews } };
+  return { ok: true, beacon: { labels, pageviews, id } };
 }
 
 function beaconFromParams(params: URLSearchParams): BeaconExtraction {
-  return beaconFrom(params.get('labels'), params.get('pageview'), params.getAll('page'));
+  return beaconFrom(params.get('labels'), params.get('pageview'), params.getAll('page'), params.get('id'));
 }
 
 /** Reads a request body up to `limit` bytes; null when it is larger. */
@@ -92,10 +97,11 @@ async function readLimited(request: Request, limit: number): Promise<string | nu
 
 /**
  * The beacon of a request:
- * - GET: `?labels=a|b:category:domId` (django-tracker's `/track/?labels=`), `&pageview=domain:metric&page=/path`;
+ * - GET: `?labels=a|b:category:domId` (django-tracker's `/track/?labels=`), `&pageview=domain:metric&page=/path`,
+ *   `&id=<idempotency key>`;
  * - POST `application/x-www-form-urlencoded` (what /trackql.js sends), or `text/plain` starting with
  *   `labels=` or `pageview=`: the same fields;
- * - POST `application/json`: `{"labels": "…" | ["…"], "pageview": "domain:metric", "pages": ["/path"]}`;
+ * - POST `application/json`: `{"labels": "…" | ["…"], "pageview": "domain:metric", "pages": ["/path"], "id": "…"}`;
  * - POST `text/plain` (what `navigator.sendBeacon(url, "a|b")` sends) or no type: the raw label string.
  */
 export async function extractBeacon(request: Request, url: URL): Promise<BeaconExtraction> {
@@ -113,7 +119,9 @@ export async function extractBeacon(request: Request, url: URL): Promise<BeaconE
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       return fail(400, 'JSON body must be {"labels": "a|b:category:domId"} (and/or "pageview" with "pages")');
     }
-    const fields = parsed as { labels?: unknown; pageview?: unknown; pages?: unknown };
+    const fields = parsed as { labels?: unknown; pageview?: unknown; pages?: unknown; id?: unknown };
+    const id = fields.id === undefined || fields.id === null ? null : fields.id;
+    if (id !== null && typeof id !== 'string') return fail(400, 'JSON "id" must be a string (the beacon\'s idempotency key)');
     const labels = labelsFromJsonValue(fields.labels);
     if (labels === undefined) return fail(400, 'JSON "labels" must be a string or a list of strings');
     const pageview = fields.pageview === undefined || fields.pageview === null ? null : fields.pageview;
@@ -122,7 +130,7 @@ export async function extractBeacon(request: Request, url: URL): Promise<BeaconE
     if (!Array.isArray(pages) || !pages.every((p): p is string => typeof p === 'string')) {
       return fail(400, 'JSON "pages" must be a list of paths');
     }
-    return beaconFrom(labels, pageview, pages);
+    return beaconFrom(labels, pageview, pages, id);
   }
   const text = body.trim();
   if (type === 'application/x-www-form-urlencoded' || /^(labels|pageview)=/.test(text)) {
@@ -148,32 +156,34 @@ export function forwardedHeaders(request: Request): Headers {
 
 const RESULT = 'accepted rejected { index reason }';
 export const TRACK_LABELS_MUTATION = /* GraphQL */ `
-  mutation TrackBeacon($labels: String!) {
-    trackLabels(labels: $labels) { ${RESULT} }
+  mutation TrackBeacon($labels: String!, $id: ID) {
+    trackLabels(labels: $labels, id: $id) { ${RESULT} }
   }
 `;
 const TRACK_PAGEVIEWS_MUTATION = /* GraphQL */ `
-  mutation TrackPageViews($events: [IncrementInput!]!) {
-    increment(events: $events) { ${RESULT} }
+  mutation TrackPageViews($domain: ID!, $metric: ID!, $pages: [ID!]!, $id: ID) {
+    incrementObjects(domain: $domain, metric: $metric, objectType: "${PAGE_TYPE}", objectIds: $pages, id: $id) { ${RESULT} }
   }
 `;
 const TRACK_BOTH_MUTATION = /* GraphQL */ `
-  mutation TrackBeaconAndPageViews($labels: String!, $events: [IncrementInput!]!) {
-    trackLabels(labels: $labels) { ${RESULT} }
-    increment(events: $events) { ${RESULT} }
+  mutation TrackBeaconAndPageViews($labels: String!, $domain: ID!, $metric: ID!, $pages: [ID!]!, $id: ID) {
+    trackLabels(labels: $labels, id: $id) { ${RESULT} }
+    incrementObjects(domain: $domain, metric: $metric, objectType: "${PAGE_TYPE}", objectIds: $pages, id: $id) { ${RESULT} }
   }
 `;
 
-/** The GraphQL request that does what a beacon asks: `trackLabels` and/or `increment` of the page views. */
+/**
+ * The GraphQL request that does what a beacon asks: `trackLabels` and/or `incrementObjects` of the page views
+ * (objects of type Page), both with the beacon's id.
+ */
 export function beaconOperation(beacon: Beacon): { query: string; variables: Record<string, unknown> } {
-  const events = beacon.pageviews?.pages.map((id) => ({
-    domain: beacon.pageviews!.domain,
-    metric: beacon.pageviews!.metric,
-    object: { type: PAGE_TYPE, id },
-  }));
-  if (beacon.labels !== null && events) return { query: TRACK_BOTH_MUTATION, variables: { labels: beacon.labels, events } };
-  if (events) return { query: TRACK_PAGEVIEWS_MUTATION, variables: { events } };
-  return { query: TRACK_LABELS_MUTATION, variables: { labels: beacon.labels } };
+  const views = beacon.pageviews;
+  const id = beacon.id;
+  if (beacon.labels !== null && views) {
+    return { query: TRACK_BOTH_MUTATION, variables: { labels: beacon.labels, domain: views.domain, metric: views.metric, pages: views.pages, id } };
+  }
+  if (views) return { query: TRACK_PAGEVIEWS_MUTATION, variables: { domain: views.domain, metric: views.metric, pages: views.pages, id } };
+  return { query: TRACK_LABELS_MUTATION, variables: { labels: beacon.labels, id } };
 }
 
 export interface TrackLabelsOutcome {

@@ -61,26 +61,31 @@ describe('read status', () => {
     const hidden = await h.logAction({ actor: obj, verb: 'hidden', level: 'HIDDEN', ...noGroup });
     const info = await h.logAction({ actor: obj, verb: 'said', ...noGroup });
     expect(debug.level).toBe('DEBUG');
-    const nodes = (await h.feed(user)).edges.map((e) => e.node);
+    // The feed lists readable actions only (actrack: level >= READABLE_LEVEL) unless minLevel asks lower.
+    expect((await h.feed(user)).edges.map((e) => [e.node.id, e.node.unread])).toEqual([[info.id, true]]);
+    const nodes = (await h.feed(user, { minLevel: 'DEBUG' })).edges.map((e) => e.node);
     expect(nodes.map((n) => [n.id, n.unread])).toEqual([
       [info.id, true],
       [hidden.id, false],
       [debug.id, false],
     ]);
+    expect((await h.feed(user, { minLevel: 'HIDDEN' })).edges.map((e) => e.node.id)).toEqual([info.id, hidden.id]);
     expect(await h.unreadCount(user)).toBe(1);
     expect((await t.ok(markUnread, { ids: [debug.id, hidden.id], user }, h.service)).markUnread).toBe(0);
     expect(await h.unreadCount(user)).toBe(1);
   });
 
-  it("unknown ids and someone else's actions are rejected and nothing changes", async () => {
+  it("unknown ids and someone else's actions are skipped (actrack bulk_mark_read_for); other users' feeds are untouched", async () => {
     const a = await followed();
     const b = await followed();
     const mine = await h.logAction({ actor: a.obj, verb: 'posted', ...noGroup });
     const theirs = await h.logAction({ actor: b.obj, verb: 'posted', ...noGroup });
     const tokenA = await t.userToken(a.user);
 
-    const mixed = await t.gql(markRead, { ids: [mine.id, theirs.id] }, { token: tokenA });
-    expect(mixed.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    // Someone else's action, an unknown action: skipped, nothing changes (0), no error telling them apart.
+    const unknown = Buffer.from('Action:999999999999').toString('base64');
+    expect((await t.ok(markRead, { ids: [theirs.id, unknown] }, { token: tokenA })).markRead).toBe(0);
+    expect((await t.ok(markUnread, { ids: [theirs.id, unknown] }, { token: tokenA })).markUnread).toBe(0);
     expect(await h.unreadCount(a.user)).toBe(1);
     expect(await h.unreadCount(b.user)).toBe(1);
 
@@ -110,9 +115,24 @@ describe('read status', () => {
     const of = await t.ok(`query($o: ObjectRefInput!) { trackersOf(object: $o) { owner } }`, { o: b.obj }, { token: tokenA });
     expect(of.trackersOf).toEqual([]);
 
-    expect((await t.ok(markRead, { ids: [mine.id] }, { token: tokenA })).markRead).toBe(1);
+    // A list mixing ids of the feed with others marks those of the feed and counts only them.
+    expect((await t.ok(markRead, { ids: [mine.id, theirs.id, unknown] }, { token: tokenA })).markRead).toBe(1);
     expect(await h.unreadCount(a.user)).toBe(0);
     expect(await h.unreadCount(b.user)).toBe(1);
+    expect((await t.ok(markUnread, { ids: [theirs.id, mine.id] }, { token: tokenA })).markUnread).toBe(1);
+    expect(await h.unreadCount(a.user)).toBe(1);
+  });
+
+  it('a list with an unknown id marks the ids of the feed and skips the other', async () => {
+    const a = await followed();
+    const first = await h.logAction({ actor: a.obj, verb: 'posted', ...noGroup });
+    const other = { type: 'Thing', id: uniqueId('thing') };
+    await h.track({ owner: a.user, object: other });
+    const second = await h.logAction({ actor: other, verb: 'posted', ...noGroup });
+    expect(await h.unreadCount(a.user)).toBe(2);
+    const unknown = Buffer.from('Action:999999999998').toString('base64');
+    expect((await t.ok(markRead, { ids: [unknown, first.id, second.id], user: a.user }, h.service)).markRead).toBe(2);
+    expect(await h.unreadCount(a.user)).toBe(0);
   });
 
   it('unreadCount stays exact under concurrent fan-outs, grouping and marks', async () => {
@@ -261,7 +281,7 @@ describe('deleted items and verb templates', () => {
     expect((await t.gql(reg, { v: verb, t: '{actor} left' }, { token: userToken })).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
 
     const before = await h.logAction({ actor: { type: 'Train', id: '9', label: 'The 9:15' }, verb, ...noGroup });
-    expect(before.text).toBeNull();
+    expect(before.text).toBe(`The 9:15 ${verb}`);
     await t.ok(reg, { v: verb, t: '{actor} left {targets} for {related} ({data.platform})' }, h.service);
     const action = await h.logAction({
       actor: { type: 'Train', id: '9', label: 'The 9:15' },
@@ -274,5 +294,44 @@ describe('deleted items and verb templates', () => {
     expect(action.text).toBe('The 9:15 left Aston, Bury and Station c for Leeds (4)');
     const q = await t.ok(`query($id: ID!) { node(id: $id) { ... on Action { text } } }`, { id: before.id }, h.service);
     expect(q.node.text).toBe('The 9:15 left  for  ()');
+  });
+
+  it('without a template, Action.text is actrack\'s default "{actor} {verb} {targets}" (+ " in relation to {related}")', async () => {
+    const verb = `created-${uniqueId('v')}`;
+    const user0 = { type: 'User', id: '0', label: 'user0' };
+    const withRelated = await h.logAction({
+      actor: user0,
+      verb,
+      targets: [{ type: 'Task', id: '1', label: 'task' }],
+      related: [{ type: 'Project', id: '7', label: 'project' }],
+      ...noGroup,
+    });
+    expect(withRelated.text).toBe(`user0 ${verb} task in relation to project`);
+    const unlabelled = await h.logAction({
+      actor: { type: 'User', id: '3' },
+      verb,
+      targets: [{ type: 'Task', id: '1' }, { type: 'Task', id: '2', label: 'two' }, { type: 'Task', id: '3' }],
+      ...noGroup,
+    });
+    expect(unlabelled.text).toBe(`User 3 ${verb} Task 1, two and Task 3`);
+    const alone = await h.logAction({ actor: user0, verb, related: [{ type: 'Project', id: '8' }], ...noGroup });
+    expect(alone.text).toBe(`user0 ${verb} in relation to Project 8`);
+    // Read back (not only from the logAction response).
+    const q = await t.ok(`query($id: ID!) { node(id: $id) { ... on Action { text } } }`, { id: withRelated.id }, h.service);
+    expect(q.node.text).toBe(`user0 ${verb} task in relation to project`);
+  });
+
+  it('Action.timeinfo says how long ago, as actrack\'s timeinfo', async () => {
+    const now = Date.now();
+    const actor = { type: 'Clock', id: uniqueId('c') };
+    const logged = await Promise.all(
+      [3 * 60_000 + 5_000, 2 * 3_600_000 + 60_000, 3 * 86_400_000 + 60_000].map((ago) =>
+        h.logAction({ actor, verb: 'ticked', timestamp: new Date(now - ago).toISOString(), ...noGroup }),
+      ),
+    );
+    const infos = await Promise.all(
+      logged.map(async (a) => (await t.ok(`query($id: ID!) { node(id: $id) { ... on Action { timeinfo } } }`, { id: a.id }, h.service)).node.timeinfo),
+    );
+    expect(infos).toEqual(['3 minutes ago', '2 hours ago', '3 days ago']);
   });
 });

@@ -197,6 +197,23 @@ describe('subscription { feed }', () => {
     listener.dispose();
   });
 
+  it('untrack sends REMOVED with the new unread count when entries leave the feed', async () => {
+    const user = uniqueId('rm');
+    const token = await t.userToken(user);
+    const doc = { type: 'Doc', id: uniqueId('doc') };
+    await h.track({ owner: user, object: doc });
+    const listener = listen(t.wsClient(token), `subscription { feed { kind unreadCount action { id } } }`);
+    await live(t, user, listener);
+    await h.logAction({ actor: doc, verb: 'edited', groupingDelay: -1 });
+    await h.logAction({ actor: doc, verb: 'edited', groupingDelay: -1 });
+    await listener.waitFor(2);
+    expect(await h.unreadCount(user)).toBe(2);
+    await t.ok(`mutation($i: UntrackInput!) { untrack(input: $i) { id } }`, { i: { object: doc } }, { token });
+    const events = await listener.waitFor(3);
+    expect(events[2]).toEqual({ kind: 'REMOVED', unreadCount: 0, action: null });
+    listener.dispose();
+  });
+
   it('a service may subscribe to a named user; anonymous and other users may not', async () => {
     const user = uniqueId('u');
     const serviceListener = listen(t.wsClient(t.serviceToken), `subscription($u: ID) { feed(user: $u) { kind unreadCount } }`, { u: user });

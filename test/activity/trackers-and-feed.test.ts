@@ -52,7 +52,7 @@ describe('tracker rules', () => {
     expect(await h.feedIds(user2)).toEqual([asTarget.id, asActor.id]);
   });
 
-  it('verbs limit the tracker; tracking again merges verbs; untrack removes verbs, then the tracker', async () => {
+  it('verbs limit the tracker; tracking again replaces verbs; untrack removes verbs, then the tracker', async () => {
     const user = uniqueId('u');
     const obj = { type: 'Doc', id: uniqueId('d') };
     const first = await h.track({ owner: user, object: obj, verbs: ['edited'] });
@@ -76,16 +76,23 @@ describe('tracker rules', () => {
     expect(again.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
   });
 
-  it('a feed only holds actions logged while a matching tracker existed', async () => {
+  it('a feed follows the current trackers: past actions enter as read, untrack removes them (actrack feed())', async () => {
     const user = uniqueId('u');
     const obj = { type: 'Doc', id: uniqueId('d') };
     const before = await h.logAction({ actor: obj, verb: 'edited', ...noGroup });
     await h.track({ owner: user, object: obj });
     const during = await h.logAction({ actor: obj, verb: 'edited', ...noGroup });
+    const nodes = (await h.feed(user)).edges.map((e) => [e.node.id, e.node.unread]);
+    expect(nodes).toEqual([
+      [during.id, true],
+      [before.id, false],
+    ]);
+    expect(await h.unreadCount(user)).toBe(1);
     await t.ok(`mutation($i: UntrackInput!) { untrack(input: $i) { id } }`, { i: { owner: user, object: obj } }, h.service);
     const after = await h.logAction({ actor: obj, verb: 'edited', ...noGroup });
-    expect(await h.feedIds(user)).toEqual([during.id]);
-    expect([before.id, after.id]).not.toContain(during.id);
+    expect(await h.feedIds(user)).toEqual([]);
+    expect(await h.unreadCount(user)).toBe(0);
+    expect(after.id).not.toBe(during.id);
   });
 
   it('track with log: true logs "started tracking"; trackers and trackersOf list them', async () => {

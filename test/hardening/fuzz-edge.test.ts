@@ -264,7 +264,10 @@ describe('schema edge fuzz', () => {
           seen.byCode.set(code, (seen.byCode.get(code) ?? 0) + 1);
           expect(['INTERNAL_SERVER_ERROR', 'UNAVAILABLE'], context).not.toContain(code);
         }
-        const refused = (body.errors?.length ?? 0) > 0 && (body.data === undefined || body.data === null || body.data[operation.field] === null);
+        // Refused: the mutation field itself failed. An error below it (a sub-selection such as registerMetric's
+        // series with a bad argument, after the mutation committed) nulls the field too, but is not a refusal.
+        const ownError = (body.errors ?? []).some((e) => ((e as { path?: unknown[] }).path?.length ?? 0) <= 1);
+        const refused = ownError && (body.data === undefined || body.data === null || body.data[operation.field] === null);
         if (operation.kind === 'mutation' && refused) {
           seen.refusedMutations++;
           expect(await databaseDigest(), `refused but stored: ${context}`).toBe(before);

@@ -119,7 +119,9 @@ describe('input bounds', () => {
     await refused(t.gql('{ feed(first: -1) { edges { cursor } } }', {}, { token }), /first: must be between 0 and 100/);
     await refused(t.gql('query($o: ObjectRefInput) { actions(target: $o, first: 101) { edges { cursor } } }', { o: item }, { token }), /first: must be between 0 and 100/);
     await refused(t.gql('{ feed(after: "bm90LWEtY3Vyc29y") { edges { cursor } } }', {}, { token }), /after: not a cursor/);
-    await refused(t.gql('{ feed(last: 5) { edges { cursor } } }', {}, { token }), /forward pagination/);
+    await refused(t.gql('{ feed(first: 5, last: 5) { edges { cursor } } }', {}, { token }), /Give first or last, not both/);
+    await refused(t.gql('{ feed(last: 101) { edges { cursor } } }', {}, { token }), /last: must be between 0 and 100/);
+    await refused(t.gql('{ feed(before: "bm90LWEtY3Vyc29y") { edges { cursor } } }', {}, { token }), /before: not a cursor/);
   });
 
   it('feed verbs filter over 100 entries', async () => {
@@ -151,9 +153,9 @@ describe('input bounds', () => {
   it('registerVerb: template over 2000 characters, empty verb', async () => {
     await refused(t.gql('mutation($v: String!, $t: String!) { registerVerb(verb: $v, template: $t) { verb } }', { v: 'seeded', t: long(2001) }, service()), /template: at most 2000/);
     await refused(t.gql('mutation($v: String!, $t: String!) { registerVerb(verb: $v, template: $t) { verb } }', { v: ' ', t: '{actor}' }, service()), /verb: must not be empty/);
-    // The action logged in beforeAll still has no text: no template was stored.
+    // The action logged in beforeAll still renders actrack's default text: no template was stored.
     const text = (await t.ok('query($o: ObjectRefInput) { actions(target: $o) { edges { node { text } } } }', { o: item }, service())).actions.edges[0].node.text;
-    expect(text).toBeNull();
+    expect(text).toBe(`Robot seed seeded Item ${item.id}`);
   });
 
   // ---- metrics catalog and increments

@@ -13,7 +13,8 @@ import { expectRefused, postJson, runWs } from './support.ts';
 const NUL = 'a\u0000b';
 const SURROGATE = 'a\uD800b';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
-const cursor = (id: string) => Buffer.from(`action:${id}`).toString('base64url');
+/** A cursor far in the future (microseconds since the epoch) at the given action id. */
+const cursor = (id: string) => Buffer.from(`action:99999999999999999:${id}`).toString('base64url');
 
 describe('strings and ids at the schema edge', () => {
   let t: TestApp;

@@ -98,23 +98,23 @@ describe('websocket limits and token lifetime', () => {
     return () => t.ok('mutation($i: LogActionInput!) { logAction(input: $i) { id } }', { i: { actor: doc, verb: 'edited' } }, { token: t.serviceToken });
   }
 
-  it('refuses a connection with an expired or unsigned token (4403), before any operation runs', async () => {
+  it('refuses a connection with an expired token (4419) or an unsigned one (4403), before any operation runs', async () => {
     const expired = await new SignJWT({})
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject('late')
       .setExpirationTime(Math.floor(Date.now() / 1000) - 5)
       .sign(new TextEncoder().encode(TEST_JWT_SECRET));
     const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(`{"sub":"x","roles":["service"],"exp":${Math.floor(Date.now() / 1000) + 60}}`).toString('base64url')}.`;
-    for (const [token, reason] of [
-      [expired, /expired/i],
-      [none, /invalid token/i],
+    for (const [token, code, reason] of [
+      [expired, 4419, /expired/i],
+      [none, 4403, /invalid token/i],
     ] as const) {
       const client = t.wsClient(token);
       const closed = closedEvent(client);
       const outcome = await runWs(client, '{ viewer { role } }');
       expect(outcome.values).toEqual([]);
       const event = await closed;
-      expect(event.code).toBe(4403);
+      expect(event.code).toBe(code);
       expect(event.reason).toMatch(reason);
     }
   });
@@ -126,7 +126,7 @@ describe('websocket limits and token lifetime', () => {
     expect(JSON.stringify(sub.events)).not.toMatch(/"kind"/);
   });
 
-  it('closes the connection when its token expires (4403 "Token expired"), ending its subscriptions', async () => {
+  it('closes the connection when its token expires (4419 "Token expired"), ending its subscriptions', async () => {
     const userId = uniqueId('expiring');
     const poke = await feedPoker(userId);
     const exp = Math.floor(Date.now() / 1000) + 3;
@@ -144,7 +144,7 @@ describe('websocket limits and token lifetime', () => {
     await poke();
     await expect.poll(() => sub.events.length).toBe(1);
     const event = await closed;
-    expect(event.code).toBe(4403);
+    expect(event.code).toBe(4419);
     expect(event.reason).toBe('Token expired');
     expect(event.at).toBeGreaterThanOrEqual(exp * 1000 - 50);
     expect(event.at).toBeLessThan(exp * 1000 + 1500);

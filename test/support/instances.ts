@@ -17,6 +17,8 @@ export interface InstanceOptions {
   redisUrl?: string | undefined;
   dataDir?: string;
   env?: Record<string, string>;
+  /** How long the process may take to listen (default 60 s; an embedded database recovering after SIGKILL on a busy machine takes longer). */
+  readyTimeoutMs?: number;
 }
 
 export async function startInstance(options: InstanceOptions): Promise<Instance> {
@@ -32,8 +34,16 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
     ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
     ...(options.dataDir ? { DATA_DIR: options.dataDir } : {}),
     ...options.env,
-  });
-  const url = await server.ready;
+  }, options.readyTimeoutMs);
+  let url: string;
+  try {
+    url = await server.ready;
+  } catch (error) {
+    // Never leave a half-started process behind (it would hold DATA_DIR's lock for the next start).
+    if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
+    await server.exited;
+    throw error;
+  }
   const baseUrl = url.replace(/\/graphql$/, '');
   for (let i = 0; i < 100; i++) {
     const ready = await fetch(`${baseUrl}/ready`).then((r) => r.ok, () => false);

@@ -64,3 +64,72 @@ export async function runIncrementLoad(options: IncrementLoadOptions): Promise<I
   await Promise.all(Array.from({ length: options.concurrency }, (_, i) => worker(i)));
   return result;
 }
+
+export interface RetryingLoadResult {
+  /** Distinct event ids whose call was answered with every event accepted (each once, however many tries). */
+  acceptedIds: Set<string>;
+  /** Calls answered. */
+  calls: number;
+  /** Tries that got no answer (killed server, broken connection, UNAVAILABLE) and were retried. */
+  retries: number;
+  /** Events answered as duplicates: a try whose answer was lost had stored them. */
+  duplicates: number;
+}
+
+export interface RetryingLoadOptions {
+  /** The instance to send to now (it changes when the test restarts the server). */
+  url: () => string;
+  token: string;
+  domain: string;
+  metric: string;
+  concurrency: number;
+  eventsPerRequest: number;
+  /** Stops starting new calls; the calls under way are retried until answered. */
+  signal: AbortSignal;
+  timeoutMs?: number;
+}
+
+/**
+ * Increment load from clients that give every event an id and retry each call, unchanged, until it gets an
+ * answer: what issue 17 promises such a client is that every id it got accepted counts exactly once.
+ */
+export async function runRetryingIncrementLoad(options: RetryingLoadOptions): Promise<RetryingLoadResult> {
+  const result: RetryingLoadResult = { acceptedIds: new Set(), calls: 0, retries: 0, duplicates: 0 };
+  let next = 0;
+  const worker = async (w: number) => {
+    while (!options.signal.aborted) {
+      const ids = Array.from({ length: options.eventsPerRequest }, () => `w${w}-${next++}-${Math.random().toString(36).slice(2)}`);
+      const events = ids.map((id) => ({ domain: options.domain, metric: options.metric, by: 1, id }));
+      const body = JSON.stringify({ query: RETRYING_INCREMENT, variables: { events } });
+      for (;;) {
+        try {
+          const response = await fetch(options.url(), {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${options.token}` },
+            body,
+            signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+          });
+          const json = (await response.json()) as { data?: { increment?: { accepted: number; duplicates: number[] } } };
+          const answer = json.data?.increment;
+          if (answer) {
+            if (answer.accepted !== ids.length) throw new Error(`events rejected: ${JSON.stringify(json)}`);
+            for (const id of ids) result.acceptedIds.add(id);
+            result.duplicates += answer.duplicates.length;
+            result.calls++;
+            break;
+          }
+        } catch (error) {
+          if (error instanceof Error && error.message.startsWith('events rejected')) throw error;
+        }
+        result.retries++;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, (_, i) => worker(i)));
+  return result;
+}
+
+const RETRYING_INCREMENT = `mutation RetriedIncrement($events: [IncrementInput!]!) {
+  increment(events: $events) { accepted duplicates }
+}`;

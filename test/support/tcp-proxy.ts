@@ -9,12 +9,20 @@ export interface TcpProxy {
   /** Drops every open connection and refuses new ones until `restore()`. */
   cut(): void;
   restore(): void;
+  /**
+   * The ambiguous commit (PostgreSQL only): the next chunk a client sends that contains `trigger` (e.g. a
+   * statement's text, or `commit`) reaches the server, but the server's answer to it, up to its ReadyForQuery,
+   * is swallowed and that connection is dropped, so the server has committed and the client only sees a broken
+   * connection. Resolves once that happened.
+   */
+  cutAfterReply(trigger: string): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   let up = true;
   const sockets = new Set<net.Socket>();
+  let trap: { trigger: Buffer; fired: () => void } | undefined;
   const server = net.createServer((client) => {
     if (!up) {
       client.destroy();
@@ -23,6 +31,8 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     const upstream = net.connect(targetPort, targetHost);
     sockets.add(client);
     sockets.add(upstream);
+    /** Set when this connection carried the trap's trigger: its next answer is swallowed. */
+    let armed: (() => void) | undefined;
     const drop = () => {
       client.destroy();
       upstream.destroy();
@@ -31,7 +41,26 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream).pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      if (trap && chunk.includes(trap.trigger)) {
+        armed = trap.fired;
+        trap = undefined;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (armed) {
+        // Swallow the answer up to the server's ReadyForQuery (PostgreSQL protocol: 'Z', length 5, status),
+        // which it sends once the statement, and so the commit, is done; then break the connection.
+        if (!endsWithReadyForQuery(chunk)) return;
+        const fired = armed;
+        armed = undefined;
+        drop();
+        fired();
+        return;
+      }
+      client.write(chunk);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -44,12 +73,22 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     restore() {
       up = true;
     },
+    cutAfterReply(trigger) {
+      return new Promise<void>((resolve) => {
+        trap = { trigger: Buffer.from(trigger), fired: resolve };
+      });
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
         server.close(() => resolve());
       }),
   };
+}
+
+/** Whether a chunk from PostgreSQL ends with a ReadyForQuery message ('Z', int32 length 5, one status byte). */
+function endsWithReadyForQuery(chunk: Buffer): boolean {
+  return chunk.length >= 6 && chunk[chunk.length - 6] === 0x5a && chunk.readInt32BE(chunk.length - 5) === 5;
 }
 
 /** `url` with its host and port replaced by the proxy's. */

@@ -124,12 +124,12 @@ describe.skipIf(!hasChromium)('<trackql-feed> in Chromium on another site', () =
     expect(await serverUnread()).toBe(0);
   });
 
-  it('reconnects with a fresh token from the callback and fetches what it missed while offline', async () => {
+  it('reconnects with a fresh token from the callback and gets what it missed while offline (replayed from its cursor)', async () => {
     const sockets: string[] = [];
     page.on('websocket', (ws) => sockets.push(ws.url()));
     const short = await t.app.tokens.sign({ sub: user }, '3s');
     const long = await t.userToken(user);
-    // Reconnect with a token that expires: trackql closes the socket when it does (4403 "Token expired").
+    // Reconnect with a token that expires: trackql closes the socket when it does (4419 "Token expired").
     await page.evaluate((token) => {
       (window as unknown as { token: string }).token = token;
       // Taken out of the page and put back: the element starts again and asks the callback at once.
@@ -139,6 +139,9 @@ describe.skipIf(!hasChromium)('<trackql-feed> in Chromium on another site', () =
       parent.append(feed);
     }, short);
     await page.waitForFunction(() => document.querySelector('trackql-feed')?.getAttribute('status') === 'live', null, { timeout: 10_000 });
+    // Token calls while the short token is in use: the renewal after 4419 must ask the callback again. (What was
+    // missed is replayed from the cursor, no refetch: no HTTP request, hence no other token call, after the release.)
+    const calls = await page.evaluate(() => (window as unknown as { tokenCalls: number }).tokenCalls);
     // The next renewal waits until the test says so: the feed stays offline meanwhile.
     await page.evaluate((token) => {
       const w = window as unknown as { token: string; hold: Promise<void>; release: () => void };
@@ -147,7 +150,6 @@ describe.skipIf(!hasChromium)('<trackql-feed> in Chromium on another site', () =
     }, long);
     await page.waitForFunction(() => document.querySelector('trackql-feed')?.getAttribute('status') === 'offline', null, { timeout: 15_000 });
     await log('missed while offline', 'Carol');
-    const calls = await page.evaluate(() => (window as unknown as { tokenCalls: number }).tokenCalls);
     await page.evaluate(() => (window as unknown as { release: () => void }).release());
     await page.waitForFunction(() => document.querySelector('trackql-feed')?.getAttribute('status') === 'live', null, { timeout: 15_000 });
     await expect.poll(badge, { timeout: 10_000 }).toBe('1');

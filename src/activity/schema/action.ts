@@ -3,8 +3,9 @@ import { boundedJsonSchema, JSON_MAX_DEPTH } from '../../objects/json-bounds.ts'
 import { ObjectRef, ObjectRefInput } from '../../objects/schema.ts';
 import { builder } from '../../schema/builder.ts';
 import { badInput } from '../../server/errors.ts';
-import { LEVELS, type ActionRecord, type TrackerRecord } from '../model.ts';
-import { renderTemplate } from '../rendering.ts';
+import { callerScope, IDEMPOTENCY_KEY_MAX, idempotencyKeySchema } from '../../server/idempotency.ts';
+import { LEVELS, MAX_ACTIONS_PER_CALL, type ActionRecord, type TrackerRecord } from '../model.ts';
+import { renderAction, timeInfo } from '../rendering.ts';
 import { actionViewer, canSeeTracker, connectionFrom, MAX_GROUPING_DELAY, pageFrom, templateLoader, trackerLoader, verbsSchema } from './common.ts';
 import { TrackerRef } from './tracker.ts';
 
@@ -37,14 +38,19 @@ builder.node(ActionRef, {
     }),
     text: t.string({
       nullable: true,
-      description: "Rendered from the verb's registered template (`registerVerb`), or null.",
+      description:
+        'Rendered from the verb\'s registered template (`registerVerb`); without one, actrack\'s default "{actor} {verb} {targets}" (+ " in relation to {related}"). Objects render as their label, else "Type id".',
       // Synchronous for subscription events (text pre-rendered in the published message).
       resolve: (a, _args, ctx) =>
-        a.text !== undefined
+        a.text !== undefined && a.text !== null
           ? a.text
           : templateLoader(ctx)
               .load(a.verb)
-              .then((template) => (template === null ? null : renderTemplate(template, a))),
+              .then((template) => renderAction(template, a)),
+    }),
+    timeinfo: t.string({
+      description: 'How long ago, in English, at the time of the response ("3 minutes ago"), as actrack\'s `timeinfo`.',
+      resolve: (a) => timeInfo(a.timestamp),
     }),
     matchedTrackers: t.field({
       type: [TrackerRef],
@@ -81,7 +87,12 @@ const LogActionInput = builder.inputType('LogActionInput', {
       required: false,
       validate: z.number().int().max(MAX_GROUPING_DELAY, `must be at most ${MAX_GROUPING_DELAY} seconds (a year)`),
       description:
-        'Seconds: amend a similar action (same actor and verb, a shared target or related object) logged this close; negative disables.',
+        'Seconds: amend a similar action (same actor and verb, a shared target or related object) logged this close; 0 groups only within one logActions call; negative disables.',
+    }),
+    idempotencyKey: t.string({
+      required: false,
+      validate: idempotencyKeySchema,
+      description: `Chosen by the client (e.g. a UUID), 1 to ${IDEMPOTENCY_KEY_MAX} characters: a call repeated with the same key by the same caller within ACTIVITY_DEDUPE_HOURS returns the action the first call logged (same id) and changes nothing (no second feed entry or live event), so a call that got no answer can be retried.`,
     }),
   }),
 });
@@ -91,7 +102,7 @@ builder.queryFields((t) => ({
     {
       type: ActionRef,
       description:
-        'Actions by object: as actor, target, related, or involving it in any role (filters combine), newest first; `first` is at most 100. Users see only actions of their feed or their own; services all.',
+        'Actions by object: as actor, target, related, or involving it in any role (filters combine), newest first by timestamp; `first`/`last` at most 100. Users see only actions of their feed or their own; services all.',
       authScopes: { authenticated: true },
       args: {
         actor: t.arg({ type: ObjectRefInput, required: false }),
@@ -99,6 +110,8 @@ builder.queryFields((t) => ({
         related: t.arg({ type: ObjectRefInput, required: false }),
         involving: t.arg({ type: ObjectRefInput, required: false }),
         verbs: t.arg.stringList({ required: false, validate: verbsSchema }),
+        since: t.arg({ type: 'DateTime', required: false, description: 'Only actions with timestamp >= since.' }),
+        until: t.arg({ type: 'DateTime', required: false, description: 'Only actions with timestamp <= until.' }),
       },
       resolve: async (_root, args, ctx) => {
         if (!args.actor && !args.target && !args.related && !args.involving) {
@@ -106,7 +119,15 @@ builder.queryFields((t) => ({
         }
         const page = await ctx.services.activity.actions(
           ctx.em,
-          { actor: args.actor, target: args.target, related: args.related, involving: args.involving, verbs: args.verbs },
+          {
+            actor: args.actor,
+            target: args.target,
+            related: args.related,
+            involving: args.involving,
+            verbs: args.verbs,
+            since: args.since,
+            until: args.until,
+          },
           pageFrom(args),
           actionViewer(ctx),
         );
@@ -126,16 +147,57 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: LogActionInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       await ctx.services.rateLimiter.consume(ctx, 'logAction', 1);
-      return ctx.services.activity.logAction(ctx.em, {
-        actor: input.actor,
-        verb: input.verb,
-        targets: input.targets,
-        related: input.related,
-        data: input.data,
-        level: input.level,
-        timestamp: input.timestamp,
-        groupingDelay: input.groupingDelay,
-      });
+      const key = input.idempotencyKey ? { scope: callerScope(ctx.viewer), key: input.idempotencyKey } : null;
+      return ctx.services.activity.logAction(
+        ctx.em,
+        {
+          actor: input.actor,
+          verb: input.verb,
+          targets: input.targets,
+          related: input.related,
+          data: input.data,
+          level: input.level,
+          timestamp: input.timestamp,
+          groupingDelay: input.groupingDelay,
+        },
+        key,
+      );
+    },
+  }),
+  logActions: t.field({
+    type: [ActionRef],
+    description: `Logs up to ${MAX_ACTIONS_PER_CALL} actions in one transaction, in order (all or none). With groupingDelay 0 (the default ACTIVITY_GROUPING_DELAY), similar actions of the call group together, as actrack's request queue; one Action per input (grouped inputs return the amended action).`,
+    authScopes: (_root, { inputs }, ctx) => {
+      if (inputs.length === 0) return { authenticated: true };
+      // A user may only name itself: the first input naming someone else decides (all or nothing).
+      const isSelf = (ref: { type: string; id: string | number }) =>
+        ctx.viewer.kind === 'user' && ref.type === ctx.config.userType && String(ref.id) === ctx.viewer.id;
+      const other = inputs.find((input) => !isSelf(input.actor)) ?? inputs[0]!;
+      return { service: true, actor: other.actor };
+    },
+    args: {
+      inputs: t.arg({
+        type: [LogActionInput],
+        required: true,
+        validate: z.array(z.unknown()).max(MAX_ACTIONS_PER_CALL, `at most ${MAX_ACTIONS_PER_CALL} actions per call`),
+      }),
+    },
+    resolve: async (_root, { inputs }, ctx) => {
+      if (inputs.length === 0) return [];
+      await ctx.services.rateLimiter.consume(ctx, 'logAction', inputs.length);
+      return ctx.services.activity.logActions(
+        ctx.em,
+        inputs.map((input) => ({
+          actor: input.actor,
+          verb: input.verb,
+          targets: input.targets,
+          related: input.related,
+          data: input.data,
+          level: input.level,
+          timestamp: input.timestamp,
+          groupingDelay: input.groupingDelay,
+        })),
+      );
     },
   }),
   registerVerb: t.field({

@@ -6,7 +6,7 @@ import { parseBigintId } from '../../db/bigint-id.ts';
 import type { Context } from '../../server/context.ts';
 import { badInput, unauthenticated } from '../../server/errors.ts';
 import type { ActionViewer } from '../accessors.ts';
-import { decodeCursor, encodeCursor } from '../cursors.ts';
+import { decodeCursor, encodeCursor, type Page } from '../cursors.ts';
 import type { ActionPage } from '../feed.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type TrackerRecord } from '../model.ts';
 
@@ -46,25 +46,29 @@ export function actionViewer(ctx: Context): ActionViewer {
   return { userId: ctx.viewer.kind === 'user' ? ctx.viewer.id : null, userType: ctx.config.userType };
 }
 
-export function pageFrom(args: { first?: number | null; after?: string | null; last?: number | null; before?: string | null }): {
-  first: number;
-  after: string | null;
-} {
-  if ((args.last !== null && args.last !== undefined) || (args.before !== null && args.before !== undefined)) {
-    throw badInput('Only forward pagination (first/after) is supported');
-  }
-  const first = args.first ?? DEFAULT_PAGE_SIZE;
-  if (first < 0 || first > MAX_PAGE_SIZE) throw badInput(`first: must be between 0 and ${MAX_PAGE_SIZE}`);
-  return { first, after: args.after ? decodeCursor(args.after) : null };
+/** The page a connection's arguments ask for: `first`/`after` forward, or `last`/`before` backward. */
+export function pageFrom(args: { first?: number | null; after?: string | null; last?: number | null; before?: string | null }): Page {
+  const hasFirst = args.first !== null && args.first !== undefined;
+  const hasLast = args.last !== null && args.last !== undefined;
+  if (hasFirst && hasLast) throw badInput('Give first or last, not both');
+  const limit = (hasLast ? args.last : args.first) ?? DEFAULT_PAGE_SIZE;
+  const name = hasLast ? 'last' : 'first';
+  if (limit < 0 || limit > MAX_PAGE_SIZE) throw badInput(`${name}: must be between 0 and ${MAX_PAGE_SIZE}`);
+  return {
+    limit,
+    after: args.after ? decodeCursor(args.after, 'after') : null,
+    before: args.before ? decodeCursor(args.before, 'before') : null,
+    backward: hasLast,
+  };
 }
 
 export function connectionFrom(page: ActionPage) {
-  const edges = page.actions.map((action) => ({ cursor: encodeCursor(action.id), node: action }));
+  const edges = page.actions.map((action, i) => ({ cursor: encodeCursor(page.keys[i]!), node: action }));
   return {
     edges,
     pageInfo: {
       hasNextPage: page.hasNextPage,
-      hasPreviousPage: false,
+      hasPreviousPage: page.hasPreviousPage,
       startCursor: edges[0]?.cursor ?? null,
       endCursor: edges[edges.length - 1]?.cursor ?? null,
     },

@@ -1,8 +1,9 @@
 import type { FeedMessage } from '../../server/pubsub.ts';
 import { builder } from '../../schema/builder.ts';
+import { decodeFeedCursor, encodeFeedCursor } from '../change-stream.ts';
 import { actionFromSnapshot } from '../feed-events.ts';
 import type { ActionRecord } from '../model.ts';
-import { ActionConnection, ActionRef, Level } from './action.ts';
+import { ActionRef, Level } from './action.ts';
 import { actionDbIds, connectionFrom, ownOrService, pageFrom, verbsSchema, whose } from './common.ts';
 
 /** The feed: `feed`, `unreadCount`, read marks, and the live `feed` subscription. */
@@ -13,6 +14,14 @@ const FeedEventKind = builder.enumType('FeedEventKind', {
     UPDATED: { description: 'An action of the feed was amended by grouping (and is unread again).' },
     READ: { description: 'Marked read (action null: markAllRead).' },
     UNREAD: { description: 'Marked unread.' },
+    RESET: {
+      description:
+        '`after` is older than what can be replayed (FEED_REPLAY_MAX, FEED_CHANGE_RETENTION_HOURS): refetch `feed` and `unreadCount`, then continue from this event.',
+    },
+    REMOVED: {
+      description:
+        'Entries left the feed (a tracker removed or narrowed, actions of a forgotten object deleted); action null, unreadCount is the new count.',
+    },
   } as const,
 });
 
@@ -20,6 +29,7 @@ interface FeedEventShape {
   kind: FeedMessage['kind'];
   action: ActionRecord | null;
   unreadCount: number;
+  cursor: string;
 }
 
 const FeedEvent = builder.objectRef<FeedEventShape>('FeedEvent').implement({
@@ -28,6 +38,22 @@ const FeedEvent = builder.objectRef<FeedEventShape>('FeedEvent').implement({
     kind: t.field({ type: FeedEventKind, resolve: (e) => e.kind }),
     action: t.field({ type: ActionRef, nullable: true, resolve: (e) => e.action }),
     unreadCount: t.exposeInt('unreadCount'),
+    cursor: t.exposeString('cursor', {
+      description: "This change's position in the viewer's change stream: pass the last one received as `feed(after:)` to resume.",
+    }),
+  }),
+});
+
+/** A page of the feed, with the position of the change stream it was read at. */
+const FeedConnection = builder.connectionObject({
+  type: ActionRef,
+  name: 'FeedConnection',
+  fields: (t) => ({
+    syncCursor: t.string({
+      description:
+        'The position of the change stream at which this page was read: `subscription { feed(after: syncCursor) }` then gives every change since, so nothing falls between the page and the live feed.',
+      resolve: (connection) => (connection as unknown as { syncCursor: string }).syncCursor,
+    }),
   }),
 });
 
@@ -35,26 +61,48 @@ builder.queryFields((t) => ({
   feed: t.connection(
     {
       type: ActionRef,
-      description: "The actions matching the user's trackers, newest first (by log order). `first` is at most 100.",
+      description:
+        "The actions matching the user's current trackers, newest first by timestamp (keyset cursors over timestamp and id; `first`/`last` at most 100).",
       authScopes: (_root, args) => ownOrService(args.user),
       args: {
         unreadOnly: t.arg.boolean({ required: false }),
         verbs: t.arg.stringList({ required: false, validate: verbsSchema }),
-        minLevel: t.arg({ type: Level, required: false }),
+        minLevel: t.arg({
+          type: Level,
+          required: false,
+          description: 'Lowest level listed; default the readable level (ACTIVITY_READABLE_LEVEL).',
+        }),
+        includeOwn: t.arg.boolean({
+          required: false,
+          defaultValue: false,
+          description: "Also the user's own actions (actor = the user), as actrack's include_own.",
+        }),
+        since: t.arg({ type: 'DateTime', required: false, description: 'Only actions with timestamp >= since.' }),
+        until: t.arg({ type: 'DateTime', required: false, description: 'Only actions with timestamp <= until.' }),
         user: t.arg.id({ required: false, description: 'Services: whose feed.' }),
       },
       resolve: async (_root, args, ctx) => {
         const userId = whose(ctx, args.user, 'user');
+        // Read before the page: a change after it is in the page or replayed after syncCursor (or both: the
+        // replay carries current state, so seeing it twice is harmless).
+        const position = await ctx.services.activity.feedPosition(ctx.em, userId);
         const page = await ctx.services.activity.feed(
           ctx.em,
           userId,
-          { unreadOnly: args.unreadOnly, verbs: args.verbs, minLevel: args.minLevel },
+          {
+            unreadOnly: args.unreadOnly,
+            verbs: args.verbs,
+            minLevel: args.minLevel,
+            includeOwn: args.includeOwn ? { userType: ctx.config.userType } : null,
+            since: args.since,
+            until: args.until,
+          },
           pageFrom(args),
         );
-        return connectionFrom(page);
+        return { ...connectionFrom(page), syncCursor: encodeFeedCursor(position) };
       },
     },
-    ActionConnection,
+    FeedConnection,
   ),
   unreadCount: t.int({
     description: 'Exact number of unread actions in the feed (one row read).',
@@ -66,7 +114,8 @@ builder.queryFields((t) => ({
 
 builder.mutationFields((t) => ({
   markRead: t.int({
-    description: "Marks actions of the feed read; returns how many changed. Ids not in the feed: NOT_FOUND, nothing changes.",
+    description:
+      'Marks actions of the feed read; returns how many changed. Ids not in the feed are skipped (actrack `bulk_mark_read_for`).',
     authScopes: (_root, args) => ownOrService(args.user),
     args: { actionIds: t.arg.idList({ required: true }), user: t.arg.id({ required: false }) },
     resolve: (_root, args, ctx) => {
@@ -75,7 +124,8 @@ builder.mutationFields((t) => ({
     },
   }),
   markUnread: t.int({
-    description: 'Marks actions of the feed unread (those below the readable level stay read); returns how many changed.',
+    description:
+      'Marks actions of the feed unread (those below the readable level stay read; ids not in the feed are skipped); returns how many changed.',
     authScopes: (_root, args) => ownOrService(args.user),
     args: { actionIds: t.arg.idList({ required: true }), user: t.arg.id({ required: false }) },
     resolve: (_root, args, ctx) => {
@@ -102,12 +152,24 @@ builder.subscriptionField('feed', (t) =>
     description:
       "Live changes of the viewer's feed (a service names the user). Resolved from the published event alone: no database query per subscriber.",
     authScopes: (_root, args) => ownOrService(args.user),
-    args: { user: t.arg.id({ required: false }) },
-    subscribe: (_root, args, ctx) => ctx.pubsub.subscribe('feed', whose(ctx, args.user, 'user')),
-    resolve: (message: FeedMessage): FeedEventShape => ({
+    args: {
+      user: t.arg.id({ required: false }),
+      after: t.arg.string({
+        required: false,
+        description:
+          'Resume after this cursor (`FeedConnection.syncCursor` or the last `FeedEvent.cursor`): every change since is sent first (current state and counts), then live ones, each once. Too old: a RESET event.',
+      }),
+    },
+    subscribe: (_root, args, ctx) => {
+      const userId = whose(ctx, args.user, 'user');
+      const after = args.after === null || args.after === undefined ? null : decodeFeedCursor(args.after);
+      return ctx.services.activity.feedStream(() => ctx.em.fork(), userId, after);
+    },
+    resolve: (message: FeedMessage & { position: string }): FeedEventShape => ({
       kind: message.kind,
       action: message.action ? actionFromSnapshot(message.action, message.unread ?? false, message.trackerIds) : null,
       unreadCount: message.unreadCount,
+      cursor: encodeFeedCursor(message.position),
     }),
   }),
 );

@@ -42,10 +42,17 @@ const TrackInput = builder.inputType('TrackInput', {
     verbs: t.stringList({
       required: false,
       validate: verbsSchema,
-      description: 'Only these verbs (merged with those already tracked); null = all.',
+      description: 'Only these verbs; on an existing tracker they replace its verbs. Omitted or null: every verb.',
     }),
-    actorOnly: t.boolean({ required: false, defaultValue: true }),
-    log: t.boolean({ required: false, defaultValue: false, description: 'Also log a "started tracking" action.' }),
+    actorOnly: t.boolean({
+      required: false,
+      description: 'Only actions whose actor is the object. A new tracker defaults to true; an existing one changes only when given.',
+    }),
+    log: t.boolean({
+      required: false,
+      defaultValue: false,
+      description: 'Also log a "started tracking" action when the tracker is created (charged as a logged action).',
+    }),
     owner: t.id({ required: false, description: 'Services: the user who tracks.' }),
   }),
 });
@@ -55,7 +62,11 @@ const UntrackInput = builder.inputType('UntrackInput', {
     object: t.field({ type: ObjectRefInput, required: false }),
     objectType: t.string({ required: false }),
     verbs: t.stringList({ required: false, validate: verbsSchema, description: 'Verbs to stop tracking; all when omitted.' }),
-    log: t.boolean({ required: false, defaultValue: false, description: 'Also log a "stopped tracking" action.' }),
+    log: t.boolean({
+      required: false,
+      defaultValue: false,
+      description: 'Also log a "stopped tracking" action when the tracker is deleted (charged as a logged action).',
+    }),
     owner: t.id({ required: false }),
   }),
 });
@@ -81,7 +92,8 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   track: t.field({
     type: TrackerRef,
-    description: 'Creates a tracker, or merges the verbs into the existing one.',
+    description:
+      'Creates a tracker, or modifies the existing one (actrack `track`): `verbs` replaces its verbs, `actorOnly` changes only when given.',
     authScopes: (_root, { input }) => ownOrService(input.owner),
     args: { input: t.arg({ type: TrackInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
@@ -92,6 +104,7 @@ builder.mutationFields((t) => ({
         verbs: input.verbs,
         actorOnly: input.actorOnly,
         log: input.log,
+        chargeLoggedAction: () => ctx.services.rateLimiter.consume(ctx, 'logAction', 1),
       }),
   }),
   untrack: t.field({
@@ -107,6 +120,7 @@ builder.mutationFields((t) => ({
         objectType: input.objectType,
         verbs: input.verbs,
         log: input.log,
+        chargeLoggedAction: () => ctx.services.rateLimiter.consume(ctx, 'logAction', 1),
       }),
   }),
 }));

@@ -1,11 +1,10 @@
 // The live feed of one user, for <trackql-feed> (and any page that wants the data without the element):
 // pages and marks over GraphQL/HTTP, changes over graphql-ws, both with the token the page's callback gives.
 //
-// Reconnects: graphql-ws reconnects and re-subscribes by itself (with a fresh token from the callback, so an
-// expired token is replaced). Events sent while the socket was down are not replayed by today's API, so after
-// every reconnect the first page and the unread count are fetched again (`onResync`). When the feed
-// subscription can resume from a cursor (feed(after:) with a syncCursor), `subscribe()` passes the last cursor
-// and the refetch in `#connected()` goes: that is the whole change.
+// Reconnects: graphql-ws reconnects and re-subscribes by itself, with a fresh token from the callback (so an
+// expired token, close code 4419, is replaced) and with the same variables object, whose `after` is kept at the
+// last cursor received (or the syncCursor of the first page): trackql replays what happened meanwhile, once and
+// in order. Only a RESET event (too far behind to replay) makes it fetch the first page again (`onResync`).
 import { createClient } from './vendor/graphql-ws/client.js';
 
 export const ACTION_FIELDS =
@@ -13,9 +12,9 @@ export const ACTION_FIELDS =
 
 const FEED_QUERY = `query TrackqlFeedPage($first: Int!, $after: String) {
   unreadCount
-  feed(first: $first, after: $after) { edges { cursor node { ${ACTION_FIELDS} } } pageInfo { hasNextPage endCursor } }
+  feed(first: $first, after: $after) { syncCursor edges { cursor node { ${ACTION_FIELDS} } } pageInfo { hasNextPage endCursor } }
 }`;
-const FEED_SUBSCRIPTION = `subscription TrackqlFeedLive { feed { kind unreadCount action { ${ACTION_FIELDS} } } }`;
+const FEED_SUBSCRIPTION = `subscription TrackqlFeedLive($after: String) { feed(after: $after) { kind cursor unreadCount action { ${ACTION_FIELDS} } } }`;
 const MARK_READ = 'mutation TrackqlFeedRead($ids: [ID!]!) { markRead(actionIds: $ids) }';
 const MARK_ALL_READ = 'mutation TrackqlFeedReadAll { markAllRead }';
 
@@ -40,7 +39,9 @@ export class FeedConnection {
     this.onStatus = onStatus;
     this.client = null;
     this.unsubscribe = null;
-    this.wasConnected = false;
+    // graphql-ws sends this very object again when it resubscribes after a reconnect.
+    this.variables = { after: null };
+    this.receivedEvent = false;
   }
 
   async #authorization() {
@@ -77,6 +78,8 @@ export class FeedConnection {
   /** A page of the feed (newest first) with the unread count. */
   async page(first, after = null) {
     const data = await this.request(FEED_QUERY, { first, after });
+    // Nothing received live yet: resume from where this page was read (the page holds everything before it).
+    if (after === null && !this.receivedEvent) this.variables.after = data.feed.syncCursor;
     return {
       unreadCount: data.unreadCount,
       actions: data.feed.edges.map((edge) => edge.node),
@@ -95,8 +98,6 @@ export class FeedConnection {
 
   #connected() {
     this.onStatus('live');
-    if (this.wasConnected) this.onResync();
-    this.wasConnected = true;
   }
 
   /** Opens the websocket and subscribes; the element shows what arrives. */
@@ -112,7 +113,8 @@ export class FeedConnection {
       connectionParams: async () => ({ authorization: await this.#authorization() }),
       retryAttempts: Infinity,
       shouldRetry: () => true,
-      retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 500 * 2 ** retries) + Math.random() * 500)),
+      // Jittered exponential backoff: 0.5 s, 1 s, 2 s ... at most 16 s, each between half and one and a half of that.
+      retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, 500 * 2 ** Math.min(retries, 5) * (0.5 + Math.random()))),
       onNonLazyError: () => {},
       on: {
         connected: () => this.#connected(),
@@ -124,11 +126,15 @@ export class FeedConnection {
 
   subscribe() {
     this.unsubscribe = this.client.subscribe(
-      { query: FEED_SUBSCRIPTION },
+      { query: FEED_SUBSCRIPTION, variables: this.variables },
       {
         next: ({ data, errors }) => {
           if (errors && errors.length) return this.onStatus('offline', new FeedError(errors[0].message, errors[0].extensions?.code));
-          if (data && data.feed) this.onEvent(data.feed);
+          if (!data || !data.feed) return;
+          this.receivedEvent = true;
+          this.variables.after = data.feed.cursor;
+          if (data.feed.kind === 'RESET') this.onResync();
+          else this.onEvent(data.feed);
         },
         error: (error) => this.onStatus('offline', error instanceof Error ? error : new FeedError('connection closed', 'CLOSED')),
         complete: () => {},
@@ -141,7 +147,8 @@ export class FeedConnection {
     this.unsubscribe = null;
     const client = this.client;
     this.client = null;
-    this.wasConnected = false;
+    this.variables = { after: null };
+    this.receivedEvent = false;
     if (client) await client.dispose();
   }
 }

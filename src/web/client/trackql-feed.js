@@ -249,8 +249,9 @@ export class TrackqlFeedElement extends HTMLElement {
   #apply({ kind, action, unreadCount }) {
     if (action) {
       this.#render(action, kind === 'ADDED' || kind === 'UPDATED');
-    } else if (kind === 'READ') {
-      // markAllRead (possibly with `before`): which items changed is not in the event; ask again.
+    } else if (kind === 'READ' || kind === 'REMOVED') {
+      // markAllRead (possibly with `before`), or entries that left the feed (untrack, forgotten objects):
+      // which items changed is not in the event; ask again.
       this.refresh();
     }
     this.#setUnread(unreadCount);

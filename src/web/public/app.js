@@ -1,7 +1,9 @@
 // trackql demo page: plain ES module, no framework, no build step. The tracked links are counted by
 // /trackql.js (one script tag, data-trackql-labels); the feed is the <trackql-feed> web component; the
-// charts use the console's uPlot helper. This file wires them to the demo tokens.
+// charts use the console's uPlot helper; the link counters and page views are live subscriptions (labelStats,
+// metric) over graphql-ws. This file wires them to the demo tokens.
 import { timeChart } from '/console/chart.js';
+import { createClient } from '/vendor/graphql-ws/client.js';
 
 const GRAPHQL = '/graphql';
 const DOMAIN = 'demo';
@@ -55,24 +57,49 @@ async function loadTokens() {
 // ---------------------------------------------------------------- tracked links (labels heat map)
 const linkIds = () => [...document.querySelectorAll('#tracked-links a')].map((a) => a.id);
 
-async function refreshCounts() {
-  const data = await gql(
-    `query LinkStats($ids: [String!]!, $d: ID!, $m: ID!) {
-      labelStats(domIds: $ids) { domId label count }
-      domain(ref: $d) { metric(ref: $m) { total } }
-    }`,
-    { ids: linkIds(), d: DOMAIN, m: PAGEVIEWS },
-  );
+function renderLinkCounts(labelStats) {
   const byId = new Map();
-  for (const stat of data.labelStats) byId.set(stat.domId, (byId.get(stat.domId) ?? 0) + stat.count);
+  for (const stat of labelStats) byId.set(stat.domId, (byId.get(stat.domId) ?? 0) + stat.count);
   for (const id of linkIds()) {
     const count = byId.get(id) ?? 0;
     const el = document.getElementById(id).querySelector('[data-count]');
     el.textContent = String(count);
     el.title = `${count} click${count === 1 ? '' : 's'}`;
   }
-  const views = data.domain?.metric?.total ?? 0;
+}
+
+function renderPageViews(views) {
   $('#pageviews').textContent = `Page views of this demo (demo/pageviews, sent by /trackql.js): ${views}`;
+}
+
+/**
+ * The link counters and the page views, live: trackql sends the new values when clicks are committed (at most
+ * every LIVE_METRICS_INTERVAL_MS), no polling. Anonymous: both are public. Retries through restarts.
+ */
+function subscribeCounts() {
+  const url = new URL(GRAPHQL, location.href);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  const client = createClient({
+    url: url.href,
+    lazy: false,
+    retryAttempts: Infinity,
+    shouldRetry: () => true,
+    retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, 500 * 2 ** Math.min(retries, 5) * (0.5 + Math.random()))),
+    onNonLazyError: () => {},
+  });
+  const sink = (render) => ({
+    next: ({ data, errors }) => (errors?.length ? log(`live counts: ${errors[0].message}`) : render(data)),
+    error: (error) => log(`live counts: ${error?.message ?? 'connection closed'}`),
+    complete: () => {},
+  });
+  client.subscribe(
+    { query: 'subscription LiveLinkStats($ids: [String!]!) { labelStats(domIds: $ids) { domId label count } }', variables: { ids: linkIds() } },
+    sink((data) => renderLinkCounts(data.labelStats)),
+  );
+  client.subscribe(
+    { query: 'subscription LivePageViews($d: ID!, $m: ID!) { metric(domain: $d, metric: $m) }', variables: { d: DOMAIN, m: PAGEVIEWS } },
+    sink((data) => renderPageViews(data.metric)),
+  );
 }
 
 /** trackql.js has queued the click's labels (capture phase); this also counts demo/clicks over GraphQL. */
@@ -85,9 +112,7 @@ async function onLinkClick(event) {
       events: [{ domain: DOMAIN, metric: METRIC, object: { type: 'Link', id } }],
     });
     log(`clicked #${id}: beacon sent by trackql.js, demo/clicks +${data.increment.accepted}`);
-    setTimeout(() => {
-      Promise.all([refreshCounts(), refreshCharts()]).catch((error) => log(`refresh failed: ${error.message}`));
-    }, 300);
+    setTimeout(() => refreshCharts().catch((error) => log(`chart refresh failed: ${error.message}`)), 300);
   } catch (error) {
     log(`click on #${id} failed: ${error.message}`);
   }
@@ -240,11 +265,9 @@ async function main() {
   });
   await feed.refresh();
 
-  await Promise.all([refreshCounts(), refreshCharts()]);
-  setInterval(() => {
-    refreshCounts().catch((error) => log(`refresh failed: ${error.message}`));
-    refreshCharts().catch((error) => log(`chart refresh failed: ${error.message}`));
-  }, REFRESH_MS);
+  subscribeCounts();
+  await refreshCharts();
+  setInterval(() => refreshCharts().catch((error) => log(`chart refresh failed: ${error.message}`)), REFRESH_MS);
   document.body.dataset.ready = 'true';
   log('ready');
 }

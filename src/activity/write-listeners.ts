@@ -1,0 +1,22 @@
+import type { Em } from '../db/orm.ts';
+import type { PendingFeedEvent } from './feed-events.ts';
+import type { ActionRecord } from './model.ts';
+
+/**
+ * "After write, in the transaction" listeners: other modules (webhooks' outbox) register one at composition
+ * to write rows that must commit together with an activity change, or not at all. The activity module
+ * knows nothing of them beyond this interface.
+ */
+
+/** What one activity write did: the action it logged (logAction only) and its feed events. */
+export interface ActivityWrite {
+  /** The action logged or amended by grouping (logAction); absent for other writes. */
+  action?: ActionRecord | undefined;
+  /** Per receiving user: ADDED/UPDATED (fan-out), READ/UNREAD (read state); `action: null` for markAllRead. */
+  events: readonly PendingFeedEvent[];
+}
+
+export interface ActivityWriteListener {
+  /** Runs inside the write's transaction, after the change; a throw rolls the whole write back. */
+  afterWrite(em: Em, write: ActivityWrite): Promise<void>;
+}

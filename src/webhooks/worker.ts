@@ -1,0 +1,285 @@
+import type { Row } from '../activity/action-store.ts';
+import type { WebhookConfig } from '../config.ts';
+import type { Orm } from '../db/orm.ts';
+import type { Logger } from '../logger.ts';
+import { reportWebhookRequest } from '../ops/events.ts';
+import { postSigned, type PostOutcome } from './delivery.ts';
+import { messageId, type WebhookEventName } from './model.ts';
+import { remindStillUnread } from './outbox.ts';
+import { signedHeaders } from './signing.ts';
+
+/**
+ * The delivery worker, on every instance. Each tick: due reminders become deliveries; due deliveries are
+ * claimed with FOR UPDATE SKIP LOCKED (so instances never take the same rows), grouped per webhook into
+ * requests of up to WEBHOOK_BATCH_SIZE events, leased (next_attempt_at moved past the request's timeout, so
+ * a crashed instance's rows come due again: at-least-once), sent signed, and the outcome recorded:
+ * DELIVERED, or retried with exponential backoff and jitter, FAILED after WEBHOOK_MAX_ATTEMPTS. A request
+ * keeps its rows and its webhook-id (`msg_<batch_id>`) across retries. Delivered rows are deleted after
+ * RETENTION_WEBHOOK_DAYS.
+ */
+
+/** Extra lease beyond the response timeout: time to record the outcome. */
+const LEASE_MARGIN_MS = 5_000;
+const REMINDERS_PER_TICK = 5_000;
+const RETENTION_EVERY_MS = 10 * 60_000;
+const RETENTION_ROWS_PER_RUN = 10_000;
+
+export interface ClaimedBatch {
+  batchId: string;
+  webhookId: number;
+  url: string;
+  secret: string;
+  attempts: number;
+  events: Array<{ id: string; event: WebhookEventName; payload: unknown; createdAt: Date }>;
+}
+
+/** Delay before attempt `attempts + 1`: base * 2^(attempts-1), capped, with "equal jitter" (half fixed, half random). */
+export function backoffMs(attempts: number, config: Pick<WebhookConfig, 'backoffBaseMs' | 'backoffMaxMs'>): number {
+  const exp = Math.min(config.backoffMaxMs, config.backoffBaseMs * 2 ** Math.min(30, Math.max(0, attempts - 1)));
+  return Math.round(exp / 2 + Math.random() * (exp / 2));
+}
+
+/** The JSON body of a request: a Standard Webhooks envelope holding the events, oldest first. */
+export function requestBody(batch: ClaimedBatch, at: Date): string {
+  return JSON.stringify({
+    type: 'trackql.events',
+    timestamp: at.toISOString(),
+    data: {
+      webhook: batch.webhookId,
+      events: batch.events.map((e) => ({
+        id: `evt_${e.id}`,
+        type: e.event,
+        timestamp: e.createdAt.toISOString(),
+        data: e.payload,
+      })),
+    },
+  });
+}
+
+export class DeliveryWorker {
+  readonly #orm: Orm;
+  readonly #config: WebhookConfig;
+  readonly #logger: Logger;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+  #lastRetention = 0;
+  readonly #stats = { requests: 0, events: 0, delivered: 0 };
+
+  constructor(orm: Orm, config: WebhookConfig, logger: Logger) {
+    this.#orm = orm;
+    this.#config = config;
+    this.#logger = logger;
+  }
+
+  /** What this instance's worker sent: requests, events in them, events delivered (2xx). */
+  stats(): { requests: number; events: number; delivered: number } {
+    return { ...this.#stats };
+  }
+
+  start(): void {
+    if (this.#config.pollMs === 0 || this.#timer || this.#stopped) return;
+    const loop = () => {
+      this.#timer = setTimeout(async () => {
+        await this.tick();
+        if (!this.#stopped) loop();
+      }, this.#config.pollMs);
+    };
+    loop();
+  }
+
+  /** Stops polling and waits for the requests in flight (bounded by the response timeout). */
+  async close(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+
+  /** One pass: reminders, deliveries until none are due (or stopping), retention now and then. Never throws. */
+  tick(): Promise<void> {
+    this.#running ??= (async () => {
+      try {
+        await this.#reminders();
+        while (!this.#stopped) {
+          const sent = await this.deliverDue();
+          if (sent < this.#config.concurrency) break;
+        }
+        if (Date.now() - this.#lastRetention > RETENTION_EVERY_MS) {
+          this.#lastRetention = Date.now();
+          await this.retention();
+        }
+      } catch (error) {
+        this.#logger.error({ err: error }, 'webhook worker tick failed; retrying next tick');
+      } finally {
+        this.#running = undefined;
+      }
+    })();
+    return this.#running;
+  }
+
+  async #reminders(): Promise<void> {
+    for (;;) {
+      const { taken, reminded } = await this.#orm.em.fork().transactional((em) => remindStillUnread(em, REMINDERS_PER_TICK));
+      if (reminded > 0) this.#logger.debug({ reminded }, 'webhook reminders due');
+      if (taken < REMINDERS_PER_TICK || this.#stopped) return;
+    }
+  }
+
+  /** Claims up to WEBHOOK_CONCURRENCY requests' worth of due events, sends them concurrently; returns requests sent. */
+  async deliverDue(): Promise<number> {
+    const batches = await this.claim();
+    await Promise.all(batches.map((batch) => this.#send(batch)));
+    return batches.length;
+  }
+
+  /** Claims due rows in one transaction: locks (skipping locked rows), forms requests, leases them. */
+  async claim(): Promise<ClaimedBatch[]> {
+    const { batchSize, concurrency, responseTimeoutMs } = this.#config;
+    return this.#orm.em.fork().transactional(async (em) => {
+      // Heads: rows never sent (batch_id null) and the first row of each request already sent once.
+      const heads = await em.execute<Row[]>(
+        `select d.id, d.webhook_id, d.batch_id from webhook_delivery d
+          where d.status = 'PENDING' and d.next_attempt_at <= now() and (d.batch_id is null or d.batch_id = d.id)
+            and exists (select 1 from webhook w where w.id = d.webhook_id and w.active)
+          order by d.next_attempt_at, d.id
+          limit ? for update of d skip locked`,
+        [batchSize * concurrency],
+      );
+      if (heads.length === 0) return [];
+      const assign: Array<{ id: string; batch: string }> = [];
+      const batchIds: string[] = [];
+      const fresh = new Map<number, string[]>();
+      for (const h of heads) {
+        const id = String(h['id']);
+        if (h['batch_id'] !== null) {
+          batchIds.push(id);
+        } else {
+          const list = fresh.get(Number(h['webhook_id'])) ?? [];
+          list.push(id);
+          fresh.set(Number(h['webhook_id']), list);
+        }
+      }
+      for (const ids of fresh.values()) {
+        ids.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+        for (let i = 0; i < ids.length; i += batchSize) {
+          const chunk = ids.slice(i, i + batchSize);
+          batchIds.push(chunk[0]!);
+          for (const id of chunk) assign.push({ id, batch: chunk[0]! });
+        }
+      }
+      // Requests beyond the concurrency wait for the next pass (their rows stay unclaimed).
+      const taken = batchIds.slice(0, concurrency);
+      const takenSet = new Set(taken);
+      const rows = await em.execute<Row[]>(
+        `with a as (select * from jsonb_to_recordset(?::jsonb) as a(id bigint, batch bigint))
+         update webhook_delivery d
+            set batch_id = coalesce(d.batch_id, t.batch), next_attempt_at = now() + ? * interval '1 millisecond'
+           from (select a.id, a.batch from a union all
+                 select m.id, m.batch_id from webhook_delivery m where m.batch_id = any(?::bigint[]) and m.status = 'PENDING') t
+          where d.id = t.id and t.batch = any(?::bigint[])
+         returning d.id, d.webhook_id, d.event, d.payload, d.batch_id, d.attempts, d.created_at`,
+        [JSON.stringify(assign), responseTimeoutMs + LEASE_MARGIN_MS, `{${batchIds.join(',')}}`, `{${taken.join(',')}}`],
+      );
+      const hooks = await em.execute<Row[]>(`select id, url, secret from webhook where id = any(?::int[])`, [
+        `{${[...new Set(rows.map((r) => Number(r['webhook_id'])))].join(',')}}`,
+      ]);
+      const hookById = new Map(hooks.map((h) => [Number(h['id']), h]));
+      const out = new Map<string, ClaimedBatch>();
+      for (const r of rows) {
+        const batchId = String(r['batch_id']);
+        if (!takenSet.has(batchId)) continue;
+        const hook = hookById.get(Number(r['webhook_id']));
+        if (!hook) continue;
+        let batch = out.get(batchId);
+        if (!batch) {
+          batch = {
+            batchId,
+            webhookId: Number(r['webhook_id']),
+            url: String(hook['url']),
+            secret: String(hook['secret']),
+            attempts: Number(r['attempts']),
+            events: [],
+          };
+          out.set(batchId, batch);
+        }
+        batch.events.push({
+          id: String(r['id']),
+          event: r['event'] as WebhookEventName,
+          payload: typeof r['payload'] === 'string' ? JSON.parse(r['payload']) : r['payload'],
+          createdAt: new Date(r['created_at'] as string),
+        });
+      }
+      for (const batch of out.values()) batch.events.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+      return [...out.values()];
+    });
+  }
+
+  async #send(batch: ClaimedBatch): Promise<void> {
+    const at = new Date();
+    const body = requestBody(batch, at);
+    const started = performance.now();
+    this.#stats.requests += 1;
+    this.#stats.events += batch.events.length;
+    let outcome: PostOutcome;
+    try {
+      outcome = await postSigned(batch.url, signedHeaders(batch.secret, messageId(batch.batchId), at, body), body, this.#config);
+    } catch (error) {
+      outcome = { ok: false, statusCode: null, error: (error as Error).message };
+    }
+    try {
+      const result = await this.#record(batch, outcome);
+      if (result === 'delivered') this.#stats.delivered += batch.events.length;
+      const now = Date.now();
+      reportWebhookRequest({
+        outcome: result,
+        events: batch.events.length,
+        durationMs: performance.now() - started,
+        latenciesSeconds: result === 'delivered' ? batch.events.map((e) => (now - e.createdAt.getTime()) / 1000) : [],
+      });
+    } catch (error) {
+      // The lease expires and the request is sent again: at-least-once.
+      this.#logger.error({ err: error, batchId: batch.batchId }, 'webhook delivery outcome not recorded');
+    }
+  }
+
+  async #record(batch: ClaimedBatch, outcome: PostOutcome): Promise<'delivered' | 'retried' | 'failed'> {
+    const em = this.#orm.em.fork();
+    if (outcome.ok) {
+      await em.execute(
+        `update webhook_delivery set status = 'DELIVERED', attempts = attempts + 1, delivered_at = now(),
+                last_status_code = ?, last_error = null
+          where batch_id = ? and status = 'PENDING'`,
+        [outcome.statusCode, batch.batchId],
+      );
+      return 'delivered';
+    }
+    const attempts = batch.attempts + 1;
+    const failed = attempts >= this.#config.maxAttempts;
+    await em.execute(
+      `update webhook_delivery set attempts = attempts + 1, status = ?, next_attempt_at = now() + ? * interval '1 millisecond',
+              last_status_code = ?, last_error = ?
+        where batch_id = ? and status = 'PENDING'`,
+      [failed ? 'FAILED' : 'PENDING', failed ? 0 : backoffMs(attempts, this.#config), outcome.statusCode, outcome.error, batch.batchId],
+    );
+    this.#logger.warn(
+      { webhookId: batch.webhookId, batchId: batch.batchId, attempts, failed, statusCode: outcome.statusCode, error: outcome.error },
+      failed ? 'webhook delivery failed for good' : 'webhook delivery failed; will retry',
+    );
+    return failed ? 'failed' : 'retried';
+  }
+
+  /** Deletes delivered rows older than RETENTION_WEBHOOK_DAYS (0: kept forever), a bounded number per run. */
+  async retention(): Promise<number> {
+    if (this.#config.retentionDays === 0) return 0;
+    const rows = await this.#orm.em.fork().execute<Row[]>(
+      `with gone as (
+         delete from webhook_delivery where id in (
+           select id from webhook_delivery where status = 'DELIVERED' and delivered_at < now() - ? * interval '1 day' limit ?)
+         returning 1)
+       select count(*)::int as n from gone`,
+      [this.#config.retentionDays, RETENTION_ROWS_PER_RUN],
+    );
+    return Number(rows[0]?.['n'] ?? 0);
+  }
+}

@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
+import { activityHelpers } from './helpers.ts';
+
+/** forgetObject as actrack's deleted items (issue 10 item 4) and its race with track (issue 11 item 6). */
+
+let t: TestApp;
+let h: ReturnType<typeof activityHelpers>;
+
+beforeAll(async () => {
+  t = await startTestApp();
+  h = activityHelpers(t);
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+const noGroup = { groupingDelay: -1 };
+const FORGET = `mutation($o: ObjectRefInput!, $d: String, $s: JSON, $del: Boolean) {
+  forgetObject(object: $o, description: $d, serialization: $s, deleteActions: $del) { type id label deleted description serialization } }`;
+const NODE = `query($id: ID!) { node(id: $id) { id ... on Action { verb actor { id deleted description } targets { id deleted } } } }`;
+const INVOLVING = `query($o: ObjectRefInput) { actions(involving: $o) { edges { node { id } } } }`;
+
+describe('forgetObject defaults (actrack str() and serialization)', () => {
+  it('description defaults to the label the log knows, else "Type id"; serialization to {type, pk}', async () => {
+    const labelled = { type: 'Train', id: uniqueId('tr') };
+    await h.logAction({ actor: { type: 'Station', id: 's' }, verb: 'saw', targets: [{ ...labelled, label: 'Orient Express' }], ...noGroup });
+    const a = (await t.ok(FORGET, { o: labelled }, h.service)).forgetObject;
+    expect(a).toEqual({
+      type: 'Train',
+      id: labelled.id,
+      label: 'Orient Express',
+      deleted: true,
+      description: 'Orient Express',
+      serialization: { type: 'Train', pk: labelled.id },
+    });
+    const given = { type: 'Train', id: uniqueId('tr'), label: 'The 9:15' };
+    expect((await t.ok(FORGET, { o: given }, h.service)).forgetObject.description).toBe('The 9:15');
+    const bare = { type: 'Train', id: uniqueId('tr') };
+    const b = (await t.ok(FORGET, { o: bare }, h.service)).forgetObject;
+    expect(b.description).toBe(`Train ${bare.id}`);
+    expect(b.serialization).toEqual({ type: 'Train', pk: bare.id });
+    // Explicit values win.
+    const explicit = { type: 'Train', id: uniqueId('tr') };
+    const c = (await t.ok(FORGET, { o: explicit, d: 'gone', s: { x: 1 } }, h.service)).forgetObject;
+    expect([c.description, c.serialization]).toEqual(['gone', { x: 1 }]);
+  });
+});
+
+describe('forgetting a user (USER_TYPE)', () => {
+  it("deletes that user's trackers, feed entries and unread counter; other feeds keep the user's actions", async () => {
+    const user = uniqueId('u');
+    const other = uniqueId('u');
+    const doc = { type: 'Doc', id: uniqueId('d') };
+    await h.track({ owner: user, object: doc });
+    await h.track({ owner: other, object: { type: 'User', id: user } });
+    await h.logAction({ actor: doc, verb: 'changed', ...noGroup });
+    const own = await h.logAction({ actor: { type: 'User', id: user }, verb: 'posted', ...noGroup });
+    expect(await h.unreadCount(user)).toBe(1);
+    expect(await h.unreadCount(other)).toBe(1);
+    await t.ok(FORGET, { o: { type: 'User', id: user } }, h.service);
+    expect(await h.unreadCount(user)).toBe(0);
+    expect(await h.feedIds(user)).toEqual([]);
+    expect((await t.ok(`query($u: ID) { trackers(user: $u) { id } }`, { u: user }, h.service)).trackers).toEqual([]);
+    expect(await h.feedIds(other)).toEqual([own.id]);
+    expect(await h.unreadCount(other)).toBe(1);
+  });
+});
+
+describe('forgetObject(deleteActions: true)', () => {
+  it('deletes the actions involving the object in any role; every affected feed and count follows', async () => {
+    const gone = { type: 'Photo', id: uniqueId('p') };
+    const kept = { type: 'Photo', id: uniqueId('p') };
+    const [u1, u2] = [uniqueId('u'), uniqueId('u')];
+    const author = { type: 'Author', id: uniqueId('a') };
+    await h.track({ owner: u1, object: author });
+    await h.track({ owner: u2, object: kept, actorOnly: false });
+    await h.track({ owner: u2, objectType: 'Photo' });
+    const asTarget = await h.logAction({ actor: author, verb: 'shot', targets: [gone], ...noGroup });
+    const asRelated = await h.logAction({ actor: author, verb: 'compared', targets: [kept], related: [gone], ...noGroup });
+    const asActor = await h.logAction({ actor: gone, verb: 'faded', ...noGroup });
+    const unrelated = await h.logAction({ actor: author, verb: 'shot', targets: [kept], ...noGroup });
+    expect(await h.feedIds(u1)).toEqual([unrelated.id, asRelated.id, asTarget.id]);
+    expect(await h.feedIds(u2)).toEqual([unrelated.id, asActor.id, asRelated.id]);
+    await t.ok(`mutation($ids: [ID!]!, $u: ID) { markRead(actionIds: $ids, user: $u) }`, { ids: [asTarget.id], u: u1 }, h.service);
+    expect(await h.unreadCount(u1)).toBe(2);
+    expect(await h.unreadCount(u2)).toBe(3);
+
+    const forgotten = (await t.ok(FORGET, { o: gone, del: true }, h.service)).forgetObject;
+    expect(forgotten.deleted).toBe(true);
+    expect(await h.feedIds(u1)).toEqual([unrelated.id]);
+    expect(await h.feedIds(u2)).toEqual([unrelated.id]);
+    expect(await h.unreadCount(u1)).toBe(1);
+    expect(await h.unreadCount(u2)).toBe(1);
+    for (const id of [asTarget.id, asRelated.id, asActor.id]) expect((await t.ok(NODE, { id }, h.service)).node).toBeNull();
+    expect((await t.ok(INVOLVING, { o: gone }, h.service)).actions.edges).toEqual([]);
+    expect((await t.ok(INVOLVING, { o: kept }, h.service)).actions.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual([unrelated.id]);
+  });
+
+  it('without deleteActions the actions stay, showing the tombstone', async () => {
+    const photo = { type: 'Photo', id: uniqueId('p') };
+    const action = await h.logAction({ actor: { type: 'Author', id: 'x' }, verb: 'shot', targets: [photo], ...noGroup });
+    await t.ok(FORGET, { o: photo }, h.service);
+    const node = (await t.ok(NODE, { id: action.id }, h.service)).node;
+    expect(node.targets).toEqual([{ id: photo.id, deleted: true }]);
+  });
+});
+
+describe('forgetObject racing track (issue 11 item 6)', () => {
+  it('leaves no live tracker on a forgotten object over 100 concurrent pairs', async () => {
+    const TRACK = `mutation($i: TrackInput!) { track(input: $i) { id } }`;
+    const objects = Array.from({ length: 100 }, (_, i) => ({ type: 'Race', id: `${uniqueId('r')}-${i}` }));
+    await Promise.all(
+      objects.map((o, i) =>
+        Promise.all([
+          t.gql(TRACK, { i: { owner: `racer-${i}`, object: o } }, h.service),
+          t.gql(FORGET, { o }, h.service),
+        ]),
+      ),
+    );
+    let live = 0;
+    for (const o of objects) {
+      const of = await t.ok<{ trackersOf: unknown[] }>(`query($o: ObjectRefInput!) { trackersOf(object: $o) { id } }`, { o }, h.service);
+      live += of.trackersOf.length;
+    }
+    expect(live).toBe(0);
+  });
+});

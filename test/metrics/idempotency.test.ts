@@ -1,0 +1,186 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
+import { errorCodes, metricsHelpers } from './helpers.ts';
+
+/**
+ * Increment ids (issue 17): an event whose id the same caller had accepted within METRICS_DEDUPE_HOURS is
+ * answered as accepted, listed in `duplicates` and not counted again; within one batch, across batches, across
+ * a fold, for incrementObjects, trackLabels and the /track beacon. Bad ids fail the whole call.
+ */
+let t: TestApp;
+let h: ReturnType<typeof metricsHelpers>;
+
+beforeAll(async () => {
+  t = await startTestApp({ METRICS_DEDUPE_HOURS: '2' });
+  h = metricsHelpers(t);
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+const INCREMENT = `mutation Increment($events: [IncrementInput!]!) {
+  increment(events: $events) { accepted duplicates rejected { index reason } }
+}`;
+const INCREMENT_OBJECTS = `mutation IncrementObjects($domain: ID!, $metric: ID!, $ids: [ID!]!, $id: ID) {
+  incrementObjects(domain: $domain, metric: $metric, objectType: "Item", objectIds: $ids, id: $id) { accepted duplicates rejected { index reason } }
+}`;
+const TRACK_LABELS = `mutation TrackLabels($labels: String!, $id: ID) {
+  trackLabels(labels: $labels, id: $id) { accepted duplicates rejected { index reason } }
+}`;
+
+type Result = { accepted: number; duplicates: number[]; rejected: Array<{ index: number; reason: string }> };
+const service = () => ({ token: t.serviceToken });
+const increment = async (events: Array<Record<string, unknown>>, token = t.serviceToken) =>
+  (await t.ok<{ increment: Result }>(INCREMENT, { events }, { token })).increment;
+
+describe('increment ids', () => {
+  it('counts an id once within one batch and across batches; the result lists the duplicates', async () => {
+    const { domain, metric } = await h.counter();
+    const a = uniqueId('id');
+    const b = uniqueId('id');
+    const first = await increment([
+      { domain, metric, id: a, by: 3 },
+      { domain, metric, id: a, by: 3 },
+      { domain, metric, by: 1 },
+      { domain, metric, id: b, by: 5 },
+      { domain, metric, by: 1 },
+    ]);
+    expect(first).toEqual({ accepted: 5, duplicates: [1], rejected: [] });
+    expect(await h.total(domain, metric)).toBe(10);
+
+    // The retry of the whole call: the keyed events are duplicates, the events without id count again.
+    const retry = await increment([
+      { domain, metric, id: b, by: 5 },
+      { domain, metric, id: a, by: 3 },
+      { domain, metric, id: uniqueId('id'), by: 7 },
+    ]);
+    expect(retry).toEqual({ accepted: 3, duplicates: [0, 1], rejected: [] });
+    expect(await h.total(domain, metric)).toBe(17);
+  });
+
+  it('remembers an id after its row is folded', async () => {
+    const { domain, metric } = await h.counter();
+    const id = uniqueId('id');
+    expect(await increment([{ domain, metric, id, by: 4 }])).toMatchObject({ accepted: 1, duplicates: [] });
+    await h.fold();
+    expect(await h.total(domain, metric)).toBe(4);
+    expect(await increment([{ domain, metric, id, by: 4 }])).toMatchObject({ accepted: 1, duplicates: [0] });
+    await h.fold();
+    expect(await h.total(domain, metric)).toBe(4);
+  });
+
+  it('keeps the ids of different callers apart (one caller cannot pre-empt another)', async () => {
+    const { domain, metric } = await h.counter({ public: true });
+    const id = uniqueId('shared');
+    const alice = await t.userToken(uniqueId('alice'));
+    const bob = await t.userToken(uniqueId('bob'));
+    expect(await increment([{ domain, metric, id }], alice)).toMatchObject({ accepted: 1, duplicates: [] });
+    expect(await increment([{ domain, metric, id }], bob)).toMatchObject({ accepted: 1, duplicates: [] });
+    expect(await increment([{ domain, metric, id }], alice)).toMatchObject({ accepted: 1, duplicates: [0] });
+    expect(await h.total(domain, metric)).toBe(2);
+  });
+
+  it('does not record the id of a rejected event: a corrected retry counts', async () => {
+    const { domain, metric } = await h.counter();
+    const id = uniqueId('id');
+    const rejected = await increment([{ domain, metric, id, by: 0 }]);
+    expect(rejected).toEqual({ accepted: 0, duplicates: [], rejected: [{ index: 0, reason: 'by_not_positive' }] });
+    expect(await increment([{ domain, metric, id, by: 2 }])).toEqual({ accepted: 1, duplicates: [], rejected: [] });
+    expect(await h.total(domain, metric)).toBe(2);
+  });
+
+  it('rejects bad ids (empty, too long, NUL) with BAD_USER_INPUT and stores nothing of the call', async () => {
+    const { domain, metric } = await h.counter();
+    for (const bad of ['', 'x'.repeat(129), 'a\u0000b']) {
+      const result = await t.gql(INCREMENT, { events: [{ domain, metric, id: uniqueId('ok') }, { domain, metric, id: bad }] }, service());
+      expect(errorCodes(result)).toEqual(['BAD_USER_INPUT']);
+      expect(JSON.stringify(result.errors)).toMatch(/events\.1\.id|id/);
+      const objects = await t.gql(INCREMENT_OBJECTS, { domain, metric, ids: ['a'], id: bad }, service());
+      expect(errorCodes(objects)).toEqual(['BAD_USER_INPUT']);
+      const labels = await t.gql(TRACK_LABELS, { labels: uniqueId('lbl'), id: bad }, service());
+      expect(errorCodes(labels)).toEqual(['BAD_USER_INPUT']);
+    }
+    expect(await h.total(domain, metric)).toBe(0);
+    // 128 characters is the limit, inclusive.
+    expect(await increment([{ domain, metric, id: 'y'.repeat(128) }])).toMatchObject({ accepted: 1, duplicates: [] });
+  });
+
+  it('incrementObjects: one id per call, each object de-duplicated by its position', async () => {
+    const { domain, metric } = await h.counter();
+    const id = uniqueId('call');
+    const call = (ids: string[], key: string | null = id) =>
+      t.ok<{ incrementObjects: Result }>(INCREMENT_OBJECTS, { domain, metric, ids, id: key }, service()).then((d) => d.incrementObjects);
+    expect(await call(['a', 'b', 'c'])).toEqual({ accepted: 3, duplicates: [], rejected: [] });
+    expect(await call(['a', 'b', 'c'])).toEqual({ accepted: 3, duplicates: [0, 1, 2], rejected: [] });
+    // A longer call with the same id: only the new position counts.
+    expect(await call(['a', 'b', 'c', 'd'])).toEqual({ accepted: 4, duplicates: [0, 1, 2], rejected: [] });
+    // The same id in `increment` is another namespace.
+    expect(await increment([{ domain, metric, id, object: { type: 'Item', id: 'a' } }])).toMatchObject({ duplicates: [] });
+    expect(await h.total(domain, metric)).toBe(5);
+  });
+
+  it('trackLabels: one id per call, each label de-duplicated by its position in the list', async () => {
+    const label = uniqueId('lbl');
+    const id = uniqueId('call');
+    const call = (labels: string) => t.ok<{ trackLabels: Result }>(TRACK_LABELS, { labels, id }, service()).then((d) => d.trackLabels);
+    expect(await call(`${label}|::bad|${label}:cat:dom-${id}`)).toEqual({
+      accepted: 2,
+      duplicates: [],
+      rejected: [{ index: 1, reason: 'empty_label' }],
+    });
+    expect(await call(`${label}|::bad|${label}:cat:dom-${id}`)).toEqual({
+      accepted: 2,
+      duplicates: [0, 2],
+      rejected: [{ index: 1, reason: 'empty_label' }],
+    });
+    expect(await h.total('labels', label)).toBe(2);
+  });
+
+  it('the /track beacon takes an id: a beacon sent twice counts once (labels and page views)', async () => {
+    const { domain, metric } = await h.counter({ public: true });
+    const label = uniqueId('lbl');
+    const id = uniqueId('beacon');
+    const send = () =>
+      t.app.yoga.fetch(
+        `http://localhost/track?labels=${encodeURIComponent(label)}&pageview=${domain}:${metric}&page=/a&page=/b&id=${id}`,
+        { headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/124.0' } },
+      );
+    expect((await send()).status).toBe(204);
+    expect((await send()).status).toBe(204);
+    const json = await t.app.yoga.fetch('http://localhost/track', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/124.0' },
+      body: JSON.stringify({ labels: label, pageview: `${domain}:${metric}`, pages: ['/a', '/b'], id }),
+    });
+    expect(json.status).toBe(204);
+    expect(await h.total('labels', label)).toBe(1);
+    expect(await h.total(domain, metric)).toBe(2);
+    expect(await h.total(domain, metric, { object: { type: 'Page', id: '/b' } })).toBe(1);
+    const tooLong = await t.app.yoga.fetch(`http://localhost/track?labels=${label}&id=${'z'.repeat(200)}`);
+    expect(tooLong.status).toBe(400);
+    expect(await h.total('labels', label)).toBe(1);
+  });
+
+  it('forgets ids older than METRICS_DEDUPE_HOURS, and retention deletes them', async () => {
+    const { domain, metric } = await h.counter();
+    const old = uniqueId('old');
+    const recent = uniqueId('recent');
+    await increment([{ domain, metric, id: old }, { domain, metric, id: recent }]);
+    const sql = (query: string, params: unknown[] = []) => t.app.orm.em.fork().execute(query, params);
+    // The stored form of a key (src/metrics/inbox.ts): md5 of the caller scope and the key, as a uuid.
+    const hash = `md5(length('service:test-service') || ':service:test-service' || ?)::uuid`;
+    await sql(`update metric_increment_key set created_at = now() - interval '3 hours' where hash = ${hash}`, [`e:${old}`]);
+    // Past the window the id counts again (even before retention ran) and is remembered anew.
+    expect(await increment([{ domain, metric, id: old }, { domain, metric, id: recent }])).toMatchObject({ duplicates: [1] });
+    expect(await h.total(domain, metric)).toBe(3);
+    await sql(`update metric_increment_key set created_at = now() - interval '3 hours' where hash = ${hash}`, [`e:${recent}`]);
+    const report = await t.ok<{ applyRetention: { idempotencyKeysDeleted: number } }>(
+      'mutation ApplyRetention { applyRetention { idempotencyKeysDeleted } }',
+      {},
+      service(),
+    );
+    expect(report.applyRetention.idempotencyKeysDeleted).toBeGreaterThanOrEqual(1);
+    const left = await sql(`select (hash = ${hash}) as old from metric_increment_key where hash in (${hash}, ${hash})`, [`e:${old}`, `e:${old}`, `e:${recent}`]);
+    expect(left.map((r) => r['old'])).toEqual([true]);
+  });
+});
