@@ -11,7 +11,7 @@ import pg from 'pg';
  *   measured user's items, so its feed holds about 200,000·s entries, 100,000·s of them unread;
  * - feed entries for every (tracker owner, matching action) and exact unread counters;
  * - a "hot" item tracked by 1,000 users (logAction fan-out), `ws-hot` tracked by the websocket users, and
- *   (s > 1) `hot-10k` tracked by 10,000 users.
+ *   `hot-10k` tracked by 10,000 users (bench/activity/scale.ts).
  *
  * The tables' secondary indexes are dropped during the load and rebuilt after it (the same definitions,
  * read from pg_indexes): building an index once is much faster than maintaining it row by row.
@@ -158,13 +158,11 @@ export async function generate(
       `insert into activity_tracker (owner_id, object_type, object_id, verbs, actor_only)
        select 'ws' || u, '${WS_ITEM.type}', '${WS_ITEM.id}', null, false from generate_series(0, ${wsUsers - 1}) u`,
     );
-    if (scale > 1) {
-      await step(
-        'hot-10k item: tracked by 10,000 users',
-        `insert into activity_tracker (owner_id, object_type, object_id, verbs, actor_only)
-         select 'u' || u, '${HOT_10K_ITEM.type}', '${HOT_10K_ITEM.id}', null, false from generate_series(0, 9999) u`,
-      );
-    }
+    await step(
+      'hot-10k item: tracked by 10,000 users',
+      `insert into activity_tracker (owner_id, object_type, object_id, verbs, actor_only)
+       select 'u' || u, '${HOT_10K_ITEM.type}', '${HOT_10K_ITEM.id}', null, false from generate_series(0, 9999) u`,
+    );
     for (const index of secondary) await step(`index ${index.name}`, index.definition);
     await step('vacuum analyze', `vacuum analyze`);
     const count = async (sql: string) => Number((await client.query(sql)).rows[0].n);

@@ -72,7 +72,7 @@ interface Measured {
   counts: Record<string, number>;
 }
 
-async function measure(instance: Instance, iterations: number, middle: CursorKey, log: (l: string) => void): Promise<Measured> {
+async function measure(instance: Instance, iterations: number, scale: number, middle: CursorKey, log: (l: string) => void): Promise<Measured> {
   const me = await signTestToken(MEASURED_USER);
   const service = await signTestToken('bench-service', ['service']);
   const timings: Timings[] = [];
@@ -100,7 +100,7 @@ async function measure(instance: Instance, iterations: number, middle: CursorKey
     cursor = data.feed.pageInfo.hasNextPage ? data.feed.pageInfo.endCursor : null;
   }));
   let deep: string | null = encodeCursor(middle);
-  add(await timed('feed: pages of 50 from the middle of the feed (1M entries deep)', iterations, 10, async () => {
+  add(await timed(`feed: pages of 50 from the middle of the feed (${(scale / 10).toLocaleString('en')}M entries deep)`, iterations, 10, async () => {
     const data = await gql(instance.url, FEED_PAGE, { after: deep }, me);
     if (data.feed.edges.length !== 50) throw new Error('short deep page');
     deep = data.feed.pageInfo.endCursor;
@@ -119,11 +119,11 @@ async function measure(instance: Instance, iterations: number, middle: CursorKey
   add(await timed('logAction fanning out to 10,000 feeds', Math.max(10, Math.floor(iterations / 10)), 3, logTo(HOT_10K_ITEM)));
   counts['u0Unread'] = (await gql(instance.url, `{ unreadCount(user: "u0") }`, {}, service)).unreadCount as number;
   // `track` as main has it (no backfill of past actions yet): a new user starts tracking an item with
-  // about 2,000·scale/10 past actions, then a whole type.
-  add(await timed('track: an item with ~2,000 past actions (new tracker)', Math.max(20, Math.floor(iterations / 2)), 5, async (i) => {
+  // about 200·scale past actions, then a whole type.
+  add(await timed(`track: an item with ~${(200 * scale).toLocaleString('en')} past actions (new tracker)`, Math.max(20, Math.floor(iterations / 2)), 5, async (i) => {
     await gql(instance.url, TRACK, { input: { owner: `tracker-${i}`, object: { type: 'Item', id: String(i % 1000) }, actorOnly: false } }, service);
   }));
-  add(await timed('track: the whole Item type (10M past actions, new tracker)', Math.max(20, Math.floor(iterations / 2)), 5, async (i) => {
+  add(await timed(`track: the whole Item type (${scale}M past actions, new tracker)`, Math.max(20, Math.floor(iterations / 2)), 5, async (i) => {
     await gql(instance.url, TRACK, { input: { owner: `type-tracker-${i}`, objectType: 'Item', actorOnly: false } }, service);
   }));
   return { timings, counts };
@@ -185,7 +185,7 @@ async function plans(databaseUrl: string, middle: CursorKey): Promise<Array<{ ti
     const out: Array<{ title: string; plan: string }> = [];
     out.push({ title: 'feed, first page', plan: await explain(page(''), [MEASURED_USER]) });
     out.push({
-      title: 'feed, a page 1M entries deep',
+      title: 'feed, a page from the middle of the feed',
       plan: await explain(page(`and (f.action_timestamp, f.action_id) < (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::bigint)`), [
         MEASURED_USER,
         middle.tsUs,
@@ -285,7 +285,7 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
     const middle = await middleOfFeed(databaseUrl);
     rssStart = rssKiB(pid);
     log('latency benchmarks');
-    measured = await measure(instance, iterations, middle, log);
+    measured = await measure(instance, iterations, scale, middle, log);
     rssEnd = rssKiB(pid);
     log(`  server RSS ${(rssStart / 1024).toFixed(0)} MiB before, ${(rssEnd / 1024).toFixed(0)} MiB after the requests`);
     explained = await plans(databaseUrl, middle);
@@ -309,7 +309,7 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
   const rows: BenchRow[] = [
     { benchmark: `activity ×${scale}: feed page of 50, p95 (first page)`, value: ms(first.p95), target: '< 15 ms', met: first.p95 < 15 },
     { benchmark: `activity ×${scale}: feed page of 50, p95 (walking back with cursors)`, value: ms(next.p95), target: '< 15 ms', met: next.p95 < 15 },
-    { benchmark: `activity ×${scale}: feed page of 50, p95 (1M entries deep)`, value: ms(deepPage.p95), target: '< 15 ms', met: deepPage.p95 < 15 },
+    { benchmark: `activity ×${scale}: feed page of 50, p95 (from the middle of the feed)`, value: ms(deepPage.p95), target: '< 15 ms', met: deepPage.p95 < 15 },
     { benchmark: `activity ×${scale}: feed page of 50 unreadOnly, p95`, value: ms(unreadOnly.p95), target: '< 15 ms', met: unreadOnly.p95 < 15 },
     { benchmark: `activity ×${scale}: unreadCount with ${unreadLabel} unread, p95`, value: ms(unread.p95), target: '< 5 ms', met: unread.p95 < 5 },
     { benchmark: `activity ×${scale}: logAction to 1,000 feeds, p95`, value: ms(log1k.p95), target: '< 25 ms', met: log1k.p95 < 25 },
