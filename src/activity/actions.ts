@@ -128,20 +128,28 @@ export async function logActions(
   const ids: string[] = [];
   const actions: ActionRecord[] = [];
   const events: PendingFeedEvent[] = [];
+  const logged = new Map<string, ActionRecord>(); // by id: an action amended later in the call keeps its last state
   for (const [index, params] of list.entries()) {
     // An input whose idempotency key was used before answers with that action and logs nothing (idempotency.ts);
     // only actions logged by this call take part in its grouping.
-    const logged = await logActionOnce(em, settings, keys[index], () => logAction(em, settings, { ...params, sameCall: ids }));
-    if (!logged.repeated && !ids.includes(logged.action.id)) ids.push(logged.action.id);
-    actions.push(logged.action);
-    events.push(...logged.events);
+    const once = await logActionOnce(em, settings, keys[index], () => logAction(em, settings, { ...params, sameCall: ids }));
+    if (!once.repeated) {
+      if (!ids.includes(once.action.id)) ids.push(once.action.id);
+      logged.delete(once.action.id);
+      logged.set(once.action.id, once.action);
+    }
+    actions.push(once.action);
+    events.push(...once.events);
   }
-  return { actions, events };
+  return { actions, events, logged: [...logged.values()] };
 }
 
 export interface LoggedActions {
+  /** One per input, in order (a repeated idempotency key answers with its earlier action). */
   actions: ActionRecord[];
   events: PendingFeedEvent[];
+  /** The actions this call logged or amended, each once. */
+  logged: ActionRecord[];
 }
 
 /**

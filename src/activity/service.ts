@@ -56,14 +56,14 @@ export class ActivityService {
    * (fan-outs lock counters in user order, but a grouped fan-out and a markAllRead can still cross on feed
    * entries), then publishes the events it produced.
    */
-  async #write<T extends { events: PendingFeedEvent[] }>(em: Em, work: (tem: Em) => Promise<T>): Promise<T> {
+  async #write<T extends { events: PendingFeedEvent[]; logged?: readonly ActionRecord[] }>(em: Em, work: (tem: Em) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await em.transactional(async (tem) => {
           const done = await work(tem);
           await recordFeedChanges(tem, done.events); // positions in the users' change streams (change-stream.ts)
-          const action = 'action' in done ? (done.action as ActivityWrite['action']) : undefined;
-          for (const listener of this.#listeners) await listener.afterWrite(tem, { action, events: done.events });
+          const write: ActivityWrite = { actions: done.logged ?? [], events: done.events };
+          for (const listener of this.#listeners) await listener.afterWrite(tem, write);
           return done;
         });
         publishFeedEvents(this.#pubsub, this.#logger, result.events);
@@ -82,7 +82,11 @@ export class ActivityService {
    * idempotency key, a repeat returns the first call's action and does nothing else (idempotency.ts).
    */
   async logAction(em: Em, params: LogActionParams, key?: ActionKey | null): Promise<ActionRecord> {
-    return (await this.#write(em, (tem) => logActionOnce(tem, this.settings, key, () => logAction(tem, this.settings, params)))).action;
+    const once = async (tem: Em) => {
+      const done = await logActionOnce(tem, this.settings, key, () => logAction(tem, this.settings, params));
+      return { ...done, logged: done.repeated ? [] : [done.action] };
+    };
+    return (await this.#write(em, once)).action;
   }
 
   /**

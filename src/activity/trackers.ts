@@ -3,7 +3,7 @@ import type { ObjectRefValue } from '../objects/object-ref.ts';
 import { findForgotten } from '../objects/tombstones.ts';
 import { badInput, notFound } from '../server/errors.ts';
 import { toDate, type Row } from './action-store.ts';
-import { describeObjects, logAction } from './actions.ts';
+import { describeObjects, logAction, type LoggedAction } from './actions.ts';
 import type { PendingFeedEvent } from './feed-events.ts';
 import { lockObject } from './object-locks.ts';
 import { backfillTracker, dropUnmatchedEntries, narrows, widens } from './tracker-feed.ts';
@@ -12,6 +12,7 @@ import {
   STOPPED_TRACKING,
   normaliseVerbs,
   pgTextArray,
+  type ActionRecord,
   type ActivitySettings,
   type TrackerRecord,
 } from './model.ts';
@@ -49,6 +50,8 @@ export interface UntrackParams {
 export interface TrackerChange<T> {
   tracker: T;
   events: PendingFeedEvent[];
+  /** The "started/stopped tracking" action, when one was logged. */
+  logged: ActionRecord[];
 }
 
 export function trackerFromRow(row: Row): TrackerRecord {
@@ -125,11 +128,14 @@ export async function track(em: Em, settings: ActivitySettings, params: TrackPar
   // widened, the matching past actions enter as read.
   if (previous && narrows(previous, tracker)) events.push(...(await dropUnmatchedEntries(em, params.owner, tracker.id)));
   if (!previous || widens(previous, tracker)) await backfillTracker(em, tracker, settings.config.activityTrackBackfill);
+  const logged: ActionRecord[] = [];
   if (!previous && params.log) {
     await params.chargeLoggedAction?.();
-    events.push(...(await logTrackingAction(em, settings, STARTED_TRACKING, params.owner, type, id, label)));
+    const started = await logTrackingAction(em, settings, STARTED_TRACKING, params.owner, type, id, label);
+    events.push(...started.events);
+    logged.push(started.action);
   }
-  return { tracker, events };
+  return { tracker, events, logged };
 }
 
 /**
@@ -159,11 +165,14 @@ export async function untrack(em: Em, settings: ActivitySettings, params: Untrac
   }
   // The feed follows: entries that no remaining tracker matches leave it (tracker-feed.ts).
   const events: PendingFeedEvent[] = await dropUnmatchedEntries(em, params.owner, current.id);
+  const logged: ActionRecord[] = [];
   if (tracker === null && params.log) {
     await params.chargeLoggedAction?.();
-    events.push(...(await logTrackingAction(em, settings, STOPPED_TRACKING, params.owner, type, id, label ?? current.objectLabel)));
+    const stopped = await logTrackingAction(em, settings, STOPPED_TRACKING, params.owner, type, id, label ?? current.objectLabel);
+    events.push(...stopped.events);
+    logged.push(stopped.action);
   }
-  return { tracker, events };
+  return { tracker, events, logged };
 }
 
 /** actrack's "started tracking" / "stopped tracking" actions, logged by the user on the object (or type). */
@@ -175,15 +184,14 @@ async function logTrackingAction(
   type: string,
   id: string,
   label: string | null,
-): Promise<PendingFeedEvent[]> {
-  const logged = await logAction(em, settings, {
+): Promise<LoggedAction> {
+  return logAction(em, settings, {
     actor: { type: settings.config.userType, id: owner },
     verb,
     targets: id === '' ? [] : [{ type, id, label }],
     data: id === '' ? { objectType: type } : null,
     groupingDelay: -1,
   });
-  return logged.events;
 }
 
 export async function trackersOfOwner(em: Em, owner: string): Promise<TrackerRecord[]> {
