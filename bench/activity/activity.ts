@@ -175,6 +175,23 @@ export async function websocketBenchmark(instance: Instance, subscribers: number
   });
 }
 
+/** logAction reaching every websocket user's feed while none of them is connected: the database part alone. */
+async function fanOutWithoutSubscribers(instance: Instance, calls: number): Promise<number[]> {
+  const service = await signTestToken('bench-service', ['service']);
+  const times: number[] = [];
+  for (let i = 0; i < calls; i++) {
+    const t0 = performance.now();
+    await gql(
+      instance.url,
+      `mutation($input: LogActionInput!) { logAction(input: $input) { id } }`,
+      { input: { actor: { type: 'User', id: `quiet${i}` }, verb: 'announced', targets: [{ ...WS_ITEM }], groupingDelay: -1 } },
+      service,
+    );
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
 function logDelivery(label: string, ws: WsResult, log: (l: string) => void) {
   const e2e = summary(ws.sinceSent);
   const mutation = summary(ws.mutation);
@@ -210,14 +227,17 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
   // ACTIVITY_BENCH_ONLY=ws: only the websocket part (for profiling); writes no results file.
   const onlyWebsocket = process.env['ACTIVITY_BENCH_ONLY'] === 'ws';
   const databaseUrl = await createDatabase(serverUrl, DB_NAME);
-  const instance = await startInstance({
-    databaseUrl,
-    env: {
-      ...UNLIMITED_SERVER_ENV,
-      LOG_LEVEL: 'info',
-      ...(process.env['ACTIVITY_BENCH_SERVER_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['ACTIVITY_BENCH_SERVER_NODE_OPTIONS'] } : {}),
-    },
-  });
+  const serverEnv = {
+    ...UNLIMITED_SERVER_ENV,
+    LOG_LEVEL: 'info',
+    ...(process.env['ACTIVITY_BENCH_SERVER_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['ACTIVITY_BENCH_SERVER_NODE_OPTIONS'] } : {}),
+  };
+  const instance = await startInstance({ databaseUrl, env: serverEnv });
+  // ACTIVITY_BENCH_BEFORE_ROOT: a checkout of the previous version (e.g. `git archive main | tar -x -C dir`,
+  // node_modules linked), measured in the same run.
+  const beforeRoot = process.env['ACTIVITY_BENCH_BEFORE_ROOT'];
+  let before: WsResult | undefined;
+  let fanOutAlone: number[] = [];
   let dataset: DatasetReport;
   let latency: Timings[] = [];
   let ws: WsResult;
@@ -237,9 +257,25 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
         log(`  ${t.name}: p50 ${ms(s.p50)}, p95 ${ms(s.p95)}, p99 ${ms(s.p99)} (n=${s.n})`);
       }
     }
+    if (beforeRoot) {
+      // The previous version first (its own process, the same database and subscribers), then this one.
+      log(`websocket benchmark: previous version from ${beforeRoot}`);
+      const previous = await startInstance({ databaseUrl, root: beforeRoot, env: serverEnv });
+      try {
+        before = await websocketBenchmark(previous, subscribers, 10, log);
+        logDelivery('before', before, log);
+      } finally {
+        await previous.stop();
+      }
+    }
     log('websocket benchmark');
+    fanOutAlone = await fanOutWithoutSubscribers(instance, 5);
+    log(`  logAction reaching ${subscribers} feeds with no subscriber connected: p50 ${ms(median(fanOutAlone))} (n=${fanOutAlone.length})`);
     ws = await websocketBenchmark(instance, subscribers, 10, log);
     logDelivery('trackql', ws, log);
+    if (before) {
+      log(`  after / before: p99 ${(summary(ws.sinceSent).p99 / summary(before.sinceSent).p99).toFixed(2)} x, p50 ${(summary(ws.sinceSent).p50 / summary(before.sinceSent).p50).toFixed(2)} x`);
+    }
     if (idleSubscribers > 0) {
       log(`idle websocket subscribers: ${idleSubscribers}`);
       idle = await websocketBenchmark(instance, idleSubscribers, 0, log);
