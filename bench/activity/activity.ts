@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { bareYogaDelivery, measureDelivery, type DeliveryResult } from './delivery.ts';
 import { post, signTestToken, startInstance, type Instance } from '../../test/support/instances.ts';
 import { describeMachine, median, percentile } from '../machine.ts';
-import { createDatabase, dropDatabase, generate, HOT_ITEM, MEASURED_USER, WS_ITEM, type DatasetReport } from './dataset.ts';
+import { createDatabase, dropDatabase, generate, HOT_ITEM, MEASURED_USER, WS_IDLE_ITEM, WS_ITEM, type DatasetReport } from './dataset.ts';
 import type { BenchRow } from '../machine.ts';
 import { UNLIMITED_SERVER_ENV } from '../load.ts';
 
@@ -146,12 +146,18 @@ const WS_QUERY = `subscription { feed { kind unreadCount cursor action { id verb
  * `subscribers` graphql-ws clients in child processes (one user each, all tracking WS_ITEM); each round logs one
  * action that enters every one of their feeds.
  */
-export async function websocketBenchmark(instance: Instance, subscribers: number, rounds: number, log: (l: string) => void): Promise<WsResult> {
+export async function websocketBenchmark(
+  instance: Instance,
+  subscribers: number,
+  rounds: number,
+  log: (l: string) => void,
+  who: { prefix: string; item: { type: string; id: string } } = { prefix: 'ws', item: WS_ITEM },
+): Promise<WsResult> {
   const service = await signTestToken('bench-service', ['service']);
   return measureDelivery({
     pid: instance.server.child.pid!,
     wsUrl: instance.url.replace(/^http/, 'ws'),
-    users: Array.from({ length: subscribers }, (_, i) => `ws${i}`),
+    users: Array.from({ length: subscribers }, (_, i) => `${who.prefix}${i}`),
     tokens: true,
     query: WS_QUERY,
     rounds,
@@ -164,7 +170,7 @@ export async function websocketBenchmark(instance: Instance, subscribers: number
           input: {
             actor: { type: 'User', id: `u${round}`, label: 'Broadcaster' },
             verb: 'announced',
-            targets: [{ ...WS_ITEM, label: 'Everyone' }],
+            targets: [{ ...who.item, label: 'Everyone' }],
             groupingDelay: -1,
           },
         },
@@ -246,7 +252,7 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
   let plan = '';
   try {
     log('generating the data set');
-    dataset = await generate(databaseUrl, Math.max(subscribers, idleSubscribers), log, onlyWebsocket);
+    dataset = await generate(databaseUrl, subscribers, log, onlyWebsocket, idleSubscribers);
     log(`  done in ${dataset.seconds.toFixed(0)} s: ${JSON.stringify(dataset)}`);
     if (!onlyWebsocket) {
       plan = await explainFeed(databaseUrl);
@@ -278,7 +284,7 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
     }
     if (idleSubscribers > 0) {
       log(`idle websocket subscribers: ${idleSubscribers}`);
-      idle = await websocketBenchmark(instance, idleSubscribers, 0, log);
+      idle = await websocketBenchmark(instance, idleSubscribers, 0, log, { prefix: 'idle', item: WS_IDLE_ITEM });
       log(`  trackql: ${idle.perSubscriberKiB.toFixed(1)} KiB per idle subscriber with ${idleSubscribers}`);
     }
   } finally {

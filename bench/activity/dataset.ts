@@ -14,6 +14,8 @@ import pg from 'pg';
 export const MEASURED_USER = 'bench-me';
 export const HOT_ITEM = { type: 'Item', id: 'hot' };
 export const WS_ITEM = { type: 'Item', id: 'ws-hot' };
+/** Tracked by the idle-memory run's users `idle0`..: a separate item, so the delivery rounds reach exactly their users. */
+export const WS_IDLE_ITEM = { type: 'Item', id: 'ws-idle' };
 
 export interface DatasetReport {
   actions: number;
@@ -54,6 +56,7 @@ export async function generate(
   wsUsers: number,
   log: (line: string) => void,
   onlyWebsocketTrackers = false,
+  idleUsers = 0,
 ): Promise<DatasetReport> {
   const started = performance.now();
   const client = new pg.Client({ connectionString: databaseUrl });
@@ -72,7 +75,14 @@ export async function generate(
         `insert into activity_tracker (owner_id, object_type, object_id, verbs, actor_only)
          select 'ws' || u, '${WS_ITEM.type}', '${WS_ITEM.id}', null, false from generate_series(0, ${wsUsers - 1}) u`,
       );
-      return { actions: 0, feedEntries: 0, trackers: wsUsers, measuredFeed: 0, measuredUnread: 0, seconds: (performance.now() - started) / 1000 };
+      if (idleUsers > 0) {
+        await step(
+          `idle websocket item: tracked by ${idleUsers} users`,
+          `insert into activity_tracker (owner_id, object_type, object_id, verbs, actor_only)
+           select 'idle' || u, '${WS_IDLE_ITEM.type}', '${WS_IDLE_ITEM.id}', null, false from generate_series(0, ${idleUsers - 1}) u`,
+        );
+      }
+      return { actions: 0, feedEntries: 0, trackers: wsUsers + idleUsers, measuredFeed: 0, measuredUnread: 0, seconds: (performance.now() - started) / 1000 };
     }
     await step(
       'actions',
