@@ -20,6 +20,8 @@ export const MEASURED_USER = 'bench-me';
 export const HOT_ITEM = { type: 'Item', id: 'hot' };
 export const WS_ITEM = { type: 'Item', id: 'ws-hot' };
 export const HOT_10K_ITEM = { type: 'Item', id: 'hot-10k' };
+/** Tracked by the idle-memory run's users `idle0`..: a separate item, so the delivery rounds reach exactly their users. */
+export const WS_IDLE_ITEM = { type: 'Item', id: 'ws-idle' };
 
 export interface DatasetReport {
   actions: number;
@@ -60,8 +62,9 @@ export async function generate(
   wsUsers: number,
   log: (line: string) => void,
   onlyWebsocketTrackers = false,
-  scale = 1,
+  options: { scale?: number; idleUsers?: number } = {},
 ): Promise<DatasetReport> {
+  const { scale = 1, idleUsers = 0 } = options;
   if (!Number.isInteger(scale) || scale < 1) throw new Error(`scale must be a positive integer, got ${scale}`);
   const actions = 1_000_000 * scale;
   const actors = 10_000 * scale;
@@ -83,7 +86,14 @@ export async function generate(
         `insert into activity_tracker (owner_id, object_type, object_id, verbs, actor_only)
          select 'ws' || u, '${WS_ITEM.type}', '${WS_ITEM.id}', null, false from generate_series(0, ${wsUsers - 1}) u`,
       );
-      return { actions: 0, feedEntries: 0, trackers: wsUsers, measuredFeed: 0, measuredUnread: 0, seconds: (performance.now() - started) / 1000 };
+      if (idleUsers > 0) {
+        await step(
+          `idle websocket item: tracked by ${idleUsers} users`,
+          `insert into activity_tracker (owner_id, object_type, object_id, verbs, actor_only)
+           select 'idle' || u, '${WS_IDLE_ITEM.type}', '${WS_IDLE_ITEM.id}', null, false from generate_series(0, ${idleUsers - 1}) u`,
+        );
+      }
+      return { actions: 0, feedEntries: 0, trackers: wsUsers + idleUsers, measuredFeed: 0, measuredUnread: 0, seconds: (performance.now() - started) / 1000 };
     }
     const { rows: secondary } = await client.query<{ name: string; definition: string }>(
       `select i.indexname as name, i.indexdef as definition from pg_indexes i

@@ -276,7 +276,7 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
     }
     else {
       log(`generating the data set at scale ${scale}`);
-      dataset = await generate(databaseUrl, 0, log, false, scale);
+      dataset = await generate(databaseUrl, 0, log, false, { scale });
       log(`  done in ${dataset.seconds.toFixed(0)} s: ${JSON.stringify(dataset)}`);
     }
     if (process.env['SCALE_PHASE'] === 'generate') return [];

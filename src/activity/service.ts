@@ -6,6 +6,7 @@ import type { ObjectRefValue } from '../objects/object-ref.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
 import { actionsByIds, actionsPage, type ActionFilters, type ActionViewer } from './accessors.ts';
 import { feedStream, headPosition, recordFeedChanges } from './change-stream.ts';
+import { FeedRouter } from './feed-delivery.ts';
 import { logAction, logActions, type LogActionParams } from './actions.ts';
 import { forgetObject, type ForgetParams } from './deleted-items.ts';
 import { logActionOnce, type ActionKey } from './idempotency.ts';
@@ -35,11 +36,13 @@ export class ActivityService {
   readonly #logger: Logger;
   readonly settings: ActivitySettings;
   readonly #listeners: ActivityWriteListener[] = [];
+  readonly #router: FeedRouter;
 
   constructor(deps: { config: Config; pubsub: TrackqlPubSub; logger: Logger }) {
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
     this.settings = activitySettings(deps.config);
+    this.#router = new FeedRouter(deps.pubsub, deps.logger);
   }
 
   /** Registers a listener run inside every write's transaction (write-listeners.ts). */
@@ -118,7 +121,7 @@ export class ActivityService {
 
   /** Live feed of a user: the changes after `after` (when given), then live ones, each once, in order. */
   feedStream(fork: () => Em, userId: string, after: bigint | null): ReturnType<typeof feedStream> {
-    return feedStream({ pubsub: this.#pubsub, em: fork, userId, after, replayMax: this.settings.config.feedReplay.max });
+    return feedStream({ router: this.#router, em: fork, userId, after, replayMax: this.settings.config.feedReplay.max });
   }
 
   unreadCount(em: Em, userId: string): Promise<number> {
