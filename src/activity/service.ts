@@ -9,10 +9,12 @@ import { feedStream, headPosition, recordFeedChanges } from './change-stream.ts'
 import { logAction, logActions, type LogActionParams } from './actions.ts';
 import { forgetObject, type ForgetParams } from './deleted-items.ts';
 import { logActionOnce, type ActionKey } from './idempotency.ts';
-import { feedPage, unreadCount, type ActionPage, type FeedFilters, type Page } from './feed.ts';
+import { archive, archiveAll, unarchive } from './archive.ts';
+import type { EntryFilters } from './entry-state.ts';
+import { feedCounts, feedPage, unreadCount, type ActionPage, type FeedCounts, type FeedFilters, type Page } from './feed.ts';
 import { publishFeedEvents, type PendingFeedEvent } from './feed-events.ts';
 import { activitySettings, type ActionRecord, type ActivitySettings, type TrackerRecord } from './model.ts';
-import { markActions, markAllRead } from './read-state.ts';
+import { markActions, markAllRead, markAllSeen, markSeen } from './read-state.ts';
 import {
   track,
   trackersByIds,
@@ -123,8 +125,31 @@ export class ActivityService {
     return (await this.#write(em, (tem) => markActions(tem, userId, actionIds, unread, this.settings.readableLevel))).changed;
   }
 
-  async markAllRead(em: Em, userId: string, before: Date | null | undefined): Promise<number> {
-    return (await this.#write(em, (tem) => markAllRead(tem, userId, before))).changed;
+  async markAllRead(em: Em, userId: string, filters: EntryFilters): Promise<number> {
+    return (await this.#write(em, (tem) => markAllRead(tem, userId, filters))).changed;
+  }
+
+  /** Exact unread and unseen counts (archived entries excluded). */
+  feedCounts(em: Em, userId: string): Promise<FeedCounts> {
+    return feedCounts(em, userId);
+  }
+
+  /** Marks actions of the feed seen (they stay unread); returns how many changed. */
+  async markSeen(em: Em, userId: string, actionIds: string[]): Promise<number> {
+    return (await this.#write(em, (tem) => markSeen(tem, userId, actionIds))).changed;
+  }
+
+  async markAllSeen(em: Em, userId: string, filters: EntryFilters): Promise<number> {
+    return (await this.#write(em, (tem) => markAllSeen(tem, userId, filters))).changed;
+  }
+
+  /** Archives (or unarchives) actions of the feed; returns how many changed. */
+  async archive(em: Em, userId: string, actionIds: string[], archived: boolean): Promise<number> {
+    return (await this.#write(em, (tem) => (archived ? archive : unarchive)(tem, userId, actionIds))).changed;
+  }
+
+  async archiveAll(em: Em, userId: string, filters: EntryFilters, readOnly: boolean): Promise<number> {
+    return (await this.#write(em, (tem) => archiveAll(tem, userId, filters, readOnly))).changed;
   }
 
   // ---------------------------------------------------------------- trackers
