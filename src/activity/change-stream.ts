@@ -162,6 +162,9 @@ export function feedStream(options: FeedStreamOptions): Repeater<FeedMessage & {
     });
     let last: bigint = 0n;
     const catchUp = async (after: bigint) => {
+      // Nothing after `after` yet: the next live change must still be taken as following it (not as a gap
+      // after position 0, which would replay the changes before the cursor).
+      if (after > last) last = after;
       const result = await changesAfter(em(), userId, after, replayMax);
       if (result.kind === 'reset') {
         last = BigInt(result.message.position!);
