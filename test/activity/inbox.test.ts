@@ -163,7 +163,7 @@ describe('bulk changes by filter', () => {
     const person = { type: 'Person', id: uniqueId('p') };
     const doc = { type: 'Doc', id: uniqueId('d') };
     const personTracker = await h.track({ owner: user, object: person });
-    const docTracker = await h.track({ owner: user, object: doc });
+    const docTracker = await h.track({ owner: user, object: doc, actorOnly: false });
     const hourAgo = new Date(Date.now() - 3600_000);
     const old = await h.logAction({ actor: person, verb: 'a', timestamp: hourAgo.toISOString(), groupingDelay: -1 });
     await h.logAction({ actor: person, verb: 'b', groupingDelay: -1 });
