@@ -11,6 +11,7 @@ import { forgetObject, type ForgetParams } from './deleted-items.ts';
 import { logActionOnce, type ActionKey } from './idempotency.ts';
 import { archive, archiveAll, unarchive } from './archive.ts';
 import type { EntryFilters } from './entry-state.ts';
+import { feedCountsBy, filteredCounts, type CountFilters, type FeedCountKey, type FeedCountRow } from './feed-counts.ts';
 import { feedCounts, feedPage, unreadCount, type ActionPage, type FeedCounts, type FeedFilters, type Page } from './feed.ts';
 import { publishFeedEvents, type PendingFeedEvent } from './feed-events.ts';
 import { activitySettings, type ActionRecord, type ActivitySettings, type TrackerRecord } from './model.ts';
@@ -132,6 +133,16 @@ export class ActivityService {
   /** Exact unread and unseen counts (archived entries excluded). */
   feedCounts(em: Em, userId: string): Promise<FeedCounts> {
     return feedCounts(em, userId);
+  }
+
+  /** Counts per tab (feed-counts.ts). */
+  feedCountsBy(em: Em, userId: string, by: readonly FeedCountKey[], filters: CountFilters): Promise<FeedCountRow[]> {
+    return feedCountsBy(em, userId, by, filters, this.settings.readableLevel);
+  }
+
+  /** Unread and unseen counts under filters (none: the counter row). */
+  filteredCounts(em: Em, userId: string, filters: CountFilters): Promise<FeedCounts> {
+    return filteredCounts(em, userId, filters, this.settings.readableLevel);
   }
 
   /** Marks actions of the feed seen (they stay unread); returns how many changed. */

@@ -5,6 +5,7 @@ import { actionFromSnapshot } from '../feed-events.ts';
 import type { ActionRecord } from '../model.ts';
 import { ActionRef, Level } from './action.ts';
 import type { EntryFilters } from '../entry-state.ts';
+import type { CountFilters } from '../feed-counts.ts';
 import { actionDbIds, connectionFrom, ownOrService, pageFrom, trackerDbId, verbsSchema, whose } from './common.ts';
 
 /** The feed: `feed`, `unreadCount`, read marks, and the live `feed` subscription. */
@@ -117,18 +118,45 @@ builder.queryFields((t) => ({
     FeedConnection,
   ),
   unreadCount: t.int({
-    description: 'Exact number of unread actions in the feed (one row read).',
+    description:
+      'Exact number of unread actions in the feed, archived ones excluded (one row read; with filters, one count over the unread entries).',
     authScopes: (_root, args) => ownOrService(args.user),
-    args: { user: t.arg.id({ required: false }) },
-    resolve: (_root, args, ctx) => ctx.services.activity.unreadCount(ctx.em, whose(ctx, args.user, 'user')),
+    args: countFilterArgs,
+    resolve: async (_root, args, ctx) =>
+      (await ctx.services.activity.filteredCounts(ctx.em, whose(ctx, args.user, 'user'), countFilters(args))).unread,
   }),
   unseenCount: t.int({
-    description: 'Exact number of unseen actions in the feed (the badge; archived ones excluded; one row read).',
+    description:
+      'Exact number of unseen actions in the feed (the badge), archived ones excluded (one row read; with filters, one count over the unread entries).',
     authScopes: (_root, args) => ownOrService(args.user),
-    args: { user: t.arg.id({ required: false }) },
-    resolve: async (_root, args, ctx) => (await ctx.services.activity.feedCounts(ctx.em, whose(ctx, args.user, 'user'))).unseen,
+    args: countFilterArgs,
+    resolve: async (_root, args, ctx) =>
+      (await ctx.services.activity.filteredCounts(ctx.em, whose(ctx, args.user, 'user'), countFilters(args))).unseen,
   }),
 }));
+
+/** The filters of unreadCount / unseenCount. */
+const countFilterArgs = builder.args((t) => ({
+  verbs: t.stringList({ required: false, validate: verbsSchema, description: 'Only these verbs.' }),
+  objectType: t.string({ required: false, description: 'Only actions with an object (actor, target or related) of this type.' }),
+  minLevel: t.field({ type: Level, required: false, description: 'Lowest level counted; default the readable level.' }),
+  tracker: t.id({ required: false, description: 'Only actions this tracker of the user matches.' }),
+  user: t.id({ required: false }),
+}));
+
+function countFilters(args: {
+  verbs?: string[] | null | undefined;
+  objectType?: string | null | undefined;
+  minLevel?: number | null | undefined;
+  tracker?: string | number | null | undefined;
+}): CountFilters {
+  return {
+    verbs: args.verbs,
+    objectType: args.objectType,
+    minLevel: args.minLevel,
+    trackerId: args.tracker === null || args.tracker === undefined ? null : trackerDbId(args.tracker, 'tracker'),
+  };
+}
 
 /** The filters of the bulk changes (markAllRead, markAllSeen, archiveAll). */
 const entryFilterArgs = builder.args((t) => ({
