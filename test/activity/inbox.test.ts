@@ -294,3 +294,70 @@ describe('concurrency', () => {
     }
   });
 });
+
+// ------------------------------------------------------------------------------------------ counts per tab
+
+describe('feedCounts and filtered counts', () => {
+  it('rows per verb, object type, tracker and level equal the counts computed from the listed feed', async () => {
+    const user = uniqueId('u');
+    const person = { type: 'Person', id: uniqueId('p') };
+    const doc = { type: 'Doc', id: uniqueId('d') };
+    const personTracker = await h.track({ owner: user, object: person });
+    const docTracker = await h.track({ owner: user, object: doc, actorOnly: false });
+    const logged = [
+      await h.logAction({ actor: person, verb: 'a', groupingDelay: -1 }),
+      await h.logAction({ actor: person, verb: 'b', level: 'ERROR', targets: [doc], groupingDelay: -1 }),
+      await h.logAction({ actor: { type: 'Bot', id: uniqueId('b') }, verb: 'b', targets: [doc], groupingDelay: -1 }),
+      await h.logAction({ actor: person, verb: 'a', level: 'WARNING', groupingDelay: -1 }),
+      await h.logAction({ actor: person, verb: 'c', level: 'DEBUG', groupingDelay: -1 }), // below the readable level: not listed
+    ];
+    await mutate('markSeen(actionIds: $ids, user: $u)', '$ids: [ID!]!, $u: ID', { ids: [logged[0].id], u: user });
+    await mutate('markRead(actionIds: $ids, user: $u)', '$ids: [ID!]!, $u: ID', { ids: [logged[1].id], u: user });
+    await mutate('archive(actionIds: $ids, user: $u)', '$ids: [ID!]!, $u: ID', { ids: [logged[3].id], u: user });
+
+    const data = await t.ok<{ feedCounts: Array<{ by: string; key: string; unread: number; unseen: number; total: number }> }>(
+      `query($u: ID) { feedCounts(user: $u, by: [VERB, OBJECT_TYPE, TRACKER, LEVEL]) { by key unread unseen total } }`,
+      { u: user },
+      h.service,
+    );
+    // The reference: the listed feed (archived and DEBUG excluded), counted per key here.
+    const listed = await t.ok<{ feed: { edges: Array<{ node: any }> } }>(
+      `query($u: ID) { feed(user: $u, first: 100) { edges { node { id verb level unread seen actor { type } targets { type } matchedTrackers { id } } } } }`,
+      { u: user },
+      h.service,
+    );
+    const expected: Array<{ by: string; key: string; unread: number; unseen: number; total: number }> = [];
+    const add = (by: string, key: string, n: any) => {
+      let row = expected.find((r) => r.by === by && r.key === key);
+      if (!row) expected.push((row = { by, key, unread: 0, unseen: 0, total: 0 }));
+      row.total++;
+      if (n.unread) row.unread++;
+      if (!n.seen) row.unseen++;
+    };
+    for (const { node } of listed.feed.edges) {
+      add('VERB', node.verb, node);
+      for (const type of new Set([node.actor.type, ...node.targets.map((x: { type: string }) => x.type)])) add('OBJECT_TYPE', type, node);
+      for (const tr of node.matchedTrackers) add('TRACKER', tr.id, node);
+      add('LEVEL', node.level, node);
+    }
+    const order = ['VERB', 'OBJECT_TYPE', 'TRACKER', 'LEVEL'];
+    const sort = (rows: typeof expected) =>
+      [...rows].sort((x, y) => order.indexOf(x.by) - order.indexOf(y.by) || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+    expect(listed.feed.edges.length).toBe(3);
+    expect(sort(data.feedCounts)).toEqual(sort(expected));
+    expect(data.feedCounts.find((r) => r.by === 'TRACKER' && r.key === docTracker.id)).toEqual({ by: 'TRACKER', key: docTracker.id, unread: 1, unseen: 1, total: 2 });
+
+    // Filters on unreadCount / unseenCount.
+    const filtered = async (args: string, variables: Record<string, unknown> = {}) =>
+      t.ok<{ unreadCount: number; unseenCount: number }>(
+        `query($u: ID${args.includes('$tr') ? ', $tr: ID' : ''}) { unreadCount(user: $u, ${args}) unseenCount(user: $u, ${args}) }`,
+        { u: user, ...variables },
+        h.service,
+      );
+    expect(await filtered('verbs: ["a"]')).toEqual({ unreadCount: 1, unseenCount: 0 });
+    expect(await filtered('objectType: "Doc"')).toEqual({ unreadCount: 1, unseenCount: 1 });
+    expect(await filtered('tracker: $tr', { tr: personTracker.id })).toEqual({ unreadCount: 1, unseenCount: 0 });
+    expect(await filtered('minLevel: ERROR')).toEqual({ unreadCount: 0, unseenCount: 0 });
+    expect(await counts(user)).toEqual({ unread: 2, unseen: 1 });
+  });
+});
