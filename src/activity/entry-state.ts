@@ -69,10 +69,13 @@ export interface TransitionResult {
  * transaction.
  */
 export async function applyTransition(em: Em, userId: string, transition: Transition, withIds: boolean): Promise<TransitionResult> {
+  // The action is only read when a condition needs it (verbs, object type, level): markAllSeen over 100,000
+  // entries then reads the entries alone.
+  const join = transition.where.some((w) => /\ba\./.test(w)) ? 'join activity_action a on a.id = f.action_id' : '';
   const rows = await em.execute<Row[]>(
     `with prev as (
        select f.action_id, f.unread, f.unseen, f.archived
-         from activity_feed_entry f join activity_action a on a.id = f.action_id
+         from activity_feed_entry f ${join}
         where f.user_id = ? and ${transition.where.join(' and ')}
         order by f.action_id
         for update of f
