@@ -9,7 +9,7 @@ import pg from 'pg';
  * - the measured user `bench-me` with 1,000 trackers on items 0..999;
  * - 1,000,000·s actions (5 verbs, 10% at HIDDEN level) with one target item each; 20% of them target the
  *   measured user's items, so its feed holds about 200,000·s entries, 100,000·s of them unread;
- * - feed entries for every (tracker owner, matching action) and exact unread counters;
+ * - feed entries for every (tracker owner, matching action) and exact unread and unseen counters (unseen = unread);
  * - a "hot" item tracked by 1,000 users (logAction fan-out), `ws-hot` tracked by the websocket users, and
  *   `hot-10k` tracked by 10,000 users (bench/activity/scale.ts).
  *
@@ -142,7 +142,7 @@ export async function generate(
     );
     await step(
       `unread: ${(100_000 * scale).toLocaleString('en')} newest readable entries of the measured user`,
-      `update activity_feed_entry f set unread = true
+      `update activity_feed_entry f set unread = true, unseen = true
         where f.user_id = '${MEASURED_USER}' and f.action_id in (
           select f2.action_id from activity_feed_entry f2 join activity_action a on a.id = f2.action_id
            where f2.user_id = '${MEASURED_USER}' and a.level >= 30
@@ -150,13 +150,13 @@ export async function generate(
     );
     await step(
       'unread: half of the other users\' readable entries',
-      `update activity_feed_entry f set unread = true from activity_action a
+      `update activity_feed_entry f set unread = true, unseen = true from activity_action a
         where a.id = f.action_id and a.level >= 30 and f.user_id <> '${MEASURED_USER}' and f.action_id % 2 = 0`,
     );
     await step(
-      'unread counters',
-      `insert into activity_unread_counter (user_id, count)
-       select user_id, count(*) filter (where unread) from activity_feed_entry group by user_id`,
+      'unread and unseen counters',
+      `insert into activity_unread_counter (user_id, count, unseen)
+       select user_id, count(*) filter (where unread), count(*) filter (where unseen) from activity_feed_entry group by user_id`,
     );
     await step(
       'hot item: tracked by 1,000 users',

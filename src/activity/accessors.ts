@@ -53,8 +53,8 @@ export async function actionsPage(
   const params: unknown[] = [];
   const join =
     viewer.userId === null
-      ? `false as unread, '{}'::int[] as tracker_ids, ${sortKeyColumn('a."timestamp"')} from activity_action a`
-      : `coalesce(f.unread, false) as unread, coalesce(f.tracker_ids, '{}'::int[]) as tracker_ids, ${sortKeyColumn('a."timestamp"')}
+      ? `false as unread, false as unseen, '{}'::int[] as tracker_ids, ${sortKeyColumn('a."timestamp"')} from activity_action a`
+      : `coalesce(f.unread, false) as unread, coalesce(f.unseen, false) as unseen, coalesce(f.tracker_ids, '{}'::int[]) as tracker_ids, ${sortKeyColumn('a."timestamp"')}
            from activity_action a left join activity_feed_entry f on f.action_id = a.id and f.user_id = ?`;
   if (viewer.userId !== null) params.push(viewer.userId);
   if (filters.actor) {

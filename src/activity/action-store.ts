@@ -27,8 +27,8 @@ export async function loadActions(em: Em, ids: string[], forUser: string | null)
   if (ids.length === 0) return [];
   const rows = await em.execute<Row[]>(
     forUser === null
-      ? `select ${ACTION_COLUMNS}, false as unread, '{}'::int[] as tracker_ids from activity_action a where a.id = any(?::bigint[])`
-      : `select ${ACTION_COLUMNS}, coalesce(f.unread, false) as unread, coalesce(f.tracker_ids, '{}'::int[]) as tracker_ids
+      ? `select ${ACTION_COLUMNS}, false as unread, false as unseen, '{}'::int[] as tracker_ids from activity_action a where a.id = any(?::bigint[])`
+      : `select ${ACTION_COLUMNS}, coalesce(f.unread, false) as unread, coalesce(f.unseen, false) as unseen, coalesce(f.tracker_ids, '{}'::int[]) as tracker_ids
            from activity_action a left join activity_feed_entry f on f.action_id = a.id and f.user_id = ?
           where a.id = any(?::bigint[])`,
     forUser === null ? [pgBigintArray(ids)] : [forUser, pgBigintArray(ids)],
@@ -69,6 +69,7 @@ export async function hydrateActions(em: Em, rows: Row[]): Promise<ActionRecord[
       timestamp: toDate(r['timestamp']),
       groupedCount: Number(r['grouped_count']),
       unread: Boolean(r['unread']),
+      unseen: Boolean(r['unseen']),
       trackerIds: ((r['tracker_ids'] as number[] | null) ?? []).map(Number),
     };
   });

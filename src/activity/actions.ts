@@ -97,7 +97,7 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
   // A new action is exactly what was inserted; a grouped one is re-read (merged objects, new count).
   const action: ActionRecord | undefined = grouped
     ? (await loadActions(em, [actionId], null))[0]
-    : { id: actionId, actor, verb, targets, related, data, level, timestamp, groupedCount: 1, unread: false, trackerIds: [] };
+    : { id: actionId, actor, verb, targets, related, data, level, timestamp, groupedCount: 1, unread: false, unseen: false, trackerIds: [] };
   if (!action) throw new Error(`action ${actionId} vanished`);
 
   const fanout = await fanOut(em, action, grouped, settings.readableLevel);
@@ -108,8 +108,10 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
       kind: row.existed ? 'UPDATED' : 'ADDED',
       action: snapshot,
       unread: row.unread,
+      unseen: row.unread, // a new or amended entry is unseen exactly when unread
       trackerIds: row.trackerIds,
       unreadCount: row.unreadCount,
+      unseenCount: row.unseenCount,
     },
   ]);
   return { action: { ...action, text: snapshot.text }, events };

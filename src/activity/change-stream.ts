@@ -4,7 +4,7 @@ import type { FeedMessage } from '../server/pubsub.ts';
 import type { FeedRouter } from './feed-delivery.ts';
 import { loadActions, type Row } from './action-store.ts';
 import { snapshotsOf, type PendingFeedEvent } from './feed-events.ts';
-import { unreadCount } from './feed.ts';
+import { feedCounts } from './feed.ts';
 
 /**
  * The change stream of a user's feed, so that a subscriber that was away resumes where it left off.
@@ -96,9 +96,18 @@ export async function changesAfter(em: Em, userId: string, after: bigint, max: n
   const changes = rows.filter((r) => r['position'] !== null && r['position'] !== undefined);
   if (head === after) return { kind: 'changes', messages: [] };
   const first = changes[0] ? BigInt(String(changes[0]['position'])) : null;
-  const count = await unreadCount(em, userId);
+  const counts = await feedCounts(em, userId);
   if (head < after || first !== after + 1n || changes.length > max) {
-    const message: FeedMessage = { kind: 'RESET', action: null, unread: null, trackerIds: [], unreadCount: count, position: head.toString() };
+    const message: FeedMessage = {
+      kind: 'RESET',
+      action: null,
+      unread: null,
+      unseen: null,
+      trackerIds: [],
+      unreadCount: counts.unread,
+      unseenCount: counts.unseen,
+      position: head.toString(),
+    };
     return { kind: 'reset', message };
   }
   const actionIds = [...new Set(changes.map((r) => r['action_id']).filter((id) => id !== null && id !== undefined).map(String))];
@@ -112,8 +121,10 @@ export async function changesAfter(em: Em, userId: string, after: bigint, max: n
       kind: String(r['kind']) as FeedMessage['kind'],
       action: action ? snapshots.get(action.id)! : null,
       unread: action ? action.unread : null,
+      unseen: action ? action.unseen : null,
       trackerIds: action ? action.trackerIds : [],
-      unreadCount: count,
+      unreadCount: counts.unread,
+      unseenCount: counts.unseen,
       position: String(r['position']),
     };
   });

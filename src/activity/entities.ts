@@ -10,8 +10,9 @@ import { defineEntity, p } from '@mikro-orm/sql';
  * - `activity_feed_entry`: fan-out on write: one row per (user, action) that entered the user's feed, with
  *   the read flag, the trackers that match and the action's timestamp. Feed pages are a backward range scan of
  *   (user_id, action_timestamp, action_id).
- * - `activity_unread_counter`: the exact number of unread feed entries per user, kept in the same
- *   transaction as every change of `activity_feed_entry.unread`.
+ * - `activity_unread_counter`: the exact numbers of unread (`count`) and unseen (`unseen`) feed entries per
+ *   user, archived entries excluded, kept in the same transaction as every change of `unread`, `unseen` or
+ *   `archived` of `activity_feed_entry` (inbox-state.ts).
  * - `activity_verb`: text templates per verb.
  */
 export const ActionSchema = defineEntity({
@@ -83,6 +84,10 @@ export const FeedEntrySchema = defineEntity({
     userId: p.string().length(256).primary(),
     actionId: p.bigint('string').primary(),
     unread: p.boolean(),
+    /** Not yet seen (the badge). Read implies seen: `unseen` implies `unread`. */
+    unseen: p.boolean().default(false),
+    /** Archived: out of the default feed and of every count; `feed(archived: true)` lists them. */
+    archived: p.boolean().default(false),
     /** The trackers of this user that match the action (kept current as trackers change). */
     trackerIds: p.array<number>((v) => Number(v), (v) => String(v)).columnType('int[]'),
     /** The action's timestamp (copied, kept by grouping): feeds are ordered by (timestamp, action id). */
@@ -91,6 +96,7 @@ export const FeedEntrySchema = defineEntity({
   indexes: [
     { name: 'activity_feed_entry_time_idx', properties: ['userId', 'actionTimestamp', 'actionId'] },
     { name: 'activity_feed_entry_unread_time_idx', properties: ['userId', 'actionTimestamp', 'actionId'], where: 'unread' },
+    { name: 'activity_feed_entry_archived_time_idx', properties: ['userId', 'actionTimestamp', 'actionId'], where: 'archived' },
     { name: 'activity_feed_entry_action_idx', properties: ['actionId'] },
   ],
 });
@@ -102,7 +108,10 @@ export const UnreadCounterSchema = defineEntity({
   tableName: 'activity_unread_counter',
   properties: {
     userId: p.string().length(256).primary(),
+    /** Unread entries that are not archived. */
     count: p.integer(),
+    /** Unseen entries that are not archived. */
+    unseen: p.integer().default(0),
   },
 });
 export class ActivityUnreadCounter extends UnreadCounterSchema.class {}

@@ -18,12 +18,15 @@ export interface FanOutRow {
   existed: boolean;
   /** The user's unread count after the fan-out. */
   unreadCount: number;
+  /** The user's unseen count after the fan-out. */
+  unseenCount: number;
 }
 
 /**
  * Fan-out on write, one statement: every tracker matching the action (object trackers on the actor, or on
  * targets/related objects when not actor-only; type trackers; verb filter) gives its owner a feed entry;
- * existing entries (a grouped action) become unread again; unread counters move by the exact delta.
+ * existing entries (a grouped action) become unread and unseen again and leave the archive; unread and unseen
+ * counters move by the exact delta.
  * Returns, per user, the new read flag, the matched trackers and the new unread count.
  */
 export async function fanOut(em: Em, action: ActionRecord, grouped: boolean, readableLevel: number): Promise<FanOutRow[]> {
@@ -64,59 +67,65 @@ export async function fanOut(em: Em, action: ActionRecord, grouped: boolean, rea
     ? await em.execute<Row[]>(
         `with ${matched},
      prev as (
-       select user_id, unread from activity_feed_entry where action_id = ?
+       select user_id, unread, unseen, archived from activity_feed_entry where action_id = ?
      ),
      candidates as (
        select coalesce(m.user_id, p.user_id) as user_id,
               coalesce(m.tracker_ids, '{}'::int[]) as tracker_ids,
-              coalesce(p.unread, false) as was_unread,
+              coalesce(p.unread and not p.archived, false) as was_unread,
+              coalesce(p.unseen and not p.archived, false) as was_unseen,
               (p.user_id is not null) as existed
          from matched m full join prev p on p.user_id = m.user_id
      ),
      upserted as (
-       insert into activity_feed_entry (user_id, action_id, unread, tracker_ids, action_timestamp)
-       select user_id, ?, ?, tracker_ids, ?::timestamptz from candidates order by user_id
+       insert into activity_feed_entry (user_id, action_id, unread, unseen, tracker_ids, action_timestamp)
+       select user_id, ?, ?, ?, tracker_ids, ?::timestamptz from candidates order by user_id
        on conflict (user_id, action_id) do update
          set unread = excluded.unread,
+             unseen = excluded.unseen,
+             archived = false,
              tracker_ids = array(select distinct x from unnest(activity_feed_entry.tracker_ids || excluded.tracker_ids) as x order by x),
              action_timestamp = excluded.action_timestamp
-       returning user_id, unread, tracker_ids
+       returning user_id, unread, unseen, tracker_ids
      ),
      deltas as (
-       select u.user_id, u.unread::int - c.was_unread::int as delta
+       select u.user_id, u.unread::int - c.was_unread::int as delta, u.unseen::int - c.was_unseen::int as unseen_delta
          from upserted u join candidates c on c.user_id = u.user_id
      ),
      counted as (
-       insert into activity_unread_counter (user_id, count)
-       select user_id, delta from deltas where delta <> 0 order by user_id
-       on conflict (user_id) do update set count = activity_unread_counter.count + excluded.count
-       returning user_id, count
+       insert into activity_unread_counter (user_id, count, unseen)
+       select user_id, delta, unseen_delta from deltas where delta <> 0 or unseen_delta <> 0 order by user_id
+       on conflict (user_id) do update
+         set count = activity_unread_counter.count + excluded.count, unseen = activity_unread_counter.unseen + excluded.unseen
+       returning user_id, count, unseen
      )
-     select u.user_id, u.unread, u.tracker_ids, c.existed, coalesce(k.count, old.count, 0) as unread_count
+     select u.user_id, u.unread, u.tracker_ids, c.existed,
+            coalesce(k.count, old.count, 0) as unread_count, coalesce(k.unseen, old.unseen, 0) as unseen_count
        from upserted u
        join candidates c on c.user_id = u.user_id
        left join counted k on k.user_id = u.user_id
        left join activity_unread_counter old on old.user_id = u.user_id`,
-        [JSON.stringify(objs), action.verb, action.id, action.id, unread, action.timestamp],
+        [JSON.stringify(objs), action.verb, action.id, action.id, unread, unread, action.timestamp],
       )
     : await em.execute<Row[]>(
         // A new action: plain inserts (no previous entries), counters + 1 when unread.
         `with ${matched},
      inserted as (
-       insert into activity_feed_entry (user_id, action_id, unread, tracker_ids, action_timestamp)
-       select user_id, ?, ?, tracker_ids, ?::timestamptz from matched order by user_id
+       insert into activity_feed_entry (user_id, action_id, unread, unseen, tracker_ids, action_timestamp)
+       select user_id, ?, ?, ?, tracker_ids, ?::timestamptz from matched order by user_id
        returning user_id, unread, tracker_ids
      ),
      counted as (
-       insert into activity_unread_counter (user_id, count)
-       select user_id, 1 from inserted where unread order by user_id
-       on conflict (user_id) do update set count = activity_unread_counter.count + 1
-       returning user_id, count
+       insert into activity_unread_counter (user_id, count, unseen)
+       select user_id, 1, 1 from inserted where unread order by user_id
+       on conflict (user_id) do update set count = activity_unread_counter.count + 1, unseen = activity_unread_counter.unseen + 1
+       returning user_id, count, unseen
      )
      select i.user_id, i.unread, i.tracker_ids, false as existed,
-            coalesce(k.count, (select c.count from activity_unread_counter c where c.user_id = i.user_id), 0) as unread_count
+            coalesce(k.count, (select c.count from activity_unread_counter c where c.user_id = i.user_id), 0) as unread_count,
+            coalesce(k.unseen, (select c.unseen from activity_unread_counter c where c.user_id = i.user_id), 0) as unseen_count
        from inserted i left join counted k on k.user_id = i.user_id`,
-        [JSON.stringify(objs), action.verb, action.id, unread, action.timestamp],
+        [JSON.stringify(objs), action.verb, action.id, unread, unread, action.timestamp],
       );
   return rows.map((r) => ({
     userId: String(r['user_id']),
@@ -124,5 +133,6 @@ export async function fanOut(em: Em, action: ActionRecord, grouped: boolean, rea
     trackerIds: ((r['tracker_ids'] as number[] | null) ?? []).map(Number),
     existed: Boolean(r['existed']),
     unreadCount: Number(r['unread_count']),
+    unseenCount: Number(r['unseen_count']),
   }));
 }

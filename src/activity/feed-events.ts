@@ -50,7 +50,7 @@ export async function snapshotsOf(em: Em, actions: readonly ActionRecord[]): Pro
 }
 
 /** The ActionRecord a subscriber resolves from a published snapshot. */
-export function actionFromSnapshot(snapshot: FeedActionSnapshot, unread: boolean, trackerIds: number[]): ActionRecord {
+export function actionFromSnapshot(snapshot: FeedActionSnapshot, unread: boolean, unseen: boolean, trackerIds: number[]): ActionRecord {
   return {
     id: snapshot.id,
     actor: snapshot.actor,
@@ -62,6 +62,7 @@ export function actionFromSnapshot(snapshot: FeedActionSnapshot, unread: boolean
     timestamp: new Date(snapshot.timestamp),
     groupedCount: snapshot.groupedCount,
     unread,
+    unseen,
     trackerIds,
     text: snapshot.text,
   };

@@ -13,11 +13,12 @@ export interface RemovedFromFeed {
   userId: string;
   removed: number;
   unreadCount: number;
+  unseenCount: number;
 }
 
 /**
  * Deletes the feed entries selected by `condition` (SQL over alias `f`, with `params`) and moves the
- * counters by the exact number of unread entries removed. The counters are locked first in user order, as
+ * counters by the exact number of unread (unseen) entries removed, archived ones excepted. The counters are locked first in user order, as
  * every other writer locks them. Run inside a transaction.
  */
 export async function removeFeedEntries(em: Em, condition: string, params: readonly unknown[]): Promise<RemovedFromFeed[]> {
@@ -29,28 +30,31 @@ export async function removeFeedEntries(em: Em, condition: string, params: reado
   );
   const rows = await em.execute<Row[]>(
     `with removed as (
-       delete from activity_feed_entry f where ${condition} returning f.user_id, f.unread
+       delete from activity_feed_entry f where ${condition} returning f.user_id, f.unread, f.unseen, f.archived
      ),
      per_user as (
-       select user_id, count(*)::int as removed, (count(*) filter (where unread))::int as unread_removed
+       select user_id, count(*)::int as removed,
+              (count(*) filter (where unread and not archived))::int as unread_removed,
+              (count(*) filter (where unseen and not archived))::int as unseen_removed
          from removed group by user_id
      ),
      counted as (
-       update activity_unread_counter c set count = c.count - p.unread_removed
+       update activity_unread_counter c set count = c.count - p.unread_removed, unseen = c.unseen - p.unseen_removed
          from per_user p
-        where c.user_id = p.user_id and p.unread_removed > 0
-       returning c.user_id, c.count
+        where c.user_id = p.user_id and (p.unread_removed > 0 or p.unseen_removed > 0)
+       returning c.user_id, c.count, c.unseen
      )
      select p.user_id, p.removed,
-            coalesce(k.count, (select c.count from activity_unread_counter c where c.user_id = p.user_id), 0) as unread_count
+            coalesce(k.count, (select c.count from activity_unread_counter c where c.user_id = p.user_id), 0) as unread_count,
+            coalesce(k.unseen, (select c.unseen from activity_unread_counter c where c.user_id = p.user_id), 0) as unseen_count
        from per_user p left join counted k on k.user_id = p.user_id
       order by p.user_id`,
     [...params],
   );
-  return rows.map((r) => ({ userId: String(r['user_id']), removed: Number(r['removed']), unreadCount: Number(r['unread_count']) }));
+  return rows.map((r) => ({ userId: String(r['user_id']), removed: Number(r['removed']), unreadCount: Number(r['unread_count']), unseenCount: Number(r['unseen_count']) }));
 }
 
 /** One REMOVED event per user whose feed lost entries (action null: the client refetches its page). */
 export function removedEvents(removed: readonly RemovedFromFeed[]): PendingFeedEvent[] {
-  return removed.map((r) => [r.userId, { kind: 'REMOVED', action: null, unread: null, trackerIds: [], unreadCount: r.unreadCount }]);
+  return removed.map((r) => [r.userId, { kind: 'REMOVED', action: null, unread: null, unseen: null, trackerIds: [], unreadCount: r.unreadCount, unseenCount: r.unseenCount }]);
 }

@@ -13,6 +13,8 @@ export type { Page } from './cursors.ts';
 
 export interface FeedFilters {
   unreadOnly?: boolean | null | undefined;
+  /** true: the archived entries only; default: the entries that are not archived. */
+  archived?: boolean | null | undefined;
   verbs?: readonly string[] | null | undefined;
   /** Lowest level listed; default the readable level (actrack applies `level >= READABLE_LEVEL` to feeds). */
   minLevel?: number | null | undefined;
@@ -72,19 +74,19 @@ export async function feedPage(em: Em, userId: string, filters: FeedFilters, pag
   };
 
   const entries = branch(
-    `f.unread, f.tracker_ids, ${sortKeyColumn('f.action_timestamp')}
+    `f.unread, f.unseen, f.tracker_ids, ${sortKeyColumn('f.action_timestamp')}
        from activity_feed_entry f join activity_action a on a.id = f.action_id`,
     'f.action_timestamp',
     'f.action_id',
-    [`f.user_id = ?`, ...(filters.unreadOnly ? [`f.unread`] : [])],
+    [`f.user_id = ?`, filters.archived ? `f.archived` : `not f.archived`, ...(filters.unreadOnly ? [`f.unread`] : [])],
     [userId],
   );
-  if (!filters.includeOwn || filters.unreadOnly) {
+  if (!filters.includeOwn || filters.unreadOnly || filters.archived) {
     return pageOf(em, await em.execute<Row[]>(entries.sql, entries.params), page);
   }
   // Own actions that are not also feed entries, merged in the same order.
   const own = branch(
-    `false as unread, '{}'::int[] as tracker_ids, ${sortKeyColumn('a."timestamp"')} from activity_action a`,
+    `false as unread, false as unseen, '{}'::int[] as tracker_ids, ${sortKeyColumn('a."timestamp"')} from activity_action a`,
     'a."timestamp"',
     'a.id',
     [
@@ -102,8 +104,18 @@ export async function feedPage(em: Em, userId: string, filters: FeedFilters, pag
   return pageOf(em, rows, page);
 }
 
+export interface FeedCounts {
+  unread: number;
+  unseen: number;
+}
+
+/** Exact numbers of unread and unseen feed entries (archived ones excluded): one row read. */
+export async function feedCounts(em: Em, userId: string): Promise<FeedCounts> {
+  const rows = await em.execute<Row[]>(`select count, unseen from activity_unread_counter where user_id = ?`, [userId]);
+  return rows[0] ? { unread: Number(rows[0]['count']), unseen: Number(rows[0]['unseen']) } : { unread: 0, unseen: 0 };
+}
+
 /** Exact number of unread feed entries: one row read. */
 export async function unreadCount(em: Em, userId: string): Promise<number> {
-  const rows = await em.execute<Row[]>(`select count from activity_unread_counter where user_id = ?`, [userId]);
-  return rows[0] ? Number(rows[0]['count']) : 0;
+  return (await feedCounts(em, userId)).unread;
 }

@@ -38,6 +38,8 @@ export interface ActionRecord {
   timestamp: Date;
   groupedCount: number;
   unread: boolean;
+  /** Not yet seen by the viewer (implies unread). */
+  unseen: boolean;
   trackerIds: number[];
   /** Pre-rendered text (subscription events); undefined means "render on demand". */
   text?: string | null;

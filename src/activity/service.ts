@@ -10,10 +10,13 @@ import { FeedRouter } from './feed-delivery.ts';
 import { logAction, logActions, type LogActionParams } from './actions.ts';
 import { forgetObject, type ForgetParams } from './deleted-items.ts';
 import { logActionOnce, type ActionKey } from './idempotency.ts';
-import { feedPage, unreadCount, type ActionPage, type FeedFilters, type Page } from './feed.ts';
+import { archive, archiveAll, unarchive } from './archive.ts';
+import type { EntryFilters } from './entry-state.ts';
+import { feedCountsBy, filteredCounts, type CountFilters, type FeedCountKey, type FeedCountRow } from './feed-counts.ts';
+import { feedCounts, feedPage, unreadCount, type ActionPage, type FeedCounts, type FeedFilters, type Page } from './feed.ts';
 import { publishFeedEvents, type PendingFeedEvent } from './feed-events.ts';
 import { activitySettings, type ActionRecord, type ActivitySettings, type TrackerRecord } from './model.ts';
-import { markActions, markAllRead } from './read-state.ts';
+import { markActions, markAllRead, markAllSeen, markSeen } from './read-state.ts';
 import {
   track,
   trackersByIds,
@@ -133,8 +136,41 @@ export class ActivityService {
     return (await this.#write(em, (tem) => markActions(tem, userId, actionIds, unread, this.settings.readableLevel))).changed;
   }
 
-  async markAllRead(em: Em, userId: string, before: Date | null | undefined): Promise<number> {
-    return (await this.#write(em, (tem) => markAllRead(tem, userId, before))).changed;
+  async markAllRead(em: Em, userId: string, filters: EntryFilters): Promise<number> {
+    return (await this.#write(em, (tem) => markAllRead(tem, userId, filters))).changed;
+  }
+
+  /** Exact unread and unseen counts (archived entries excluded). */
+  feedCounts(em: Em, userId: string): Promise<FeedCounts> {
+    return feedCounts(em, userId);
+  }
+
+  /** Counts per tab (feed-counts.ts). */
+  feedCountsBy(em: Em, userId: string, by: readonly FeedCountKey[], filters: CountFilters): Promise<FeedCountRow[]> {
+    return feedCountsBy(em, userId, by, filters, this.settings.readableLevel);
+  }
+
+  /** Unread and unseen counts under filters (none: the counter row). */
+  filteredCounts(em: Em, userId: string, filters: CountFilters): Promise<FeedCounts> {
+    return filteredCounts(em, userId, filters, this.settings.readableLevel);
+  }
+
+  /** Marks actions of the feed seen (they stay unread); returns how many changed. */
+  async markSeen(em: Em, userId: string, actionIds: string[]): Promise<number> {
+    return (await this.#write(em, (tem) => markSeen(tem, userId, actionIds))).changed;
+  }
+
+  async markAllSeen(em: Em, userId: string, filters: EntryFilters): Promise<number> {
+    return (await this.#write(em, (tem) => markAllSeen(tem, userId, filters))).changed;
+  }
+
+  /** Archives (or unarchives) actions of the feed; returns how many changed. */
+  async archive(em: Em, userId: string, actionIds: string[], archived: boolean): Promise<number> {
+    return (await this.#write(em, (tem) => (archived ? archive : unarchive)(tem, userId, actionIds))).changed;
+  }
+
+  async archiveAll(em: Em, userId: string, filters: EntryFilters, readOnly: boolean): Promise<number> {
+    return (await this.#write(em, (tem) => archiveAll(tem, userId, filters, readOnly))).changed;
   }
 
   // ---------------------------------------------------------------- trackers

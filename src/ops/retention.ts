@@ -274,32 +274,36 @@ export class Retention {
        ), objects as (
          delete from activity_action_object where action_id in (select id from doomed) returning 1
        ), entries as (
-         delete from activity_feed_entry where action_id in (select id from doomed) returning user_id, unread
+         delete from activity_feed_entry where action_id in (select id from doomed) returning user_id, unread, unseen, archived
        ), dec as (
-         select user_id, count(*) as k from entries where unread group by user_id
+         select user_id, count(*) filter (where unread and not archived) as k, count(*) filter (where unseen and not archived) as s
+           from entries where unread and not archived group by user_id
        ), counters as (
-         update activity_unread_counter c set count = greatest(0, c.count - dec.k)
+         update activity_unread_counter c set count = greatest(0, c.count - dec.k), unseen = greatest(0, c.unseen - dec.s)
          from dec where c.user_id = dec.user_id
-         returning c.user_id, c.count
+         returning c.user_id, c.count, c.unseen
        )
        select 'total' as kind, null as user_id, (select count(*) from doomed) as actions, (select count(*) from entries) as entries
        union all
-       select 'counter', user_id, count, null from counters`,
+       select 'counter', user_id, count, unseen from counters`,
       [before, ACTION_BATCH],
     );
     const total = rows.find((r) => r['kind'] === 'total');
     const counts = rows
       .filter((r) => r['kind'] === 'counter')
-      .map((r) => ({ userId: String(r['user_id']), unreadCount: n(r['actions']) }));
+      .map((r) => ({ userId: String(r['user_id']), unreadCount: n(r['actions']), unseenCount: n(r['entries']) }));
     return { actions: n(total?.['actions']), entries: n(total?.['entries']), counts };
   }
 
   /** Tells the feed subscribers of the users whose unread count dropped (after commit). */
-  async #publishCounts(counts: Array<{ userId: string; unreadCount: number }>) {
+  async #publishCounts(counts: Array<{ userId: string; unreadCount: number; unseenCount: number }>) {
     publishFeedEvents(
       this.#pubsub,
       this.#logger,
-      counts.map(({ userId, unreadCount }) => [userId, { kind: 'READ', action: null, unread: null, trackerIds: [], unreadCount }]),
+      counts.map(({ userId, unreadCount, unseenCount }) => [
+        userId,
+        { kind: 'READ', action: null, unread: null, unseen: null, trackerIds: [], unreadCount, unseenCount },
+      ]),
     );
   }
 }

@@ -35,15 +35,19 @@ export interface FeedActionSnapshot {
 /** What a feed subscriber is told; serialised as JSON when it crosses Redis. */
 export interface FeedMessage {
   /** RESET: only sent to a subscriber whose `after` cursor is older than what can be replayed. */
-  kind: 'ADDED' | 'UPDATED' | 'READ' | 'UNREAD' | 'REMOVED' | 'RESET';
+  kind: 'ADDED' | 'UPDATED' | 'READ' | 'UNREAD' | 'SEEN' | 'ARCHIVED' | 'UNARCHIVED' | 'REMOVED' | 'RESET';
   /** The action concerned, or null for bulk changes (mark all read, entries removed). */
   action: FeedActionSnapshot | null;
   /** The action's read flag for this user after the change (null for bulk changes). */
   unread: boolean | null;
+  /** The action's unseen flag for this user after the change (null for bulk changes). */
+  unseen: boolean | null;
   /** Ids of this user's trackers that matched the action (empty for READ/UNREAD). */
   trackerIds: number[];
-  /** The user's exact unread count after the change. */
+  /** The user's exact unread count after the change (archived entries excluded). */
   unreadCount: number;
+  /** The user's exact unseen count after the change (archived entries excluded). */
+  unseenCount: number;
   /**
    * The change's position in the user's change stream (activity/change-stream.ts), a bigint as a string;
    * absent on messages that are not changes of the stream (retention's count updates).

@@ -1,6 +1,6 @@
 /** Webhooks: event names, statuses, records and limits shared by the module's files. */
 
-export const WEBHOOK_EVENTS = ['ACTION_LOGGED', 'FEED_ENTRY_ADDED', 'FEED_READ', 'FEED_STILL_UNREAD', 'STATISTIC_RECORDED'] as const;
+export const WEBHOOK_EVENTS = ['ACTION_LOGGED', 'FEED_ENTRY_ADDED', 'FEED_READ', 'FEED_SEEN', 'FEED_STILL_UNREAD', 'STATISTIC_RECORDED'] as const;
 export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
 
 export const DELIVERY_STATUSES = ['PENDING', 'DELIVERED', 'FAILED'] as const;

@@ -70,7 +70,7 @@ function factsOf(a: ActionLike): ActionFacts {
 
 /** A candidate event: `data` is merged with `{action}` when it names one. */
 interface Candidate {
-  event: 'ACTION_LOGGED' | 'FEED_ENTRY_ADDED' | 'FEED_READ';
+  event: 'ACTION_LOGGED' | 'FEED_ENTRY_ADDED' | 'FEED_READ' | 'FEED_SEEN';
   user_id: string | null;
   action_id: string | null;
   unread: boolean;
@@ -146,6 +146,14 @@ export async function writeActivityEvents(em: Em, write: ActivityWrite): Promise
         action_id: message.action?.id ?? null,
         unread: false,
         data: { user: userId, all: message.action === null, unreadCount: message.unreadCount },
+      });
+    } else if (message.kind === 'SEEN') {
+      candidates.push({
+        event: 'FEED_SEEN',
+        user_id: userId,
+        action_id: message.action?.id ?? null,
+        unread: message.unread ?? false,
+        data: { user: userId, all: message.action === null, unreadCount: message.unreadCount, unseenCount: message.unseenCount },
       });
     }
   }

@@ -5,8 +5,10 @@ import { activityHelpers } from './helpers.ts';
 
 /**
  * Property test of feed membership (issue 11 "go further"): random sequences of logAction / track / untrack /
- * markRead / markAllRead / forgetObject against a small in-memory model of the semantics (the README of
- * src/activity): after every step, unreadCount, feed and feed(unreadOnly) of every user equal the model's.
+ * markRead / markAllRead / forgetObject, and the inbox's markSeen / markAllSeen / archive / unarchive / archiveAll
+ * (issue 13) against a small in-memory model of the semantics (the README of src/activity): after every step,
+ * unreadCount, unseenCount, feed (with each entry's unread and seen), feed(unreadOnly) and feed(archived) of
+ * every user equal the model's.
  */
 
 let t: TestApp;
@@ -31,6 +33,11 @@ type Cmd =
   | { op: 'markRead'; user: number; picks: number[] }
   | { op: 'markUnread'; user: number; picks: number[] }
   | { op: 'markAllRead'; user: number }
+  | { op: 'markSeen'; user: number; picks: number[] }
+  | { op: 'markAllSeen'; user: number }
+  | { op: 'archive'; user: number; picks: number[] }
+  | { op: 'unarchive'; user: number; picks: number[] }
+  | { op: 'archiveAll'; user: number; readOnly: boolean }
   | { op: 'forget'; object: number };
 
 const verbsArb = fc.option(fc.subarray([0, 1], { minLength: 1 }), { nil: null });
@@ -43,6 +50,11 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('markRead' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('markUnread' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('markAllRead' as const), user: userArb }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('markSeen' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('markAllSeen' as const), user: userArb }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('archive' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('unarchive' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('archiveAll' as const), user: userArb, readOnly: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('forget' as const), object: fc.integer({ min: 0, max: OBJECTS - 1 }) }) },
 );
 
@@ -60,6 +72,9 @@ interface MAction {
 }
 interface MEntry {
   unread: boolean;
+  /** Read implies seen. */
+  unseen: boolean;
+  archived: boolean;
   listed: Set<number>;
 }
 
@@ -91,7 +106,7 @@ class Model {
     this.actions.push(a);
     for (let u = 0; u < USERS; u++) {
       const ids = this.matching(u, a);
-      if (ids.length > 0) this.feeds[u]!.set(a.id, { unread: true, listed: new Set(ids) });
+      if (ids.length > 0) this.feeds[u]!.set(a.id, { unread: true, unseen: true, archived: false, listed: new Set(ids) });
     }
   }
   backfill(user: number, tr: MTracker) {
@@ -99,7 +114,7 @@ class Model {
       if (!this.match(tr, a)) continue;
       const entry = this.feeds[user]!.get(a.id);
       if (entry) entry.listed.add(tr.id);
-      else this.feeds[user]!.set(a.id, { unread: false, listed: new Set([tr.id]) });
+      else this.feeds[user]!.set(a.id, { unread: false, unseen: false, archived: false, listed: new Set([tr.id]) });
     }
   }
   recompute(user: number, trackerId: number) {
@@ -146,15 +161,25 @@ class Model {
     this.forgotten.add(object);
     for (const trackers of this.trackers) trackers.delete(this.key(object));
   }
-  feed(user: number, unreadOnly: boolean): string[] {
+  feed(user: number, unreadOnly: boolean, archived = false): string[] {
     const order = new Map(this.actions.map((a, i) => [a.id, i]));
     return [...this.feeds[user]!.entries()]
-      .filter(([, e]) => !unreadOnly || e.unread)
+      .filter(([, e]) => e.archived === archived && (!unreadOnly || e.unread))
       .map(([id]) => id)
       .sort((x, y) => order.get(y)! - order.get(x)!);
   }
+  /** The default feed with each entry's flags, as the API shows them. */
+  entries(user: number): Array<{ id: string; unread: boolean; seen: boolean }> {
+    return this.feed(user, false).map((id) => {
+      const e = this.feeds[user]!.get(id)!;
+      return { id, unread: e.unread, seen: !e.unseen };
+    });
+  }
   unread(user: number): number {
-    return [...this.feeds[user]!.values()].filter((e) => e.unread).length;
+    return [...this.feeds[user]!.values()].filter((e) => e.unread && !e.archived).length;
+  }
+  unseen(user: number): number {
+    return [...this.feeds[user]!.values()].filter((e) => e.unseen && !e.archived).length;
   }
 }
 
@@ -164,13 +189,20 @@ const MARK_READ = `mutation($ids: [ID!]!, $u: ID) { markRead(actionIds: $ids, us
 const MARK_UNREAD = `mutation($ids: [ID!]!, $u: ID) { markUnread(actionIds: $ids, user: $u) }`;
 const MARK_ALL = `mutation($u: ID) { markAllRead(user: $u) }`;
 const FORGET = `mutation($o: ObjectRefInput!) { forgetObject(object: $o) { id } }`;
+const MARK_SEEN = `mutation($ids: [ID!]!, $u: ID) { markSeen(actionIds: $ids, user: $u) }`;
+const MARK_ALL_SEEN = `mutation($u: ID) { markAllSeen(user: $u) }`;
+const ARCHIVE = `mutation($ids: [ID!]!, $u: ID) { archive(actionIds: $ids, user: $u) }`;
+const UNARCHIVE = `mutation($ids: [ID!]!, $u: ID) { unarchive(actionIds: $ids, user: $u) }`;
+const ARCHIVE_ALL = `mutation($u: ID, $r: Boolean) { archiveAll(user: $u, readOnly: $r) }`;
 const STATE = `query($u: ID) {
-  all: feed(user: $u, first: 100) { edges { node { id } } }
+  all: feed(user: $u, first: 100) { edges { node { id unread seen } } }
   unread: feed(user: $u, first: 100, unreadOnly: true) { edges { node { id } } }
-  unreadCount(user: $u) }`;
+  archived: feed(user: $u, first: 100, archived: true) { edges { node { id } } }
+  unreadCount(user: $u)
+  unseenCount(user: $u) }`;
 
 describe('feed membership property', () => {
-  it('unreadCount, feed and feed(unreadOnly) equal the model after every step', { timeout: 600_000 }, async () => {
+  it('unreadCount, unseenCount, feed (with unread and seen), feed(unreadOnly) and feed(archived) equal the model after every step', { timeout: 600_000 }, async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(cmdArb, { minLength: 5, maxLength: 25 }), async (cmds) => {
         const run = uniqueId('p').replace(/[^A-Za-z0-9]/g, '');
@@ -228,14 +260,42 @@ describe('feed membership property', () => {
               const ids = cmd.picks.map((p) => model.actions[p % Math.max(1, model.actions.length)]?.id).filter((id): id is string => !!id);
               for (const id of ids) {
                 const entry = model.feeds[cmd.user]!.get(id);
-                if (entry) entry.unread = cmd.op === 'markUnread';
+                if (!entry) continue;
+                entry.unread = cmd.op === 'markUnread';
+                if (cmd.op === 'markRead') entry.unseen = false; // read implies seen; unread again stays seen
               }
               result = await t.gql(cmd.op === 'markRead' ? MARK_READ : MARK_UNREAD, { ids, u: users[cmd.user] }, h.service);
               break;
             }
             case 'markAllRead': {
-              for (const entry of model.feeds[cmd.user]!.values()) entry.unread = false;
+              for (const entry of model.feeds[cmd.user]!.values()) {
+                if (!entry.archived) Object.assign(entry, { unread: false, unseen: false });
+              }
               result = await t.gql(MARK_ALL, { u: users[cmd.user] }, h.service);
+              break;
+            }
+            case 'markSeen':
+            case 'archive':
+            case 'unarchive': {
+              const ids = cmd.picks.map((p) => model.actions[p % Math.max(1, model.actions.length)]?.id).filter((id): id is string => !!id);
+              for (const id of ids) {
+                const entry = model.feeds[cmd.user]!.get(id);
+                if (!entry) continue;
+                if (cmd.op === 'markSeen') entry.unseen = false;
+                else entry.archived = cmd.op === 'archive';
+              }
+              const mutation = cmd.op === 'markSeen' ? MARK_SEEN : cmd.op === 'archive' ? ARCHIVE : UNARCHIVE;
+              result = await t.gql(mutation, { ids, u: users[cmd.user] }, h.service);
+              break;
+            }
+            case 'markAllSeen': {
+              for (const entry of model.feeds[cmd.user]!.values()) if (!entry.archived) entry.unseen = false;
+              result = await t.gql(MARK_ALL_SEEN, { u: users[cmd.user] }, h.service);
+              break;
+            }
+            case 'archiveAll': {
+              for (const entry of model.feeds[cmd.user]!.values()) if (!cmd.readOnly || !entry.unread) entry.archived = true;
+              result = await t.gql(ARCHIVE_ALL, { u: users[cmd.user], r: cmd.readOnly }, h.service);
               break;
             }
             case 'forget': {
@@ -246,15 +306,24 @@ describe('feed membership property', () => {
           }
           expect(result.errors?.[0]?.extensions?.['code'] ?? null, JSON.stringify(cmd)).toBe(expected);
           for (let u = 0; u < USERS; u++) {
-            const state = await t.ok<{ all: { edges: Array<{ node: { id: string } }> }; unread: { edges: Array<{ node: { id: string } }> }; unreadCount: number }>(
+            type Edges<N = { id: string }> = { edges: Array<{ node: N }> };
+            const state = await t.ok<{
+              all: Edges<{ id: string; unread: boolean; seen: boolean }>;
+              unread: Edges;
+              archived: Edges;
+              unreadCount: number;
+              unseenCount: number;
+            }>(
               STATE,
               { u: users[u] },
               h.service,
             );
             const where = `user ${u} after ${JSON.stringify(cmd)}`;
-            expect(state.all.edges.map((e) => e.node.id), where).toEqual(model.feed(u, false));
+            expect(state.all.edges.map((e) => e.node), where).toEqual(model.entries(u));
             expect(state.unread.edges.map((e) => e.node.id), where).toEqual(model.feed(u, true));
+            expect(state.archived.edges.map((e) => e.node.id), where).toEqual(model.feed(u, false, true));
             expect(state.unreadCount, where).toBe(model.unread(u));
+            expect(state.unseenCount, where).toBe(model.unseen(u));
           }
         }
       }),

@@ -172,15 +172,19 @@ describe('retention', () => {
     // Mark one of the old ones read: pruning must only take unread ones off the counter.
     await t.ok('mutation($ids: [ID!]!) { markRead(actionIds: $ids) }', { ids: [ids[1]] }, { token: user });
     expect(await unread()).toBe(2);
+    // And the newest one seen (still unread): pruning takes the old unseen one off the unseen counter.
+    await t.ok('mutation($ids: [ID!]!) { markSeen(actionIds: $ids) }', { ids: [ids[2]] }, { token: user });
+    const unseen = async () => (await t.ok<{ unseenCount: number }>('{ unseenCount }', {}, { token: user })).unseenCount;
+    expect(await unseen()).toBe(1);
     // Test setup: age the first two actions past 90 days.
     await sql(`update activity_action set timestamp = now() - interval '100 days' where verb in ('created', 'renamed')`);
 
-    const events: Array<{ kind: string; unreadCount: number }> = [];
+    const events: Array<{ kind: string; unreadCount: number; unseenCount: number }> = [];
     const client = t.wsClient(user);
     const subscribed = new Promise<void>((resolve) => client.on('connected', () => setTimeout(resolve, 200)));
     client.subscribe(
-      { query: 'subscription { feed { kind unreadCount } }' },
-      { next: (e) => events.push((e.data as { feed: { kind: string; unreadCount: number } }).feed), error: () => {}, complete: () => {} },
+      { query: 'subscription { feed { kind unreadCount unseenCount } }' },
+      { next: (e) => events.push((e.data as { feed: (typeof events)[number] }).feed), error: () => {}, complete: () => {} },
     );
     await subscribed;
 
@@ -188,9 +192,10 @@ describe('retention', () => {
     expect(report['actionsDeleted']).toBe(2);
     expect(report['feedEntriesDeleted']).toBe(2);
     expect(await unread()).toBe(1);
+    expect(await unseen()).toBe(0);
     const feed = await t.ok<{ feed: { edges: Array<{ node: { verb: string } }> } }>('{ feed(first: 10) { edges { node { verb } } } }', {}, { token: user });
     expect(feed.feed.edges.map((e) => e.node.verb)).toEqual(['closed']);
-    await expect.poll(() => events.at(-1), { timeout: 5000 }).toEqual({ kind: 'READ', unreadCount: 1 });
+    await expect.poll(() => events.at(-1), { timeout: 5000 }).toEqual({ kind: 'READ', unreadCount: 1, unseenCount: 0 });
   });
 
   it('validates its settings', () => {

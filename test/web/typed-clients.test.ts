@@ -107,7 +107,7 @@ const seriesStart: Is<NonNullable<StatsQuery['domain']>['metric'] extends infer 
 const total: number | undefined = stats.domain?.metric?.total;
 const unread: number = feed.unreadCount;
 const timestamp: string | undefined = feed.feed.edges[0]?.node.timestamp;
-const kind: 'ADDED' | 'UPDATED' | 'READ' | 'UNREAD' | 'REMOVED' | 'RESET' = live.feed.kind;
+const kind: 'ADDED' | 'UPDATED' | 'READ' | 'UNREAD' | 'SEEN' | 'ARCHIVED' | 'UNARCHIVED' | 'REMOVED' | 'RESET' = live.feed.kind;
 // @ts-expect-error a DateTime is a string, not a Date
 const wrong: Date | undefined = feed.feed.edges[0]?.node.timestamp;
 export { seriesStart, total, unread, timestamp, kind, wrong };

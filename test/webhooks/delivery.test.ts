@@ -37,7 +37,7 @@ describe('webhook events', () => {
     const r = await receiver();
     const hook = await w.register(
       r,
-      ['ACTION_LOGGED', 'FEED_ENTRY_ADDED', 'FEED_READ', 'FEED_STILL_UNREAD', 'STATISTIC_RECORDED'],
+      ['ACTION_LOGGED', 'FEED_ENTRY_ADDED', 'FEED_READ', 'FEED_SEEN', 'FEED_STILL_UNREAD', 'STATISTIC_RECORDED'],
       { objectTypes: [type] },
       1,
     );
@@ -46,6 +46,8 @@ describe('webhook events', () => {
     const first = await a.logAction({ actor: { type: 'User', id: 'alice' }, verb: 'edited', targets: [{ type, id: 'd1' }] });
     const second = await a.logAction({ actor: { type: 'User', id: 'bob' }, verb: 'commented', targets: [{ type, id: 'd1' }] });
     await t.ok(`mutation MarkRead($ids: [ID!]!, $user: ID) { markRead(actionIds: $ids, user: $user) }`, { ids: [first.id], user }, w.service);
+    // Seen, still unread: a FEED_SEEN event with both counts, and the reminder still comes.
+    await t.ok(`mutation MarkSeen($ids: [ID!]!, $user: ID) { markSeen(actionIds: $ids, user: $user) }`, { ids: [second.id], user }, w.service);
 
     const m = metricsHelpers(t);
     const domain = (await m.registerDomain()).ref;
@@ -70,6 +72,9 @@ describe('webhook events', () => {
       expect(e.data.trackerIds).toEqual([tracker.id]);
     }
     expect(byType('FEED_READ').map((e) => [e.data.user, e.data.action.id, e.data.unreadCount])).toEqual([[user, first.id, 1]]);
+    expect(byType('FEED_SEEN').map((e) => [e.data.user, e.data.action.id, e.data.all, e.data.unreadCount, e.data.unseenCount])).toEqual([
+      [user, second.id, false, 1, 0],
+    ]);
     expect(byType('FEED_STILL_UNREAD').map((e) => [e.data.user, e.data.action.id])).toEqual([[user, second.id]]);
     expect(byType('STATISTIC_RECORDED').map((e) => [e.data.metric, e.data.value, e.data.object])).toEqual([['followers', 42, { type, id: 'd1' }]]);
     // Event ids are unique; the request ids are msg_… and every delivery is DELIVERED once.

@@ -36,6 +36,10 @@ builder.node(ActionRef, {
     unread: t.exposeBoolean('unread', {
       description: "Unread in the viewer's feed (in `feed(user:)`, that user's). False outside a feed.",
     }),
+    seen: t.boolean({
+      description: "Seen in the viewer's feed (the badge: `markSeen`, `markAllSeen`); read implies seen. True outside a feed.",
+      resolve: (a) => !a.unseen,
+    }),
     text: t.string({
       nullable: true,
       description:

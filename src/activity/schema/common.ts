@@ -75,6 +75,19 @@ export function connectionFrom(page: ActionPage) {
   };
 }
 
+/** A Tracker's database id from its global id; anything else is BAD_USER_INPUT naming `field`. */
+export function trackerDbId(raw: string | number, field: string): number {
+  let decoded: { typename: string; id: string };
+  try {
+    decoded = decodeGlobalID(String(raw));
+  } catch {
+    throw badInput(`${field}: "${String(raw)}" is not a Tracker id`);
+  }
+  const id = decoded.typename === 'Tracker' && /^\d{1,9}$/.test(decoded.id) ? Number(decoded.id) : null;
+  if (id === null) throw badInput(`${field}: "${String(raw)}" is not a Tracker id`);
+  return id;
+}
+
 /** Database ids from Action global ids; anything else is BAD_USER_INPUT. */
 export function actionDbIds(ids: readonly (string | number)[]): string[] {
   return ids.map((raw) => {

@@ -4,7 +4,9 @@ import { decodeFeedCursor, encodeFeedCursor } from '../change-stream.ts';
 import { actionFromSnapshot } from '../feed-events.ts';
 import type { ActionRecord } from '../model.ts';
 import { ActionRef, Level } from './action.ts';
-import { actionDbIds, connectionFrom, ownOrService, pageFrom, verbsSchema, whose } from './common.ts';
+import type { EntryFilters } from '../entry-state.ts';
+import type { CountFilters } from '../feed-counts.ts';
+import { actionDbIds, connectionFrom, ownOrService, pageFrom, trackerDbId, verbsSchema, whose } from './common.ts';
 
 /** The feed: `feed`, `unreadCount`, read marks, and the live `feed` subscription. */
 
@@ -14,6 +16,9 @@ const FeedEventKind = builder.enumType('FeedEventKind', {
     UPDATED: { description: 'An action of the feed was amended by grouping (and is unread again).' },
     READ: { description: 'Marked read (action null: markAllRead).' },
     UNREAD: { description: 'Marked unread.' },
+    SEEN: { description: 'Marked seen (action null: markAllSeen); unseenCount is the new count.' },
+    ARCHIVED: { description: 'Archived: left the feed and its counts (action null: archiveAll).' },
+    UNARCHIVED: { description: 'Back from the archive into the feed and its counts.' },
     RESET: {
       description:
         '`after` is older than what can be replayed (FEED_REPLAY_MAX, FEED_CHANGE_RETENTION_HOURS): refetch `feed` and `unreadCount`, then continue from this event.',
@@ -29,15 +34,17 @@ interface FeedEventShape {
   kind: FeedMessage['kind'];
   action: ActionRecord | null;
   unreadCount: number;
+  unseenCount: number;
   cursor: string;
 }
 
 const FeedEvent = builder.objectRef<FeedEventShape>('FeedEvent').implement({
-  description: "A change of the viewer's feed, with the unread count after it.",
+  description: "A change of the viewer's feed, with the unread and unseen counts after it.",
   fields: (t) => ({
     kind: t.field({ type: FeedEventKind, resolve: (e) => e.kind }),
     action: t.field({ type: ActionRef, nullable: true, resolve: (e) => e.action }),
     unreadCount: t.exposeInt('unreadCount'),
+    unseenCount: t.exposeInt('unseenCount'),
     cursor: t.exposeString('cursor', {
       description: "This change's position in the viewer's change stream: pass the last one received as `feed(after:)` to resume.",
     }),
@@ -66,6 +73,11 @@ builder.queryFields((t) => ({
       authScopes: (_root, args) => ownOrService(args.user),
       args: {
         unreadOnly: t.arg.boolean({ required: false }),
+        archived: t.arg.boolean({
+          required: false,
+          defaultValue: false,
+          description: 'true: the archived actions only (default: the feed without them).',
+        }),
         verbs: t.arg.stringList({ required: false, validate: verbsSchema }),
         minLevel: t.arg({
           type: Level,
@@ -91,6 +103,7 @@ builder.queryFields((t) => ({
           userId,
           {
             unreadOnly: args.unreadOnly,
+            archived: args.archived,
             verbs: args.verbs,
             minLevel: args.minLevel,
             includeOwn: args.includeOwn ? { userType: ctx.config.userType } : null,
@@ -105,12 +118,68 @@ builder.queryFields((t) => ({
     FeedConnection,
   ),
   unreadCount: t.int({
-    description: 'Exact number of unread actions in the feed (one row read).',
+    description:
+      'Exact number of unread actions in the feed, archived ones excluded (one row read; with filters, one count over the unread entries).',
     authScopes: (_root, args) => ownOrService(args.user),
-    args: { user: t.arg.id({ required: false }) },
-    resolve: (_root, args, ctx) => ctx.services.activity.unreadCount(ctx.em, whose(ctx, args.user, 'user')),
+    args: countFilterArgs,
+    resolve: async (_root, args, ctx) =>
+      (await ctx.services.activity.filteredCounts(ctx.em, whose(ctx, args.user, 'user'), countFilters(args))).unread,
+  }),
+  unseenCount: t.int({
+    description:
+      'Exact number of unseen actions in the feed (the badge), archived ones excluded (one row read; with filters, one count over the unread entries).',
+    authScopes: (_root, args) => ownOrService(args.user),
+    args: countFilterArgs,
+    resolve: async (_root, args, ctx) =>
+      (await ctx.services.activity.filteredCounts(ctx.em, whose(ctx, args.user, 'user'), countFilters(args))).unseen,
   }),
 }));
+
+/** The filters of unreadCount / unseenCount. */
+const countFilterArgs = builder.args((t) => ({
+  verbs: t.stringList({ required: false, validate: verbsSchema, description: 'Only these verbs.' }),
+  objectType: t.string({ required: false, description: 'Only actions with an object (actor, target or related) of this type.' }),
+  minLevel: t.field({ type: Level, required: false, description: 'Lowest level counted; default the readable level.' }),
+  tracker: t.id({ required: false, description: 'Only actions this tracker of the user matches.' }),
+  user: t.id({ required: false }),
+}));
+
+function countFilters(args: {
+  verbs?: string[] | null | undefined;
+  objectType?: string | null | undefined;
+  minLevel?: number | null | undefined;
+  tracker?: string | number | null | undefined;
+}): CountFilters {
+  return {
+    verbs: args.verbs,
+    objectType: args.objectType,
+    minLevel: args.minLevel,
+    trackerId: args.tracker === null || args.tracker === undefined ? null : trackerDbId(args.tracker, 'tracker'),
+  };
+}
+
+/** The filters of the bulk changes (markAllRead, markAllSeen, archiveAll). */
+const entryFilterArgs = builder.args((t) => ({
+  before: t.field({ type: 'DateTime', required: false, description: 'Only actions with timestamp <= before.' }),
+  verbs: t.stringList({ required: false, validate: verbsSchema, description: 'Only these verbs.' }),
+  objectType: t.string({ required: false, description: 'Only actions with an object (actor, target or related) of this type.' }),
+  tracker: t.id({ required: false, description: 'Only actions this tracker of the user matches.' }),
+  user: t.id({ required: false, description: 'Services: whose feed.' }),
+}));
+
+function entryFilters(args: {
+  before?: Date | null | undefined;
+  verbs?: string[] | null | undefined;
+  objectType?: string | null | undefined;
+  tracker?: string | number | null | undefined;
+}): EntryFilters {
+  return {
+    before: args.before,
+    verbs: args.verbs,
+    objectType: args.objectType,
+    trackerId: args.tracker === null || args.tracker === undefined ? null : trackerDbId(args.tracker, 'tracker'),
+  };
+}
 
 builder.mutationFields((t) => ({
   markRead: t.int({
@@ -134,13 +203,46 @@ builder.mutationFields((t) => ({
     },
   }),
   markAllRead: t.int({
-    description: 'Marks every unread action of the feed read (with `before`: those with timestamp <= before); one statement.',
+    description:
+      'Marks every unread action of the feed (archived ones excepted) that the filters select read; one statement. Returns how many changed.',
     authScopes: (_root, args) => ownOrService(args.user),
-    args: { before: t.arg({ type: 'DateTime', required: false }), user: t.arg.id({ required: false }) },
-    resolve: (_root, args, ctx) => {
-      const userId = whose(ctx, args.user, 'user');
-      return ctx.services.activity.markAllRead(ctx.em, userId, args.before);
+    args: entryFilterArgs,
+    resolve: (_root, args, ctx) => ctx.services.activity.markAllRead(ctx.em, whose(ctx, args.user, 'user'), entryFilters(args)),
+  }),
+  markSeen: t.int({
+    description: 'Marks actions of the feed seen (they stay unread); returns how many changed. Ids not in the feed are skipped.',
+    authScopes: (_root, args) => ownOrService(args.user),
+    args: { actionIds: t.arg.idList({ required: true }), user: t.arg.id({ required: false }) },
+    resolve: (_root, args, ctx) => ctx.services.activity.markSeen(ctx.em, whose(ctx, args.user, 'user'), actionDbIds(args.actionIds)),
+  }),
+  markAllSeen: t.int({
+    description:
+      'Marks every unseen action of the feed (archived ones excepted) that the filters select seen (the badge clears; they stay unread); one statement.',
+    authScopes: (_root, args) => ownOrService(args.user),
+    args: entryFilterArgs,
+    resolve: (_root, args, ctx) => ctx.services.activity.markAllSeen(ctx.em, whose(ctx, args.user, 'user'), entryFilters(args)),
+  }),
+  archive: t.int({
+    description: 'Archives actions of the feed: they leave the feed and its counts (`feed(archived: true)` lists them). Returns how many changed.',
+    authScopes: (_root, args) => ownOrService(args.user),
+    args: { actionIds: t.arg.idList({ required: true }), user: t.arg.id({ required: false }) },
+    resolve: (_root, args, ctx) => ctx.services.activity.archive(ctx.em, whose(ctx, args.user, 'user'), actionDbIds(args.actionIds), true),
+  }),
+  unarchive: t.int({
+    description: 'Brings archived actions back into the feed and its counts (read and seen as they were). Returns how many changed.',
+    authScopes: (_root, args) => ownOrService(args.user),
+    args: { actionIds: t.arg.idList({ required: true }), user: t.arg.id({ required: false }) },
+    resolve: (_root, args, ctx) => ctx.services.activity.archive(ctx.em, whose(ctx, args.user, 'user'), actionDbIds(args.actionIds), false),
+  }),
+  archiveAll: t.int({
+    description: 'Archives every action of the feed that the filters select (`readOnly`: only read ones); one statement.',
+    authScopes: (_root, args) => ownOrService(args.user),
+    args: {
+      ...entryFilterArgs,
+      readOnly: t.arg.boolean({ required: false, defaultValue: false, description: 'Only actions already read.' }),
     },
+    resolve: (_root, args, ctx) =>
+      ctx.services.activity.archiveAll(ctx.em, whose(ctx, args.user, 'user'), entryFilters(args), args.readOnly ?? false),
   }),
 }));
 
@@ -167,8 +269,9 @@ builder.subscriptionField('feed', (t) =>
     },
     resolve: (message: FeedMessage & { position: string }): FeedEventShape => ({
       kind: message.kind,
-      action: message.action ? actionFromSnapshot(message.action, message.unread ?? false, message.trackerIds) : null,
+      action: message.action ? actionFromSnapshot(message.action, message.unread ?? false, message.unseen ?? false, message.trackerIds) : null,
       unreadCount: message.unreadCount,
+      unseenCount: message.unseenCount,
       cursor: encodeFeedCursor(message.position),
     }),
   }),

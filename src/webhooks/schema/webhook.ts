@@ -13,6 +13,7 @@ export const WebhookEvent = builder.enumType('WebhookEvent', {
     ACTION_LOGGED: { description: 'An action was logged (or amended by grouping): one event per logAction.' },
     FEED_ENTRY_ADDED: { description: 'An action entered a user\u2019s feed: one event per receiving user, with the trackers that matched.' },
     FEED_READ: { description: 'A user marked an action read (`all: true` for markAllRead).' },
+    FEED_SEEN: { description: 'A user marked an action seen (`all: true` for markAllSeen), with the unseen count.' },
     FEED_STILL_UNREAD: { description: 'An entry still unread `remindAfter` seconds after it arrived (at most once per entry and webhook).' },
     STATISTIC_RECORDED: { description: 'A GAUGE value was recorded (recordStatistic).' },
   } satisfies Record<(typeof WEBHOOK_EVENTS)[number], { description: string }>,
