@@ -3,3 +3,4 @@ import './tracker.ts';
 import './action.ts';
 import './feed.ts';
 import './deleted-items.ts';
+import './user-data.ts';
