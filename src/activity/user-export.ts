@@ -74,8 +74,8 @@ async function readSection(
   }
   if (section === 'feedEntry') {
     const rows = await em.execute<Row[]>(
-      `select action_id::text as action_id, unread, tracker_ids, action_timestamp from activity_feed_entry
-        where user_id = ? and action_id > ? order by action_id limit ?`,
+      `select f.action_id::text as action_id, f.unread, f.tracker_ids, f.action_timestamp from activity_feed_entry f
+        where f.user_id = ? and f.action_id > ? order by f.action_id limit ?`,
       [userId, key, limit],
     );
     return rows.map((r) => ({
@@ -90,7 +90,7 @@ async function readSection(
     }));
   }
   const ids = await em.execute<Row[]>(
-    `select id::text as id from activity_action where actor_type = ? and actor_id = ? and id > ? order by id limit ?`,
+    `select a.id::text as id from activity_action a where a.actor_type = ? and a.actor_id = ? and a.id > ? order by a.id limit ?`,
     [settings.config.userType, userId, key, limit],
   );
   const actions = await loadActions(
