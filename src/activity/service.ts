@@ -145,6 +145,11 @@ export class ActivityService {
     return trackersOfOwner(em, owner);
   }
 
+  /** The owner's mutes (mutes.ts). */
+  mutes(em: Em, owner: string): Promise<TrackerRecord[]> {
+    return trackersOfOwner(em, owner, true);
+  }
+
   trackersOf(em: Em, object: ObjectRefValue, owner: string | null): Promise<TrackerRecord[]> {
     return trackersOfObject(em, object, owner);
   }
