@@ -85,6 +85,7 @@ export async function fanOut(
               coalesce(p.unread, false) as was_unread,
               (p.user_id is not null) as existed
          from matched m full join prev p on p.user_id = m.user_id
+        -- a muted user's existing entry (from before the mute, or grouping added a muted object) stays as it is
         where coalesce(m.user_id, p.user_id) not in (select owner_id from muted)
      ),
      upserted as (
