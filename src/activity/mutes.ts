@@ -12,7 +12,8 @@ import { TRACKER_MATCHES_ACTION } from './tracker-feed.ts';
  *
  * The feed follows mutes one way: a mute created or widened removes the entries it matches (counter exact,
  * REMOVED event), so the feed stays what the trackers and mutes define; a mute removed or narrowed brings
- * nothing back from the past (what was muted stays out; new actions enter again).
+ * nothing back from the past (what was muted stays out; new actions enter again) unless asked (`restore`: each
+ * of the owner's trackers is backfilled again, as read; trackers.ts).
  */
 
 /** SQL predicate: mute `t` applies to action `a` below the unmutable level (`?`: that level). */

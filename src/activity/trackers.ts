@@ -46,6 +46,8 @@ export interface UntrackParams {
   verbs?: readonly string[] | null | undefined;
   /** Remove (verbs from) the owner's mute on the object instead of its tracker. */
   mute?: boolean | null | undefined;
+  /** With `mute`: bring back what the owner's trackers match and no remaining mute does (their backfill, as read). */
+  restore?: boolean | null | undefined;
   log?: boolean | null | undefined;
   /** As TrackParams.chargeLoggedAction, before a "stopped tracking" action (only when the tracker is deleted). */
   chargeLoggedAction?: (() => Promise<unknown>) | undefined;
@@ -155,6 +157,7 @@ export async function untrack(em: Em, settings: ActivitySettings, params: Untrac
   const verbs = normaliseVerbs(params.verbs);
   await lockObject(em, type, id);
   const mute = params.mute ?? false;
+  if (params.restore && !mute) throw badInput('restore: only when removing a mute (mute: true)');
   const current = await lockedTracker(em, params.owner, type, id, mute);
   if (!current) throw notFound(mute ? 'No such mute' : 'No such tracker');
   let tracker: TrackerRecord | null;
@@ -172,8 +175,11 @@ export async function untrack(em: Em, settings: ActivitySettings, params: Untrac
     ]);
     tracker = trackerFromRow(rows[0]!);
   }
-  // A mute removed or narrowed brings nothing back (mutes.ts); entries never list a mute.
-  if (mute) return { tracker, events: [] };
+  // A mute removed or narrowed brings nothing back unless asked (mutes.ts); entries never list a mute.
+  if (mute) {
+    if (params.restore) await restoreFeed(em, settings, params.owner);
+    return { tracker, events: [] };
+  }
   // The feed follows: entries that no remaining tracker matches leave it (tracker-feed.ts).
   const events: PendingFeedEvent[] = await dropUnmatchedEntries(em, params.owner, current.id);
   if (tracker === null && params.log) {
@@ -181,6 +187,11 @@ export async function untrack(em: Em, settings: ActivitySettings, params: Untrac
     events.push(...(await logTrackingAction(em, settings, STOPPED_TRACKING, params.owner, type, id, label ?? current.objectLabel)));
   }
   return { tracker, events };
+}
+
+/** Runs the backfill of each of the owner's trackers again (after a mute went): what no mute matches comes back, as read. */
+async function restoreFeed(em: Em, settings: ActivitySettings, owner: string): Promise<void> {
+  for (const tr of await trackersOfOwner(em, owner)) await backfillTracker(em, tr, settings.config.activityTrackBackfill, settings.unmutableLevel);
 }
 
 /** actrack's "started tracking" / "stopped tracking" actions, logged by the user on the object (or type). */

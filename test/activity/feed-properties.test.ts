@@ -34,7 +34,7 @@ type Cmd =
   | { op: 'markAllRead'; user: number }
   | { op: 'forget'; object: number }
   | { op: 'mute'; user: number; object: number | null; verbs: number[] | null; actorOnly: boolean | null }
-  | { op: 'unmute'; user: number; object: number | null; verbs: number[] | null }
+  | { op: 'unmute'; user: number; object: number | null; verbs: number[] | null; restore: boolean }
   | { op: 'erase'; user: number };
 
 const verbsArb = fc.option(fc.subarray([0, 1], { minLength: 1 }), { nil: null });
@@ -49,7 +49,7 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('markAllRead' as const), user: userArb }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('forget' as const), object: fc.integer({ min: 0, max: OBJECTS - 1 }) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('mute' as const), user: userArb, object: objectArb, verbs: verbsArb, actorOnly: fc.option(fc.boolean(), { nil: null }) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('unmute' as const), user: userArb, object: objectArb, verbs: verbsArb }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('unmute' as const), user: userArb, object: objectArb, verbs: verbsArb, restore: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('erase' as const), user: userArb }) },
 );
 
@@ -174,14 +174,15 @@ class Model {
     for (const id of [...this.feeds[user]!.keys()]) if (this.match(m, byId.get(id)!)) this.feeds[user]!.delete(id);
     return null;
   }
-  /** Removing (verbs from) a mute brings nothing back. */
-  unmute(user: number, object: number | null, verbs: string[] | null): string | null {
+  /** Removing (verbs from) a mute brings nothing back, unless `restore`: every tracker's backfill again. */
+  unmute(user: number, object: number | null, verbs: string[] | null, restore: boolean): string | null {
     const m = this.mutes[user]!.get(this.key(object));
     if (!m) return 'NOT_FOUND';
     if (verbs !== null && m.verbs === null) return 'BAD_USER_INPUT';
     const remaining = verbs === null ? [] : m.verbs!.filter((v) => !verbs.includes(v));
     if (remaining.length === 0) this.mutes[user]!.delete(this.key(object));
     else m.verbs = remaining;
+    if (restore) for (const tr of this.trackers[user]!.values()) this.backfill(user, tr);
     return null;
   }
   /** The users are not actors here: erasure empties the user's trackers, mutes and feed, nobody else's. */
@@ -299,8 +300,8 @@ describe('feed membership property', () => {
                 if (cmd.actorOnly !== null) input['actorOnly'] = cmd.actorOnly;
                 result = await t.gql(TRACK, { i: input }, h.service);
               } else {
-                expected = model.unmute(cmd.user, cmd.object, verbs);
-                result = await t.gql(UNTRACK, { i: input }, h.service);
+                expected = model.unmute(cmd.user, cmd.object, verbs, cmd.restore);
+                result = await t.gql(UNTRACK, { i: { ...input, restore: cmd.restore } }, h.service);
               }
               break;
             }

@@ -30,8 +30,9 @@ async function unreadInFeed(user: string): Promise<number> {
 describe('mute', () => {
   it('on an object (a noisy thread): its entries leave the feed with an exact count, new ones never enter', async () => {
     const user = uniqueId('u');
-    const [i1, i2] = [{ type: 'Issue', id: uniqueId('i') }, { type: 'Issue', id: uniqueId('i') }];
-    await h.track({ owner: user, objectType: 'Issue', actorOnly: false });
+    const type = uniqueId('Issue');
+    const [i1, i2] = [{ type, id: uniqueId('i') }, { type, id: uniqueId('i') }];
+    await h.track({ owner: user, objectType: type, actorOnly: false });
     const bob = { type: 'User', id: uniqueId('bob') };
     const old1 = await h.logAction({ actor: bob, verb: 'commented', targets: [i1], ...noGroup });
     const old2 = await h.logAction({ actor: bob, verb: 'commented', targets: [i2], ...noGroup });
@@ -134,6 +135,25 @@ describe('mute', () => {
     expect(before.id).not.toBe(after.id);
     const missing = await t.gql(UNTRACK, { i: { owner: user, object: thread, mute: true } }, h.service);
     expect(missing.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+  });
+
+  it('removed with restore: true, brings back as read what the trackers match and no remaining mute does', async () => {
+    const user = uniqueId('u');
+    const type = uniqueId('Thread');
+    const [t1, t2] = [{ type, id: uniqueId('t') }, { type, id: uniqueId('t') }];
+    await h.track({ owner: user, objectType: type, actorOnly: false });
+    await mute({ owner: user, object: t1 });
+    await mute({ owner: user, object: t2 });
+    const x = { type: 'User', id: 'x' };
+    const a1 = await h.logAction({ actor: x, verb: 'replied', targets: [t1], ...noGroup });
+    await h.logAction({ actor: x, verb: 'replied', targets: [t2], ...noGroup });
+    expect(await h.feedIds(user)).toEqual([]);
+    await t.ok(UNTRACK, { i: { owner: user, object: t1, mute: true, restore: true } }, h.service);
+    const feed = await h.feed(user);
+    expect(feed.edges.map((e) => [e.node.id, e.node.unread])).toEqual([[a1.id, false]]);
+    expect(await h.unreadCount(user)).toBe(0);
+    const wrong = await t.gql(UNTRACK, { i: { owner: user, objectType: type, restore: true } }, h.service);
+    expect(wrong.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
   it('keeps muted actions out of the backfill of a new tracker', async () => {

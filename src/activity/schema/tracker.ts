@@ -75,7 +75,13 @@ const UntrackInput = builder.inputType('UntrackInput', {
     mute: t.boolean({
       required: false,
       defaultValue: false,
-      description: 'Remove (verbs from) the mute instead of the tracker. What it kept out does not come back.',
+      description: 'Remove (verbs from) the mute instead of the tracker. What it kept out does not come back unless `restore`.',
+    }),
+    restore: t.boolean({
+      required: false,
+      defaultValue: false,
+      description:
+        "With `mute`: bring back, as read, the past actions the user's trackers match and no remaining mute does (each tracker's backfill, ACTIVITY_TRACK_BACKFILL).",
     }),
     log: t.boolean({
       required: false,
@@ -143,6 +149,7 @@ builder.mutationFields((t) => ({
         objectType: input.objectType,
         verbs: input.verbs,
         mute: input.mute,
+        restore: input.restore,
         log: input.log,
         chargeLoggedAction: () => ctx.services.rateLimiter.consume(ctx, 'logAction', 1),
       }),
