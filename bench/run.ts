@@ -2,7 +2,9 @@
  * `npm run bench`: every benchmark of the metrics and activity modules plus the crash-durability runs,
  * one after the other against a real PostgreSQL (DATABASE_URL, default the local server), then one table
  * printed and written to bench/results.md with the machine, the date and whether each target was met.
- * BENCH_ONLY=overhead,metrics,activity,faults limits what runs.
+ * BENCH_ONLY=overhead,metrics,activity,faults limits what runs. BENCH_SCALE=10 adds the activity benchmark at
+ * 10× the data set (bench/activity/scale.ts: 10M actions, minutes to generate; off by default so the default
+ * run stays short); BENCH_ONLY=scale runs it alone.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,6 +15,7 @@ type Row = BenchRow;
 
 process.env['DATABASE_URL'] ??= 'postgres://postgres@127.0.0.1:5432/postgres';
 const only = new Set((process.env['BENCH_ONLY'] ?? 'overhead,metrics,activity,webhooks,faults').split(',').map((s) => s.trim()));
+if (process.env['BENCH_SCALE']) only.add('scale');
 
 const suites: Array<{ name: string; title: string; run: () => Promise<Row[]> }> = [
   {
@@ -39,6 +42,11 @@ const suites: Array<{ name: string; title: string; run: () => Promise<Row[]> }> 
     name: 'activity',
     title: 'Activity: feeds, logAction, unread counts, websocket fan-out (bench/activity/activity.ts)',
     run: async () => (await import('./activity/activity.ts')).run(),
+  },
+  {
+    name: 'scale',
+    title: `Activity at ${process.env['BENCH_SCALE'] ?? 10}× the data set (bench/activity/scale.ts, details in bench/results/activity-scale.md)`,
+    run: async () => (await import('./activity/scale.ts')).run(),
   },
   {
     name: 'webhooks',

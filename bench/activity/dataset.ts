@@ -2,18 +2,26 @@ import pg from 'pg';
 
 /**
  * The activity benchmark's data set, generated with set-based SQL (generate_series) straight into the
- * tables the service uses, shaped as the fan-out would have written it:
+ * tables the service uses, shaped as the fan-out would have written it. With `scale` s (1 by default,
+ * 10 for bench/activity/scale.ts):
  *
- * - 10,000 users `u0`..`u9999` (actors), each with 10 trackers on random items (actorOnly: false);
+ * - 10,000·s users `u0`.. (actors), each with 10 trackers on random items among 99,000·s (actorOnly: false);
  * - the measured user `bench-me` with 1,000 trackers on items 0..999;
- * - 1,000,000 actions (5 verbs, 10% at HIDDEN level) with one target item each; 20% of them target the
- *   measured user's items, so its feed holds about 200,000 entries, 100,000 of them unread;
+ * - 1,000,000·s actions (5 verbs, 10% at HIDDEN level) with one target item each; 20% of them target the
+ *   measured user's items, so its feed holds about 200,000·s entries, 100,000·s of them unread;
  * - feed entries for every (tracker owner, matching action) and exact unread counters;
- * - a "hot" item tracked by 1,000 users (logAction fan-out), and `ws-hot` tracked by the websocket users.
+ * - a "hot" item tracked by 1,000 users (logAction fan-out), `ws-hot` tracked by the websocket users, and
+ *   `hot-10k` tracked by 10,000 users (bench/activity/scale.ts).
+ *
+ * The tables' secondary indexes are dropped during the load and rebuilt after it (the same definitions,
+ * read from pg_indexes): building an index once is much faster than maintaining it row by row.
  */
 export const MEASURED_USER = 'bench-me';
 export const HOT_ITEM = { type: 'Item', id: 'hot' };
 export const WS_ITEM = { type: 'Item', id: 'ws-hot' };
+export const HOT_10K_ITEM = { type: 'Item', id: 'hot-10k' };
+/** Tracked by the idle-memory run's users `idle0`..: a separate item, so the delivery rounds reach exactly their users. */
+export const WS_IDLE_ITEM = { type: 'Item', id: 'ws-idle' };
 
 export interface DatasetReport {
   actions: number;
@@ -54,7 +62,13 @@ export async function generate(
   wsUsers: number,
   log: (line: string) => void,
   onlyWebsocketTrackers = false,
+  options: { scale?: number; idleUsers?: number } = {},
 ): Promise<DatasetReport> {
+  const { scale = 1, idleUsers = 0 } = options;
+  if (!Number.isInteger(scale) || scale < 1) throw new Error(`scale must be a positive integer, got ${scale}`);
+  const actions = 1_000_000 * scale;
+  const actors = 10_000 * scale;
+  const otherItems = 99_000 * scale;
   const started = performance.now();
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
@@ -72,24 +86,37 @@ export async function generate(
         `insert into activity_tracker (owner_id, object_type, object_id, verbs, actor_only)
          select 'ws' || u, '${WS_ITEM.type}', '${WS_ITEM.id}', null, false from generate_series(0, ${wsUsers - 1}) u`,
       );
-      return { actions: 0, feedEntries: 0, trackers: wsUsers, measuredFeed: 0, measuredUnread: 0, seconds: (performance.now() - started) / 1000 };
+      if (idleUsers > 0) {
+        await step(
+          `idle websocket item: tracked by ${idleUsers} users`,
+          `insert into activity_tracker (owner_id, object_type, object_id, verbs, actor_only)
+           select 'idle' || u, '${WS_IDLE_ITEM.type}', '${WS_IDLE_ITEM.id}', null, false from generate_series(0, ${idleUsers - 1}) u`,
+        );
+      }
+      return { actions: 0, feedEntries: 0, trackers: wsUsers + idleUsers, measuredFeed: 0, measuredUnread: 0, seconds: (performance.now() - started) / 1000 };
     }
+    const { rows: secondary } = await client.query<{ name: string; definition: string }>(
+      `select i.indexname as name, i.indexdef as definition from pg_indexes i
+        where i.schemaname = current_schema() and i.tablename like 'activity%'
+          and not exists (select 1 from pg_constraint c where c.conname = i.indexname)`,
+    );
+    for (const index of secondary) await client.query(`drop index "${index.name}"`);
     await step(
       'actions',
       `insert into activity_action (actor_type, actor_id, actor_label, verb, data, level, "timestamp", grouped_count)
-       select 'User', 'u' || (g % 10000), 'User ' || (g % 10000),
+       select 'User', 'u' || (g % ${actors}), 'User ' || (g % ${actors}),
               (array['posted','liked','shared','commented','edited'])[1 + g % 5],
               case when g % 3 = 0 then jsonb_build_object('n', g) end,
               case when g % 10 = 0 then 20 else 30 end,
-              now() - interval '370 days' + g * interval '31 seconds', 1
-         from generate_series(1, 1000000) g`,
+              now() - interval '370 days' + g * interval '31 seconds' / ${scale}, 1
+         from generate_series(1, ${actions}) g`,
     );
     await step(
       'action objects',
       `insert into activity_action_object (action_id, role, object_type, object_id, label, position)
        select id, 'target', 'Item',
-              (case when id % 5 = 0 then (id / 5) % 1000 else 1000 + (id * 7919) % 99000 end)::text,
-              'Item #' || (case when id % 5 = 0 then (id / 5) % 1000 else 1000 + (id * 7919) % 99000 end), 0
+              (case when id % 5 = 0 then (id / 5) % 1000 else 1000 + (id * 7919) % ${otherItems} end)::text,
+              'Item #' || (case when id % 5 = 0 then (id / 5) % 1000 else 1000 + (id * 7919) % ${otherItems} end), 0
          from activity_action`,
     );
     await step(
@@ -98,10 +125,10 @@ export async function generate(
        select '${MEASURED_USER}', 'Item', i::text, 'Item #' || i, null, false from generate_series(0, 999) i`,
     );
     await step(
-      'trackers (10,000 users x 10)',
+      `trackers (${actors.toLocaleString('en')} users x 10)`,
       `insert into activity_tracker (owner_id, object_type, object_id, object_label, verbs, actor_only)
-       select 'u' || u, 'Item', (1000 + (u * 131 + k * 9973) % 99000)::text, null, null, false
-         from generate_series(0, 9999) u, generate_series(0, 9) k
+       select 'u' || u, 'Item', (1000 + (u * 131 + k * 9973) % ${otherItems})::text, null, null, false
+         from generate_series(0, ${actors - 1}) u, generate_series(0, 9) k
        on conflict do nothing`,
     );
     await step(
@@ -114,12 +141,12 @@ export async function generate(
         group by t.owner_id, o.action_id`,
     );
     await step(
-      'unread: 100,000 newest readable entries of the measured user',
+      `unread: ${(100_000 * scale).toLocaleString('en')} newest readable entries of the measured user`,
       `update activity_feed_entry f set unread = true
         where f.user_id = '${MEASURED_USER}' and f.action_id in (
           select f2.action_id from activity_feed_entry f2 join activity_action a on a.id = f2.action_id
            where f2.user_id = '${MEASURED_USER}' and a.level >= 30
-           order by f2.action_id desc limit 100000)`,
+           order by f2.action_id desc limit ${100_000 * scale})`,
     );
     await step(
       'unread: half of the other users\' readable entries',
@@ -141,6 +168,12 @@ export async function generate(
       `insert into activity_tracker (owner_id, object_type, object_id, verbs, actor_only)
        select 'ws' || u, '${WS_ITEM.type}', '${WS_ITEM.id}', null, false from generate_series(0, ${wsUsers - 1}) u`,
     );
+    await step(
+      'hot-10k item: tracked by 10,000 users',
+      `insert into activity_tracker (owner_id, object_type, object_id, verbs, actor_only)
+       select 'u' || u, '${HOT_10K_ITEM.type}', '${HOT_10K_ITEM.id}', null, false from generate_series(0, 9999) u`,
+    );
+    for (const index of secondary) await step(`index ${index.name}`, index.definition);
     await step('vacuum analyze', `vacuum analyze`);
     const count = async (sql: string) => Number((await client.query(sql)).rows[0].n);
     return {

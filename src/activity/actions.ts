@@ -5,6 +5,7 @@ import { badInput } from '../server/errors.ts';
 import { loadActions, type Row } from './action-store.ts';
 import { fanOut } from './fan-out.ts';
 import { snapshotsOf, type PendingFeedEvent } from './feed-events.ts';
+import { logActionOnce, type ActionKey } from './idempotency.ts';
 import { amendGroupedAction, findGroupableAction, type ActionObjectInput } from './grouping.ts';
 import { MAX_MERGED_OBJECTS_PER_ROLE, MAX_OBJECTS_PER_LIST, normaliseVerb, type ActionRecord, type ActivitySettings } from './model.ts';
 
@@ -118,22 +119,37 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
  * Logs several actions in one transaction, in order; with delay 0 similar actions of the call group together
  * (actrack's request queue). Returns one record per input (a grouped input returns the amended action).
  */
-export async function logActions(em: Em, settings: ActivitySettings, list: readonly LogActionParams[]): Promise<LoggedActions> {
+export async function logActions(
+  em: Em,
+  settings: ActivitySettings,
+  list: readonly LogActionParams[],
+  keys: ReadonlyArray<ActionKey | null> = [],
+): Promise<LoggedActions> {
   const ids: string[] = [];
   const actions: ActionRecord[] = [];
   const events: PendingFeedEvent[] = [];
-  for (const params of list) {
-    const logged = await logAction(em, settings, { ...params, sameCall: ids });
-    if (!ids.includes(logged.action.id)) ids.push(logged.action.id);
-    actions.push(logged.action);
-    events.push(...logged.events);
+  const logged = new Map<string, ActionRecord>(); // by id: an action amended later in the call keeps its last state
+  for (const [index, params] of list.entries()) {
+    // An input whose idempotency key was used before answers with that action and logs nothing (idempotency.ts);
+    // only actions logged by this call take part in its grouping.
+    const once = await logActionOnce(em, settings, keys[index], () => logAction(em, settings, { ...params, sameCall: ids }));
+    if (!once.repeated) {
+      if (!ids.includes(once.action.id)) ids.push(once.action.id);
+      logged.delete(once.action.id);
+      logged.set(once.action.id, once.action);
+    }
+    actions.push(once.action);
+    events.push(...once.events);
   }
-  return { actions, events };
+  return { actions, events, logged: [...logged.values()] };
 }
 
 export interface LoggedActions {
+  /** One per input, in order (a repeated idempotency key answers with its earlier action). */
   actions: ActionRecord[];
   events: PendingFeedEvent[];
+  /** The actions this call logged or amended, each once. */
+  logged: ActionRecord[];
 }
 
 /**

@@ -1,7 +1,7 @@
-import { Repeater } from 'graphql-yoga';
 import type { Em } from '../db/orm.ts';
 import { badInput } from '../server/errors.ts';
-import type { FeedMessage, TrackqlPubSub } from '../server/pubsub.ts';
+import type { FeedMessage } from '../server/pubsub.ts';
+import type { FeedRouter } from './feed-delivery.ts';
 import { loadActions, type Row } from './action-store.ts';
 import { snapshotsOf, type PendingFeedEvent } from './feed-events.ts';
 import { unreadCount } from './feed.ts';
@@ -123,9 +123,14 @@ export async function changesAfter(em: Em, userId: string, after: bigint, max: n
 /** A catch-up read that fails is tried again this many times, this far apart, before the subscription errors. */
 const CATCHUP_ATTEMPTS = 30;
 const CATCHUP_RETRY_MS = 1000;
+/**
+ * Messages a subscription holds for a client that does not read them (beyond the largest replay): past that,
+ * they are dropped and read again from the change stream once the client reads (never unbounded memory).
+ */
+const BUFFER_BEYOND_REPLAY = 1000;
 
 export interface FeedStreamOptions {
-  pubsub: TrackqlPubSub;
+  router: FeedRouter;
   /** A fresh EntityManager for each catch-up read. */
   em: () => Em;
   userId: string;
@@ -134,77 +139,202 @@ export interface FeedStreamOptions {
   replayMax: number;
 }
 
+export type FeedStreamMessage = FeedMessage & { position: string };
+
 /**
  * The live feed of one user: the replay after `after` (if given), then live messages, each exactly once and in
  * position order; a skipped position is caught up from the database. Every message carries a position.
  */
-export function feedStream(options: FeedStreamOptions): Repeater<FeedMessage & { position: string }> {
-  const { pubsub, em, userId, replayMax } = options;
-  return new Repeater(async (push, stop) => {
-    const live = pubsub.subscribe('feed', userId)[Symbol.asyncIterator]();
-    // Listening from here on (the first pull starts the subscription): nothing published after this is missed.
-    let pending = live.next();
-    let stopped = false;
-    void stop.then(() => {
-      stopped = true;
-      void live.return?.();
+export function feedStream(options: FeedStreamOptions): AsyncIterableIterator<FeedStreamMessage> {
+  return new FeedStream(options);
+}
+
+/**
+ * One subscription's state: a plain async iterator fed synchronously by the FeedRouter (no Repeater, no
+ * pub/sub listener of its own: a subscriber costs one object and one closure). Live messages that arrive while
+ * a read from the database is in progress wait in `#inbox` and are then taken in order, dropping what the read
+ * already gave (by position).
+ */
+class FeedStream implements AsyncIterableIterator<FeedStreamMessage> {
+  readonly #options: FeedStreamOptions;
+  readonly #unsubscribe: () => void;
+  /** Ready for the client, in order. */
+  #ready: FeedStreamMessage[] = [];
+  #waiter: { resolve: (result: IteratorResult<FeedStreamMessage>) => void; reject: (error: unknown) => void } | null = null;
+  /** Live messages received during a read. */
+  #inbox: Array<FeedMessage | undefined> = [];
+  /** A read from the database is in progress (or due: #overflowed). */
+  #reading = true;
+  /** The client stopped reading and its backlog was dropped: a catch-up runs at its next read. */
+  #overflowed = false;
+  /** Position of the last message taken (ready or given). */
+  #last = 0n;
+  /** Position of the last message given to the client. */
+  #given = 0n;
+  #closed = false;
+  #failure: { error: unknown } | null = null;
+
+  constructor(options: FeedStreamOptions) {
+    this.#options = options;
+    // Listening from here on: nothing published after this is missed.
+    this.#unsubscribe = options.router.add(options.userId, (message) => this.#receive(message));
+    const { after } = options;
+    void this.#read(async () => {
+      if (after === null) this.#last = this.#given = await headPosition(options.em(), options.userId);
+      else {
+        this.#last = this.#given = after;
+        await this.#catchUp(after);
+      }
     });
-    let last: bigint = 0n;
-    const catchUp = async (after: bigint) => {
-      const result = await changesAfter(em(), userId, after, replayMax);
-      if (result.kind === 'reset') {
-        last = BigInt(result.message.position!);
-        await push({ ...result.message, position: last.toString() });
-        return;
-      }
-      for (const message of result.messages) {
-        last = BigInt(message.position!);
-        await push({ ...message, position: message.position! });
-      }
-    };
-    // A failed read (the database unreachable for a moment) is tried again: the subscription stays open.
-    const persistently = async (read: () => Promise<void>) => {
-      for (let attempt = 0; !stopped; attempt++) {
-        try {
-          return await read();
-        } catch (error) {
-          if (attempt >= CATCHUP_ATTEMPTS) throw error;
-          await new Promise((r) => setTimeout(r, CATCHUP_RETRY_MS));
-        }
-      }
-    };
-    try {
-      if (options.after === null) await persistently(async () => void (last = await headPosition(em(), userId)));
-      else await persistently(() => catchUp(options.after!));
-      while (!stopped) {
-        const next = await pending;
-        if (next.done || stopped) break;
-        pending = live.next();
-        const message = next.value;
-        if (message === undefined || message === null) {
-          // Redis was back after an outage: changes published meanwhile by other instances were lost.
-          await persistently(() => catchUp(last));
-          continue;
-        }
-        if (message.position === undefined) {
-          await push({ ...message, position: last.toString() });
-          continue;
-        }
-        const position = BigInt(message.position);
-        if (position <= last) continue; // already given (by the replay or a catch-up)
-        if (position > last + 1n) {
-          // A change was not received (lost between instances): its successors are committed, read them.
-          await persistently(() => catchUp(last));
-          if (position <= last) continue;
-        }
-        last = position;
-        await push(message as FeedMessage & { position: string });
-      }
-    } finally {
-      await live.return?.();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<FeedStreamMessage>> {
+    const value = this.#ready.shift();
+    if (value !== undefined) {
+      this.#given = BigInt(value.position);
+      return Promise.resolve({ value, done: false });
     }
-    stop();
-  });
+    if (this.#failure) {
+      const { error } = this.#failure;
+      this.#close();
+      return Promise.reject(error);
+    }
+    if (this.#closed) return Promise.resolve({ value: undefined, done: true });
+    if (this.#overflowed) {
+      this.#overflowed = false;
+      this.#inbox = [];
+      this.#last = this.#given;
+      void this.#read(() => this.#catchUp(this.#last));
+    }
+    return new Promise((resolve, reject) => (this.#waiter = { resolve, reject }));
+  }
+
+  return(): Promise<IteratorResult<FeedStreamMessage>> {
+    this.#close();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  throw(): Promise<IteratorResult<FeedStreamMessage>> {
+    return this.return();
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe();
+    this.#ready = [];
+    this.#inbox = [];
+    const waiter = this.#waiter;
+    this.#waiter = null;
+    waiter?.resolve({ value: undefined, done: true });
+  }
+
+  #receive(message: FeedMessage | undefined): void {
+    if (this.#closed) return;
+    if (this.#reading) {
+      // During an overflow the catch-up reads everything anyway: keep nothing.
+      if (!this.#overflowed) this.#inbox.push(message);
+      if (this.#inbox.length > this.#options.replayMax + BUFFER_BEYOND_REPLAY) this.#inbox = [undefined];
+      return;
+    }
+    this.#take(message);
+  }
+
+  /** A live message, in order (no read in progress). */
+  #take(message: FeedMessage | undefined): void {
+    if (message === undefined) {
+      // Redis was back after an outage: changes published meanwhile by other instances were lost.
+      this.#startCatchUp(null);
+      return;
+    }
+    if (message.position === undefined) {
+      this.#give({ ...message, position: this.#last.toString() });
+      return;
+    }
+    const position = BigInt(message.position);
+    if (position <= this.#last) return; // already given (by the replay or a catch-up)
+    if (position > this.#last + 1n) {
+      // A change was not received (lost between instances): its successors are committed, read them.
+      this.#startCatchUp(message);
+      return;
+    }
+    this.#last = position;
+    this.#give(message as FeedStreamMessage);
+  }
+
+  #give(message: FeedStreamMessage): void {
+    if (this.#overflowed) return;
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = null;
+      this.#given = BigInt(message.position);
+      waiter.resolve({ value: message, done: false });
+      return;
+    }
+    this.#ready.push(message);
+    if (this.#ready.length > this.#options.replayMax + BUFFER_BEYOND_REPLAY) {
+      this.#ready = [];
+      this.#overflowed = true;
+      this.#reading = true;
+      this.#inbox = [];
+    }
+  }
+
+  #startCatchUp(trigger: FeedMessage | null): void {
+    this.#reading = true;
+    void this.#read(async () => {
+      await this.#catchUp(this.#last);
+      // Committed before it was published, so normally read above; if not, it is still the newest known.
+      if (trigger && BigInt(trigger.position!) > this.#last && !this.#overflowed) {
+        this.#last = BigInt(trigger.position!);
+        this.#give(trigger as FeedStreamMessage);
+      }
+    });
+  }
+
+  /** Runs a read (retried while the database is unreachable), then takes the live messages that waited. */
+  async #read(read: () => Promise<void>): Promise<void> {
+    this.#reading = true;
+    for (let attempt = 0; !this.#closed; attempt++) {
+      try {
+        await read();
+        break;
+      } catch (error) {
+        if (attempt >= CATCHUP_ATTEMPTS) return this.#fail(error);
+        await new Promise((r) => setTimeout(r, CATCHUP_RETRY_MS));
+      }
+    }
+    if (this.#closed || this.#overflowed) return;
+    this.#reading = false;
+    while (!this.#reading && this.#inbox.length > 0) this.#take(this.#inbox.shift());
+  }
+
+  async #catchUp(after: bigint): Promise<void> {
+    const result = await changesAfter(this.#options.em(), this.#options.userId, after, this.#options.replayMax);
+    if (this.#closed || this.#overflowed) return;
+    if (result.kind === 'reset') {
+      this.#last = BigInt(result.message.position!);
+      this.#give({ ...result.message, position: this.#last.toString() });
+      return;
+    }
+    for (const message of result.messages) {
+      this.#last = BigInt(message.position!);
+      this.#give(message as FeedStreamMessage);
+    }
+  }
+
+  #fail(error: unknown): void {
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = null;
+      this.#close();
+      waiter.reject(error);
+    } else this.#failure = { error };
+  }
 }
 
 /** Deletes the changes recorded before `before` (the retention job); returns how many. */

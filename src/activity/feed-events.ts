@@ -2,7 +2,7 @@ import type { Em } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
 import { objectKey, type ObjectRefValue } from '../objects/object-ref.ts';
 import { loadTombstones, type Tombstone } from '../objects/tombstones.ts';
-import type { FeedActionSnapshot, FeedMessage, TrackqlPubSub } from '../server/pubsub.ts';
+import type { FeedActionSnapshot, FeedBatch, FeedBatchMessage, FeedMessage, TrackqlPubSub } from '../server/pubsub.ts';
 import { objectsOf } from './action-store.ts';
 import type { ActionRecord } from './model.ts';
 import { renderActions } from './verbs.ts';
@@ -10,8 +10,9 @@ import { renderActions } from './verbs.ts';
 /**
  * Live feed events: what a change of a feed tells that feed's subscribers. Events are computed inside the
  * transaction that makes the change (so they carry its exact counts) and published after it commits, one
- * message per user on topic `feed:<userId>`, each carrying a snapshot of the action so that a subscriber
- * resolves its event without a database query.
+ * message per write on topic `feed` (a FeedBatch: each action's snapshot once, one entry per receiving user),
+ * so that a subscriber resolves its event without a database query and an action reaching 5,000 users is one
+ * publish (one Redis message), not 5,000. feed-delivery.ts routes batches to the local subscribers.
  */
 
 export type PendingFeedEvent = [userId: string, message: FeedMessage];
@@ -66,13 +67,35 @@ export function actionFromSnapshot(snapshot: FeedActionSnapshot, unread: boolean
   };
 }
 
-/** Publishes events after their transaction committed; a failed publish is logged, never thrown. */
-export function publishFeedEvents(pubsub: TrackqlPubSub, logger: Logger, events: readonly PendingFeedEvent[]): void {
-  for (const [userId, message] of events) {
-    try {
-      pubsub.publish('feed', userId, message);
-    } catch (error) {
-      logger.warn({ err: (error as Error).message, userId }, 'feed event not published');
+/** The batch that carries `events` (each action's snapshot once). */
+export function feedBatchOf(events: readonly PendingFeedEvent[]): FeedBatch {
+  const actions: FeedActionSnapshot[] = [];
+  const indexOf = new Map<string, number>();
+  const batched = events.map(([userId, message]): [string, FeedBatchMessage] => {
+    let action: number | null = null;
+    if (message.action) {
+      action = indexOf.get(message.action.id) ?? null;
+      if (action === null) {
+        action = actions.push(message.action) - 1;
+        indexOf.set(message.action.id, action);
+      }
     }
+    return [userId, { ...message, action }];
+  });
+  return { actions, events: batched };
+}
+
+/** The message of one entry of a batch. */
+export function feedMessageOf(batch: FeedBatch, message: FeedBatchMessage): FeedMessage {
+  return { ...message, action: message.action === null ? null : (batch.actions[message.action] ?? null) };
+}
+
+/** Publishes events after their transaction committed (one message for all); a failed publish is logged, never thrown. */
+export function publishFeedEvents(pubsub: TrackqlPubSub, logger: Logger, events: readonly PendingFeedEvent[]): void {
+  if (events.length === 0) return;
+  try {
+    pubsub.publish('feed', feedBatchOf(events));
+  } catch (error) {
+    logger.warn({ err: (error as Error).message, users: events.length }, 'feed events not published');
   }
 }

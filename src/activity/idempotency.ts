@@ -27,8 +27,8 @@ export async function logActionOnce(
   settings: ActivitySettings,
   key: ActionKey | null | undefined,
   log: () => Promise<LoggedAction>,
-): Promise<LoggedAction> {
-  if (!key) return log();
+): Promise<LoggedAction & { repeated: boolean }> {
+  if (!key) return { ...(await log()), repeated: false };
   const claimed = await em.execute<Row[]>(
     `insert into activity_action_key as k (scope, key) values (?, ?)
      on conflict (scope, key) do update set created_at = now(), action_id = null
@@ -39,7 +39,7 @@ export async function logActionOnce(
   if (claimed.length > 0) {
     const logged = await log();
     await em.execute('update activity_action_key set action_id = ? where scope = ? and key = ?', [logged.action.id, key.scope, key.key]);
-    return logged;
+    return { ...logged, repeated: false };
   }
   const [stored] = await em.execute<Row[]>('select action_id::text as action_id from activity_action_key where scope = ? and key = ?', [
     key.scope,
@@ -48,5 +48,5 @@ export async function logActionOnce(
   const actionId = stored?.['action_id'];
   const [action] = typeof actionId === 'string' ? await loadActions(em, [actionId], null) : [];
   if (!action) throw new Error(`idempotency key without its action (scope ${key.scope})`);
-  return { action, events: [] };
+  return { action, events: [], repeated: true };
 }

@@ -6,6 +6,7 @@ import type { ObjectRefValue } from '../objects/object-ref.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
 import { actionsByIds, actionsPage, type ActionFilters, type ActionViewer } from './accessors.ts';
 import { feedStream, headPosition, recordFeedChanges } from './change-stream.ts';
+import { FeedRouter } from './feed-delivery.ts';
 import { logAction, logActions, type LogActionParams } from './actions.ts';
 import { forgetObject, type ForgetParams } from './deleted-items.ts';
 import { logActionOnce, type ActionKey } from './idempotency.ts';
@@ -37,11 +38,13 @@ export class ActivityService {
   readonly #logger: Logger;
   readonly settings: ActivitySettings;
   readonly #listeners: ActivityWriteListener[] = [];
+  readonly #router: FeedRouter;
 
   constructor(deps: { config: Config; pubsub: TrackqlPubSub; logger: Logger }) {
     this.#pubsub = deps.pubsub;
     this.#logger = deps.logger;
     this.settings = activitySettings(deps.config);
+    this.#router = new FeedRouter(deps.pubsub, deps.logger);
   }
 
   /** Registers a listener run inside every write's transaction (write-listeners.ts). */
@@ -58,15 +61,15 @@ export class ActivityService {
    * (fan-outs lock counters in user order, but a grouped fan-out and a markAllRead can still cross on feed
    * entries), then publishes the events it produced.
    */
-  async #write<T extends { events: PendingFeedEvent[] }>(em: Em, work: (tem: Em) => Promise<T>): Promise<T> {
+  async #write<T extends { events: PendingFeedEvent[]; logged?: readonly ActionRecord[] }>(em: Em, work: (tem: Em) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await em.transactional(async (tem) => {
           const done = await work(tem);
           await recordFeedChanges(tem, done.events); // positions in the users' change streams (change-stream.ts)
-          const action = 'action' in done ? (done.action as ActivityWrite['action']) : undefined;
           const erasedUser = 'erasedUser' in done ? (done.erasedUser as ActivityWrite['erasedUser']) : undefined;
-          for (const listener of this.#listeners) await listener.afterWrite(tem, { action, events: done.events, erasedUser });
+          const write: ActivityWrite = { actions: done.logged ?? [], events: done.events, erasedUser };
+          for (const listener of this.#listeners) await listener.afterWrite(tem, write);
           return done;
         });
         publishFeedEvents(this.#pubsub, this.#logger, result.events);
@@ -85,12 +88,19 @@ export class ActivityService {
    * idempotency key, a repeat returns the first call's action and does nothing else (idempotency.ts).
    */
   async logAction(em: Em, params: LogActionParams, key?: ActionKey | null): Promise<ActionRecord> {
-    return (await this.#write(em, (tem) => logActionOnce(tem, this.settings, key, () => logAction(tem, this.settings, params)))).action;
+    const once = async (tem: Em) => {
+      const done = await logActionOnce(tem, this.settings, key, () => logAction(tem, this.settings, params));
+      return { ...done, logged: done.repeated ? [] : [done.action] };
+    };
+    return (await this.#write(em, once)).action;
   }
 
-  /** Logs several actions in one transaction (grouping within the call with delay 0). */
-  async logActions(em: Em, list: readonly LogActionParams[]): Promise<ActionRecord[]> {
-    return (await this.#write(em, (tem) => logActions(tem, this.settings, list))).actions;
+  /**
+   * Logs several actions in one transaction (grouping within the call with delay 0). `keys[i]` is input i's
+   * idempotency key: a key used before answers with its action and logs nothing.
+   */
+  async logActions(em: Em, list: readonly LogActionParams[], keys: ReadonlyArray<ActionKey | null> = []): Promise<ActionRecord[]> {
+    return (await this.#write(em, (tem) => logActions(tem, this.settings, list, keys))).actions;
   }
 
   actions(em: Em, filters: ActionFilters, page: Page, viewer: ActionViewer): Promise<ActionPage> {
@@ -114,7 +124,7 @@ export class ActivityService {
 
   /** Live feed of a user: the changes after `after` (when given), then live ones, each once, in order. */
   feedStream(fork: () => Em, userId: string, after: bigint | null): ReturnType<typeof feedStream> {
-    return feedStream({ pubsub: this.#pubsub, em: fork, userId, after, replayMax: this.settings.config.feedReplay.max });
+    return feedStream({ router: this.#router, em: fork, userId, after, replayMax: this.settings.config.feedReplay.max });
   }
 
   unreadCount(em: Em, userId: string): Promise<number> {

@@ -3,7 +3,7 @@ import type { ObjectRefValue } from '../objects/object-ref.ts';
 import { findForgotten } from '../objects/tombstones.ts';
 import { badInput, notFound } from '../server/errors.ts';
 import { toDate, type Row } from './action-store.ts';
-import { describeObjects, logAction } from './actions.ts';
+import { describeObjects, logAction, type LoggedAction } from './actions.ts';
 import type { PendingFeedEvent } from './feed-events.ts';
 import { lockObject } from './object-locks.ts';
 import { removeMutedEntries } from './mutes.ts';
@@ -13,6 +13,7 @@ import {
   STOPPED_TRACKING,
   normaliseVerbs,
   pgTextArray,
+  type ActionRecord,
   type ActivitySettings,
   type TrackerRecord,
 } from './model.ts';
@@ -56,6 +57,8 @@ export interface UntrackParams {
 export interface TrackerChange<T> {
   tracker: T;
   events: PendingFeedEvent[];
+  /** The "started/stopped tracking" action, when one was logged. */
+  logged: ActionRecord[];
 }
 
 export function trackerFromRow(row: Row): TrackerRecord {
@@ -135,17 +138,20 @@ export async function track(em: Em, settings: ActivitySettings, params: TrackPar
     if (!previous || widens(previous, tracker)) {
       events.push(...(await removeMutedEntries(em, params.owner, tracker.id, settings.unmutableLevel)));
     }
-    return { tracker, events };
+    return { tracker, events, logged: [] };
   }
   // The feed follows the tracker (tracker-feed.ts): narrowed, entries it alone matched leave; created or
   // widened, the matching past actions enter as read.
   if (previous && narrows(previous, tracker)) events.push(...(await dropUnmatchedEntries(em, params.owner, tracker.id)));
   if (!previous || widens(previous, tracker)) await backfillTracker(em, tracker, settings.config.activityTrackBackfill, settings.unmutableLevel);
+  const logged: ActionRecord[] = [];
   if (!previous && params.log) {
     await params.chargeLoggedAction?.();
-    events.push(...(await logTrackingAction(em, settings, STARTED_TRACKING, params.owner, type, id, label)));
+    const started = await logTrackingAction(em, settings, STARTED_TRACKING, params.owner, type, id, label);
+    events.push(...started.events);
+    logged.push(started.action);
   }
-  return { tracker, events };
+  return { tracker, events, logged };
 }
 
 /**
@@ -178,15 +184,18 @@ export async function untrack(em: Em, settings: ActivitySettings, params: Untrac
   // A mute removed or narrowed brings nothing back unless asked (mutes.ts); entries never list a mute.
   if (mute) {
     if (params.restore) await restoreFeed(em, settings, params.owner);
-    return { tracker, events: [] };
+    return { tracker, events: [], logged: [] };
   }
   // The feed follows: entries that no remaining tracker matches leave it (tracker-feed.ts).
   const events: PendingFeedEvent[] = await dropUnmatchedEntries(em, params.owner, current.id);
+  const logged: ActionRecord[] = [];
   if (tracker === null && params.log) {
     await params.chargeLoggedAction?.();
-    events.push(...(await logTrackingAction(em, settings, STOPPED_TRACKING, params.owner, type, id, label ?? current.objectLabel)));
+    const stopped = await logTrackingAction(em, settings, STOPPED_TRACKING, params.owner, type, id, label ?? current.objectLabel);
+    events.push(...stopped.events);
+    logged.push(stopped.action);
   }
-  return { tracker, events };
+  return { tracker, events, logged };
 }
 
 /** Runs the backfill of each of the owner's trackers again (after a mute went): what no mute matches comes back, as read. */
@@ -203,15 +212,14 @@ async function logTrackingAction(
   type: string,
   id: string,
   label: string | null,
-): Promise<PendingFeedEvent[]> {
-  const logged = await logAction(em, settings, {
+): Promise<LoggedAction> {
+  return logAction(em, settings, {
     actor: { type: settings.config.userType, id: owner },
     verb,
     targets: id === '' ? [] : [{ type, id, label }],
     data: id === '' ? { objectType: type } : null,
     groupingDelay: -1,
   });
-  return logged.events;
 }
 
 /** The owner's trackers, or (`mutes`) its mutes. */

@@ -9,10 +9,13 @@ import type { ActionRecord } from './model.ts';
  * knows nothing of them beyond this interface.
  */
 
-/** What one activity write did: the action it logged (logAction only) and its feed events. */
+/** What one activity write did: the actions it logged and its feed events. */
 export interface ActivityWrite {
-  /** The action logged or amended by grouping (logAction); absent for other writes. */
-  action?: ActionRecord | undefined;
+  /**
+   * The actions this write logged or amended by grouping: logAction's, logActions', and the "started/stopped
+   * tracking" action of track/untrack with `log`. Not an action answered from an idempotency key.
+   */
+  actions: readonly ActionRecord[];
   /** Per receiving user: ADDED/UPDATED (fan-out), READ/UNREAD (read state); `action: null` for markAllRead. */
   events: readonly PendingFeedEvent[];
   /** eraseUser: the erased user (type USER_TYPE, id): listeners delete their rows that name it. */

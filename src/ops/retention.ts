@@ -1,6 +1,7 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { RetentionConfig } from '../config.ts';
 import { pruneFeedChanges } from '../activity/change-stream.ts';
+import { publishFeedEvents } from '../activity/feed-events.ts';
 import type { Em, Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
@@ -295,12 +296,10 @@ export class Retention {
 
   /** Tells the feed subscribers of the users whose unread count dropped (after commit). */
   async #publishCounts(counts: Array<{ userId: string; unreadCount: number }>) {
-    for (const { userId, unreadCount } of counts) {
-      try {
-        this.#pubsub.publish('feed', userId, { kind: 'READ', action: null, unread: null, trackerIds: [], unreadCount });
-      } catch (error) {
-        this.#logger.warn({ err: error, userId }, 'retention: could not publish the new unread count');
-      }
-    }
+    publishFeedEvents(
+      this.#pubsub,
+      this.#logger,
+      counts.map(({ userId, unreadCount }) => [userId, { kind: 'READ', action: null, unread: null, trackerIds: [], unreadCount }]),
+    );
   }
 }

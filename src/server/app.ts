@@ -77,7 +77,7 @@ export interface App {
   stop(): Promise<void>;
 }
 
-type WsExtra = { viewer?: Viewer; connection?: WsConnection; clientIp?: string | null };
+type WsExtra = { viewer?: Viewer; connection?: WsConnection; clientIp?: string | null; userAgent?: string | null };
 
 /** Original errors already logged with their request id (Yoga would log them a second time). */
 const loggedErrors = new WeakSet<object>();
@@ -299,7 +299,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         }
         ctx.extra.viewer = auth.viewer;
         ctx.extra.clientIp = clientIp;
+        ctx.extra.userAgent = request.headers['user-agent'] ?? null;
         ctx.extra.connection = connection;
+        // What the operations need from the upgrade request is kept above: let it go (its headers and state
+        // would otherwise live as long as the socket, a few KiB per idle subscriber).
+        (ctx.extra as { request?: unknown }).request = undefined;
         if (auth.validUntil) {
           closeAtExpiry(connection, auth.validUntil, () => ctx.extra.socket.close(TOKEN_EXPIRED_CLOSE_CODE, TOKEN_EXPIRED_MESSAGE));
         }
@@ -318,15 +322,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         const requestId = requestIdFrom(null);
         connection?.requestIds.set(id, requestId);
         return withRequestId(requestId, async () => {
-          const request = ctx.extra.request;
           try {
             const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
               ...ctx,
-              req: request,
               socket: ctx.extra.socket,
               params,
               viewer: ctx.extra.viewer ?? anonymous,
-              userAgent: request.headers['user-agent'] ?? null,
+              userAgent: ctx.extra.userAgent ?? null,
               clientIp: ctx.extra.clientIp ?? null,
               requestId,
               transport: 'ws',

@@ -51,12 +51,25 @@ export interface FeedMessage {
   position?: string;
 }
 
+/** A FeedMessage as it travels in a FeedBatch: its action is an index into the batch's `actions`. */
+export type FeedBatchMessage = Omit<FeedMessage, 'action'> & { action: number | null };
+
+/** The feed changes of one write: each action's snapshot once, then one entry per (user, change). */
+export interface FeedBatch {
+  actions: FeedActionSnapshot[];
+  events: Array<[userId: string, message: FeedBatchMessage]>;
+}
+
 /**
  * Every topic trackql publishes on: `[routing id, payload]`. With Redis, a subscriber also receives `undefined`
  * once Redis is back after an outage (events from other instances may have been lost meanwhile: event-target.ts).
  */
 export type Topics = {
-  feed: [userId: string, message: FeedMessage | undefined];
+  /**
+   * The feed changes of one write (or one retention pass), for every user concerned: one message per write,
+   * whatever the number of receiving users (activity/feed-delivery.ts routes it to the local subscribers).
+   */
+  feed: [batch: FeedBatch | undefined];
   /** Increments of a metric were committed (metrics/live.ts). */
   metricChanged: [metricId: string, change: MetricChange | undefined];
   /** Increments carrying DOM ids (labels) were committed. */

@@ -122,9 +122,9 @@ export async function writeActivityEvents(em: Em, write: ActivityWrite): Promise
   if (write.erasedUser) await eraseUserRows(em, write.erasedUser);
   const actions = new Map<string, ActionFacts>();
   const candidates: Candidate[] = [];
-  if (write.action) {
-    actions.set(write.action.id, factsOf(write.action));
-    candidates.push({ event: 'ACTION_LOGGED', user_id: null, action_id: write.action.id, unread: false, data: {} });
+  for (const action of write.actions) {
+    actions.set(action.id, factsOf(action));
+    candidates.push({ event: 'ACTION_LOGGED', user_id: null, action_id: action.id, unread: false, data: {} });
   }
   for (const [userId, message] of write.events) {
     if (message.action && !actions.has(message.action.id)) actions.set(message.action.id, factsOf(message.action));

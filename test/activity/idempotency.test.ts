@@ -89,4 +89,25 @@ describe('logAction idempotencyKey', () => {
     expect(await h.feedIds(user)).toEqual([]);
     expect(await h.unreadCount(user)).toBe(0);
   });
+
+  it('logActions: an input whose key was used before (in an earlier call or earlier in the same call) returns that action and logs nothing', async () => {
+    const user = uniqueId('u');
+    const doc = { type: 'Doc', id: uniqueId('doc') };
+    await h.track({ owner: user, object: doc, actorOnly: false });
+    const [k1, k2] = [uniqueId('key'), uniqueId('key')];
+    const LOG_ACTIONS = 'mutation LogActions($inputs: [LogActionInput!]!) { logActions(inputs: $inputs) { id verb } }';
+    const input = (verb: string, key?: string) => ({ actor: { type: 'Bot', id: uniqueId('b') }, verb, targets: [doc], groupingDelay: -1, ...(key ? { idempotencyKey: key } : {}) });
+    const first = (await t.ok(LOG_ACTIONS, { inputs: [input('a', k1), input('b'), input('c', k1)] }, h.service)).logActions;
+    expect(first[0].id).not.toBe(first[1].id);
+    expect(first[2]).toEqual(first[0]); // same key later in the call: the first input's action
+    expect(await h.unreadCount(user)).toBe(2);
+    // The retry of the whole call, plus one new keyed input: only the new one is logged.
+    const again = (await t.ok(LOG_ACTIONS, { inputs: [input('a', k1), input('d', k2)] }, h.service)).logActions;
+    expect(again[0]).toEqual(first[0]);
+    expect(again[1].verb).toBe('d');
+    expect(await h.unreadCount(user)).toBe(3);
+    expect(new Set(await h.feedIds(user))).toEqual(new Set([first[0].id, first[1].id, again[1].id]));
+    // Same key by logAction: the action logActions logged.
+    expect((await h.logAction(input('x', k2))).id).toBe(again[1].id);
+  });
 });

@@ -42,7 +42,9 @@ describe('crash durability', () => {
     let unacked = 0;
     for (let round = 0; round < ROUNDS; round++) {
       const controller = new AbortController();
+      const progress = { acked: 0, unacked: 0, requests: 0 };
       const load = runIncrementLoad({
+        progress,
         urls: [instance.url],
         token: service,
         domain,
@@ -53,7 +55,10 @@ describe('crash durability', () => {
         signal: controller.signal,
         timeoutMs: 5_000,
       });
-      await new Promise((r) => setTimeout(r, 400 + Math.random() * 800));
+      // Kill at a random moment once the load is flowing (a just-started server on a busy machine may take a
+      // while to acknowledge its first increment).
+      for (const until = Date.now() + 30_000; progress.acked === 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 200 + Math.random() * 800));
       await instance.kill();
       controller.abort();
       const result = await load;

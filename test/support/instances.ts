@@ -19,6 +19,8 @@ export interface InstanceOptions {
   env?: Record<string, string>;
   /** How long the process may take to listen (default 60 s; an embedded database recovering after SIGKILL on a busy machine takes longer). */
   readyTimeoutMs?: number;
+  /** Another checkout of trackql to run (bench: the previous version, side by side). */
+  root?: string;
 }
 
 export async function startInstance(options: InstanceOptions): Promise<Instance> {
@@ -34,7 +36,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
     ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
     ...(options.dataDir ? { DATA_DIR: options.dataDir } : {}),
     ...options.env,
-  }, options.readyTimeoutMs);
+  }, options.readyTimeoutMs, options.root);
   let url: string;
   try {
     url = await server.ready;

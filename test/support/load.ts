@@ -22,12 +22,14 @@ export interface IncrementLoadOptions {
   signal: AbortSignal;
   /** Per-request timeout (ms). */
   timeoutMs?: number;
+  /** Counts so far, updated as answers arrive (the promise resolves with the same object). */
+  progress?: IncrementLoadResult;
 }
 
 const INCREMENT = `mutation($events: [IncrementInput!]!) { increment(events: $events) { accepted rejected { index reason } } }`;
 
 export async function runIncrementLoad(options: IncrementLoadOptions): Promise<IncrementLoadResult> {
-  const result: IncrementLoadResult = { acked: 0, unacked: 0, requests: 0 };
+  const result: IncrementLoadResult = options.progress ?? { acked: 0, unacked: 0, requests: 0 };
   const events = Array.from({ length: options.eventsPerRequest }, () => ({
     domain: options.domain,
     metric: options.metric,

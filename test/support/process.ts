@@ -14,12 +14,15 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `src/main.ts` in a real Node process, as `npm start` does, with exactly the given environment. */
-export function startServerProcess(env: Record<string, string>, readyTimeoutMs = 60_000): ServerProcess {
+/**
+ * Starts `src/main.ts` in a real Node process, as `npm start` does, with exactly the given environment.
+ * `root`: another checkout of trackql to run (benchmarks compare a previous version in the same run).
+ */
+export function startServerProcess(env: Record<string, string>, readyTimeoutMs = 60_000, root = repoRoot): ServerProcess {
   const child = spawn(
     process.execPath,
     ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', 'src/main.ts'],
-    { cwd: repoRoot, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: root, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -283,7 +283,7 @@ describe.skipIf(!hasChromium)('/console in Chromium', () => {
     expect(await user.locator('tr[data-tracker]').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('every Invoice')]));
     const feed = user.locator('table.feed tbody tr');
     expect(await feed.count()).toBe(3);
-    expect(await feed.first().textContent()).toContain('(Bob) reopened');
+    expect(await feed.first().textContent()).toContain('Bob reopened Website');
     expect(await feed.first().locator('td').last().textContent()).toBe(`${project.type}:${project.id}`);
     const object = page.locator('.object-output');
     expect(await object.locator('tr[data-tracker]').count()).toBe(1);

@@ -94,6 +94,26 @@ describe('webhook events', () => {
     expect(r.events().map((e) => e.data.action.targets[0].id)).toEqual(['1']);
   }, 30_000);
 
+  it('ACTION_LOGGED for every path that logs: each action of logActions, track/untrack with log; never for an idempotent repeat', async () => {
+    const type = uniqueId('Doc');
+    const r = await receiver();
+    await w.register(r, ['ACTION_LOGGED'], { objectTypes: [type] });
+    const LOG_ACTIONS = 'mutation LogActions($inputs: [LogActionInput!]!) { logActions(inputs: $inputs) { id } }';
+    const input = (id: string) => ({ actor: { type: 'Bot', id: 'b' }, verb: 'built', targets: [{ type, id }], groupingDelay: -1 });
+    const batch = (await t.ok(LOG_ACTIONS, { inputs: [input('1'), input('2'), input('3')] }, w.service)).logActions.map((x: { id: string }) => x.id);
+    const key = uniqueId('key');
+    const keyed = await a.logAction({ ...input('4'), idempotencyKey: key });
+    expect((await a.logAction({ ...input('4'), idempotencyKey: key })).id).toBe(keyed.id); // a repeat: no second event
+    const user = uniqueId('u');
+    await a.track({ owner: user, object: { type, id: '5' }, log: true });
+    await t.ok('mutation Untrack($input: UntrackInput!) { untrack(input: $input) { id } }', { input: { owner: user, object: { type, id: '5' }, log: true } }, w.service);
+    await r.waitFor(() => r.events().length >= 6, 20_000);
+    await new Promise((res) => setTimeout(res, 1_000));
+    const logged = r.events().map((e) => e.data.action);
+    expect(logged.filter((x) => x.verb === 'built').map((x) => x.id).sort()).toEqual([...batch, keyed.id].sort());
+    expect(logged.filter((x) => x.verb !== 'built').map((x) => x.verb).sort()).toEqual(['started tracking', 'stopped tracking']);
+  }, 40_000);
+
   it('writes no event when the action\u2019s transaction fails at commit, and no action when the outbox write fails', async () => {
     const type = uniqueId('Doc');
     const r = await receiver();

@@ -166,7 +166,7 @@ builder.mutationFields((t) => ({
   }),
   logActions: t.field({
     type: [ActionRef],
-    description: `Logs up to ${MAX_ACTIONS_PER_CALL} actions in one transaction, in order (all or none). With groupingDelay 0 (the default ACTIVITY_GROUPING_DELAY), similar actions of the call group together, as actrack's request queue; one Action per input (grouped inputs return the amended action).`,
+    description: `Logs up to ${MAX_ACTIONS_PER_CALL} actions in one transaction, in order (all or none); an input whose idempotencyKey was used before answers with that action and logs nothing. With groupingDelay 0 (the default ACTIVITY_GROUPING_DELAY), similar actions of the call group together, as actrack's request queue; one Action per input (grouped inputs return the amended action).`,
     authScopes: (_root, { inputs }, ctx) => {
       if (inputs.length === 0) return { authenticated: true };
       // A user may only name itself: the first input naming someone else decides (all or nothing).
@@ -197,6 +197,7 @@ builder.mutationFields((t) => ({
           timestamp: input.timestamp,
           groupingDelay: input.groupingDelay,
         })),
+        inputs.map((input) => (input.idempotencyKey ? { scope: callerScope(ctx.viewer), key: input.idempotencyKey } : null)),
       );
     },
   }),
