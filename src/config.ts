@@ -137,6 +137,7 @@ const envSchema = z.object({
   ACTIVITY_DEFAULT_LEVEL: z.preprocess(emptyToUndefined, z.enum(['NULL', 'DEBUG', 'HIDDEN', 'INFO', 'WARNING', 'ERROR']).default('INFO')),
   /** Activity: actions below this level are never unread. */
   ACTIVITY_READABLE_LEVEL: z.preprocess(emptyToUndefined, z.enum(['NULL', 'DEBUG', 'HIDDEN', 'INFO', 'WARNING', 'ERROR']).default('INFO')),
+  ACTIVITY_UNMUTABLE_LEVEL: z.preprocess(emptyToUndefined, z.enum(['NULL', 'DEBUG', 'HIDDEN', 'INFO', 'WARNING', 'ERROR']).default('ERROR')),
   /** Activity: default grouping delay in seconds (negative disables grouping). */
   ACTIVITY_GROUPING_DELAY: intFrom(-1, 31_536_000, 0),
   /** Activity: how long a logAction idempotencyKey is remembered, in hours. */
@@ -350,6 +351,8 @@ export interface Config {
   activityDefaultLevel: ActivityLevelName;
   /** Activity: actions below this level are never unread (ACTIVITY_READABLE_LEVEL). */
   activityReadableLevel: ActivityLevelName;
+  /** Activity: actions at or above this level enter feeds whatever the user's mutes (ACTIVITY_UNMUTABLE_LEVEL). */
+  activityUnmutableLevel: ActivityLevelName;
   /** Activity: default grouping delay in seconds; negative disables grouping (ACTIVITY_GROUPING_DELAY). */
   activityGroupingDelay: number;
   /**
@@ -506,6 +509,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dbConnectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
     activityDefaultLevel: e.ACTIVITY_DEFAULT_LEVEL,
     activityReadableLevel: e.ACTIVITY_READABLE_LEVEL,
+    activityUnmutableLevel: e.ACTIVITY_UNMUTABLE_LEVEL,
     activityGroupingDelay: e.ACTIVITY_GROUPING_DELAY,
     activityTrackBackfill: e.ACTIVITY_TRACK_BACKFILL,
     activityDataMaxBytes: e.ACTIVITY_DATA_MAX_BYTES,

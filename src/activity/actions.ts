@@ -100,7 +100,7 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
     : { id: actionId, actor, verb, targets, related, data, level, timestamp, groupedCount: 1, unread: false, unseen: false, trackerIds: [] };
   if (!action) throw new Error(`action ${actionId} vanished`);
 
-  const fanout = await fanOut(em, action, grouped, settings.readableLevel);
+  const fanout = await fanOut(em, action, grouped, { readable: settings.readableLevel, unmutable: settings.unmutableLevel });
   const snapshot = (await snapshotsOf(em, [action])).get(action.id)!;
   const events: PendingFeedEvent[] = fanout.map((row) => [
     row.userId,

@@ -42,24 +42,28 @@ async function knownLabel(em: Em, ref: ObjectRefValue): Promise<string | null> {
   return (rows[0]?.['label'] as string | null | undefined) ?? null;
 }
 
-/** Deletes the actions involving the object, their objects and every feed entry of them (counters exact). */
-async function deleteActionsInvolving(em: Em, ref: ObjectRefValue): Promise<PendingFeedEvent[]> {
-  const involving = `select a.id from activity_action a where a.actor_type = ? and a.actor_id = ?
-                     union select o.action_id from activity_action_object o where o.object_type = ? and o.object_id = ?`;
+/** SQL selecting the ids of the actions involving (type, id) in any role; params: type, id, type, id. */
+const INVOLVING_SQL = `select a.id from activity_action a where a.actor_type = ? and a.actor_id = ?
+                       union select o.action_id from activity_action_object o where o.object_type = ? and o.object_id = ?`;
+
+/**
+ * Deletes the actions whose ids `selection` (SQL with `params`) selects, their objects and every feed entry of
+ * them (counters exact, one REMOVED event per affected user). Returns the events and how many actions went.
+ */
+export async function deleteActionsWhere(
+  em: Em,
+  selection: string,
+  params: readonly unknown[],
+): Promise<{ deleted: number; events: PendingFeedEvent[] }> {
   // Lock the actions (grouping amends them under the same row lock), in id order, and keep their ids: the
-  // objects go before the actions, after which `involving` would no longer find them.
-  const locked = await em.execute<Row[]>(`select id from activity_action where id in (${involving}) order by id for update`, [
-    ref.type,
-    ref.id,
-    ref.type,
-    ref.id,
-  ]);
-  if (locked.length === 0) return [];
+  // objects go before the actions, after which `selection` might no longer find them.
+  const locked = await em.execute<Row[]>(`select id from activity_action where id in (${selection}) order by id for update`, [...params]);
+  if (locked.length === 0) return { deleted: 0, events: [] };
   const ids = pgBigintArray(locked.map((r) => String(r['id'])));
   const removed = await removeFeedEntries(em, `f.action_id = any(?::bigint[])`, [ids]);
   await em.execute(`delete from activity_action_object where action_id = any(?::bigint[])`, [ids]);
   await em.execute(`delete from activity_action where id = any(?::bigint[])`, [ids]);
-  return removedEvents(removed);
+  return { deleted: locked.length, events: removedEvents(removed) };
 }
 
 /** A forgotten user's trackers, feed and unread counter. */
@@ -80,7 +84,7 @@ export async function forgetObject(em: Em, settings: ActivitySettings, params: F
   await upsertTombstone(em, { type: ref.type, id: ref.id, label }, description, serialization);
   await em.execute(`delete from activity_tracker where object_type = ? and object_id = ?`, [ref.type, ref.id]);
   const events: PendingFeedEvent[] = [];
-  if (params.deleteActions) events.push(...(await deleteActionsInvolving(em, ref)));
+  if (params.deleteActions) events.push(...(await deleteActionsWhere(em, INVOLVING_SQL, [ref.type, ref.id, ref.type, ref.id])).events);
   if (ref.type === settings.config.userType) events.push(...(await forgetUserState(em, ref.id)));
   return { object: { type: ref.type, id: ref.id, label }, events };
 }

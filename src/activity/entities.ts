@@ -69,9 +69,11 @@ export const TrackerSchema = defineEntity({
     /** null = every verb. */
     verbs: p.array().nullable(),
     actorOnly: p.boolean(),
+    /** A mute: the actions it matches never enter the owner's feed (a user may both track and mute an object). */
+    mute: p.boolean().default(false),
     createdAt: p.datetime().defaultRaw('now()'),
   },
-  uniques: [{ name: 'activity_tracker_owner_object_uniq', properties: ['ownerId', 'objectType', 'objectId'] }],
+  uniques: [{ name: 'activity_tracker_owner_object_uniq', properties: ['ownerId', 'objectType', 'objectId', 'mute'] }],
   indexes: [{ name: 'activity_tracker_object_idx', properties: ['objectType', 'objectId'] }],
 });
 export class ActivityTracker extends TrackerSchema.class {}

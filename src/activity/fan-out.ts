@@ -29,33 +29,46 @@ export interface FanOutRow {
  * counters move by the exact delta.
  * Returns, per user, the new read flag, the matched trackers and the new unread count.
  */
-export async function fanOut(em: Em, action: ActionRecord, grouped: boolean, readableLevel: number): Promise<FanOutRow[]> {
+export async function fanOut(
+  em: Em,
+  action: ActionRecord,
+  grouped: boolean,
+  levels: { readable: number; unmutable: number },
+): Promise<FanOutRow[]> {
   const objs = [
     { type: action.actor.type, id: action.actor.id, is_actor: true },
     ...action.targets.map((r) => ({ type: r.type, id: r.id, is_actor: false })),
     ...action.related.map((r) => ({ type: r.type, id: r.id, is_actor: false })),
   ];
-  const unread = action.level >= readableLevel;
+  const unread = action.level >= levels.readable;
+  // Mutes (mutes.ts) are trackers too: found by the same probes; a user with a matching mute receives nothing,
+  // whatever else matches, unless the action's level is at or above the unmutable level.
+  const mutesApply = action.level < levels.unmutable;
   // Each object probes the tracker index twice (exact object, whole type): the planner cannot misjudge
   // a lateral index lookup, whereas a join against the JSON set could fall back to a scan of all trackers.
   const matched = `objs as (
        select * from jsonb_to_recordset(?::jsonb) as o(type text, id text, is_actor boolean)
      ),
      hits as (
-       select t.owner_id, t.id
+       select t.owner_id, t.id, t.mute
          from objs o
          cross join lateral (
-           select t1.owner_id, t1.id, t1.actor_only, t1.verbs from activity_tracker t1
+           select t1.owner_id, t1.id, t1.actor_only, t1.verbs, t1.mute from activity_tracker t1
             where t1.object_type = o.type and t1.object_id = o.id
            union all
-           select t2.owner_id, t2.id, t2.actor_only, t2.verbs from activity_tracker t2
+           select t2.owner_id, t2.id, t2.actor_only, t2.verbs, t2.mute from activity_tracker t2
             where t2.object_type = o.type and t2.object_id = ''
          ) t
         where (o.is_actor or not t.actor_only)
           and (t.verbs is null or ? = any(t.verbs))
      ),
+     muted as (
+       select distinct owner_id from hits where mute and ?::boolean
+     ),
      matched as (
-       select owner_id as user_id, array_agg(distinct id) as tracker_ids from hits group by owner_id
+       select owner_id as user_id, array_agg(distinct id) as tracker_ids from hits
+        where not mute and owner_id not in (select owner_id from muted)
+        group by owner_id
      )`;
   if (grouped) {
     // Lock the action's existing feed entries first (in user order, like every other writer). The
@@ -76,6 +89,8 @@ export async function fanOut(em: Em, action: ActionRecord, grouped: boolean, rea
               coalesce(p.unseen and not p.archived, false) as was_unseen,
               (p.user_id is not null) as existed
          from matched m full join prev p on p.user_id = m.user_id
+        -- a muted user's existing entry (from before the mute, or grouping added a muted object) stays as it is
+        where coalesce(m.user_id, p.user_id) not in (select owner_id from muted)
      ),
      upserted as (
        insert into activity_feed_entry (user_id, action_id, unread, unseen, tracker_ids, action_timestamp)
@@ -105,7 +120,7 @@ export async function fanOut(em: Em, action: ActionRecord, grouped: boolean, rea
        join candidates c on c.user_id = u.user_id
        left join counted k on k.user_id = u.user_id
        left join activity_unread_counter old on old.user_id = u.user_id`,
-        [JSON.stringify(objs), action.verb, action.id, action.id, unread, unread, action.timestamp],
+        [JSON.stringify(objs), action.verb, mutesApply, action.id, action.id, unread, unread, action.timestamp],
       )
     : await em.execute<Row[]>(
         // A new action: plain inserts (no previous entries), counters + 1 when unread.
@@ -125,7 +140,7 @@ export async function fanOut(em: Em, action: ActionRecord, grouped: boolean, rea
             coalesce(k.count, (select c.count from activity_unread_counter c where c.user_id = i.user_id), 0) as unread_count,
             coalesce(k.unseen, (select c.unseen from activity_unread_counter c where c.user_id = i.user_id), 0) as unseen_count
        from inserted i left join counted k on k.user_id = i.user_id`,
-        [JSON.stringify(objs), action.verb, action.id, unread, unread, action.timestamp],
+        [JSON.stringify(objs), action.verb, mutesApply, action.id, unread, unread, action.timestamp],
       );
   return rows.map((r) => ({
     userId: String(r['user_id']),

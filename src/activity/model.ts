@@ -54,6 +54,8 @@ export interface TrackerRecord {
   objectLabel: string | null;
   verbs: string[] | null;
   actorOnly: boolean;
+  /** A mute (negative tracker): the actions it matches never enter the owner's feed (mutes.ts). */
+  mute: boolean;
   createdAt: Date;
 }
 
@@ -97,8 +99,15 @@ export interface ActivitySettings {
   readableLevel: number;
   /** Level of an action logged without one. */
   defaultLevel: number;
+  /** Actions at or above this level enter feeds whatever the user's mutes. */
+  unmutableLevel: number;
 }
 
 export function activitySettings(config: Config): ActivitySettings {
-  return { config, readableLevel: LEVELS[config.activityReadableLevel], defaultLevel: LEVELS[config.activityDefaultLevel] };
+  return {
+    config,
+    readableLevel: LEVELS[config.activityReadableLevel],
+    defaultLevel: LEVELS[config.activityDefaultLevel],
+    unmutableLevel: LEVELS[config.activityUnmutableLevel],
+  };
 }

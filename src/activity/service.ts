@@ -26,6 +26,8 @@ import {
   type TrackParams,
   type UntrackParams,
 } from './trackers.ts';
+import { eraseUser, type ErasedActions, type UserErasure } from './user-erasure.ts';
+import { exportUser, type UserExportPage } from './user-export.ts';
 import { registerVerb, templatesOf, type VerbTemplate } from './verbs.ts';
 import type { ActivityWrite, ActivityWriteListener } from './write-listeners.ts';
 
@@ -68,7 +70,8 @@ export class ActivityService {
         const result = await em.transactional(async (tem) => {
           const done = await work(tem);
           await recordFeedChanges(tem, done.events); // positions in the users' change streams (change-stream.ts)
-          const write: ActivityWrite = { actions: done.logged ?? [], events: done.events };
+          const erasedUser = 'erasedUser' in done ? (done.erasedUser as ActivityWrite['erasedUser']) : undefined;
+          const write: ActivityWrite = { actions: done.logged ?? [], events: done.events, erasedUser };
           for (const listener of this.#listeners) await listener.afterWrite(tem, write);
           return done;
         });
@@ -188,6 +191,11 @@ export class ActivityService {
     return trackersOfOwner(em, owner);
   }
 
+  /** The owner's mutes (mutes.ts). */
+  mutes(em: Em, owner: string): Promise<TrackerRecord[]> {
+    return trackersOfOwner(em, owner, true);
+  }
+
   trackersOf(em: Em, object: ObjectRefValue, owner: string | null): Promise<TrackerRecord[]> {
     return trackersOfObject(em, object, owner);
   }
@@ -212,5 +220,20 @@ export class ActivityService {
    */
   async forgetObject(em: Em, params: ForgetParams): Promise<ObjectRefValue> {
     return (await this.#write(em, (tem) => forgetObject(tem, this.settings, params))).object;
+  }
+
+  // ---------------------------------------------------------------- user erasure and export
+
+  /**
+   * Erases everything stored about a user (user-erasure.ts): trackers, feed, counters, change stream, keys,
+   * webhook rows naming it; its actions deleted or kept with the user as a tombstone. One transaction.
+   */
+  async eraseUser(em: Em, userId: string, actions: ErasedActions): Promise<UserErasure> {
+    return (await this.#write(em, (tem) => eraseUser(tem, this.settings, userId, actions))).erasure;
+  }
+
+  /** A page of everything stored about a user, as JSON records (user-export.ts). */
+  exportUser(em: Em, userId: string, first: number, after: string | null): Promise<UserExportPage> {
+    return exportUser(em, this.settings, userId, first, after);
   }
 }

@@ -30,10 +30,10 @@ export function narrows(before: TrackerRecord, after: TrackerRecord): boolean {
 
 /**
  * Brings the `limit` most recently logged actions that `tracker` matches into its owner's feed, as read, in
- * one INSERT…SELECT from the action log (entries already there only gain the tracker's id). Returns how many
- * rows were written.
+ * one INSERT…SELECT from the action log (entries already there only gain the tracker's id); actions one of
+ * the owner's mutes matches (below `unmutableLevel`) stay out (mutes.ts). Returns how many rows were written.
  */
-export async function backfillTracker(em: Em, tracker: TrackerRecord, limit: number): Promise<number> {
+export async function backfillTracker(em: Em, tracker: TrackerRecord, limit: number, unmutableLevel: number): Promise<number> {
   if (limit <= 0) return 0;
   const whole = tracker.objectId === null;
   const key: unknown[] = whole ? [tracker.objectType] : [tracker.objectType, tracker.objectId];
@@ -58,13 +58,15 @@ export async function backfillTracker(em: Em, tracker: TrackerRecord, limit: num
      written as (
        insert into activity_feed_entry (user_id, action_id, unread, tracker_ids, action_timestamp)
        select ?, a.id, false, array[?::int], a."timestamp" from picked p join activity_action a on a.id = p.id
+        where not exists (
+          select 1 from activity_tracker t where t.owner_id = ? and t.mute and a.level < ? and ${TRACKER_MATCHES_ACTION})
         order by a.id
        on conflict (user_id, action_id) do update
          set tracker_ids = array(select distinct x from unnest(activity_feed_entry.tracker_ids || excluded.tracker_ids) as x order by x)
        returning 1
      )
      select count(*)::int as n from written`,
-    [...params, limit, tracker.ownerId, tracker.id],
+    [...params, limit, tracker.ownerId, tracker.id, tracker.ownerId, unmutableLevel],
   );
   return Number(rows[0]?.['n'] ?? 0);
 }
@@ -78,7 +80,8 @@ export async function dropUnmatchedEntries(em: Em, ownerId: string, trackerId: n
   const rows = await em.execute<Row[]>(
     `with recomputed as (
        select f.action_id,
-              array(select t.id from activity_tracker t where t.owner_id = f.user_id and ${TRACKER_MATCHES_ACTION} order by t.id) as ids
+              array(select t.id from activity_tracker t
+                     where t.owner_id = f.user_id and not t.mute and ${TRACKER_MATCHES_ACTION} order by t.id) as ids
          from activity_feed_entry f join activity_action a on a.id = f.action_id
         where f.user_id = ? and ?::int = any(f.tracker_ids)
      )

@@ -6,6 +6,7 @@ import { toDate, type Row } from './action-store.ts';
 import { describeObjects, logAction, type LoggedAction } from './actions.ts';
 import type { PendingFeedEvent } from './feed-events.ts';
 import { lockObject } from './object-locks.ts';
+import { removeMutedEntries } from './mutes.ts';
 import { backfillTracker, dropUnmatchedEntries, narrows, widens } from './tracker-feed.ts';
 import {
   STARTED_TRACKING,
@@ -29,6 +30,8 @@ export interface TrackParams {
   objectType?: string | null | undefined;
   verbs?: readonly string[] | null | undefined;
   actorOnly?: boolean | null | undefined;
+  /** A mute (mutes.ts): the actions it matches never enter the owner's feed. */
+  mute?: boolean | null | undefined;
   log?: boolean | null | undefined;
   /**
    * Called inside the transaction just before a "started tracking" action is logged (only when the tracker is
@@ -42,6 +45,10 @@ export interface UntrackParams {
   object?: ObjectRefValue | null | undefined;
   objectType?: string | null | undefined;
   verbs?: readonly string[] | null | undefined;
+  /** Remove (verbs from) the owner's mute on the object instead of its tracker. */
+  mute?: boolean | null | undefined;
+  /** With `mute`: bring back what the owner's trackers match and no remaining mute does (their backfill, as read). */
+  restore?: boolean | null | undefined;
   log?: boolean | null | undefined;
   /** As TrackParams.chargeLoggedAction, before a "stopped tracking" action (only when the tracker is deleted). */
   chargeLoggedAction?: (() => Promise<unknown>) | undefined;
@@ -64,6 +71,7 @@ export function trackerFromRow(row: Row): TrackerRecord {
     objectLabel: (row['object_label'] as string | null) ?? null,
     verbs: (row['verbs'] as string[] | null) ?? null,
     actorOnly: Boolean(row['actor_only']),
+    mute: Boolean(row['mute']),
     createdAt: toDate(row['created_at']),
   };
 }
@@ -85,13 +93,12 @@ function trackedObject(params: { object?: ObjectRefValue | null | undefined; obj
   return { type, id: '', label: null };
 }
 
-/** The owner's tracker on (type, id), locked for the rest of the transaction, or undefined. */
-async function lockedTracker(em: Em, owner: string, type: string, id: string): Promise<TrackerRecord | undefined> {
-  const rows = await em.execute<Row[]>(`select * from activity_tracker where owner_id = ? and object_type = ? and object_id = ? for update`, [
-    owner,
-    type,
-    id,
-  ]);
+/** The owner's tracker (or mute) on (type, id), locked for the rest of the transaction, or undefined. */
+async function lockedTracker(em: Em, owner: string, type: string, id: string, mute: boolean): Promise<TrackerRecord | undefined> {
+  const rows = await em.execute<Row[]>(
+    `select * from activity_tracker where owner_id = ? and object_type = ? and object_id = ? and mute = ? for update`,
+    [owner, type, id, mute],
+  );
   return rows[0] ? trackerFromRow(rows[0]) : undefined;
 }
 
@@ -108,7 +115,8 @@ export async function track(em: Em, settings: ActivitySettings, params: TrackPar
     const forgotten = await findForgotten(em, [{ type, id }]);
     if (forgotten.length > 0) throw badInput(`Cannot track a forgotten object: ${describeObjects(forgotten)}`);
   }
-  const previous = await lockedTracker(em, params.owner, type, id);
+  const mute = params.mute ?? false;
+  const previous = await lockedTracker(em, params.owner, type, id, mute);
   const verbsParam = verbs === null ? null : pgTextArray(verbs);
   const rows = previous
     ? await em.execute<Row[]>(
@@ -118,16 +126,24 @@ export async function track(em: Em, settings: ActivitySettings, params: TrackPar
         [verbsParam, params.actorOnly ?? null, label, previous.id],
       )
     : await em.execute<Row[]>(
-        `insert into activity_tracker (owner_id, object_type, object_id, object_label, verbs, actor_only)
-         values (?, ?, ?, ?, ?::text[], ?) returning *`,
-        [params.owner, type, id, label, verbsParam, params.actorOnly ?? true],
+        `insert into activity_tracker (owner_id, object_type, object_id, object_label, verbs, actor_only, mute)
+         values (?, ?, ?, ?, ?::text[], ?, ?) returning *`,
+        // A new mute defaults to any role (a muted thread is mostly a target); a tracker to actor only.
+        [params.owner, type, id, label, verbsParam, params.actorOnly ?? !mute, mute],
       );
   const tracker = trackerFromRow(rows[0]!);
   const events: PendingFeedEvent[] = [];
+  // A mute created or widened takes what it matches out of the feed; nothing is backfilled or logged (mutes.ts).
+  if (mute) {
+    if (!previous || widens(previous, tracker)) {
+      events.push(...(await removeMutedEntries(em, params.owner, tracker.id, settings.unmutableLevel)));
+    }
+    return { tracker, events, logged: [] };
+  }
   // The feed follows the tracker (tracker-feed.ts): narrowed, entries it alone matched leave; created or
   // widened, the matching past actions enter as read.
   if (previous && narrows(previous, tracker)) events.push(...(await dropUnmatchedEntries(em, params.owner, tracker.id)));
-  if (!previous || widens(previous, tracker)) await backfillTracker(em, tracker, settings.config.activityTrackBackfill);
+  if (!previous || widens(previous, tracker)) await backfillTracker(em, tracker, settings.config.activityTrackBackfill, settings.unmutableLevel);
   const logged: ActionRecord[] = [];
   if (!previous && params.log) {
     await params.chargeLoggedAction?.();
@@ -146,8 +162,10 @@ export async function untrack(em: Em, settings: ActivitySettings, params: Untrac
   const { type, id, label } = trackedObject(params);
   const verbs = normaliseVerbs(params.verbs);
   await lockObject(em, type, id);
-  const current = await lockedTracker(em, params.owner, type, id);
-  if (!current) throw notFound('No such tracker');
+  const mute = params.mute ?? false;
+  if (params.restore && !mute) throw badInput('restore: only when removing a mute (mute: true)');
+  const current = await lockedTracker(em, params.owner, type, id, mute);
+  if (!current) throw notFound(mute ? 'No such mute' : 'No such tracker');
   let tracker: TrackerRecord | null;
   const remaining = verbs === null ? [] : current.verbs?.filter((v) => !verbs.includes(v));
   if (remaining === undefined) {
@@ -163,6 +181,11 @@ export async function untrack(em: Em, settings: ActivitySettings, params: Untrac
     ]);
     tracker = trackerFromRow(rows[0]!);
   }
+  // A mute removed or narrowed brings nothing back unless asked (mutes.ts); entries never list a mute.
+  if (mute) {
+    if (params.restore) await restoreFeed(em, settings, params.owner);
+    return { tracker, events: [], logged: [] };
+  }
   // The feed follows: entries that no remaining tracker matches leave it (tracker-feed.ts).
   const events: PendingFeedEvent[] = await dropUnmatchedEntries(em, params.owner, current.id);
   const logged: ActionRecord[] = [];
@@ -173,6 +196,11 @@ export async function untrack(em: Em, settings: ActivitySettings, params: Untrac
     logged.push(stopped.action);
   }
   return { tracker, events, logged };
+}
+
+/** Runs the backfill of each of the owner's trackers again (after a mute went): what no mute matches comes back, as read. */
+async function restoreFeed(em: Em, settings: ActivitySettings, owner: string): Promise<void> {
+  for (const tr of await trackersOfOwner(em, owner)) await backfillTracker(em, tr, settings.config.activityTrackBackfill, settings.unmutableLevel);
 }
 
 /** actrack's "started tracking" / "stopped tracking" actions, logged by the user on the object (or type). */
@@ -194,15 +222,16 @@ async function logTrackingAction(
   });
 }
 
-export async function trackersOfOwner(em: Em, owner: string): Promise<TrackerRecord[]> {
-  const rows = await em.execute<Row[]>(`select * from activity_tracker where owner_id = ? order by id`, [owner]);
+/** The owner's trackers, or (`mutes`) its mutes. */
+export async function trackersOfOwner(em: Em, owner: string, mutes = false): Promise<TrackerRecord[]> {
+  const rows = await em.execute<Row[]>(`select * from activity_tracker where owner_id = ? and mute = ? order by id`, [owner, mutes]);
   return rows.map(trackerFromRow);
 }
 
 /** Trackers on the object itself or on its whole type; `owner` restricts to one user's. */
 export async function trackersOfObject(em: Em, object: ObjectRefValue, owner: string | null): Promise<TrackerRecord[]> {
   const rows = await em.execute<Row[]>(
-    `select * from activity_tracker where object_type = ? and object_id in (?, '') ${owner === null ? '' : 'and owner_id = ?'} order by id`,
+    `select * from activity_tracker where object_type = ? and object_id in (?, '') and not mute ${owner === null ? '' : 'and owner_id = ?'} order by id`,
     owner === null ? [object.type, object.id] : [object.type, object.id, owner],
   );
   return rows.map(trackerFromRow);

@@ -1,4 +1,5 @@
 import type { Em } from '../db/orm.ts';
+import type { ObjectRefValue } from '../objects/object-ref.ts';
 import type { PendingFeedEvent } from './feed-events.ts';
 import type { ActionRecord } from './model.ts';
 
@@ -17,6 +18,8 @@ export interface ActivityWrite {
   actions: readonly ActionRecord[];
   /** Per receiving user: ADDED/UPDATED (fan-out), READ/UNREAD (read state); `action: null` for markAllRead. */
   events: readonly PendingFeedEvent[];
+  /** eraseUser: the erased user (type USER_TYPE, id): listeners delete their rows that name it. */
+  erasedUser?: ObjectRefValue | undefined;
 }
 
 export interface ActivityWriteListener {

@@ -1,3 +1,4 @@
+import { metricsErasureListener } from '../metrics/erasure.ts';
 import { ActivityService } from '../activity/service.ts';
 import type { Config } from '../config.ts';
 import type { Orm } from '../db/orm.ts';
@@ -42,6 +43,8 @@ export function createServices(_deps: ServiceDeps): Services {
   // The outbox writes its rows inside the transactions of the changes that cause them.
   activity.addWriteListener(webhooks.activityListener);
   metrics.queries.addRecordListener(webhooks.statisticListener);
+  // A user's erasure removes the metrics rows keyed by the user in the same transaction.
+  activity.addWriteListener(metricsErasureListener);
   return {
     rateLimiter,
     activity,

@@ -5,6 +5,7 @@ import type { Em } from '../db/orm.ts';
 import type { StatisticRecordedListener } from '../metrics/queries.ts';
 import type { StatisticValue } from '../metrics/model.ts';
 import type { Row } from '../activity/action-store.ts';
+import { eraseUserRows } from './erasure.ts';
 
 /**
  * The durable outbox: webhook deliveries are written by listeners that run inside the transaction of the
@@ -118,6 +119,7 @@ r as (
 select (select count(*) from d)::int as deliveries, (select count(*) from r)::int as reminders`;
 
 export async function writeActivityEvents(em: Em, write: ActivityWrite): Promise<void> {
+  if (write.erasedUser) await eraseUserRows(em, write.erasedUser);
   const actions = new Map<string, ActionFacts>();
   const candidates: Candidate[] = [];
   for (const action of write.actions) {

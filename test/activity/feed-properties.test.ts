@@ -5,10 +5,10 @@ import { activityHelpers } from './helpers.ts';
 
 /**
  * Property test of feed membership (issue 11 "go further"): random sequences of logAction / track / untrack /
- * markRead / markAllRead / forgetObject, and the inbox's markSeen / markAllSeen / archive / unarchive / archiveAll
- * (issue 13) against a small in-memory model of the semantics (the README of src/activity): after every step,
- * unreadCount, unseenCount, feed (with each entry's unread and seen), feed(unreadOnly) and feed(archived) of
- * every user equal the model's.
+ * markRead / markAllRead / forgetObject, the inbox's markSeen / markAllSeen / archive / unarchive / archiveAll, and
+ * mute / unmute / eraseUser (issue 13) against a small in-memory model of the semantics (the README of
+ * src/activity): after every step, unreadCount, unseenCount, feed (with each entry's unread and seen),
+ * feed(unreadOnly) and feed(archived) of every user equal the model's.
  */
 
 let t: TestApp;
@@ -38,7 +38,10 @@ type Cmd =
   | { op: 'archive'; user: number; picks: number[] }
   | { op: 'unarchive'; user: number; picks: number[] }
   | { op: 'archiveAll'; user: number; readOnly: boolean }
-  | { op: 'forget'; object: number };
+  | { op: 'forget'; object: number }
+  | { op: 'mute'; user: number; object: number | null; verbs: number[] | null; actorOnly: boolean | null }
+  | { op: 'unmute'; user: number; object: number | null; verbs: number[] | null; restore: boolean }
+  | { op: 'erase'; user: number };
 
 const verbsArb = fc.option(fc.subarray([0, 1], { minLength: 1 }), { nil: null });
 const objectArb = fc.option(fc.integer({ min: 0, max: OBJECTS - 1 }), { nil: null, freq: 4 });
@@ -56,6 +59,9 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('unarchive' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('archiveAll' as const), user: userArb, readOnly: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('forget' as const), object: fc.integer({ min: 0, max: OBJECTS - 1 }) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('mute' as const), user: userArb, object: objectArb, verbs: verbsArb, actorOnly: fc.option(fc.boolean(), { nil: null }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('unmute' as const), user: userArb, object: objectArb, verbs: verbsArb, restore: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('erase' as const), user: userArb }) },
 );
 
 interface MTracker {
@@ -81,6 +87,7 @@ interface MEntry {
 /** The semantics, written plainly: fan-out on log, backfill/removal on tracker changes, marks, forgetting. */
 class Model {
   trackers: Array<Map<string, MTracker>> = Array.from({ length: USERS }, () => new Map());
+  mutes: Array<Map<string, MTracker>> = Array.from({ length: USERS }, () => new Map());
   feeds: Array<Map<string, MEntry>> = Array.from({ length: USERS }, () => new Map());
   actions: MAction[] = [];
   forgotten = new Set<number>();
@@ -102,16 +109,21 @@ class Model {
   matching(user: number, a: MAction): number[] {
     return [...this.trackers[user]!.values()].filter((tr) => this.match(tr, a)).map((tr) => tr.id);
   }
+  /** Every action here is INFO, below the unmutable level: any matching mute keeps it out. */
+  muted(user: number, a: MAction): boolean {
+    return [...this.mutes[user]!.values()].some((m) => this.match(m, a));
+  }
   log(a: MAction) {
     this.actions.push(a);
     for (let u = 0; u < USERS; u++) {
+      if (this.muted(u, a)) continue;
       const ids = this.matching(u, a);
       if (ids.length > 0) this.feeds[u]!.set(a.id, { unread: true, unseen: true, archived: false, listed: new Set(ids) });
     }
   }
   backfill(user: number, tr: MTracker) {
     for (const a of this.actions) {
-      if (!this.match(tr, a)) continue;
+      if (!this.match(tr, a) || this.muted(user, a)) continue;
       const entry = this.feeds[user]!.get(a.id);
       if (entry) entry.listed.add(tr.id);
       else this.feeds[user]!.set(a.id, { unread: false, unseen: false, archived: false, listed: new Set([tr.id]) });
@@ -159,7 +171,39 @@ class Model {
   }
   forget(object: number) {
     this.forgotten.add(object);
-    for (const trackers of this.trackers) trackers.delete(this.key(object));
+    for (const trackers of [...this.trackers, ...this.mutes]) trackers.delete(this.key(object));
+  }
+  /** A mute created or modified: the entries it matches leave the feed (a narrowed one matches nothing new). */
+  mute(user: number, object: number | null, verbs: string[] | null, actorOnly: boolean | null): string | null {
+    if (object !== null && this.forgotten.has(object)) return 'BAD_USER_INPUT';
+    let m = this.mutes[user]!.get(this.key(object));
+    if (!m) {
+      m = { id: this.#nextTracker++, object, verbs, actorOnly: actorOnly ?? false };
+      this.mutes[user]!.set(this.key(object), m);
+    } else {
+      m.verbs = verbs;
+      if (actorOnly !== null) m.actorOnly = actorOnly;
+    }
+    const byId = new Map(this.actions.map((a) => [a.id, a]));
+    for (const id of [...this.feeds[user]!.keys()]) if (this.match(m, byId.get(id)!)) this.feeds[user]!.delete(id);
+    return null;
+  }
+  /** Removing (verbs from) a mute brings nothing back, unless `restore`: every tracker's backfill again. */
+  unmute(user: number, object: number | null, verbs: string[] | null, restore: boolean): string | null {
+    const m = this.mutes[user]!.get(this.key(object));
+    if (!m) return 'NOT_FOUND';
+    if (verbs !== null && m.verbs === null) return 'BAD_USER_INPUT';
+    const remaining = verbs === null ? [] : m.verbs!.filter((v) => !verbs.includes(v));
+    if (remaining.length === 0) this.mutes[user]!.delete(this.key(object));
+    else m.verbs = remaining;
+    if (restore) for (const tr of this.trackers[user]!.values()) this.backfill(user, tr);
+    return null;
+  }
+  /** The users are not actors here: erasure empties the user's trackers, mutes and feed, nobody else's. */
+  erase(user: number) {
+    this.trackers[user]!.clear();
+    this.mutes[user]!.clear();
+    this.feeds[user]!.clear();
   }
   feed(user: number, unreadOnly: boolean, archived = false): string[] {
     const order = new Map(this.actions.map((a, i) => [a.id, i]));
@@ -194,6 +238,7 @@ const MARK_ALL_SEEN = `mutation($u: ID) { markAllSeen(user: $u) }`;
 const ARCHIVE = `mutation($ids: [ID!]!, $u: ID) { archive(actionIds: $ids, user: $u) }`;
 const UNARCHIVE = `mutation($ids: [ID!]!, $u: ID) { unarchive(actionIds: $ids, user: $u) }`;
 const ARCHIVE_ALL = `mutation($u: ID, $r: Boolean) { archiveAll(user: $u, readOnly: $r) }`;
+const ERASE = `mutation($u: ID!) { eraseUser(user: $u, actions: DELETE) { user } }`;
 const STATE = `query($u: ID) {
   all: feed(user: $u, first: 100) { edges { node { id unread seen } } }
   unread: feed(user: $u, first: 100, unreadOnly: true) { edges { node { id } } }
@@ -301,6 +346,27 @@ describe('feed membership property', () => {
             case 'forget': {
               model.forget(cmd.object);
               result = await t.gql(FORGET, { o: obj(cmd.object) }, h.service);
+              break;
+            }
+            case 'mute':
+            case 'unmute': {
+              const verbs = cmd.verbs === null ? null : cmd.verbs.map((v) => VERBS[v]!);
+              const input: Record<string, unknown> = { owner: users[cmd.user], verbs, mute: true };
+              if (cmd.object === null) input['objectType'] = type;
+              else input['object'] = obj(cmd.object);
+              if (cmd.op === 'mute') {
+                expected = model.mute(cmd.user, cmd.object, verbs, cmd.actorOnly);
+                if (cmd.actorOnly !== null) input['actorOnly'] = cmd.actorOnly;
+                result = await t.gql(TRACK, { i: input }, h.service);
+              } else {
+                expected = model.unmute(cmd.user, cmd.object, verbs, cmd.restore);
+                result = await t.gql(UNTRACK, { i: { ...input, restore: cmd.restore } }, h.service);
+              }
+              break;
+            }
+            case 'erase': {
+              model.erase(cmd.user);
+              result = await t.gql(ERASE, { u: users[cmd.user] }, h.service);
               break;
             }
           }

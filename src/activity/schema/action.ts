@@ -61,7 +61,7 @@ builder.node(ActionRef, {
       description: 'Why this action is in the feed: the trackers that matched it (those that still exist).',
       resolve: async (a, _args, ctx) => {
         const trackers = await trackerLoader(ctx).loadMany(a.trackerIds);
-        return trackers.filter((tr): tr is TrackerRecord => tr !== null && !(tr instanceof Error) && canSeeTracker(ctx, tr));
+        return trackers.filter((tr): tr is TrackerRecord => tr !== null && !(tr instanceof Error) && !tr.mute && canSeeTracker(ctx, tr));
       },
     }),
   }),

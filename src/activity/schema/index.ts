@@ -4,3 +4,4 @@ import './action.ts';
 import './feed.ts';
 import './deleted-items.ts';
 import './feed-counts.ts';
+import './user-data.ts';

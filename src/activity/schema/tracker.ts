@@ -31,6 +31,9 @@ builder.node(TrackerRef, {
     actorOnly: t.exposeBoolean('actorOnly', {
       description: 'Only actions whose actor is the object (or of the type); otherwise also as target or related object.',
     }),
+    mute: t.exposeBoolean('mute', {
+      description: 'A mute: the actions it matches never enter the feed (below ACTIVITY_UNMUTABLE_LEVEL), whatever else matches.',
+    }),
     createdAt: t.field({ type: 'DateTime', resolve: (tr) => tr.createdAt }),
   }),
 });
@@ -46,12 +49,19 @@ const TrackInput = builder.inputType('TrackInput', {
     }),
     actorOnly: t.boolean({
       required: false,
-      description: 'Only actions whose actor is the object. A new tracker defaults to true; an existing one changes only when given.',
+      description:
+        'Only actions whose actor is the object. A new tracker defaults to true, a new mute to false; an existing one changes only when given.',
+    }),
+    mute: t.boolean({
+      required: false,
+      defaultValue: false,
+      description:
+        'Create or modify a mute instead: the actions it matches leave the feed and never enter it, whatever other tracker matches (levels at or above ACTIVITY_UNMUTABLE_LEVEL still enter). A user may both track and mute an object.',
     }),
     log: t.boolean({
       required: false,
       defaultValue: false,
-      description: 'Also log a "started tracking" action when the tracker is created (charged as a logged action).',
+      description: 'Also log a "started tracking" action when the tracker is created (charged as a logged action; not for mutes).',
     }),
     owner: t.id({ required: false, description: 'Services: the user who tracks.' }),
   }),
@@ -62,6 +72,17 @@ const UntrackInput = builder.inputType('UntrackInput', {
     object: t.field({ type: ObjectRefInput, required: false }),
     objectType: t.string({ required: false }),
     verbs: t.stringList({ required: false, validate: verbsSchema, description: 'Verbs to stop tracking; all when omitted.' }),
+    mute: t.boolean({
+      required: false,
+      defaultValue: false,
+      description: 'Remove (verbs from) the mute instead of the tracker. What it kept out does not come back unless `restore`.',
+    }),
+    restore: t.boolean({
+      required: false,
+      defaultValue: false,
+      description:
+        "With `mute`: bring back, as read, the past actions the user's trackers match and no remaining mute does (each tracker's backfill, ACTIVITY_TRACK_BACKFILL).",
+    }),
     log: t.boolean({
       required: false,
       defaultValue: false,
@@ -78,6 +99,13 @@ builder.queryFields((t) => ({
     authScopes: (_root, args) => ownOrService(args.user),
     args: { user: t.arg.id({ required: false }) },
     resolve: (_root, args, ctx) => ctx.services.activity.trackers(ctx.em, whose(ctx, args.user, 'user')),
+  }),
+  mutes: t.field({
+    type: [TrackerRef],
+    description: "The viewer's mutes (a service names the user).",
+    authScopes: (_root, args) => ownOrService(args.user),
+    args: { user: t.arg.id({ required: false }) },
+    resolve: (_root, args, ctx) => ctx.services.activity.mutes(ctx.em, whose(ctx, args.user, 'user')),
   }),
   trackersOf: t.field({
     type: [TrackerRef],
@@ -103,6 +131,7 @@ builder.mutationFields((t) => ({
         objectType: input.objectType,
         verbs: input.verbs,
         actorOnly: input.actorOnly,
+        mute: input.mute,
         log: input.log,
         chargeLoggedAction: () => ctx.services.rateLimiter.consume(ctx, 'logAction', 1),
       }),
@@ -119,6 +148,8 @@ builder.mutationFields((t) => ({
         object: input.object,
         objectType: input.objectType,
         verbs: input.verbs,
+        mute: input.mute,
+        restore: input.restore,
         log: input.log,
         chargeLoggedAction: () => ctx.services.rateLimiter.consume(ctx, 'logAction', 1),
       }),

@@ -1,0 +1,26 @@
+import type { ActivityWriteListener } from '../activity/write-listeners.ts';
+import type { Em } from '../db/orm.ts';
+import type { ObjectRefValue } from '../objects/object-ref.ts';
+
+/**
+ * A user's erasure (activity's eraseUser), in its transaction: the metrics rows keyed by the user as an object
+ * (its per-object statistics, recorded statistics, unfolded increments and dead letters). The sums over all
+ * objects (statistic levels 1 and 2) keep its past contributions: they no longer name it. Increment
+ * idempotency keys are md5 hashes of the caller scope and the client's key: they cannot be found by user (nor
+ * linked to one without the key) and expire after METRICS_DEDUPE_HOURS. Increments still buffered in a
+ * process when the erasure commits (at most one group-commit interval) may still land.
+ */
+export async function eraseUserMetrics(em: Em, user: ObjectRefValue): Promise<void> {
+  const params = [user.type, user.id];
+  await em.execute(`delete from metric_statistic where object_type = ? and object_id = ?`, params);
+  await em.execute(`delete from metric_recorded_statistic where object_type = ? and object_id = ?`, params);
+  await em.execute(`delete from metric_inbox where object_type = ? and object_id = ?`, params);
+  await em.execute(`delete from metric_dead_letter where object_type = ? and object_id = ?`, params);
+}
+
+/** Registered with ActivityService.addWriteListener at composition: acts on erasures only. */
+export const metricsErasureListener: ActivityWriteListener = {
+  afterWrite: async (em, write) => {
+    if (write.erasedUser) await eraseUserMetrics(em, write.erasedUser);
+  },
+};
