@@ -120,6 +120,16 @@ select (select count(*) from d)::int as deliveries, (select count(*) from r)::in
 
 export async function writeActivityEvents(em: Em, write: ActivityWrite): Promise<void> {
   if (write.erasedUser) await eraseUserRows(em, write.erasedUser);
+  if (write.actions.length === 0 && write.events.length === 0) return;
+  // Which activity events any active webhook wants, read in this transaction (one index-free read of a small
+  // table): a write that no webhook listens to costs this read instead of building and shipping a candidate per
+  // receiving user (5,000 for a large fan-out). A webhook registered after this read misses this write, as it
+  // would with the single statement below (its snapshot is taken at the same point).
+  const [wantedRow] = await em.execute<Row[]>(
+    `select coalesce(array_agg(distinct e), '{}') as events from webhook w cross join lateral unnest(w.events) as e where w.active`,
+  );
+  const wanted = new Set((wantedRow?.['events'] as string[] | undefined) ?? []);
+  if (![...wanted].some((event) => ACTIVITY_EVENTS.has(event))) return;
   const actions = new Map<string, ActionFacts>();
   const candidates: Candidate[] = [];
   for (const action of write.actions) {
@@ -159,8 +169,10 @@ export async function writeActivityEvents(em: Em, write: ActivityWrite): Promise
       });
     }
   }
-  if (candidates.length === 0) return;
-  await em.execute<Row[]>(OUTBOX_SQL, [JSON.stringify(Object.fromEntries(actions)), JSON.stringify(candidates)]);
+  // Only the kinds some webhook wants (a FEED_ENTRY_ADDED candidate also schedules FEED_STILL_UNREAD reminders).
+  const kept = candidates.filter((c) => wanted.has(c.event) || (c.event === 'FEED_ENTRY_ADDED' && wanted.has('FEED_STILL_UNREAD')));
+  if (kept.length === 0) return;
+  await em.execute<Row[]>(OUTBOX_SQL, [JSON.stringify(Object.fromEntries(actions)), JSON.stringify(kept)]);
 }
 
 /** A STATISTIC_RECORDED delivery for every active webhook that wants it (object type filter only). */
@@ -183,6 +195,9 @@ export async function writeStatisticEvent(em: Em, value: StatisticValue): Promis
     [JSON.stringify(payload), value.object?.type ?? ''],
   );
 }
+
+/** The events writeActivityEvents can write (FEED_STILL_UNREAD through the reminders of FEED_ENTRY_ADDED). */
+const ACTIVITY_EVENTS = new Set(['ACTION_LOGGED', 'FEED_ENTRY_ADDED', 'FEED_READ', 'FEED_SEEN', 'FEED_STILL_UNREAD']);
 
 export const activityOutbox: ActivityWriteListener = { afterWrite: writeActivityEvents };
 export const statisticOutbox: StatisticRecordedListener = { afterRecord: writeStatisticEvent };
