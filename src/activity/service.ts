@@ -13,7 +13,7 @@ import { logActionOnce, type ActionKey } from './idempotency.ts';
 import { archive, archiveAll, unarchive } from './archive.ts';
 import type { EntryFilters } from './entry-state.ts';
 import { feedCountsBy, filteredCounts, type CountFilters, type FeedCountKey, type FeedCountRow } from './feed-counts.ts';
-import { feedCounts, feedPage, unreadCount, type ActionPage, type FeedCounts, type FeedFilters, type Page } from './feed.ts';
+import { feedCounts, feedPage, type ActionPage, type FeedCounts, type FeedFilters, type Page } from './feed.ts';
 import { publishFeedEvents, type PendingFeedEvent } from './feed-events.ts';
 import { activitySettings, type ActionRecord, type ActivitySettings, type TrackerRecord } from './model.ts';
 import { markActions, markAllRead, markAllSeen, markSeen } from './read-state.ts';
@@ -128,10 +128,6 @@ export class ActivityService {
   /** Live feed of a user: the changes after `after` (when given), then live ones, each once, in order. */
   feedStream(fork: () => Em, userId: string, after: bigint | null): ReturnType<typeof feedStream> {
     return feedStream({ router: this.#router, em: fork, userId, after, replayMax: this.settings.config.feedReplay.max });
-  }
-
-  unreadCount(em: Em, userId: string): Promise<number> {
-    return unreadCount(em, userId);
   }
 
   /** Marks actions of the feed read (or unread); returns how many entries changed. */

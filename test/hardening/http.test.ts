@@ -220,13 +220,13 @@ describe('masked internal errors', () => {
 
   const failure = () => {
     const error = new Error(secretDetail);
-    error.stack = `Error: ${secretDetail}\n    at ActivityService.unreadCount (/srv/trackql/src/activity/service.ts:42:11)`;
+    error.stack = `Error: ${secretDetail}\n    at ActivityService.filteredCounts (/srv/trackql/src/activity/service.ts:42:11)`;
     return error;
   };
 
   it('a resolver failure reaches the caller as "Unexpected error." with the request id, and the log has the details', async () => {
-    const original = app.services.activity.unreadCount;
-    app.services.activity.unreadCount = async () => {
+    const original = app.services.activity.filteredCounts;
+    app.services.activity.filteredCounts = async () => {
       throw failure();
     };
     try {
@@ -247,7 +247,7 @@ describe('masked internal errors', () => {
       expect(logged[0]?.['err']?.stack).toMatch(/service\.ts:42/);
       expect(logged[0]?.['path']).toBe('unreadCount');
     } finally {
-      app.services.activity.unreadCount = original;
+      app.services.activity.filteredCounts = original;
     }
   });
 
@@ -268,8 +268,8 @@ describe('masked internal errors', () => {
   });
 
   it('over graphql-ws too: masked, with a request id that is in the log', async () => {
-    const original = app.services.activity.unreadCount;
-    app.services.activity.unreadCount = async () => {
+    const original = app.services.activity.filteredCounts;
+    app.services.activity.filteredCounts = async () => {
       throw failure();
     };
     const { createClient } = await import('graphql-ws');
@@ -290,7 +290,7 @@ describe('masked internal errors', () => {
       expect(requestId).toMatch(UUID);
       expect(lines.some((l) => l['requestId'] === requestId && JSON.stringify(l).includes('feed_secret'))).toBe(true);
     } finally {
-      app.services.activity.unreadCount = original;
+      app.services.activity.filteredCounts = original;
       await client.dispose();
     }
   });
