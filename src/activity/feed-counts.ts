@@ -1,7 +1,8 @@
 import type { Em } from '../db/orm.ts';
 import type { Row } from './action-store.ts';
 import { feedCounts as counterCounts } from './feed.ts';
-import { levelName, normaliseVerbs, pgTextArray } from './model.ts';
+import { entryFilterSql } from './entry-state.ts';
+import { levelName, normaliseVerbs } from './model.ts';
 
 /**
  * Counts per tab (the inbox): the user's feed entries that are not archived, grouped by a key (verb, object
@@ -41,22 +42,9 @@ const KEY_SQL: Record<FeedCountKey, string> = {
 };
 
 function filterSql(filters: CountFilters, readableLevel: number): { where: string[]; params: unknown[] } {
-  const where = [`a.level >= ?`];
-  const params: unknown[] = [filters.minLevel ?? readableLevel];
-  const verbs = normaliseVerbs(filters.verbs);
-  if (verbs) {
-    where.push(`a.verb = any(?::text[])`);
-    params.push(pgTextArray(verbs));
-  }
-  if (filters.objectType) {
-    where.push(`(a.actor_type = ? or exists (select 1 from activity_action_object o where o.action_id = a.id and o.object_type = ?))`);
-    params.push(filters.objectType, filters.objectType);
-  }
-  if (filters.trackerId !== null && filters.trackerId !== undefined) {
-    where.push(`?::int = any(f.tracker_ids)`);
-    params.push(filters.trackerId);
-  }
-  return { where, params };
+  // The entry filters of the bulk changes (entry-state.ts), plus the level the feed lists.
+  const entry = entryFilterSql({ verbs: filters.verbs, objectType: filters.objectType, trackerId: filters.trackerId });
+  return { where: [`a.level >= ?`, ...entry.where], params: [filters.minLevel ?? readableLevel, ...entry.params] };
 }
 
 /** Rows per key for each of `by` (in that order; rows of one key by key value), in one statement. */

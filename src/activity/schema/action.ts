@@ -4,6 +4,7 @@ import { ObjectRef, ObjectRefInput } from '../../objects/schema.ts';
 import { builder } from '../../schema/builder.ts';
 import { badInput } from '../../server/errors.ts';
 import { callerScope, IDEMPOTENCY_KEY_MAX, idempotencyKeySchema } from '../../server/idempotency.ts';
+import type { LogActionParams } from '../actions.ts';
 import { LEVELS, MAX_ACTIONS_PER_CALL, type ActionRecord, type TrackerRecord } from '../model.ts';
 import { renderAction, timeInfo } from '../rendering.ts';
 import { actionViewer, canSeeTracker, connectionFrom, MAX_GROUPING_DELAY, pageFrom, templateLoader, trackerLoader, verbsSchema } from './common.ts';
@@ -142,6 +143,20 @@ builder.queryFields((t) => ({
   ),
 }));
 
+/** What the activity service logs from one LogActionInput (the idempotency key goes separately). */
+function logParams(input: typeof LogActionInput.$inferInput): LogActionParams {
+  return {
+    actor: input.actor,
+    verb: input.verb,
+    targets: input.targets,
+    related: input.related,
+    data: input.data,
+    level: input.level,
+    timestamp: input.timestamp,
+    groupingDelay: input.groupingDelay,
+  };
+}
+
 builder.mutationFields((t) => ({
   logAction: t.field({
     type: ActionRef,
@@ -154,16 +169,7 @@ builder.mutationFields((t) => ({
       const key = input.idempotencyKey ? { scope: callerScope(ctx.viewer), key: input.idempotencyKey } : null;
       return ctx.services.activity.logAction(
         ctx.em,
-        {
-          actor: input.actor,
-          verb: input.verb,
-          targets: input.targets,
-          related: input.related,
-          data: input.data,
-          level: input.level,
-          timestamp: input.timestamp,
-          groupingDelay: input.groupingDelay,
-        },
+        logParams(input),
         key,
       );
     },
@@ -191,16 +197,7 @@ builder.mutationFields((t) => ({
       await ctx.services.rateLimiter.consume(ctx, 'logAction', inputs.length);
       return ctx.services.activity.logActions(
         ctx.em,
-        inputs.map((input) => ({
-          actor: input.actor,
-          verb: input.verb,
-          targets: input.targets,
-          related: input.related,
-          data: input.data,
-          level: input.level,
-          timestamp: input.timestamp,
-          groupingDelay: input.groupingDelay,
-        })),
+        inputs.map(logParams),
         inputs.map((input) => (input.idempotencyKey ? { scope: callerScope(ctx.viewer), key: input.idempotencyKey } : null)),
       );
     },
