@@ -74,7 +74,7 @@ describe('webhook crash durability', () => {
     // 5,000 deliveries due while the receiver does not answer.
     await logBatches(instance.url, service, type, COUNT);
 
-    await r.waitFor(() => r.requests.some((q) => !q.answered), 30_000);
+    await r.waitFor(() => r.requests.some((q) => !q.answered), 120_000);
     const inFlight = new Map(r.requests.filter((q) => !q.answered).map((q) => [q.webhookId, q.events.map((e) => e.id).join(',')]));
     expect(inFlight.size).toBeGreaterThan(0);
     await instance.kill();
@@ -93,7 +93,7 @@ describe('webhook crash durability', () => {
       expect(again, `request ${webhookId} sent again`).toBeDefined();
       expect(again!.events.map((e) => e.id).join(',')).toBe(events);
     }
-  }, 300_000);
+  }, 420_000);
 });
 
 const shared = Boolean(process.env['DATABASE_URL']);
