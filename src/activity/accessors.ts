@@ -1,4 +1,5 @@
 import { parseBigintId } from '../db/bigint-id.ts';
+import { readUnseenSql } from './seen-watermark.ts';
 import type { Em } from '../db/orm.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
 import { ACTION_COLUMNS, loadActions, type Row } from './action-store.ts';
@@ -54,7 +55,7 @@ export async function actionsPage(
   const join =
     viewer.userId === null
       ? `false as unread, false as unseen, '{}'::int[] as tracker_ids, ${sortKeyColumn('a."timestamp"')} from activity_action a`
-      : `coalesce(f.unread, false) as unread, coalesce(f.unseen, false) as unseen, coalesce(f.tracker_ids, '{}'::int[]) as tracker_ids, ${sortKeyColumn('a."timestamp"')}
+      : `coalesce(f.unread, false) as unread, coalesce(${readUnseenSql('f')}, false) as unseen, coalesce(f.tracker_ids, '{}'::int[]) as tracker_ids, ${sortKeyColumn('a."timestamp"')}
            from activity_action a left join activity_feed_entry f on f.action_id = a.id and f.user_id = ?`;
   if (viewer.userId !== null) params.push(viewer.userId);
   if (filters.actor) {

@@ -1,4 +1,5 @@
 import type { Em } from '../db/orm.ts';
+import { readUnseenSql } from './seen-watermark.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
 import { pgBigintArray, type ActionRecord } from './model.ts';
 
@@ -28,7 +29,7 @@ export async function loadActions(em: Em, ids: string[], forUser: string | null)
   const rows = await em.execute<Row[]>(
     forUser === null
       ? `select ${ACTION_COLUMNS}, false as unread, false as unseen, '{}'::int[] as tracker_ids from activity_action a where a.id = any(?::bigint[])`
-      : `select ${ACTION_COLUMNS}, coalesce(f.unread, false) as unread, coalesce(f.unseen, false) as unseen, coalesce(f.tracker_ids, '{}'::int[]) as tracker_ids
+      : `select ${ACTION_COLUMNS}, coalesce(f.unread, false) as unread, coalesce(${readUnseenSql('f')}, false) as unseen, coalesce(f.tracker_ids, '{}'::int[]) as tracker_ids
            from activity_action a left join activity_feed_entry f on f.action_id = a.id and f.user_id = ?
           where a.id = any(?::bigint[])`,
     forUser === null ? [pgBigintArray(ids)] : [forUser, pgBigintArray(ids)],

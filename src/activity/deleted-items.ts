@@ -66,10 +66,11 @@ export async function deleteActionsWhere(
   return { deleted: locked.length, events: removedEvents(removed) };
 }
 
-/** A forgotten user's trackers, feed and unread counter. */
+/** A forgotten user's trackers, feed, counter cells and unread counter. */
 async function forgetUserState(em: Em, userId: string): Promise<PendingFeedEvent[]> {
   await em.execute(`delete from activity_tracker where owner_id = ?`, [userId]);
   const removed = await removeFeedEntries(em, `f.user_id = ?`, [userId]);
+  await em.execute(`delete from activity_feed_cell where user_id = ?`, [userId]);
   await em.execute(`delete from activity_unread_counter where user_id = ?`, [userId]);
   return removedEvents(removed);
 }

@@ -12,7 +12,8 @@ import { defineEntity, p } from '@mikro-orm/sql';
  *   (user_id, action_timestamp, action_id).
  * - `activity_unread_counter`: the exact numbers of unread (`count`) and unseen (`unseen`) feed entries per
  *   user, archived entries excluded, kept in the same transaction as every change of `unread`, `unseen` or
- *   `archived` of `activity_feed_entry` (inbox-state.ts).
+ *   `archived` of `activity_feed_entry` (entry-state.ts); `seen_epoch` is the user's seen watermark.
+ * - `activity_feed_cell`: the same numbers per (user, entry shape), for feedCounts (feed-cells.ts).
  * - `activity_verb`: text templates per verb.
  */
 export const ActionSchema = defineEntity({
@@ -94,6 +95,10 @@ export const FeedEntrySchema = defineEntity({
     trackerIds: p.array<number>((v) => Number(v), (v) => String(v)).columnType('int[]'),
     /** The action's timestamp (copied, kept by grouping): feeds are ordered by (timestamp, action id). */
     actionTimestamp: p.datetime(),
+    /** The entry's counter cell (feed-cells.ts): its user and shape (verb, level, types, trackers). */
+    cellId: p.bigint('string'),
+    /** The user's seen epoch when the entry was last written (seen-watermark.ts). */
+    seenEpoch: p.integer().default(0),
   },
   indexes: [
     { name: 'activity_feed_entry_time_idx', properties: ['userId', 'actionTimestamp', 'actionId'] },
@@ -114,10 +119,43 @@ export const UnreadCounterSchema = defineEntity({
     count: p.integer(),
     /** Unseen entries that are not archived. */
     unseen: p.integer().default(0),
+    /** The seen watermark (seen-watermark.ts): entries written at an older epoch and not archived are seen. */
+    seenEpoch: p.integer().default(0),
   },
 });
 export class ActivityUnreadCounter extends UnreadCounterSchema.class {}
 UnreadCounterSchema.setClass(ActivityUnreadCounter);
+
+/**
+ * Maintained counters per tab (feed-cells.ts): per user and entry shape (verb, level, actor type, object types,
+ * matching trackers), the numbers of entries not archived, unread and unseen; `feedCounts` and filtered
+ * `unreadCount`/`unseenCount` add up the user's cells.
+ */
+export const FeedCellSchema = defineEntity({
+  name: 'ActivityFeedCell',
+  tableName: 'activity_feed_cell',
+  properties: {
+    id: p.bigint('string').primary().autoincrement(),
+    userId: p.string().length(256),
+    /** SHA-256 (hex) of the shape columns as JSON. */
+    shape: p.string().length(64),
+    verb: p.string().length(128),
+    level: p.smallint(),
+    actorType: p.string().length(128),
+    objectTypes: p.array().columnType('text[]'),
+    trackerIds: p.array<number>((v) => Number(v), (v) => String(v)).columnType('int[]'),
+    /** Entries not archived. */
+    total: p.integer(),
+    /** Unread entries not archived. */
+    unread: p.integer(),
+    /** Unseen entries not archived, valid while seenEpoch is the user's (seen-watermark.ts). */
+    unseen: p.integer(),
+    seenEpoch: p.integer().default(0),
+  },
+  uniques: [{ name: 'activity_feed_cell_user_shape_uniq', properties: ['userId', 'shape'] }],
+});
+export class ActivityFeedCell extends FeedCellSchema.class {}
+FeedCellSchema.setClass(ActivityFeedCell);
 
 /**
  * The change stream of each user's feed (change-stream.ts): `activity_feed_position` holds the position of the
@@ -189,6 +227,7 @@ export const activityEntities = [
   TrackerSchema,
   FeedEntrySchema,
   UnreadCounterSchema,
+  FeedCellSchema,
   VerbSchema,
   FeedPositionSchema,
   FeedChangeSchema,

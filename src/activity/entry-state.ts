@@ -4,13 +4,16 @@ import { loadActions, type Row } from './action-store.ts';
 import { snapshotsOf, type PendingFeedEvent } from './feed-events.ts';
 import { MAX_IDS_PER_MARK, normaliseVerbs, pgBigintArray, pgTextArray } from './model.ts';
 import type { FeedMessage } from '../server/pubsub.ts';
+import { applyCellDeltas } from './feed-cells.ts';
+import { lockUserState, unseenSql } from './seen-watermark.ts';
 
 /**
  * The state of a feed entry for its user (the inbox model): `unread`, `unseen` (unseen implies unread: read
  * implies seen) and `archived`. `activity_unread_counter` holds per user `count` (unread and not archived) and
  * `unseen` (unseen and not archived). Every change of these flags is one statement that locks the entries it
  * changes (`for update`: their current state, whatever committed just before), updates them, and moves both
- * counters by the exact delta computed from the old and new flags of exactly those rows.
+ * counters by the exact delta computed from the old and new flags of exactly those rows, and the counter cells
+ * (feed-cells.ts) by the same deltas per cell. `unseen` is read through the seen watermark (seen-watermark.ts).
  */
 
 /** Which entries a bulk change applies to (`markAllRead`, `markAllSeen`, `archiveAll`). */
@@ -64,38 +67,50 @@ export interface TransitionResult {
   unseenCount: number;
 }
 
+/** In a Transition's `where`, stands for the entry's effective unseen flag (seen-watermark.ts). */
+export const UNSEEN = '$unseen';
+
 /**
- * Applies `transition` to `userId`'s entries in one statement with exact counter deltas. Run inside a
- * transaction.
+ * Applies `transition` to `userId`'s entries in one statement with exact counter deltas: the user's counter row
+ * locked first (seen-watermark.ts), then the entries, their cells (feed-cells.ts) and the counter moved by the
+ * deltas of exactly the rows changed. Every changed entry is written with its effective unseen flag at the
+ * current epoch. Run inside a transaction.
  */
 export async function applyTransition(em: Em, userId: string, transition: Transition, withIds: boolean): Promise<TransitionResult> {
-  // The action is only read when a condition needs it (verbs, object type, level): markAllSeen over 100,000
-  // entries then reads the entries alone.
-  const join = transition.where.some((w) => /\ba\./.test(w)) ? 'join activity_action a on a.id = f.action_id' : '';
+  const { epoch } = await lockUserState(em, userId);
+  const e = String(epoch);
+  const unseen = unseenSql(e);
+  const where = transition.where.map((w) => w.split(UNSEEN).join(unseen));
+  // The action is only read when a condition needs it (verbs, object type, level).
+  const join = where.some((w) => /\ba\./.test(w)) ? 'join activity_action a on a.id = f.action_id' : '';
+  const setsUnseen = /\bunseen\s*=/.test(transition.set);
   const rows = await em.execute<Row[]>(
     `with prev as (
-       select f.action_id, f.unread, f.unseen, f.archived
+       select f.action_id, f.cell_id, f.unread, ${unseen} as unseen, f.archived
          from activity_feed_entry f ${join}
-        where f.user_id = ? and ${transition.where.join(' and ')}
+        where f.user_id = ? and ${where.join(' and ')}
         order by f.action_id
         for update of f
      ),
      changed as (
-       update activity_feed_entry f set ${transition.set}
+       update activity_feed_entry f set ${transition.set}${setsUnseen ? '' : ', unseen = prev.unseen'}, seen_epoch = ${e}
          from prev where f.user_id = ? and f.action_id = prev.action_id
-       returning f.action_id,
+       returning f.action_id, f.cell_id,
+                 (not f.archived)::int - (not prev.archived)::int as dt,
                  (f.unread and not f.archived)::int - (prev.unread and not prev.archived)::int as du,
                  (f.unseen and not f.archived)::int - (prev.unseen and not prev.archived)::int as ds
      ),
+     per_cell as (
+       select cell_id, sum(dt)::int as total, sum(du)::int as unread, sum(ds)::int as unseen from changed group by cell_id
+     ),
+     ${applyCellDeltas('cells', 'per_cell', e)},
      d as (
        select count(*)::int as n, coalesce(sum(du), 0)::int as du, coalesce(sum(ds), 0)::int as ds from changed
      ),
      k as (
-       insert into activity_unread_counter (user_id, count, unseen)
-       select ?, d.du, d.ds from d where d.du <> 0 or d.ds <> 0
-       on conflict (user_id) do update
-         set count = activity_unread_counter.count + excluded.count, unseen = activity_unread_counter.unseen + excluded.unseen
-       returning count, unseen
+       update activity_unread_counter c set count = c.count + d.du, unseen = c.unseen + d.ds
+         from d where c.user_id = ? and (d.du <> 0 or d.ds <> 0)
+       returning c.count, c.unseen
      )
      select d.n,
             ${withIds ? `(select coalesce(array_agg(action_id::text order by action_id), '{}') from changed)` : `'{}'::text[]`} as ids,

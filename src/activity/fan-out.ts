@@ -1,6 +1,8 @@
 import type { Em } from '../db/orm.ts';
 import type { Row } from './action-store.ts';
 import type { ActionRecord } from './model.ts';
+import { shapeSql, unseenAfter, upsertCells } from './feed-cells.ts';
+import { readUnseenSql } from './seen-watermark.ts';
 
 /**
  * Fan-out on write (see README.md in this folder): when an action is logged or amended by grouping, the
@@ -70,6 +72,32 @@ export async function fanOut(
         where not mute and owner_id not in (select owner_id from muted)
         group by owner_id
      )`;
+  // The counter cells (feed-cells.ts): each receiving user's one cell for the action's shape, +1 entry (+1 unread
+  // and unseen when unread), at the epoch of the user's seen watermark as this statement sees it.
+  const newActionCells = `cell_src as (
+       select s.*, ${shapeSql('s.verb', 's.level', 's.actor_type', 's.object_types', 's.tracker_ids')} as shape
+         from (select m.user_id, m.tracker_ids, ?::text as verb, ?::int as level, ?::text as actor_type,
+                      array(select distinct o.type from objs o order by 1) as object_types,
+                      1 as total, ?::int as unread, ?::int as unseen, coalesce(c.seen_epoch, 0) as epoch
+                 from matched m left join activity_unread_counter c on c.user_id = m.user_id) s
+     ),
+     ${upsertCells('cells', 'cell_src')}`;
+  const newActionCellParams = [action.verb, action.level, action.actor.type, unread ? 1 : 0, unread ? 1 : 0];
+  // A grouped action: each candidate's entry leaves its old cell (its counted flags) and enters the cell of the
+  // action's new shape (new level and objects, merged trackers) unread and unseen; summed per cell in one upsert.
+  const groupedCells = `cell_src as (
+       select s.*, ${shapeSql('s.verb', 's.level', 's.actor_type', 's.object_types', 's.tracker_ids')} as shape
+         from (select c.user_id, c.tracker_ids, ?::text as verb, ?::int as level, ?::text as actor_type,
+                      array(select distinct o.type from objs o order by 1) as object_types,
+                      1 as total, ?::int as unread, ?::int as unseen, coalesce(w.seen_epoch, 0) as epoch
+                 from candidates c left join activity_unread_counter w on w.user_id = c.user_id) s
+       union all
+       select c.user_id, k.tracker_ids, k.verb, k.level, k.actor_type, k.object_types,
+              -(not c.was_archived)::int, -c.was_unread::int, -c.was_unseen::int, coalesce(w.seen_epoch, 0), k.shape
+         from candidates c join activity_feed_cell k on k.id = c.old_cell left join activity_unread_counter w on w.user_id = c.user_id
+     ),
+     ${upsertCells('cells', 'cell_src')}`;
+  const groupedCellParams = newActionCellParams;
   if (grouped) {
     // Lock the action's existing feed entries first (in user order, like every other writer). The
     // statement below then starts with a snapshot taken after any concurrent markRead/markUnread of
@@ -80,38 +108,46 @@ export async function fanOut(
     ? await em.execute<Row[]>(
         `with ${matched},
      prev as (
-       select user_id, unread, unseen, archived from activity_feed_entry where action_id = ?
+       select f.user_id, f.unread, ${readUnseenSql('f')} as unseen, f.archived, f.tracker_ids, f.cell_id
+         from activity_feed_entry f where f.action_id = ?
      ),
      candidates as (
        select coalesce(m.user_id, p.user_id) as user_id,
-              coalesce(m.tracker_ids, '{}'::int[]) as tracker_ids,
+              case when p.user_id is null then m.tracker_ids
+                   else array(select distinct x from unnest(p.tracker_ids || coalesce(m.tracker_ids, '{}'::int[])) as x order by x) end as tracker_ids,
               coalesce(p.unread and not p.archived, false) as was_unread,
               coalesce(p.unseen and not p.archived, false) as was_unseen,
-              (p.user_id is not null) as existed
+              (p.user_id is not null) as existed,
+              p.archived as was_archived, p.cell_id as old_cell
          from matched m full join prev p on p.user_id = m.user_id
         -- a muted user's existing entry (from before the mute, or grouping added a muted object) stays as it is
         where coalesce(m.user_id, p.user_id) not in (select owner_id from muted)
      ),
+     ${groupedCells},
      upserted as (
-       insert into activity_feed_entry (user_id, action_id, unread, unseen, tracker_ids, action_timestamp)
-       select user_id, ?, ?, ?, tracker_ids, ?::timestamptz from candidates order by user_id
+       insert into activity_feed_entry (user_id, action_id, unread, unseen, tracker_ids, action_timestamp, cell_id, seen_epoch)
+       select c.user_id, ?, ?, ?, c.tracker_ids, ?::timestamptz, k.id, s.epoch
+         from candidates c join cell_src s on s.user_id = c.user_id and s.total = 1 join cells k on k.user_id = s.user_id and k.shape = s.shape
+        order by c.user_id
        on conflict (user_id, action_id) do update
          set unread = excluded.unread,
              unseen = excluded.unseen,
              archived = false,
-             tracker_ids = array(select distinct x from unnest(activity_feed_entry.tracker_ids || excluded.tracker_ids) as x order by x),
-             action_timestamp = excluded.action_timestamp
-       returning user_id, unread, unseen, tracker_ids
+             tracker_ids = excluded.tracker_ids,
+             action_timestamp = excluded.action_timestamp,
+             cell_id = excluded.cell_id,
+             seen_epoch = excluded.seen_epoch
+       returning user_id, unread, unseen, tracker_ids, seen_epoch
      ),
      deltas as (
-       select u.user_id, u.unread::int - c.was_unread::int as delta, u.unseen::int - c.was_unseen::int as unseen_delta
+       select u.user_id, u.unread::int - c.was_unread::int as delta, u.unseen::int - c.was_unseen::int as unseen_delta, u.seen_epoch
          from upserted u join candidates c on c.user_id = u.user_id
      ),
      counted as (
-       insert into activity_unread_counter (user_id, count, unseen)
-       select user_id, delta, unseen_delta from deltas where delta <> 0 or unseen_delta <> 0 order by user_id
+       insert into activity_unread_counter as k (user_id, count, unseen, seen_epoch)
+       select user_id, delta, unseen_delta, seen_epoch from deltas where delta <> 0 or unseen_delta <> 0 order by user_id
        on conflict (user_id) do update
-         set count = activity_unread_counter.count + excluded.count, unseen = activity_unread_counter.unseen + excluded.unseen
+         set count = k.count + excluded.count, unseen = ${unseenAfter('k', 'excluded.unseen', 'excluded.seen_epoch')}
        returning user_id, count, unseen
      )
      select u.user_id, u.unread, u.tracker_ids, c.existed,
@@ -120,27 +156,28 @@ export async function fanOut(
        join candidates c on c.user_id = u.user_id
        left join counted k on k.user_id = u.user_id
        left join activity_unread_counter old on old.user_id = u.user_id`,
-        [JSON.stringify(objs), action.verb, mutesApply, action.id, action.id, unread, unread, action.timestamp],
+        [JSON.stringify(objs), action.verb, mutesApply, action.id, ...groupedCellParams, action.id, unread, unread, action.timestamp],
       )
     : await em.execute<Row[]>(
         // A new action: plain inserts (no previous entries), counters + 1 when unread.
         `with ${matched},
+     ${newActionCells},
      inserted as (
-       insert into activity_feed_entry (user_id, action_id, unread, unseen, tracker_ids, action_timestamp)
-       select user_id, ?, ?, ?, tracker_ids, ?::timestamptz from matched order by user_id
-       returning user_id, unread, tracker_ids
+       insert into activity_feed_entry (user_id, action_id, unread, unseen, tracker_ids, action_timestamp, cell_id, seen_epoch)
+       select m.user_id, ?, ?, ?, m.tracker_ids, ?::timestamptz, k.id, m.epoch from cell_src m join cells k on k.user_id = m.user_id order by m.user_id
+       returning user_id, unread, tracker_ids, seen_epoch
      ),
      counted as (
-       insert into activity_unread_counter (user_id, count, unseen)
-       select user_id, 1, 1 from inserted where unread order by user_id
-       on conflict (user_id) do update set count = activity_unread_counter.count + 1, unseen = activity_unread_counter.unseen + 1
+       insert into activity_unread_counter as c (user_id, count, unseen, seen_epoch)
+       select user_id, 1, 1, seen_epoch from inserted where unread order by user_id
+       on conflict (user_id) do update set count = c.count + 1, unseen = ${unseenAfter('c', '1', 'excluded.seen_epoch')}
        returning user_id, count, unseen
      )
      select i.user_id, i.unread, i.tracker_ids, false as existed,
             coalesce(k.count, (select c.count from activity_unread_counter c where c.user_id = i.user_id), 0) as unread_count,
             coalesce(k.unseen, (select c.unseen from activity_unread_counter c where c.user_id = i.user_id), 0) as unseen_count
        from inserted i left join counted k on k.user_id = i.user_id`,
-        [JSON.stringify(objs), action.verb, mutesApply, action.id, unread, unread, action.timestamp],
+        [JSON.stringify(objs), action.verb, mutesApply, ...newActionCellParams, action.id, unread, unread, action.timestamp],
       );
   return rows.map((r) => ({
     userId: String(r['user_id']),

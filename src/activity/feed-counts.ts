@@ -1,19 +1,19 @@
 import type { Em } from '../db/orm.ts';
 import type { Row } from './action-store.ts';
 import { feedCounts as counterCounts } from './feed.ts';
-import { entryFilterSql } from './entry-state.ts';
-import { levelName, normaliseVerbs } from './model.ts';
+import { levelName, normaliseVerbs, pgTextArray } from './model.ts';
 
 /**
  * Counts per tab (the inbox): the user's feed entries that are not archived, grouped by a key (verb, object
- * type, tracker, level), each row with how many are unread, unseen and in total; and unread/unseen counts
- * under filters. Exact: computed from the entries themselves in one statement per call (a range of the
- * user's entries, joined to their actions), not from an estimate or a capped scan. The cost grows with the
- * number of the user's entries (see README, "Measured"); without filters `unreadCount`/`unseenCount` stay one
- * counter row.
+ * type, tracker, level, actor type), each row with how many are unread, unseen and in total; and unread/unseen
+ * counts under filters. Exact and read from maintained counters: the user's cells (feed-cells.ts), one per entry
+ * shape (verb, level, actor type, object types, matching trackers), which every write moves by exact deltas in
+ * its own statement. A call reads the user's cells (one index range, as many rows as the feed has shapes, not
+ * entries) and adds them up per key; the unseen number of a cell counts only at the user's seen epoch
+ * (seen-watermark.ts). Without filters `unreadCount`/`unseenCount` stay one counter row.
  */
 
-export const FEED_COUNT_KEYS = ['VERB', 'OBJECT_TYPE', 'TRACKER', 'LEVEL'] as const;
+export const FEED_COUNT_KEYS = ['VERB', 'OBJECT_TYPE', 'TRACKER', 'LEVEL', 'ACTOR_TYPE'] as const;
 export type FeedCountKey = (typeof FEED_COUNT_KEYS)[number];
 
 export interface CountFilters {
@@ -26,25 +26,49 @@ export interface CountFilters {
 
 export interface FeedCountRow {
   by: FeedCountKey;
-  /** The verb, object type, level name, or tracker database id. */
+  /** The verb, object type, level name, tracker database id or actor type. */
   key: string;
   unread: number;
   unseen: number;
   total: number;
 }
 
-/** SQL producing the key values of an entry `e` (entry and action columns) for each grouping. */
+/** SQL producing the key values of a cell `c` for each grouping. */
 const KEY_SQL: Record<FeedCountKey, string> = {
-  VERB: `select e.verb as key`,
-  LEVEL: `select e.level::text as key`,
-  TRACKER: `select unnest(e.tracker_ids)::text as key`,
-  OBJECT_TYPE: `select e.actor_type as key union select o.object_type from activity_action_object o where o.action_id = e.id`,
+  VERB: `select c.verb::text as key`,
+  LEVEL: `select c.level::text as key`,
+  TRACKER: `select unnest(c.tracker_ids)::text as key`,
+  OBJECT_TYPE: `select unnest(c.object_types) as key`,
+  ACTOR_TYPE: `select c.actor_type::text as key`,
 };
 
-function filterSql(filters: CountFilters, readableLevel: number): { where: string[]; params: unknown[] } {
-  // The entry filters of the bulk changes (entry-state.ts), plus the level the feed lists.
-  const entry = entryFilterSql({ verbs: filters.verbs, objectType: filters.objectType, trackerId: filters.trackerId });
-  return { where: [`a.level >= ?`, ...entry.where], params: [filters.minLevel ?? readableLevel, ...entry.params] };
+/** The user's cells under the filters, with the unseen number valid at the user's epoch: a CTE named `c`. */
+function cellsSql(filters: CountFilters, readableLevel: number): { sql: string; params: unknown[] } {
+  const where = [`k.user_id = ?`, `k.total > 0`, `k.level >= ?`];
+  const params: unknown[] = [filters.minLevel ?? readableLevel];
+  const verbs = normaliseVerbs(filters.verbs);
+  if (verbs) {
+    where.push(`k.verb = any(?::text[])`);
+    params.push(pgTextArray(verbs));
+  }
+  if (filters.objectType) {
+    where.push(`?::text = any(k.object_types)`);
+    params.push(filters.objectType);
+  }
+  if (filters.trackerId !== null && filters.trackerId !== undefined) {
+    where.push(`?::int = any(k.tracker_ids)`);
+    params.push(filters.trackerId);
+  }
+  return {
+    sql: `w as (select coalesce(max(seen_epoch), 0) as epoch from activity_unread_counter where user_id = ?),
+     c as materialized (
+       select k.verb, k.level, k.actor_type, k.object_types, k.tracker_ids, k.total, k.unread,
+              case when k.seen_epoch = w.epoch then k.unseen else 0 end as unseen
+         from activity_feed_cell k cross join w
+        where ${where.join(' and ')}
+     )`,
+    params,
+  };
 }
 
 /** Rows per key for each of `by` (in that order; rows of one key by key value), in one statement. */
@@ -57,22 +81,17 @@ export async function feedCountsBy(
 ): Promise<FeedCountRow[]> {
   const keys = [...new Set(by)];
   if (keys.length === 0) return [];
-  const f = filterSql(filters, readableLevel);
+  const cells = cellsSql(filters, readableLevel);
   const rows = await em.execute<Row[]>(
-    `with e as materialized (
-       select f.action_id, f.unread, f.unseen, f.tracker_ids, a.id, a.verb, a.level, a.actor_type
-         from activity_feed_entry f join activity_action a on a.id = f.action_id
-        where f.user_id = ? and not f.archived and ${f.where.join(' and ')}
-     )
+    `with ${cells.sql}
      ${keys
        .map(
-         (key) => `select '${key}' as dim, k.key, count(*) filter (where e.unread)::int as unread,
-                          count(*) filter (where e.unseen)::int as unseen, count(*)::int as total
-                     from e cross join lateral (${KEY_SQL[key]}) k
+         (key) => `select '${key}' as dim, k.key, sum(c.unread)::int as unread, sum(c.unseen)::int as unseen, sum(c.total)::int as total
+                     from c cross join lateral (${KEY_SQL[key]}) k
                     group by k.key`,
        )
        .join(' union all ')}`,
-    [userId, ...f.params],
+    [userId, userId, ...cells.params],
   );
   const order = new Map(keys.map((k, i) => [k, i]));
   return rows
@@ -94,15 +113,14 @@ function hasFilters(filters: CountFilters): boolean {
   return Boolean(normaliseVerbs(filters.verbs) || filters.objectType || filters.minLevel != null || filters.trackerId != null);
 }
 
-/** Unread and unseen counts: the counter row without filters; with filters, one count over the unread entries. */
+/** Unread and unseen counts: the counter row without filters; with filters, the sum of the matching cells. */
 export async function filteredCounts(em: Em, userId: string, filters: CountFilters, readableLevel: number): Promise<{ unread: number; unseen: number }> {
   if (!hasFilters(filters)) return counterCounts(em, userId);
-  const f = filterSql(filters, readableLevel);
-  const rows = await em.execute<Row[]>(
-    `select count(*)::int as unread, count(*) filter (where f.unseen)::int as unseen
-       from activity_feed_entry f join activity_action a on a.id = f.action_id
-      where f.user_id = ? and f.unread and not f.archived and ${f.where.join(' and ')}`,
-    [userId, ...f.params],
-  );
+  const cells = cellsSql(filters, readableLevel);
+  const rows = await em.execute<Row[]>(`with ${cells.sql} select coalesce(sum(unread), 0)::int as unread, coalesce(sum(unseen), 0)::int as unseen from c`, [
+    userId,
+    userId,
+    ...cells.params,
+  ]);
   return { unread: Number(rows[0]?.['unread'] ?? 0), unseen: Number(rows[0]?.['unseen'] ?? 0) };
 }

@@ -1,6 +1,8 @@
 import type { Em } from '../db/orm.ts';
 import type { Row } from './action-store.ts';
 import type { PendingFeedEvent } from './feed-events.ts';
+import { applyCellDeltas } from './feed-cells.ts';
+import { readUnseenSql, userEpochSql } from './seen-watermark.ts';
 
 /**
  * Removing entries from feeds (a tracker deleted or narrowed, a forgotten object's actions deleted, a
@@ -18,8 +20,9 @@ export interface RemovedFromFeed {
 
 /**
  * Deletes the feed entries selected by `condition` (SQL over alias `f`, with `params`) and moves the
- * counters by the exact number of unread (unseen) entries removed, archived ones excepted. The counters are locked first in user order, as
- * every other writer locks them. Run inside a transaction.
+ * counters by the exact number of unread (unseen) entries removed, archived ones excepted, and their cells
+ * (feed-cells.ts) likewise. The counters are locked first in user order, as every other writer locks them, so the
+ * seen epochs read are current (seen-watermark.ts). Run inside a transaction.
  */
 export async function removeFeedEntries(em: Em, condition: string, params: readonly unknown[]): Promise<RemovedFromFeed[]> {
   await em.execute(
@@ -30,8 +33,16 @@ export async function removeFeedEntries(em: Em, condition: string, params: reado
   );
   const rows = await em.execute<Row[]>(
     `with removed as (
-       delete from activity_feed_entry f where ${condition} returning f.user_id, f.unread, f.unseen, f.archived
+       delete from activity_feed_entry f where ${condition}
+       returning f.user_id, f.cell_id, f.unread, ${readUnseenSql('f')} as unseen, f.archived, ${userEpochSql('f')} as epoch
      ),
+     per_cell as (
+       select cell_id, max(epoch) as epoch, -(count(*) filter (where not archived))::int as total,
+              -(count(*) filter (where unread and not archived))::int as unread,
+              -(count(*) filter (where unseen and not archived))::int as unseen
+         from removed group by cell_id
+     ),
+     ${applyCellDeltas('cells', 'per_cell', 's.epoch')},
      per_user as (
        select user_id, count(*)::int as removed,
               (count(*) filter (where unread and not archived))::int as unread_removed,

@@ -1,4 +1,5 @@
 import type { Em } from '../db/orm.ts';
+import { readUnseenSql } from './seen-watermark.ts';
 import { ACTION_COLUMNS, hydrateActions, type Row } from './action-store.ts';
 import { keyset, sortKeyColumn, type CursorKey, type Page } from './cursors.ts';
 import { normaliseVerbs, pgTextArray, type ActionRecord } from './model.ts';
@@ -74,7 +75,7 @@ export async function feedPage(em: Em, userId: string, filters: FeedFilters, pag
   };
 
   const entries = branch(
-    `f.unread, f.unseen, f.tracker_ids, ${sortKeyColumn('f.action_timestamp')}
+    `f.unread, ${readUnseenSql('f')} as unseen, f.tracker_ids, ${sortKeyColumn('f.action_timestamp')}
        from activity_feed_entry f join activity_action a on a.id = f.action_id`,
     'f.action_timestamp',
     'f.action_id',

@@ -1,5 +1,7 @@
 import type { Em } from '../db/orm.ts';
-import { changeActions, changeAll, type EntryFilters, type StateChange } from './entry-state.ts';
+import { changeActions, changeAll, UNSEEN, type EntryFilters, type StateChange } from './entry-state.ts';
+import { normaliseVerbs } from './model.ts';
+import { moveSeenWatermark } from './seen-watermark.ts';
 
 /**
  * Read and seen marks (actrack's unread/read marks, plus the inbox's seen): each feed entry has `unread` and
@@ -24,7 +26,7 @@ export function markActions(em: Em, userId: string, actionIds: string[], unread:
 
 /** Marks actions of the feed seen (ids not in the feed skipped); they stay unread. */
 export function markSeen(em: Em, userId: string, actionIds: string[]): Promise<MarkResult> {
-  return changeActions(em, userId, actionIds, 'SEEN', { where: ['f.unseen'], params: [], set: 'unseen = false' });
+  return changeActions(em, userId, actionIds, 'SEEN', { where: [UNSEEN], params: [], set: 'unseen = false' });
 }
 
 /**
@@ -35,7 +37,20 @@ export function markAllRead(em: Em, userId: string, filters: EntryFilters): Prom
   return changeAll(em, userId, filters, 'READ', { where: ['f.unread', 'not f.archived'], params: [], set: 'unread = false, unseen = false' });
 }
 
-/** Marks every unseen entry (archived ones excepted) selected by the filters seen: one statement (unseen entries are unread: the unread index). */
-export function markAllSeen(em: Em, userId: string, filters: EntryFilters): Promise<MarkResult> {
-  return changeAll(em, userId, filters, 'SEEN', { where: ['f.unread', 'f.unseen', 'not f.archived'], params: [], set: 'unseen = false' });
+/**
+ * Marks every unseen entry (archived ones excepted) selected by the filters seen. Without a verb, object type or
+ * tracker filter (the badge: "the panel was opened"), the user's seen watermark moves (seen-watermark.ts): O(1),
+ * plus the entries after `before` that stay unseen. With one, one set-based statement over the unread index.
+ */
+export async function markAllSeen(em: Em, userId: string, filters: EntryFilters): Promise<MarkResult> {
+  const filtered = normaliseVerbs(filters.verbs) || filters.objectType || (filters.trackerId !== null && filters.trackerId !== undefined);
+  if (filtered) return changeAll(em, userId, filters, 'SEEN', { where: ['f.unread', UNSEEN, 'not f.archived'], params: [], set: 'unseen = false' });
+  const moved = await moveSeenWatermark(em, userId, filters.before ?? null);
+  return {
+    changed: moved.changed,
+    events:
+      moved.changed > 0
+        ? [[userId, { kind: 'SEEN', action: null, unread: null, unseen: null, trackerIds: [], unreadCount: moved.unreadCount, unseenCount: moved.unseenCount }]]
+        : [],
+  };
 }

@@ -3,6 +3,8 @@ import type { Row } from './action-store.ts';
 import type { PendingFeedEvent } from './feed-events.ts';
 import { removedEvents, removeFeedEntries } from './feed-removal.ts';
 import { pgBigintArray, pgTextArray, type TrackerRecord } from './model.ts';
+import { actionObjectTypesSql, shapeSql, upsertCells } from './feed-cells.ts';
+import { lockUserState, unseenSql } from './seen-watermark.ts';
 
 /**
  * Feeds follow trackers (actrack computes `feed()` from the current trackers): when a tracker is created or
@@ -52,21 +54,45 @@ export async function backfillTracker(em: Em, tracker: TrackerRecord, limit: num
        order by o.action_id desc limit ?)`);
     params.push(...key, ...verbParams, limit);
   }
+  const { epoch } = await lockUserState(em, tracker.ownerId);
+  const e = String(epoch);
   const rows = await em.execute<Row[]>(
     `with candidates as (${sources.join(' union ')}),
      picked as (select c.id from candidates c order by c.id desc limit ?),
-     written as (
-       insert into activity_feed_entry (user_id, action_id, unread, tracker_ids, action_timestamp)
-       select ?, a.id, false, array[?::int], a."timestamp" from picked p join activity_action a on a.id = p.id
+     src as (
+       select a.id, a."timestamp", a.verb, a.level, a.actor_type, f.user_id is not null as existed, f.cell_id as old_cell,
+              coalesce(f.unread, false) as unread, coalesce(${unseenSql(e)}, false) as unseen, coalesce(f.archived, false) as archived,
+              case when f.user_id is null then array[?::int]
+                   else array(select distinct x from unnest(f.tracker_ids || ?::int) as x order by x) end as tracker_ids
+         from picked p join activity_action a on a.id = p.id
+         left join activity_feed_entry f on f.user_id = ? and f.action_id = a.id
         where not exists (
           select 1 from activity_tracker t where t.owner_id = ? and t.mute and a.level < ? and ${TRACKER_MATCHES_ACTION})
-        order by a.id
-       on conflict (user_id, action_id) do update
-         set tracker_ids = array(select distinct x from unnest(activity_feed_entry.tracker_ids || excluded.tracker_ids) as x order by x)
+          and (f.user_id is null or not ?::int = any(f.tracker_ids))
+     ),
+     shaped as (
+       select s.*, ${shapeSql('s.verb', 's.level', 's.actor_type', 's.object_types', 's.tracker_ids')} as shape
+         from (select src.*, ${actionObjectTypesSql('src')} as object_types from src) s
+     ),
+     cell_src as (
+       select ?::text as user_id, shape, verb, level, actor_type, object_types, tracker_ids,
+              (not archived)::int as total, (unread and not archived)::int as unread, (unseen and not archived)::int as unseen, ${e} as epoch
+         from shaped
+       union all
+       select k.user_id, k.shape, k.verb, k.level, k.actor_type, k.object_types, k.tracker_ids,
+              -(not s.archived)::int, -(s.unread and not s.archived)::int, -(s.unseen and not s.archived)::int, ${e}
+         from shaped s join activity_feed_cell k on k.id = s.old_cell
+     ),
+     ${upsertCells('cells', 'cell_src')},
+     written as (
+       insert into activity_feed_entry (user_id, action_id, unread, tracker_ids, action_timestamp, cell_id, seen_epoch)
+       select ?, s.id, false, s.tracker_ids, s."timestamp", k.id, ${e} from shaped s join cells k on k.shape = s.shape
+        order by s.id
+       on conflict (user_id, action_id) do update set tracker_ids = excluded.tracker_ids, cell_id = excluded.cell_id
        returning 1
      )
      select count(*)::int as n from written`,
-    [...params, limit, tracker.ownerId, tracker.id, tracker.ownerId, unmutableLevel],
+    [...params, limit, tracker.id, tracker.id, tracker.ownerId, tracker.ownerId, unmutableLevel, tracker.id, tracker.ownerId, tracker.ownerId],
   );
   return Number(rows[0]?.['n'] ?? 0);
 }
@@ -77,19 +103,42 @@ export async function backfillTracker(em: Em, tracker: TrackerRecord, limit: num
  * exact, one REMOVED event).
  */
 export async function dropUnmatchedEntries(em: Em, ownerId: string, trackerId: number): Promise<PendingFeedEvent[]> {
+  const { epoch } = await lockUserState(em, ownerId);
+  const e = String(epoch);
+  // Entries still matched move to the cell of their new tracker set (the action part of the shape is the old
+  // cell's); orphans keep theirs until removeFeedEntries takes them out of it.
   const rows = await em.execute<Row[]>(
     `with recomputed as (
-       select f.action_id,
+       select f.action_id, f.cell_id, f.unread, ${unseenSql(e)} as unseen, f.archived,
               array(select t.id from activity_tracker t
                      where t.owner_id = f.user_id and not t.mute and ${TRACKER_MATCHES_ACTION} order by t.id) as ids
          from activity_feed_entry f join activity_action a on a.id = f.action_id
         where f.user_id = ? and ?::int = any(f.tracker_ids)
+     ),
+     moving as (
+       select r.*, k.verb, k.level, k.actor_type, k.object_types, k.shape as old_shape,
+              ${shapeSql('k.verb', 'k.level', 'k.actor_type', 'k.object_types', 'r.ids')} as shape
+         from recomputed r join activity_feed_cell k on k.id = r.cell_id
+        where cardinality(r.ids) > 0
+     ),
+     cell_src as (
+       select ?::text as user_id, shape, verb, level, actor_type, object_types, ids as tracker_ids,
+              (not archived)::int as total, (unread and not archived)::int as unread, (unseen and not archived)::int as unseen, ${e} as epoch
+         from moving
+       union all
+       select k.user_id, k.shape, k.verb, k.level, k.actor_type, k.object_types, k.tracker_ids,
+              -(not m.archived)::int, -(m.unread and not m.archived)::int, -(m.unseen and not m.archived)::int, ${e}
+         from moving m join activity_feed_cell k on k.id = m.cell_id
+     ),
+     ${upsertCells('cells', 'cell_src')},
+     moved as (
+       update activity_feed_entry f set tracker_ids = m.ids, cell_id = k.id
+         from moving m join cells k on k.shape = m.shape
+        where f.user_id = ? and f.action_id = m.action_id
+       returning 1
      )
-     update activity_feed_entry f set tracker_ids = r.ids
-       from recomputed r
-      where f.user_id = ? and f.action_id = r.action_id
-     returning f.action_id, cardinality(r.ids) = 0 as orphan`,
-    [ownerId, trackerId, ownerId],
+     select r.action_id, cardinality(r.ids) = 0 as orphan from recomputed r`,
+    [ownerId, trackerId, ownerId, ownerId],
   );
   const orphans = rows.filter((r) => r['orphan'] === true).map((r) => String(r['action_id']));
   if (orphans.length === 0) return [];

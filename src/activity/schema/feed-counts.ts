@@ -13,6 +13,7 @@ const FeedCountKeyRef = builder.enumType('FeedCountKey', {
     OBJECT_TYPE: { description: 'Each object type of the action (actor, targets, related): an action counts once per type.' },
     TRACKER: { description: 'Each tracker of the user that matches the entry (key: the Tracker id).' },
     LEVEL: { description: 'The action level (key: the Level name).' },
+    ACTOR_TYPE: { description: "The actor's object type (people and services in separate tabs, say)." },
   } satisfies Record<(typeof FEED_COUNT_KEYS)[number], { description: string }>,
 });
 
@@ -21,7 +22,7 @@ const FeedCount = builder.objectRef<FeedCountRow>('FeedCount').implement({
   fields: (t) => ({
     by: t.field({ type: FeedCountKeyRef, resolve: (r) => r.by }),
     key: t.string({
-      description: 'The verb, object type, Level name, or Tracker id.',
+      description: 'The verb, object type, Level name, Tracker id, or actor type.',
       resolve: (r) => (r.by === 'TRACKER' ? encodeGlobalID('Tracker', r.key) : r.key),
     }),
     unread: t.exposeInt('unread'),
