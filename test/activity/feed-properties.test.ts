@@ -8,7 +8,9 @@ import { activityHelpers } from './helpers.ts';
  * markRead / markAllRead / forgetObject, the inbox's markSeen / markAllSeen / archive / unarchive / archiveAll, and
  * mute / unmute / eraseUser (issue 13) against a small in-memory model of the semantics (the README of
  * src/activity): after every step, unreadCount, unseenCount, feed (with each entry's unread and seen),
- * feed(unreadOnly) and feed(archived) of every user equal the model's.
+ * feed(unreadOnly) and feed(archived) of every user equal the model's, and so do the maintained counts (feed-cells.ts,
+ * seen-watermark.ts): feedCounts over five keys and unreadCount(verbs). Actions come at two levels and may group
+ * into an earlier one (level and timestamp amended, fanned out again); markAllSeen may take `before`.
  */
 
 let t: TestApp;
@@ -25,16 +27,20 @@ afterAll(async () => {
 const USERS = 2;
 const OBJECTS = 3;
 const VERBS = ['a', 'b'] as const;
+/** Both readable and below the unmutable level (ERROR): entries are unread and mutes apply. */
+const LEVELS = ['INFO', 'WARNING'] as const;
+type Level = (typeof LEVELS)[number];
+const FEED_COUNT_KEYS = ['VERB', 'OBJECT_TYPE', 'TRACKER', 'LEVEL', 'ACTOR_TYPE'] as const;
 
 type Cmd =
-  | { op: 'log'; actor: number; verb: number; target: number | null }
+  | { op: 'log'; actor: number; verb: number; target: number | null; level: Level; group: boolean }
   | { op: 'track'; user: number; object: number | null; verbs: number[] | null; actorOnly: boolean | null }
   | { op: 'untrack'; user: number; object: number | null; verbs: number[] | null }
   | { op: 'markRead'; user: number; picks: number[] }
   | { op: 'markUnread'; user: number; picks: number[] }
   | { op: 'markAllRead'; user: number }
   | { op: 'markSeen'; user: number; picks: number[] }
-  | { op: 'markAllSeen'; user: number }
+  | { op: 'markAllSeen'; user: number; before: number | null }
   | { op: 'archive'; user: number; picks: number[] }
   | { op: 'unarchive'; user: number; picks: number[] }
   | { op: 'archiveAll'; user: number; readOnly: boolean }
@@ -46,23 +52,30 @@ type Cmd =
 const verbsArb = fc.option(fc.subarray([0, 1], { minLength: 1 }), { nil: null });
 const objectArb = fc.option(fc.integer({ min: 0, max: OBJECTS - 1 }), { nil: null, freq: 4 });
 const userArb = fc.integer({ min: 0, max: USERS - 1 });
-const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ op: fc.constant('log' as const), actor: fc.integer({ min: 0, max: OBJECTS - 1 }), verb: fc.integer({ min: 0, max: 1 }), target: fc.option(fc.integer({ min: 0, max: OBJECTS - 1 }), { nil: null }) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('track' as const), user: userArb, object: objectArb, verbs: verbsArb, actorOnly: fc.option(fc.boolean(), { nil: null }) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('untrack' as const), user: userArb, object: objectArb, verbs: verbsArb }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('markRead' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('markUnread' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('markAllRead' as const), user: userArb }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('markSeen' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('markAllSeen' as const), user: userArb }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('archive' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('unarchive' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('archiveAll' as const), user: userArb, readOnly: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('forget' as const), object: fc.integer({ min: 0, max: OBJECTS - 1 }) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('mute' as const), user: userArb, object: objectArb, verbs: verbsArb, actorOnly: fc.option(fc.boolean(), { nil: null }) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('unmute' as const), user: userArb, object: objectArb, verbs: verbsArb, restore: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('erase' as const), user: userArb }) },
-);
+/** Weights of the commands (log, track, untrack, markRead, markUnread, markAllRead, markSeen, markAllSeen, archive, unarchive, archiveAll, forget, mute, unmute, erase). */
+function commands(w: readonly number[]): fc.Arbitrary<Cmd> {
+  return fc.oneof(
+  { weight: w[0]!, arbitrary: fc.record({ op: fc.constant('log' as const), actor: fc.integer({ min: 0, max: OBJECTS - 1 }), verb: fc.integer({ min: 0, max: 1 }), target: fc.option(fc.integer({ min: 0, max: OBJECTS - 1 }), { nil: null }), level: fc.constantFrom(...LEVELS), group: fc.boolean() }) },
+  { weight: w[1]!, arbitrary: fc.record({ op: fc.constant('track' as const), user: userArb, object: objectArb, verbs: verbsArb, actorOnly: fc.option(fc.boolean(), { nil: null }) }) },
+  { weight: w[2]!, arbitrary: fc.record({ op: fc.constant('untrack' as const), user: userArb, object: objectArb, verbs: verbsArb }) },
+  { weight: w[3]!, arbitrary: fc.record({ op: fc.constant('markRead' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
+  { weight: w[4]!, arbitrary: fc.record({ op: fc.constant('markUnread' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
+  { weight: w[5]!, arbitrary: fc.record({ op: fc.constant('markAllRead' as const), user: userArb }) },
+  { weight: w[6]!, arbitrary: fc.record({ op: fc.constant('markSeen' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
+  { weight: w[7]!, arbitrary: fc.record({ op: fc.constant('markAllSeen' as const), user: userArb, before: fc.option(fc.nat(20), { nil: null }) }) },
+  { weight: w[8]!, arbitrary: fc.record({ op: fc.constant('archive' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
+  { weight: w[9]!, arbitrary: fc.record({ op: fc.constant('unarchive' as const), user: userArb, picks: fc.array(fc.nat(20), { maxLength: 3 }) }) },
+  { weight: w[10]!, arbitrary: fc.record({ op: fc.constant('archiveAll' as const), user: userArb, readOnly: fc.boolean() }) },
+  { weight: w[11]!, arbitrary: fc.record({ op: fc.constant('forget' as const), object: fc.integer({ min: 0, max: OBJECTS - 1 }) }) },
+  { weight: w[12]!, arbitrary: fc.record({ op: fc.constant('mute' as const), user: userArb, object: objectArb, verbs: verbsArb, actorOnly: fc.option(fc.boolean(), { nil: null }) }) },
+  { weight: w[13]!, arbitrary: fc.record({ op: fc.constant('unmute' as const), user: userArb, object: objectArb, verbs: verbsArb, restore: fc.boolean() }) },
+  { weight: w[14]!, arbitrary: fc.record({ op: fc.constant('erase' as const), user: userArb }) },
+  );
+}
+/** The mix of the membership property. */
+const cmdArb = commands([5, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1]);
+/** A denser mix for the maintained counts: more actions and trackers, more state changes, fewer removals. */
+const countsArb = commands([8, 5, 1, 2, 1, 1, 2, 3, 2, 2, 1, 1, 1, 1, 1]);
 
 interface MTracker {
   id: number;
@@ -75,6 +88,9 @@ interface MAction {
   actor: number;
   verb: string;
   target: number | null;
+  level: Level;
+  /** Seconds of the test clock (grouping moves it to the newest). */
+  ts: number;
 }
 interface MEntry {
   unread: boolean;
@@ -120,6 +136,29 @@ class Model {
       const ids = this.matching(u, a);
       if (ids.length > 0) this.feeds[u]!.set(a.id, { unread: true, unseen: true, archived: false, listed: new Set(ids) });
     }
+  }
+  /**
+   * Grouping (delay large enough for the whole run): the latest action with the same actor, verb and target (or
+   * both without) is amended: level the highest, timestamp the newest (it moves to the top), fanned out again:
+   * existing entries (unless muted) come back unread, unseen and unarchived with the trackers matching now added;
+   * users matching now get it. Returns the amended action, or undefined (then it is logged as new).
+   */
+  group(actor: number, verb: string, target: number | null, level: Level, ts: number): MAction | undefined {
+    const g = [...this.actions].reverse().find((a) => a.actor === actor && a.verb === verb && a.target === target);
+    if (!g) return undefined;
+    if (LEVELS.indexOf(level) > LEVELS.indexOf(g.level)) g.level = level;
+    g.ts = ts;
+    this.actions = [...this.actions.filter((a) => a !== g), g];
+    for (let u = 0; u < USERS; u++) {
+      if (this.muted(u, g)) continue;
+      const ids = this.matching(u, g);
+      const entry = this.feeds[u]!.get(g.id);
+      if (entry) {
+        Object.assign(entry, { unread: true, unseen: true, archived: false });
+        for (const id of ids) entry.listed.add(id);
+      } else if (ids.length > 0) this.feeds[u]!.set(g.id, { unread: true, unseen: true, archived: false, listed: new Set(ids) });
+    }
+    return g;
   }
   backfill(user: number, tr: MTracker) {
     for (const a of this.actions) {
@@ -225,6 +264,40 @@ class Model {
   unseen(user: number): number {
     return [...this.feeds[user]!.values()].filter((e) => e.unseen && !e.archived).length;
   }
+  /** feedCounts over the five keys (entries not archived), rows sorted by key then value; tracker keys mapped by `trackerKey`. */
+  counts(user: number, type: string, trackerKey: (id: number) => string): Array<{ by: string; key: string; unread: number; unseen: number; total: number }> {
+    const byId = new Map(this.actions.map((a) => [a.id, a]));
+    const rows = new Map<string, { by: string; key: string; unread: number; unseen: number; total: number }>();
+    for (const [id, e] of this.feeds[user]!) {
+      if (e.archived) continue;
+      const a = byId.get(id)!;
+      const keys: Array<[string, string]> = [
+        ['VERB', a.verb],
+        ['OBJECT_TYPE', type],
+        ['LEVEL', a.level],
+        ['ACTOR_TYPE', type],
+        ...[...e.listed].map((t): [string, string] => ['TRACKER', trackerKey(t)]),
+      ];
+      for (const [by, key] of keys) {
+        const row = rows.get(`${by} ${key}`) ?? { by, key, unread: 0, unseen: 0, total: 0 };
+        row.total += 1;
+        if (e.unread) row.unread += 1;
+        if (e.unseen) row.unseen += 1;
+        rows.set(`${by} ${key}`, row);
+      }
+    }
+    return sortCounts([...rows.values()]);
+  }
+  /** unreadCount(verbs: [verb]). */
+  unreadOfVerb(user: number, verb: string): number {
+    const byId = new Map(this.actions.map((a) => [a.id, a]));
+    return [...this.feeds[user]!].filter(([id, e]) => e.unread && !e.archived && byId.get(id)!.verb === verb).length;
+  }
+}
+
+function sortCounts<T extends { by: string; key: string }>(rows: T[]): T[] {
+  const order = (by: string) => FEED_COUNT_KEYS.indexOf(by as (typeof FEED_COUNT_KEYS)[number]);
+  return [...rows].sort((x, y) => order(x.by) - order(y.by) || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
 }
 
 const TRACK = `mutation($i: TrackInput!) { track(input: $i) { id } }`;
@@ -234,7 +307,7 @@ const MARK_UNREAD = `mutation($ids: [ID!]!, $u: ID) { markUnread(actionIds: $ids
 const MARK_ALL = `mutation($u: ID) { markAllRead(user: $u) }`;
 const FORGET = `mutation($o: ObjectRefInput!) { forgetObject(object: $o) { id } }`;
 const MARK_SEEN = `mutation($ids: [ID!]!, $u: ID) { markSeen(actionIds: $ids, user: $u) }`;
-const MARK_ALL_SEEN = `mutation($u: ID) { markAllSeen(user: $u) }`;
+const MARK_ALL_SEEN = `mutation($u: ID, $b: DateTime) { markAllSeen(user: $u, before: $b) }`;
 const ARCHIVE = `mutation($ids: [ID!]!, $u: ID) { archive(actionIds: $ids, user: $u) }`;
 const UNARCHIVE = `mutation($ids: [ID!]!, $u: ID) { unarchive(actionIds: $ids, user: $u) }`;
 const ARCHIVE_ALL = `mutation($u: ID, $r: Boolean) { archiveAll(user: $u, readOnly: $r) }`;
@@ -244,17 +317,19 @@ const STATE = `query($u: ID) {
   unread: feed(user: $u, first: 100, unreadOnly: true) { edges { node { id } } }
   archived: feed(user: $u, first: 100, archived: true) { edges { node { id } } }
   unreadCount(user: $u)
-  unseenCount(user: $u) }`;
+  unseenCount(user: $u)
+  unreadOfA: unreadCount(user: $u, verbs: ["a"])
+  feedCounts(user: $u, by: [VERB, OBJECT_TYPE, TRACKER, LEVEL, ACTOR_TYPE]) { by key unread unseen total } }`;
 
-describe('feed membership property', () => {
-  it('unreadCount, unseenCount, feed (with unread and seen), feed(unreadOnly) and feed(archived) equal the model after every step', { timeout: 600_000 }, async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(cmdArb, { minLength: 5, maxLength: 25 }), async (cmds) => {
+async function checkAgainstModel(arb: fc.Arbitrary<Cmd>, numRuns: number, maxLength: number, size?: fc.SizeForArbitrary): Promise<void> {
+  await fc.assert(
+      fc.asyncProperty(fc.array(arb, { minLength: 5, maxLength, ...(size ? { size } : {}) }), async (cmds) => {
         const run = uniqueId('p').replace(/[^A-Za-z0-9]/g, '');
         const type = `P${run}`;
         const users = Array.from({ length: USERS }, (_, i) => `${run}-u${i}`);
         const obj = (i: number) => ({ type, id: `o${i}` });
         const model = new Model();
+        const trackerIds = new Map<number, string>(); // model tracker id -> Tracker global id
         let clock = Date.parse('2026-01-01T00:00:00Z');
         for (const cmd of cmds) {
           let expected: string | null = null;
@@ -264,6 +339,7 @@ describe('feed membership property', () => {
               const involved = [cmd.actor, ...(cmd.target === null ? [] : [cmd.target])];
               expected = involved.some((o) => model.forgotten.has(o)) ? 'BAD_USER_INPUT' : null;
               clock += 1000;
+              const level = cmd.level;
               result = await t.gql(
                 `mutation($i: LogActionInput!) { logAction(input: $i) { id } }`,
                 {
@@ -272,13 +348,18 @@ describe('feed membership property', () => {
                     verb: VERBS[cmd.verb],
                     targets: cmd.target === null ? [] : [obj(cmd.target)],
                     timestamp: new Date(clock).toISOString(),
-                    groupingDelay: -1,
+                    level,
+                    groupingDelay: cmd.group ? 1_000_000 : -1,
                   },
                 },
                 h.service,
               );
               const id = (result as { data?: { logAction?: { id: string } } }).data?.logAction?.id;
-              if (expected === null && id) model.log({ id, actor: cmd.actor, verb: VERBS[cmd.verb]!, target: cmd.target });
+              if (expected === null && id) {
+                const grouped = cmd.group ? model.group(cmd.actor, VERBS[cmd.verb]!, cmd.target, level, clock) : undefined;
+                if (grouped) expect(id, 'grouped into the model\'s action').toBe(grouped.id);
+                else model.log({ id, actor: cmd.actor, verb: VERBS[cmd.verb]!, target: cmd.target, level, ts: clock });
+              }
               break;
             }
             case 'track': {
@@ -289,6 +370,9 @@ describe('feed membership property', () => {
               else input['object'] = obj(cmd.object);
               if (cmd.actorOnly !== null) input['actorOnly'] = cmd.actorOnly;
               result = await t.gql(TRACK, { i: input }, h.service);
+              const created = model.trackers[cmd.user]!.get(model.key(cmd.object));
+              const gid = (result as { data?: { track?: { id: string } } }).data?.track?.id;
+              if (created && gid) trackerIds.set(created.id, gid);
               break;
             }
             case 'untrack': {
@@ -334,8 +418,11 @@ describe('feed membership property', () => {
               break;
             }
             case 'markAllSeen': {
-              for (const entry of model.feeds[cmd.user]!.values()) if (!entry.archived) entry.unseen = false;
-              result = await t.gql(MARK_ALL_SEEN, { u: users[cmd.user] }, h.service);
+              // With `before`: the timestamp of one of the actions (entries at or before it become seen).
+              const before = cmd.before === null ? null : (model.actions[cmd.before % Math.max(1, model.actions.length)]?.ts ?? null);
+              const ts = new Map(model.actions.map((a) => [a.id, a.ts]));
+              for (const [id, entry] of model.feeds[cmd.user]!) if (!entry.archived && (before === null || ts.get(id)! <= before)) entry.unseen = false;
+              result = await t.gql(MARK_ALL_SEEN, { u: users[cmd.user], b: before === null ? null : new Date(before).toISOString() }, h.service);
               break;
             }
             case 'archiveAll': {
@@ -379,6 +466,8 @@ describe('feed membership property', () => {
               archived: Edges;
               unreadCount: number;
               unseenCount: number;
+              unreadOfA: number;
+              feedCounts: Array<{ by: string; key: string; unread: number; unseen: number; total: number }>;
             }>(
               STATE,
               { u: users[u] },
@@ -390,10 +479,20 @@ describe('feed membership property', () => {
             expect(state.archived.edges.map((e) => e.node.id), where).toEqual(model.feed(u, false, true));
             expect(state.unreadCount, where).toBe(model.unread(u));
             expect(state.unseenCount, where).toBe(model.unseen(u));
+            expect(state.unreadOfA, where).toBe(model.unreadOfVerb(u, 'a'));
+            expect(sortCounts(state.feedCounts), where).toEqual(model.counts(u, type, (id) => trackerIds.get(id) ?? `unknown ${id}`));
           }
         }
       }),
-      { numRuns: 10, seed: 20261130 },
+      { numRuns, seed: 20261130 },
     );
+}
+
+describe('feed membership property', () => {
+  it('unreadCount, unseenCount, feed (with unread and seen), feed(unreadOnly) and feed(archived) equal the model after every step', { timeout: 600_000 }, async () => {
+    await checkAgainstModel(cmdArb, 10, 25);
+  });
+  it('feedCounts (five keys), unreadCount(verbs) and unseenCount equal the model after every step of a denser mix (grouping, markAllSeen(before))', { timeout: 600_000 }, async () => {
+    await checkAgainstModel(countsArb, 10, 40, 'max');
   });
 });
