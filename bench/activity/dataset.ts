@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { REBUILD_CELLS_SQL } from '../../src/activity/feed-cells.ts';
 
 /**
  * The activity benchmark's data set, generated with set-based SQL (generate_series) straight into the
@@ -9,7 +10,8 @@ import pg from 'pg';
  * - the measured user `bench-me` with 1,000 trackers on items 0..999;
  * - 1,000,000·s actions (5 verbs, 10% at HIDDEN level) with one target item each; 20% of them target the
  *   measured user's items, so its feed holds about 200,000·s entries, 100,000·s of them unread;
- * - feed entries for every (tracker owner, matching action) and exact unread and unseen counters (unseen = unread);
+ * - feed entries for every (tracker owner, matching action) and exact unread and unseen counters (unseen = unread),
+ *   and the counter cells per entry shape (filled from the entries as the migration fills them);
  * - a "hot" item tracked by 1,000 users (logAction fan-out), `ws-hot` tracked by the websocket users, and
  *   `hot-10k` tracked by 10,000 users (bench/activity/scale.ts).
  *
@@ -131,6 +133,8 @@ export async function generate(
          from generate_series(0, ${actors - 1}) u, generate_series(0, 9) k
        on conflict do nothing`,
     );
+    // Each entry's counter cell (src/activity/feed-cells.ts) is filled after the load, as the migration does.
+    await client.query(`alter table activity_feed_entry alter column cell_id drop not null`);
     await step(
       'feed entries (fan-out of the generated actions)',
       `insert into activity_feed_entry (user_id, action_id, unread, tracker_ids, action_timestamp)
@@ -158,6 +162,10 @@ export async function generate(
       `insert into activity_unread_counter (user_id, count, unseen)
        select user_id, count(*) filter (where unread), count(*) filter (where unseen) from activity_feed_entry group by user_id`,
     );
+    await client.query('begin');
+    for (const [i, statement] of REBUILD_CELLS_SQL.entries()) await step(`counter cells (${i + 1}/${REBUILD_CELLS_SQL.length})`, statement);
+    await client.query('commit');
+    await client.query(`alter table activity_feed_entry alter column cell_id set not null`);
     await step(
       'hot item: tracked by 1,000 users',
       `insert into activity_tracker (owner_id, object_type, object_id, verbs, actor_only)

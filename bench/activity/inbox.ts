@@ -1,8 +1,11 @@
 /**
  * Inbox benchmark (issue 13), short on purpose (the machine is shared): on the activity data set (1M actions,
  * the measured user with ~200,000 feed entries, 100,000 unread and unseen), side by side in the same run:
- * unreadCount (today's reference), unseenCount, feedCounts(by: 4 keys), unreadCount with a verb filter, the
- * feed page of 50, and markAllSeen over 100,000 unseen entries (unseen restored by SQL between samples).
+ * unreadCount (today's reference), unseenCount, feedCounts(by: 4 and 5 keys), unreadCount with a verb filter, the
+ * feed page of 50, logAction fanning out to 1,000 feeds, and markAllSeen over 100,000 unseen entries, with and
+ * without `before` (unseen restored by SQL between samples). The same file runs on a tree without the counter
+ * cells (the previous version, for the side-by-side ratio): it then measures 4 keys only and restores the flags the
+ * way that schema stores them.
  *
  *   node --experimental-strip-types bench/activity/inbox.ts
  *
@@ -13,7 +16,7 @@ import pg from 'pg';
 import { post, signTestToken, startInstance } from '../../test/support/instances.ts';
 import { describeMachine, median, percentile } from '../machine.ts';
 import { UNLIMITED_SERVER_ENV } from '../load.ts';
-import { createDatabase, dropDatabase, generate, MEASURED_USER } from './dataset.ts';
+import { createDatabase, dropDatabase, generate, HOT_ITEM, MEASURED_USER } from './dataset.ts';
 
 const DB_NAME = 'trackql_bench_inbox';
 
@@ -35,6 +38,9 @@ async function main() {
     console.log(JSON.stringify(dataset));
     await client.connect();
     const me = await signTestToken(MEASURED_USER);
+    const service = await signTestToken('bench-service', ['service']);
+    const cells = (await client.query(`select to_regclass('activity_feed_cell') is not null as present`)).rows[0].present as boolean;
+    console.log(cells ? 'schema: counter cells and seen watermark' : 'schema: previous (counts at read time)');
     const measure = async (name: string, fn: () => Promise<void>, before?: () => Promise<void>, n = iterations) => {
       const samples: number[] = [];
       for (let i = 0; i < n + 3; i++) {
@@ -54,14 +60,51 @@ async function main() {
     await measure('feedCounts(by: [VERB, OBJECT_TYPE, TRACKER, LEVEL])', async () => {
       await gql(instance.url, `{ feedCounts(by: [VERB, OBJECT_TYPE, TRACKER, LEVEL]) { by key unread unseen total } }`, me);
     });
+    if (cells) {
+      await measure('feedCounts(by: [VERB, OBJECT_TYPE, TRACKER, LEVEL, ACTOR_TYPE])', async () => {
+        await gql(instance.url, `{ feedCounts(by: [VERB, OBJECT_TYPE, TRACKER, LEVEL, ACTOR_TYPE]) { by key unread unseen total } }`, me);
+      });
+    }
+    await measure('logAction fanning out to 1,000 feeds', async () => {
+      const { status, body } = await post(
+        instance.url,
+        `mutation($input: LogActionInput!) { logAction(input: $input) { id } }`,
+        { input: { actor: { type: 'User', id: 'u5000', label: 'Someone' }, verb: 'mentioned', targets: [{ ...HOT_ITEM, label: 'The hot item' }] } },
+        service,
+      );
+      if (status !== 200 || body.errors?.length) throw new Error(`logAction failed: ${JSON.stringify(body.errors)}`);
+    });
+    // Every unread entry of the measured user unseen again (and, with the watermark, written at the current epoch).
     const restore = async () => {
-      await client.query(`update activity_feed_entry set unseen = true where user_id = $1 and unread and not unseen`, [MEASURED_USER]);
+      if (cells) {
+        await client.query(
+          `update activity_feed_entry f set unseen = true, seen_epoch = c.seen_epoch from activity_unread_counter c
+            where c.user_id = f.user_id and f.user_id = $1 and f.unread and not (f.unseen and f.seen_epoch >= c.seen_epoch)`,
+          [MEASURED_USER],
+        );
+        await client.query(
+          `update activity_feed_cell k set unseen = k.unread, seen_epoch = c.seen_epoch from activity_unread_counter c where c.user_id = k.user_id and k.user_id = $1`,
+          [MEASURED_USER],
+        );
+      } else {
+        await client.query(`update activity_feed_entry set unseen = true where user_id = $1 and unread and not unseen`, [MEASURED_USER]);
+      }
       await client.query(`update activity_unread_counter set unseen = count where user_id = $1`, [MEASURED_USER]);
     };
     await measure('markAllSeen over 100,000 unseen', async () => {
       const data = await gql(instance.url, `mutation { markAllSeen }`, me);
       if (data.markAllSeen !== dataset.measuredUnread) throw new Error(`markAllSeen changed ${data.markAllSeen}`);
     }, restore, 5); // each restore rewrites 100,000 rows: few samples
+    // `before` = the timestamp of the 1,000th newest unseen entry: 99,001 become seen, 999 stay unseen.
+    const { rows: cut } = await client.query(
+      `select action_timestamp from activity_feed_entry where user_id = $1 and unread order by action_timestamp desc, action_id desc offset 999 limit 1`,
+      [MEASURED_USER],
+    );
+    const before = (cut[0].action_timestamp as Date).toISOString();
+    await measure('markAllSeen(before) over 100,000 unseen, 999 newer stay unseen', async () => {
+      const data = await gql(instance.url, `mutation { markAllSeen(before: "${before}") }`, me);
+      if (data.markAllSeen !== dataset.measuredUnread - 999) throw new Error(`markAllSeen(before) changed ${data.markAllSeen}`);
+    }, restore, 5);
   } finally {
     await client.end().catch(() => {});
     await instance.stop();
