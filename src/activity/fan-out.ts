@@ -85,19 +85,40 @@ export async function fanOut(
   const newActionCellParams = [action.verb, action.level, action.actor.type, unread ? 1 : 0, unread ? 1 : 0];
   // A grouped action: each candidate's entry leaves its old cell (its counted flags) and enters the cell of the
   // action's new shape (new level and objects, merged trackers) unread and unseen; summed per cell in one upsert.
-  const groupedCells = `cell_src as (
+  // A muted user's existing entry keeps its flags and trackers but follows the action's new shape (`muted_moves`).
+  const groupedCells = `new_shape as (
+       select ?::text as verb, ?::int as level, ?::text as actor_type, array(select distinct o.type from objs o order by 1) as object_types
+     ),
+     muted_entries as (
+       select p.user_id, p.tracker_ids, p.cell_id, (not p.archived)::int as total, (p.unread and not p.archived)::int as unread,
+              (p.unseen and not p.archived)::int as unseen
+         from prev p where p.user_id in (select owner_id from muted)
+     ),
+     cell_src as (
        select s.*, ${shapeSql('s.verb', 's.level', 's.actor_type', 's.object_types', 's.tracker_ids')} as shape
-         from (select c.user_id, c.tracker_ids, ?::text as verb, ?::int as level, ?::text as actor_type,
-                      array(select distinct o.type from objs o order by 1) as object_types,
+         from (select c.user_id, c.tracker_ids, n.verb, n.level, n.actor_type, n.object_types,
                       1 as total, ?::int as unread, ?::int as unseen, coalesce(w.seen_epoch, 0) as epoch
-                 from candidates c left join activity_unread_counter w on w.user_id = c.user_id) s
+                 from candidates c cross join new_shape n left join activity_unread_counter w on w.user_id = c.user_id
+               union all
+               select m.user_id, m.tracker_ids, n.verb, n.level, n.actor_type, n.object_types, m.total, m.unread, m.unseen, coalesce(w.seen_epoch, 0)
+                 from muted_entries m cross join new_shape n left join activity_unread_counter w on w.user_id = m.user_id) s
        union all
        select c.user_id, k.tracker_ids, k.verb, k.level, k.actor_type, k.object_types,
               -(not c.was_archived)::int, -c.was_unread::int, -c.was_unseen::int, coalesce(w.seen_epoch, 0), k.shape
          from candidates c join activity_feed_cell k on k.id = c.old_cell left join activity_unread_counter w on w.user_id = c.user_id
+       union all
+       select m.user_id, k.tracker_ids, k.verb, k.level, k.actor_type, k.object_types, -m.total, -m.unread, -m.unseen, coalesce(w.seen_epoch, 0), k.shape
+         from muted_entries m join activity_feed_cell k on k.id = m.cell_id left join activity_unread_counter w on w.user_id = m.user_id
      ),
-     ${upsertCells('cells', 'cell_src')}`;
-  const groupedCellParams = newActionCellParams;
+     ${upsertCells('cells', 'cell_src')},
+     muted_moves as (
+       update activity_feed_entry f set cell_id = k.id
+         from muted_entries m cross join new_shape n join cells k on k.user_id = m.user_id
+          and k.shape = ${shapeSql('n.verb', 'n.level', 'n.actor_type', 'n.object_types', 'm.tracker_ids')}
+        where f.action_id = ? and f.user_id = m.user_id
+       returning 1
+     )`;
+  const groupedCellParams = [...newActionCellParams, action.id];
   if (grouped) {
     // Lock the action's existing feed entries first (in user order, like every other writer). The
     // statement below then starts with a snapshot taken after any concurrent markRead/markUnread of

@@ -67,6 +67,9 @@ function leftovers(mode: Mode): Record<string, string> {
     'activity_tracker.object_label': trackersOn,
     'activity_feed_entry.user_id': `select count(*) from activity_feed_entry where user_id = ?`,
     'activity_unread_counter.user_id': `select count(*) from activity_unread_counter where user_id = ?`,
+    'activity_feed_cell.user_id': `select count(*) from activity_feed_cell where user_id = ?`,
+    // A cell's actor_type is a type ('User'), never an id: what must go is the user's own cells.
+    'activity_feed_cell.actor_type': `select count(*) from activity_feed_cell where user_id = ?`,
     'activity_feed_position.user_id': `select count(*) from activity_feed_position where user_id = ?`,
     'activity_feed_change.user_id': `select count(*) from activity_feed_change where user_id = ?`,
     'activity_action_key.scope': `select count(*) from activity_action_key where scope = 'user:' || ?`,
@@ -184,6 +187,7 @@ describe('eraseUser', () => {
       'activity_tracker.object_id',
       'activity_feed_entry.user_id',
       'activity_unread_counter.user_id',
+      'activity_feed_cell.user_id',
       'activity_feed_change.user_id',
       'activity_action_key.scope',
       'webhook_reminder.user_id',
