@@ -33,13 +33,16 @@ export interface FeedCountRow {
   total: number;
 }
 
-/** SQL producing the key values of a cell `c` for each grouping. */
-const KEY_SQL: Record<FeedCountKey, string> = {
-  VERB: `select c.verb::text as key`,
-  LEVEL: `select c.level::text as key`,
-  TRACKER: `select unnest(c.tracker_ids)::text as key`,
-  OBJECT_TYPE: `select unnest(c.object_types) as key`,
-  ACTOR_TYPE: `select c.actor_type::text as key`,
+/**
+ * The cell column each key groups by; TRACKER and OBJECT_TYPE group by the whole array first (few distinct
+ * arrays), then each array's elements are counted (`unnest`).
+ */
+const KEY_COLUMN: Record<FeedCountKey, { column: string; array: boolean }> = {
+  VERB: { column: 'verb', array: false },
+  LEVEL: { column: 'level', array: false },
+  ACTOR_TYPE: { column: 'actor_type', array: false },
+  TRACKER: { column: 'tracker_ids', array: true },
+  OBJECT_TYPE: { column: 'object_types', array: true },
 };
 
 /** The user's cells under the filters, with the unseen number valid at the user's epoch: a CTE named `c`. */
@@ -61,7 +64,7 @@ function cellsSql(filters: CountFilters, readableLevel: number): { sql: string; 
   }
   return {
     sql: `w as (select coalesce(max(seen_epoch), 0) as epoch from activity_unread_counter where user_id = ?),
-     c as materialized (
+     c as (
        select k.verb, k.level, k.actor_type, k.object_types, k.tracker_ids, k.total, k.unread,
               case when k.seen_epoch = w.epoch then k.unseen else 0 end as unseen
          from activity_feed_cell k cross join w
@@ -82,14 +85,26 @@ export async function feedCountsBy(
   const keys = [...new Set(by)];
   if (keys.length === 0) return [];
   const cells = cellsSql(filters, readableLevel);
+  // One scan of the cells, one GROUPING SETS aggregate (a set per key); `g` tells which set a row belongs to.
+  const columns = keys.map((k) => `c.${KEY_COLUMN[k].column}`);
   const rows = await em.execute<Row[]>(
-    `with ${cells.sql}
+    `with ${cells.sql},
+     g as (
+       select grouping(${columns.join(', ')}) as g, ${columns.join(', ')},
+              sum(c.unread) as unread, sum(c.unseen) as unseen, sum(c.total) as total
+         from c group by grouping sets (${columns.map((col) => `(${col})`).join(', ')})
+     )
      ${keys
-       .map(
-         (key) => `select '${key}' as dim, k.key, sum(c.unread)::int as unread, sum(c.unseen)::int as unseen, sum(c.total)::int as total
-                     from c cross join lateral (${KEY_SQL[key]}) k
-                    group by k.key`,
-       )
+       .map((key, i) => {
+         const { column, array } = KEY_COLUMN[key];
+         const bit = 1 << (keys.length - 1 - i);
+         const mask = (1 << keys.length) - 1 - bit;
+         const value = array ? `unnest(g.${column})::text` : `g.${column}::text`;
+         return `select '${key}' as dim, k.key, sum(g.unread)::int as unread, sum(g.unseen)::int as unseen, sum(g.total)::int as total
+                   from g cross join lateral (select ${value} as key) k
+                  where g.g = ${mask}
+                  group by k.key`;
+       })
        .join(' union all ')}`,
     [userId, userId, ...cells.params],
   );
