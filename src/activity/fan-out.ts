@@ -1,7 +1,7 @@
 import type { Em } from '../db/orm.ts';
 import type { Row } from './action-store.ts';
 import type { ActionRecord } from './model.ts';
-import { shapeSql, unseenAfter, upsertCells } from './feed-cells.ts';
+import { actionShapeSql, shapeKeySql, shapeSql, unseenAfter, upsertCells } from './feed-cells.ts';
 import { readUnseenSql } from './seen-watermark.ts';
 
 /**
@@ -74,14 +74,18 @@ export async function fanOut(
      )`;
   // The counter cells (feed-cells.ts): each receiving user's one cell for the action's shape, +1 entry (+1 unread
   // and unseen when unread), at the epoch of the user's seen watermark as this statement sees it.
-  const newActionCells = `cell_src as (
-       select s.*, ${shapeSql('s.verb', 's.level', 's.actor_type', 's.object_types', 's.tracker_ids')} as shape
-         from (select m.user_id, m.tracker_ids, ?::text as verb, ?::int as level, ?::text as actor_type,
-                      array(select distinct o.type from objs o order by 1) as object_types,
-                      1 as total, ?::int as unread, ?::int as unseen, coalesce(c.seen_epoch, 0) as epoch
-                 from matched m left join activity_unread_counter c on c.user_id = m.user_id) s
+  const newActionCells = `action_shape as (
+       select ?::text as verb, ?::int as level, ?::text as actor_type, array(select distinct o.type from objs o order by 1) as object_types
      ),
-     ${upsertCells('cells', 'cell_src')}`;
+     cell_src as (
+       select m.user_id, m.tracker_ids, n.verb, n.level, n.actor_type, n.object_types,
+              ${shapeKeySql('n.key', 'm.tracker_ids')} as shape,
+              1 as total, ?::int as unread, ?::int as unseen, coalesce(c.seen_epoch, 0) as epoch
+         from matched m
+         cross join (select a.*, ${actionShapeSql('a.verb', 'a.level', 'a.actor_type', 'a.object_types')} as key from action_shape a) n
+         left join activity_unread_counter c on c.user_id = m.user_id
+     ),
+     ${upsertCells('cells', 'cell_src', true)}`;
   const newActionCellParams = [action.verb, action.level, action.actor.type, unread ? 1 : 0, unread ? 1 : 0];
   // A grouped action: each candidate's entry leaves its old cell (its counted flags) and enters the cell of the
   // action's new shape (new level and objects, merged trackers) unread and unseen; summed per cell in one upsert.

@@ -3,8 +3,9 @@
  * the user's entries of that shape are in the feed (`total`: not archived), unread and unseen (not archived).
  * The shape is everything `feedCounts` groups by and `unreadCount`/`unseenCount` filter on: the action's verb,
  * level, actor type and object types (actor, targets, related; sorted, distinct), and the entry's matching
- * trackers (`tracker_ids`, sorted). `shape` is the SHA-256 of those columns as JSON (unambiguous, collision-free
- * in practice, and a fixed-size key however many trackers or types a shape lists).
+ * trackers (`tracker_ids`, sorted). `shape` is the SHA-256 of the action part as JSON followed by the tracker
+ * array's text (unambiguous: the JSON is self-delimiting; collision-free in practice; a fixed-size key however many
+ * trackers or types a shape lists). The fan-out computes the action part once per statement.
  *
  * Every entry points at its cell (`activity_feed_entry.cell_id`). Every statement that adds, removes or changes
  * entries moves the cells by exact deltas in the same statement:
@@ -25,9 +26,19 @@
  * their number is the number of distinct shapes of the user's feed, so feedCounts reads a few rows.
  */
 
+/** The action part of a shape (verb, level, actor type, object types) as JSON text: computed once per action. */
+export function actionShapeSql(verb: string, level: string, actorType: string, objectTypes: string): string {
+  return `json_build_array(${verb}::text, ${level}::int, ${actorType}::text, ${objectTypes}::text[])::text`;
+}
+
+/** The SQL of a shape's key from the action part (`actionShapeSql`) and the entry's trackers. */
+export function shapeKeySql(actionShape: string, trackerIds: string): string {
+  return `encode(sha256(convert_to(${actionShape} || ${trackerIds}::int[]::text, 'UTF8')), 'hex')`;
+}
+
 /** The SQL of a shape's key from its column expressions. */
 export function shapeSql(verb: string, level: string, actorType: string, objectTypes: string, trackerIds: string): string {
-  return `encode(sha256(convert_to(json_build_array(${verb}::text, ${level}::int, ${actorType}::text, ${objectTypes}::text[], ${trackerIds}::int[])::text, 'UTF8')), 'hex')`;
+  return shapeKeySql(actionShapeSql(verb, level, actorType, objectTypes), trackerIds);
 }
 
 /** The sorted, distinct object types (actor, targets, related) of action alias `a`. */
@@ -46,16 +57,21 @@ export const CELL_SOURCE_COLUMNS = 'user_id, shape, verb, level, actor_type, obj
 /**
  * A CTE `name` applying the contributions of `source` (a relation with CELL_SOURCE_COLUMNS, several rows per cell
  * allowed, negative for entries leaving a shape) to the cells, summed per (user, shape), in user order; returns
- * `id, user_id, shape` of every cell written.
+ * `id, user_id, shape` of every cell written. `onePerCell`: the source has one row per (user, shape) already.
  */
-export function upsertCells(name: string, source: string): string {
-  return `${name} as (
-       insert into activity_feed_cell as c (user_id, shape, verb, level, actor_type, object_types, tracker_ids, total, unread, unseen, seen_epoch)
-       select s.user_id, s.shape, min(s.verb), min(s.level), min(s.actor_type), min(s.object_types), min(s.tracker_ids),
+export function upsertCells(name: string, source: string, onePerCell = false): string {
+  // A source with one row per (user, shape) (the fan-out of a new action) skips the aggregate.
+  const select = onePerCell
+    ? `select s.user_id, s.shape, s.verb, s.level, s.actor_type, s.object_types, s.tracker_ids, s.total, s.unread, s.unseen, s.epoch
+         from ${source} s order by s.user_id`
+    : `select s.user_id, s.shape, min(s.verb), min(s.level), min(s.actor_type), min(s.object_types), min(s.tracker_ids),
               sum(s.total)::int, sum(s.unread)::int, sum(s.unseen)::int, max(s.epoch)
          from ${source} s
         group by s.user_id, s.shape
-        order by s.user_id, s.shape
+        order by s.user_id, s.shape`;
+  return `${name} as (
+       insert into activity_feed_cell as c (user_id, shape, verb, level, actor_type, object_types, tracker_ids, total, unread, unseen, seen_epoch)
+       ${select}
        on conflict (user_id, shape) do update
          set total = c.total + excluded.total, unread = c.unread + excluded.unread,
              unseen = ${unseenAfter('c', 'excluded.unseen', 'excluded.seen_epoch')},

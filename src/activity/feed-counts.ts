@@ -100,10 +100,9 @@ export async function feedCountsBy(
          const bit = 1 << (keys.length - 1 - i);
          const mask = (1 << keys.length) - 1 - bit;
          const value = array ? `unnest(g.${column})::text` : `g.${column}::text`;
-         return `select '${key}' as dim, k.key, sum(g.unread)::int as unread, sum(g.unseen)::int as unseen, sum(g.total)::int as total
-                   from g cross join lateral (select ${value} as key) k
-                  where g.g = ${mask}
-                  group by k.key`;
+         return `select '${key}' as dim, x.key, sum(x.unread)::int as unread, sum(x.unseen)::int as unseen, sum(x.total)::int as total
+                   from (select ${value} as key, g.unread, g.unseen, g.total from g where g.g = ${mask}) x
+                  group by x.key`;
        })
        .join(' union all ')}`,
     [userId, userId, ...cells.params],

@@ -1,0 +1,85 @@
+/**
+ * The fan-out statement side by side with another tree's (issue 13: the counter cells' share of logAction to
+ * 1,000 feeds). On a kept inbox data set (`KEEP_DB=1 … bench/activity/inbox.ts`), alternating in one session:
+ * this tree's `fanOut` and the one of `FANOUT_AB_OTHER` (a worktree of the previous version), each in a
+ * transaction rolled back, for an action on the hot item (1,000 trackers). The other tree's statement does not
+ * know `cell_id`: the column's NOT NULL is dropped inside its transaction (rolled back with it).
+ *
+ *   FANOUT_AB_OTHER=/work/wt/inbox-ref node --experimental-strip-types bench/activity/fan-out-ab.ts
+ */
+import pg from 'pg';
+import { fanOut } from '../../src/activity/fan-out.ts';
+import type { Em } from '../../src/db/orm.ts';
+import type { ActionRecord } from '../../src/activity/model.ts';
+import { median, percentile } from '../machine.ts';
+import { HOT_ITEM } from './dataset.ts';
+
+type FanOut = typeof fanOut;
+const other = process.env['FANOUT_AB_OTHER'];
+if (!other) throw new Error('FANOUT_AB_OTHER: the path of the other worktree');
+const otherFanOut = (await import(`${other}/src/activity/fan-out.ts`)).fanOut as FanOut;
+const client = new pg.Client({ connectionString: process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/trackql_bench_inbox' });
+await client.connect();
+
+/** The subset of Em that fanOut uses: execute with `?` placeholders. */
+const em = {
+  async execute(sql: string, params: unknown[] = []) {
+    let i = 0;
+    const text = sql.replace(/\?(?!\|)/g, () => `$${++i}`);
+    if (process.env['FANOUT_AB_EXPLAIN'] && /insert into activity_feed_entry/.test(sql)) {
+      await client.query('savepoint explained');
+      console.log((await client.query(`explain (analyze) ${text}`, params as unknown[])).rows.map((r) => r['QUERY PLAN']).join('\n'));
+      await client.query('rollback to savepoint explained');
+    }
+    return (await client.query(text, params as unknown[])).rows;
+  },
+} as unknown as Em;
+
+async function once(fn: FanOut, dropNotNull: boolean): Promise<number> {
+  await client.query('begin');
+  try {
+    if (dropNotNull) await client.query(`alter table activity_feed_entry alter column cell_id drop not null`);
+    const { rows } = await client.query(
+      `insert into activity_action (actor_type, actor_id, verb, level, "timestamp") values ('User', 'u5000', 'mentioned', 30, now()) returning id`,
+    );
+    const action: ActionRecord = {
+      id: String(rows[0].id),
+      actor: { type: 'User', id: 'u5000', label: null },
+      verb: 'mentioned',
+      targets: [{ ...HOT_ITEM, label: null }],
+      related: [],
+      data: null,
+      level: 30,
+      timestamp: new Date(),
+      groupedCount: 1,
+      unread: false,
+      unseen: false,
+      trackerIds: [],
+    } as ActionRecord;
+    const t0 = performance.now();
+    const out = await fn(em, action, false, { readable: 30, unmutable: 50 });
+    const ms = performance.now() - t0;
+    if (out.length !== 1000) throw new Error(`fanned out to ${out.length}`);
+    return ms;
+  } finally {
+    await client.query('rollback');
+  }
+}
+
+const n = Number(process.env['FANOUT_AB_ITERATIONS'] ?? 40);
+const mine: number[] = [];
+const theirs: number[] = [];
+for (let i = 0; i < n + 3; i++) {
+  const a = await once(otherFanOut, true);
+  const b = await once(fanOut, false);
+  if (i >= 3) {
+    theirs.push(a);
+    mine.push(b);
+  }
+}
+const row = (name: string, s: number[]) => `| ${name} | ${s.length} | ${median(s).toFixed(2)} ms | ${percentile(s, 95).toFixed(2)} ms |`;
+console.log('| fan-out statement to 1,000 feeds | n | p50 | p95 |\n| --- | --- | --- | --- |');
+console.log(row(`previous (${other})`, theirs));
+console.log(row('with the counter cells', mine));
+console.log(`ratio p50 ${(median(mine) / median(theirs)).toFixed(2)} ×, p95 ${(percentile(mine, 95) / percentile(theirs, 95)).toFixed(2)} ×`);
+await client.end();
