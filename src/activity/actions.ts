@@ -112,6 +112,7 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
       trackerIds: row.trackerIds,
       unreadCount: row.unreadCount,
       unseenCount: row.unseenCount,
+      position: row.position, // recorded by the fan-out's statement (change-stream.ts)
     },
   ]);
   return { action: { ...action, text: snapshot.text }, events };

@@ -10,9 +10,11 @@ import { defineEntity, p } from '@mikro-orm/sql';
  * - `activity_feed_entry`: fan-out on write: one row per (user, action) that entered the user's feed, with
  *   the read flag, the trackers that match and the action's timestamp. Feed pages are a backward range scan of
  *   (user_id, action_timestamp, action_id).
- * - `activity_unread_counter`: the exact numbers of unread (`count`) and unseen (`unseen`) feed entries per
- *   user, archived entries excluded, kept in the same transaction as every change of `unread`, `unseen` or
- *   `archived` of `activity_feed_entry` (inbox-state.ts).
+ * - `activity_unread_counter`: one row per user holding the exact numbers of unread (`count`) and unseen
+ *   (`unseen`) feed entries, archived entries excluded, kept in the same transaction as every change of
+ *   `unread`, `unseen` or `archived` of `activity_feed_entry` (entry-state.ts), and the position of the user's
+ *   last feed change (`position`, change-stream.ts): one row (and one row lock) per user for everything a feed
+ *   change moves.
  * - `activity_verb`: text templates per verb.
  */
 export const ActionSchema = defineEntity({
@@ -114,26 +116,18 @@ export const UnreadCounterSchema = defineEntity({
     count: p.integer(),
     /** Unseen entries that are not archived. */
     unseen: p.integer().default(0),
+    /** Position of the user's last feed change (change-stream.ts); 0 before the first. Never goes back. */
+    position: p.bigint('string').default(0),
   },
 });
 export class ActivityUnreadCounter extends UnreadCounterSchema.class {}
 UnreadCounterSchema.setClass(ActivityUnreadCounter);
 
 /**
- * The change stream of each user's feed (change-stream.ts): `activity_feed_position` holds the position of the
- * user's last change, `activity_feed_change` one row per change (kind, action), so that a subscriber resuming
- * after position p reads (user, > p) as one range of the primary key. Pruned by the retention job.
+ * The change stream of each user's feed (change-stream.ts): `activity_unread_counter.position` holds the position
+ * of the user's last change, `activity_feed_change` one row per change (kind, action), so that a subscriber
+ * resuming after position p reads (user, > p) as one range of the primary key. Pruned by the retention job.
  */
-export const FeedPositionSchema = defineEntity({
-  name: 'ActivityFeedPosition',
-  tableName: 'activity_feed_position',
-  properties: {
-    userId: p.string().length(256).primary(),
-    position: p.bigint('string'),
-  },
-});
-export class ActivityFeedPosition extends FeedPositionSchema.class {}
-FeedPositionSchema.setClass(ActivityFeedPosition);
 
 export const FeedChangeSchema = defineEntity({
   name: 'ActivityFeedChange',
@@ -190,7 +184,6 @@ export const activityEntities = [
   FeedEntrySchema,
   UnreadCounterSchema,
   VerbSchema,
-  FeedPositionSchema,
   FeedChangeSchema,
   ActionKeySchema,
 ];

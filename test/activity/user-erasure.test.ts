@@ -67,7 +67,6 @@ function leftovers(mode: Mode): Record<string, string> {
     'activity_tracker.object_label': trackersOn,
     'activity_feed_entry.user_id': `select count(*) from activity_feed_entry where user_id = ?`,
     'activity_unread_counter.user_id': `select count(*) from activity_unread_counter where user_id = ?`,
-    'activity_feed_position.user_id': `select count(*) from activity_feed_position where user_id = ?`,
     'activity_feed_change.user_id': `select count(*) from activity_feed_change where user_id = ?`,
     'activity_action_key.scope': `select count(*) from activity_action_key where scope = 'user:' || ?`,
     'forgotten_object.object_type': tombstone,
