@@ -131,6 +131,8 @@ const envSchema = z.object({
   USER_TYPE: z.preprocess(emptyToUndefined, z.string().min(1).max(64).default('User')),
   GRAPHIQL: optionalBoolean,
   SHUTDOWN_TIMEOUT_MS: intFrom(0, 600_000, 10_000),
+  /** How long an idle HTTP keep-alive connection stays open: longer than clients' pools (Node and undici: 4–5 s). */
+  HTTP_KEEPALIVE_TIMEOUT_MS: intFrom(1_000, 600_000, 65_000),
   DB_STATEMENT_TIMEOUT_MS: intFrom(0, 600_000, 15_000),
   DB_CONNECT_TIMEOUT_MS: intFrom(100, 120_000, 5_000),
   /** Activity: level of actions logged without one. */
@@ -344,6 +346,7 @@ export interface Config {
   userType: string;
   graphiql: boolean;
   shutdownTimeoutMs: number;
+  httpKeepAliveTimeoutMs: number;
   dbStatementTimeoutMs: number;
   /** How long to wait for a new PostgreSQL connection before failing the request. */
   dbConnectTimeoutMs: number;
@@ -505,6 +508,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     userType: e.USER_TYPE,
     graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    httpKeepAliveTimeoutMs: e.HTTP_KEEPALIVE_TIMEOUT_MS,
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
     dbConnectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
     activityDefaultLevel: e.ACTIVITY_DEFAULT_LEVEL,

@@ -101,7 +101,8 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
   if (!action) throw new Error(`action ${actionId} vanished`);
 
   const fanout = await fanOut(em, action, grouped, { readable: settings.readableLevel, unmutable: settings.unmutableLevel });
-  const snapshot = (await snapshotsOf(em, [action])).get(action.id)!;
+  // A new action's objects were all checked above (none forgotten): its snapshot needs no tombstone lookup.
+  const snapshot = (await snapshotsOf(em, [action], !grouped)).get(action.id)!;
   const events: PendingFeedEvent[] = fanout.map((row) => [
     row.userId,
     {
@@ -112,6 +113,7 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
       trackerIds: row.trackerIds,
       unreadCount: row.unreadCount,
       unseenCount: row.unseenCount,
+      position: row.position, // recorded by the fan-out's statement (change-stream.ts)
     },
   ]);
   return { action: { ...action, text: snapshot.text }, events };

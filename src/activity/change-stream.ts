@@ -10,9 +10,14 @@ import { feedCounts } from './feed.ts';
  * The change stream of a user's feed, so that a subscriber that was away resumes where it left off.
  *
  * Every feed event a write produces gets the next position of its user (monotonic per user) in the write's
- * transaction: `activity_feed_position` holds each user's last position (its row lock, taken after the unread
- * counters', orders the positions of concurrent writes, so positions commit in order), `activity_feed_change`
- * one row per change, keyed (user, position). Catching up after position p is one range read of that key.
+ * transaction: the user's row of `activity_unread_counter` holds the last position next to the counts (its row
+ * lock, the one every writer of the user's counts takes, orders the positions of concurrent writes, so positions
+ * commit in order), `activity_feed_change` one row per change, keyed (user, position). Catching up after
+ * position p is one range read of that key.
+ *
+ * The fan-out (fan-out.ts) bumps the positions and writes the change rows in its own statement, together with
+ * the counts (RECORD_CHANGES_FROM); the other writes record their events with recordFeedChanges, in the order of
+ * the events, before the transaction commits.
  *
  * `feed(after:)` subscribes live first (buffered), replays the changes after `after` (each with the entry's
  * current state and the current unread count), then continues live, dropping what the replay already gave (by
@@ -32,42 +37,49 @@ export function decodeFeedCursor(cursor: string): bigint {
 }
 
 /**
- * Gives each event its position and records it, in the caller's transaction (one statement for all users).
- * Call after the statements that changed the feeds and their unread counters.
+ * SQL of the statement part that records change rows: `source` is a relation (CTE) with columns user_id,
+ * position, kind and action_id. Used by recordFeedChanges and by the fan-out's statement.
+ */
+export const RECORD_CHANGES_FROM = (source: string): string =>
+  `insert into activity_feed_change (user_id, position, kind, action_id)
+   select user_id, position, kind, action_id from ${source}
+   returning 1`;
+
+/**
+ * Gives each event that has no position yet its position and records it, in the caller's transaction (one
+ * statement for all users). Call after the statements that changed the feeds and their counters, in the order
+ * of the changes (events already recorded, by the fan-out, are skipped).
  */
 export async function recordFeedChanges(em: Em, events: readonly PendingFeedEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  const changes = events.map(([userId, message], i) => ({ i, user_id: userId, kind: message.kind, action_id: message.action?.id ?? null }));
+  const pending = events.filter(([, message]) => message.position === undefined);
+  if (pending.length === 0) return;
+  const changes = pending.map(([userId, message], i) => ({ i, user_id: userId, kind: message.kind, action_id: message.action?.id ?? null }));
   const rows = await em.execute<Row[]>(
     `with c as (
        select * from jsonb_to_recordset(?::jsonb) as c(i int, user_id text, kind text, action_id bigint)
      ),
      n as (select user_id, count(*)::bigint as n from c group by user_id),
      bumped as (
-       insert into activity_feed_position (user_id, position)
-       select user_id, n from n order by user_id
-       on conflict (user_id) do update set position = activity_feed_position.position + excluded.position
-       returning user_id, position
+       insert into activity_unread_counter as k (user_id, count, unseen, position)
+       select user_id, 0, 0, n from n order by user_id
+       on conflict (user_id) do update set position = k.position + excluded.position
+       returning k.user_id, k.position
      ),
      numbered as (
        select c.i, c.user_id, c.kind, c.action_id,
               b.position - n.n + row_number() over (partition by c.user_id order by c.i) as position
          from c join bumped b on b.user_id = c.user_id join n on n.user_id = c.user_id
      ),
-     recorded as (
-       insert into activity_feed_change (user_id, position, kind, action_id)
-       select user_id, position, kind, action_id from numbered
-       returning 1
-     )
+     recorded as (${RECORD_CHANGES_FROM('numbered')})
      select i, position::text as position from numbered`,
     [JSON.stringify(changes)],
   );
-  for (const row of rows) events[Number(row['i'])]![1].position = String(row['position']);
+  for (const row of rows) pending[Number(row['i'])]![1].position = String(row['position']);
 }
 
 /** The position of the user's last change (0 before the first). */
 export async function headPosition(em: Em, userId: string): Promise<bigint> {
-  const rows = await em.execute<Row[]>(`select position::text as position from activity_feed_position where user_id = ?`, [userId]);
+  const rows = await em.execute<Row[]>(`select position::text as position from activity_unread_counter where user_id = ?`, [userId]);
   return BigInt(String(rows[0]?.['position'] ?? '0'));
 }
 
@@ -83,7 +95,7 @@ export type Catchup =
 export async function changesAfter(em: Em, userId: string, after: bigint, max: number): Promise<Catchup> {
   const rows = await em.execute<Row[]>(
     `select h.position::text as head, c.position::text as position, c.kind, c.action_id::text as action_id
-       from (select coalesce((select position from activity_feed_position where user_id = ?), 0) as position) h
+       from (select coalesce((select position from activity_unread_counter where user_id = ?), 0) as position) h
        left join lateral (
          select position, kind, action_id from activity_feed_change
           where user_id = ? and position > ?

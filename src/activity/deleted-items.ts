@@ -66,12 +66,16 @@ export async function deleteActionsWhere(
   return { deleted: locked.length, events: removedEvents(removed) };
 }
 
-/** A forgotten user's trackers, feed, counter cells and unread counter. */
+/**
+ * A forgotten user's trackers, feed, counter cells and unread counts. The counter row stays, at zero: it also holds
+ * the position of the user's change stream, which never goes back (eraseUser deletes the row with the stream), and
+ * its seen epoch.
+ */
 async function forgetUserState(em: Em, userId: string): Promise<PendingFeedEvent[]> {
   await em.execute(`delete from activity_tracker where owner_id = ?`, [userId]);
   const removed = await removeFeedEntries(em, `f.user_id = ?`, [userId]);
   await em.execute(`delete from activity_feed_cell where user_id = ?`, [userId]);
-  await em.execute(`delete from activity_unread_counter where user_id = ?`, [userId]);
+  await em.execute(`update activity_unread_counter set count = 0, unseen = 0 where user_id = ? and (count <> 0 or unseen <> 0)`, [userId]);
   return removedEvents(removed);
 }
 

@@ -10,9 +10,13 @@ import { defineEntity, p } from '@mikro-orm/sql';
  * - `activity_feed_entry`: fan-out on write: one row per (user, action) that entered the user's feed, with
  *   the read flag, the trackers that match and the action's timestamp. Feed pages are a backward range scan of
  *   (user_id, action_timestamp, action_id).
- * - `activity_unread_counter`: the exact numbers of unread (`count`) and unseen (`unseen`) feed entries per
- *   user, archived entries excluded, kept in the same transaction as every change of `unread`, `unseen` or
- *   `archived` of `activity_feed_entry` (entry-state.ts); `seen_epoch` is the user's seen watermark.
+ * - `activity_unread_counter`: one row per user holding the exact numbers of unread (`count`) and unseen
+ *   (`unseen`) feed entries, archived entries excluded, kept in the same transaction as every change of
+ *   `unread`, `unseen` or `archived` of `activity_feed_entry` (entry-state.ts), and the position of the user's
+ *   last feed change (`position`, change-stream.ts): one row (and one row lock) per user for everything a feed
+ *   change moves. Stored with fillfactor 50 (migration fanout_indexes; not expressible here) so that these
+ *   frequent updates stay on their page (HOT).
+ *   `seen_epoch` is the user's seen watermark (seen-watermark.ts).
  * - `activity_feed_cell`: the same numbers per (user, entry shape), for feedCounts (feed-cells.ts).
  * - `activity_verb`: text templates per verb.
  */
@@ -121,6 +125,8 @@ export const UnreadCounterSchema = defineEntity({
     unseen: p.integer().default(0),
     /** The seen watermark (seen-watermark.ts): entries written at an older epoch and not archived are seen. */
     seenEpoch: p.integer().default(0),
+    /** Position of the user's last feed change (change-stream.ts); 0 before the first. Never goes back. */
+    position: p.bigint('string').default(0),
   },
 });
 export class ActivityUnreadCounter extends UnreadCounterSchema.class {}
@@ -158,21 +164,10 @@ export class ActivityFeedCell extends FeedCellSchema.class {}
 FeedCellSchema.setClass(ActivityFeedCell);
 
 /**
- * The change stream of each user's feed (change-stream.ts): `activity_feed_position` holds the position of the
- * user's last change, `activity_feed_change` one row per change (kind, action), so that a subscriber resuming
- * after position p reads (user, > p) as one range of the primary key. Pruned by the retention job.
+ * The change stream of each user's feed (change-stream.ts): `activity_unread_counter.position` holds the position
+ * of the user's last change, `activity_feed_change` one row per change (kind, action), so that a subscriber
+ * resuming after position p reads (user, > p) as one range of the primary key. Pruned by the retention job.
  */
-export const FeedPositionSchema = defineEntity({
-  name: 'ActivityFeedPosition',
-  tableName: 'activity_feed_position',
-  properties: {
-    userId: p.string().length(256).primary(),
-    position: p.bigint('string'),
-  },
-});
-export class ActivityFeedPosition extends FeedPositionSchema.class {}
-FeedPositionSchema.setClass(ActivityFeedPosition);
-
 export const FeedChangeSchema = defineEntity({
   name: 'ActivityFeedChange',
   tableName: 'activity_feed_change',
@@ -185,7 +180,9 @@ export const FeedChangeSchema = defineEntity({
     actionId: p.bigint('string').nullable(),
     createdAt: p.datetime().defaultRaw('now()'),
   },
-  indexes: [{ name: 'activity_feed_change_created_idx', properties: ['createdAt'] }],
+  // BRIN: rows arrive in created_at order, so the retention prune by created_at reads few block ranges, and the
+  // fan-out's N change rows cost no btree insertion each.
+  indexes: [{ name: 'activity_feed_change_created_idx', properties: ['createdAt'], type: 'brin' }],
 });
 export class ActivityFeedChange extends FeedChangeSchema.class {}
 FeedChangeSchema.setClass(ActivityFeedChange);
@@ -229,7 +226,6 @@ export const activityEntities = [
   UnreadCounterSchema,
   FeedCellSchema,
   VerbSchema,
-  FeedPositionSchema,
   FeedChangeSchema,
   ActionKeySchema,
 ];

@@ -60,6 +60,11 @@ export const CELL_SOURCE_COLUMNS = 'user_id, shape, verb, level, actor_type, obj
  * `id, user_id, shape` of every cell written. `onePerCell`: the source has one row per (user, shape) already.
  */
 export function upsertCells(name: string, source: string, onePerCell = false): string {
+  return `${name} as (${upsertCellsSql(source, onePerCell)})`;
+}
+
+/** The statement of `upsertCells` (for the fan-out's named parts). */
+export function upsertCellsSql(source: string, onePerCell = false): string {
   // A source with one row per (user, shape) (the fan-out of a new action) skips the aggregate.
   const select = onePerCell
     ? `select s.user_id, s.shape, s.verb, s.level, s.actor_type, s.object_types, s.tracker_ids, s.total, s.unread, s.unseen, s.epoch
@@ -69,7 +74,7 @@ export function upsertCells(name: string, source: string, onePerCell = false): s
          from ${source} s
         group by s.user_id, s.shape
         order by s.user_id, s.shape`;
-  return `${name} as (
+  return `
        insert into activity_feed_cell as c (user_id, shape, verb, level, actor_type, object_types, tracker_ids, total, unread, unseen, seen_epoch)
        ${select}
        on conflict (user_id, shape) do update
@@ -77,7 +82,7 @@ export function upsertCells(name: string, source: string, onePerCell = false): s
              unseen = ${unseenAfter('c', 'excluded.unseen', 'excluded.seen_epoch')},
              seen_epoch = greatest(c.seen_epoch, excluded.seen_epoch)
        returning c.id, c.user_id, c.shape
-     )`;
+     `;
 }
 
 /**

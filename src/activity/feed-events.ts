@@ -42,10 +42,14 @@ export function snapshotOf(action: ActionRecord, text: string | null, tombstones
   };
 }
 
-/** Snapshots of several actions (rendered text and tombstones looked up once for all). */
-export async function snapshotsOf(em: Em, actions: readonly ActionRecord[]): Promise<Map<string, FeedActionSnapshot>> {
+/**
+ * Snapshots of several actions (rendered text and tombstones looked up once for all). `noneForgotten`: the
+ * caller has just found, in this transaction, that none of the actions' objects is forgotten (logAction's
+ * check of a new action's objects), so there is no tombstone to look up.
+ */
+export async function snapshotsOf(em: Em, actions: readonly ActionRecord[], noneForgotten = false): Promise<Map<string, FeedActionSnapshot>> {
   const texts = await renderActions(em, actions);
-  const tombstones = await loadTombstones(em, actions.flatMap(objectsOf));
+  const tombstones = noneForgotten ? new Map<string, Tombstone>() : await loadTombstones(em, actions.flatMap(objectsOf));
   return new Map(actions.map((a) => [a.id, snapshotOf(a, texts.get(a.id) ?? null, tombstones)]));
 }
 

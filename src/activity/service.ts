@@ -69,7 +69,7 @@ export class ActivityService {
       try {
         const result = await em.transactional(async (tem) => {
           const done = await work(tem);
-          await recordFeedChanges(tem, done.events); // positions in the users' change streams (change-stream.ts)
+          await recordFeedChanges(tem, done.events); // positions of the events the fan-out did not record (change-stream.ts)
           const erasedUser = 'erasedUser' in done ? (done.erasedUser as ActivityWrite['erasedUser']) : undefined;
           const write: ActivityWrite = { actions: done.logged ?? [], events: done.events, erasedUser };
           for (const listener of this.#listeners) await listener.afterWrite(tem, write);

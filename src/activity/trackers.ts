@@ -4,6 +4,7 @@ import { findForgotten } from '../objects/tombstones.ts';
 import { badInput, notFound } from '../server/errors.ts';
 import { toDate, type Row } from './action-store.ts';
 import { describeObjects, logAction, type LoggedAction } from './actions.ts';
+import { recordFeedChanges } from './change-stream.ts';
 import type { PendingFeedEvent } from './feed-events.ts';
 import { lockObject } from './object-locks.ts';
 import { removeMutedEntries } from './mutes.ts';
@@ -147,7 +148,7 @@ export async function track(em: Em, settings: ActivitySettings, params: TrackPar
   const logged: ActionRecord[] = [];
   if (!previous && params.log) {
     await params.chargeLoggedAction?.();
-    const started = await logTrackingAction(em, settings, STARTED_TRACKING, params.owner, type, id, label);
+    const started = await logTrackingAction(em, settings, events, STARTED_TRACKING, params.owner, type, id, label);
     events.push(...started.events);
     logged.push(started.action);
   }
@@ -191,7 +192,7 @@ export async function untrack(em: Em, settings: ActivitySettings, params: Untrac
   const logged: ActionRecord[] = [];
   if (tracker === null && params.log) {
     await params.chargeLoggedAction?.();
-    const stopped = await logTrackingAction(em, settings, STOPPED_TRACKING, params.owner, type, id, label ?? current.objectLabel);
+    const stopped = await logTrackingAction(em, settings, events, STOPPED_TRACKING, params.owner, type, id, label ?? current.objectLabel);
     events.push(...stopped.events);
     logged.push(stopped.action);
   }
@@ -203,16 +204,22 @@ async function restoreFeed(em: Em, settings: ActivitySettings, owner: string): P
   for (const tr of await trackersOfOwner(em, owner)) await backfillTracker(em, tr, settings.config.activityTrackBackfill, settings.unmutableLevel);
 }
 
-/** actrack's "started tracking" / "stopped tracking" actions, logged by the user on the object (or type). */
+/**
+ * actrack's "started tracking" / "stopped tracking" actions, logged by the user on the object (or type). The
+ * fan-out records its changes in the users' change streams as it writes them: the feed changes the tracker
+ * change made before (`earlier`) are recorded first, so that positions follow the order of the changes.
+ */
 async function logTrackingAction(
   em: Em,
   settings: ActivitySettings,
+  earlier: readonly PendingFeedEvent[],
   verb: string,
   owner: string,
   type: string,
   id: string,
   label: string | null,
 ): Promise<LoggedAction> {
+  await recordFeedChanges(em, earlier);
   return logAction(em, settings, {
     actor: { type: settings.config.userType, id: owner },
     verb,

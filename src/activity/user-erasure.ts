@@ -75,7 +75,8 @@ export async function eraseUser(em: Em, settings: ActivitySettings, userId: stri
   const forgotten = await forgetObject(em, settings, { ref, description: null, serialization: null, deleteActions: false });
   events.push(...forgotten.events);
   await em.execute(`delete from activity_feed_change where user_id = ?`, [userId]);
-  await em.execute(`delete from activity_feed_position where user_id = ?`, [userId]);
+  // Its counter row (the counts, zeroed by forgetObject, and its change-stream position).
+  await em.execute(`delete from activity_unread_counter where user_id = ?`, [userId]);
   await em.execute(`delete from activity_action_key where scope = ?`, [callerScope({ kind: 'user', id: userId })]);
   return {
     erasure: {

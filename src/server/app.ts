@@ -239,7 +239,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     },
   });
 
-  const httpServer = createServer(yoga);
+  // Idle keep-alive sockets outlive the clients' own pools (Node's agent and undici drop theirs after 4–5 s),
+  // so the client always closes first: with Node's default of 5 s on both sides, a request written just as
+  // the server closed its socket got ECONNRESET. Behind a load balancer, set it above the balancer's idle timeout.
+  // headersTimeout must exceed it (Node's rule for reused sockets).
+  const httpServer = createServer({ keepAliveTimeout: config.httpKeepAliveTimeoutMs, headersTimeout: config.httpKeepAliveTimeoutMs + 1_000 }, yoga);
   const wsServer = new WebSocketServer({
     server: httpServer,
     path: GRAPHQL_PATH,

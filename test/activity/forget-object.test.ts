@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
+import { decodeFeedCursor } from '../../src/activity/change-stream.ts';
 import { activityHelpers } from './helpers.ts';
 
 /** forgetObject as actrack's deleted items (issue 10 item 4) and its race with track (issue 11 item 6). */
@@ -64,6 +65,21 @@ describe('forgetting a user (USER_TYPE)', () => {
     expect((await t.ok(`query($u: ID) { trackers(user: $u) { id } }`, { u: user }, h.service)).trackers).toEqual([]);
     expect(await h.feedIds(other)).toEqual([own.id]);
     expect(await h.unreadCount(other)).toBe(1);
+  });
+
+  it("keeps the user's change-stream position: the changes after it continue the stream, never restart it", async () => {
+    const user = uniqueId('u');
+    const doc = { type: 'Doc', id: uniqueId('d') };
+    const head = async () =>
+      decodeFeedCursor((await t.ok<{ feed: { syncCursor: string } }>(`query($u: ID) { feed(user: $u, first: 1) { syncCursor } }`, { u: user }, h.service)).feed.syncCursor);
+    await h.track({ owner: user, object: doc });
+    await h.logAction({ actor: doc, verb: 'changed', ...noGroup });
+    const before = await head();
+    expect(before).toBeGreaterThan(0n);
+    await t.ok(FORGET, { o: { type: 'User', id: user } }, h.service); // REMOVED: before + 1
+    await h.track({ owner: user, object: doc });
+    await h.logAction({ actor: doc, verb: 'changed', ...noGroup }); // ADDED: before + 2
+    expect(await head()).toBe(before + 2n);
   });
 });
 

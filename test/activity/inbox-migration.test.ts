@@ -61,7 +61,7 @@ describe('migration to the inbox model', () => {
         ('alice', 2, true, false, false, '{1}', '2026-01-02T00:00:00Z'),
         ('alice', 3, true, true, true, '{1}', '2026-01-03T00:00:00Z'),
         ('bob', 1, false, false, false, '{2,3}', '2026-01-01T00:00:00Z')`);
-      expect(await applyMigrations(orm)).toContain('Migration20261130101505_feed_cells');
+      expect(await applyMigrations(orm)).toContain('Migration20261130112600_feed_cells');
       const cells = await run(
         `select user_id, verb, level, actor_type, object_types, tracker_ids, total, unread, unseen,
                 (select count(*)::int from activity_feed_entry f where f.cell_id = c.id) as entries

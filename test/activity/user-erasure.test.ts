@@ -70,7 +70,6 @@ function leftovers(mode: Mode): Record<string, string> {
     'activity_feed_cell.user_id': `select count(*) from activity_feed_cell where user_id = ?`,
     // A cell's actor_type is a type ('User'), never an id: what must go is the user's own cells.
     'activity_feed_cell.actor_type': `select count(*) from activity_feed_cell where user_id = ?`,
-    'activity_feed_position.user_id': `select count(*) from activity_feed_position where user_id = ?`,
     'activity_feed_change.user_id': `select count(*) from activity_feed_change where user_id = ?`,
     'activity_action_key.scope': `select count(*) from activity_action_key where scope = 'user:' || ?`,
     'forgotten_object.object_type': tombstone,

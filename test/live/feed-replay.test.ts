@@ -106,6 +106,31 @@ describe('subscription { feed(after:) }: replay from a cursor', () => {
     await client.dispose();
   });
 
+  it('untrack(log: true): the REMOVED of the untrack comes before the ADDED of its "stopped tracking" action', async () => {
+    // The fan-out records its own changes in the statement that writes them; the untrack's earlier change must
+    // still get the earlier position.
+    const user = uniqueId('replay');
+    const token = await t.userToken(user);
+    const doc = { type: 'Doc', id: uniqueId('doc') };
+    await h.track({ owner: user, object: doc });
+    await h.track({ owner: user, object: { type: 'User', id: user } }); // follows its own actions
+    const a1 = (await h.logAction({ actor: doc, verb: 'edited', groupingDelay: -1 })).id as string;
+    const start = await syncCursor(token);
+    await t.ok('mutation U($i: UntrackInput!) { untrack(input: $i) { id } }', { i: { owner: user, object: doc, log: true } }, h.service);
+    const stopped = (await h.feed(user)).edges.map((e) => e.node);
+    expect(stopped.map((a: { id: string }) => a.id)).not.toContain(a1);
+    expect(stopped).toHaveLength(1);
+    const client = wsClient(token);
+    const sub = listen(client, start);
+    await sub.waitFor(2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sub.events.map((e) => [e.kind, e.action?.id ?? null])).toEqual([
+      ['REMOVED', null],
+      ['ADDED', stopped[0].id],
+    ]);
+    await client.dispose();
+  });
+
   it('no gap and no duplicate when changes are logged during the catch-up', async () => {
     const { token, log } = await setup();
     const start = await syncCursor(token);

@@ -1,9 +1,9 @@
 import { Migration } from '@mikro-orm/migrations';
 import { REBUILD_CELLS_SQL } from '../src/activity/feed-cells.ts';
 
-export class Migration20261130101505_feed_cells extends Migration {
+export class Migration20261130112600_feed_cells extends Migration {
 
-  override name = 'Migration20261130101505_feed_cells';
+  override name = 'Migration20261130112600_feed_cells';
 
   override up(): void | Promise<void> {
     this.addSql(`create table "activity_feed_cell" ("id" bigserial primary key, "user_id" varchar(256) not null, "shape" varchar(64) not null, "verb" varchar(128) not null, "level" smallint not null, "actor_type" varchar(128) not null, "object_types" text[] not null, "tracker_ids" int[] not null, "total" int not null, "unread" int not null, "unseen" int not null, "seen_epoch" int not null default 0);`);
