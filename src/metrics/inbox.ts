@@ -27,8 +27,8 @@ export interface InboxStats {
 }
 
 /**
- * The stored form of an idempotency key: the caller scope, length-prefixed (in characters) so that no scope/key
- * pair can pass for another, then the key. Column `key` of metric_increment_key.
+ * What is hashed of an idempotency key: the caller scope, length-prefixed (in characters) so that no scope/key
+ * pair can pass for another, then the key (columns `scope` and `key` of metric_increment_key).
  */
 export function storedKey(scope: string, key: string): string {
   return keyPrefix(scope) + key;
@@ -42,7 +42,7 @@ function keyPrefix(scope: string): string {
 /**
  * The 64-bit hash of a stored key, the unique column of metric_increment_key: the first 8 bytes of its md5 (the
  * same as the first half of the md5 uuids keys were stored as before, so migrated keys keep their slot). Any
- * function will do for correctness: the statement compares the full key on a hash match.
+ * function will do for correctness: the statement compares scope and key on a hash match.
  */
 export function keyHash(stored: string): bigint {
   return crypto.hash('md5', stored, 'buffer').readBigInt64BE(0);
@@ -146,9 +146,10 @@ export class Inbox {
     const domIds: string[] = [];
     const amounts: number[] = [];
     const times: number[] = [];
-    // Keyed batches only: each sent row's key hash (NULL: none) and stored key, where it comes from, the
+    // Keyed batches only: each sent row's key hash (NULL: none), scope and key, where it comes from, the
     // duplicates per waiter.
     const hashes: string[] = [];
+    const scopes: string[] = [];
     const keys: string[] = [];
     const origin: Array<[waiter: number, row: number]> = [];
     const duplicates: number[][] = batch.map(() => []);
@@ -157,12 +158,12 @@ export class Inbox {
     const seen = keyed ? new Map<bigint, string>() : undefined;
     batch.forEach((waiter, w) => {
       const prefix = seen ? keyPrefix(waiter.scope) : '';
+      const scope = seen ? arrayText(waiter.scope) : '';
       waiter.rows.forEach((row, r) => {
         if (seen) {
           let hash = 'NULL';
-          let stored = '';
           if (row.key) {
-            stored = prefix + row.key;
+            const stored = prefix + row.key;
             const h = this.#keyHash(stored);
             const other = seen.get(h);
             if (other === stored) return void duplicates[w]!.push(r);
@@ -171,11 +172,11 @@ export class Inbox {
               hash = String(h);
             } else {
               this.#logger.warn({ hash: String(h) }, 'metrics inbox: two increment ids with one hash in a batch; the second counts without being remembered');
-              stored = '';
             }
           }
           hashes.push(hash);
-          keys.push(arrayText(stored));
+          scopes.push(hash === 'NULL' ? '""' : scope);
+          keys.push(hash === 'NULL' ? '""' : arrayText(row.key!));
           origin.push([w, r]);
         }
         metricIds.push(row.metricId);
@@ -208,13 +209,16 @@ export class Inbox {
         const repeated = await query<{ n: number; counted: boolean }>(
           em,
           sql`with fresh as (
-                insert into metric_increment_key as x (hash, key)
-                select h, k from unnest(${list(hashes)}::int8[], ${list(keys)}::text[]) as t(h, k) where h is not null
+                insert into metric_increment_key as x (hash, scope, key)
+                select h, s, k from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) as t(h, s, k)
+                where h is not null
                 on conflict (hash) do update
-                  set key = case when ${expired} then excluded.key else x.key end,
+                  set scope = case when ${expired} then excluded.scope else x.scope end,
+                      key = case when ${expired} then excluded.key else x.key end,
                       created_at = case when ${expired} then now() else x.created_at end
-                  where ${expired} or (x.key <> excluded.key and x.key <> 'md5:' || md5(excluded.key))
-                returning hash, key
+                  where ${expired} or ((x.scope, x.key) <> (excluded.scope, excluded.key)
+                    and (x.scope, x.key) <> ('', 'md5:' || md5(length(excluded.scope) || ':' || excluded.scope || excluded.key)))
+                returning hash, scope, key
               ),
               stored as (
                 insert into metric_inbox (metric_id, object_type, object_id, category, dom_id, amount, occurred_at)
@@ -223,8 +227,8 @@ export class Inbox {
                 where h is null or h in (select hash from fresh)
               )
               select n::int as n, h in (select hash from fresh) as counted
-              from unnest(${list(hashes)}::int8[], ${list(keys)}::text[]) with ordinality as u(h, k, n)
-              where h is not null and (h, k) not in (select hash, key from fresh)`,
+              from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) with ordinality as u(h, s, k, n)
+              where h is not null and (h, s, k) not in (select hash, scope, key from fresh)`,
         );
         for (const { n, counted } of repeated) {
           if (counted) {

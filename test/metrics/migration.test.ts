@@ -52,7 +52,7 @@ describe('migration of recorded statistics', () => {
   });
 });
 
-// Issue 17: increment keys were stored as md5 uuids only; they become a 64-bit hash plus the full key. Keys
+// Issue 17: increment keys were stored as md5 uuids only; they become a 64-bit hash plus the scope and key. Keys
 // accepted before the change must still make their retries duplicates.
 describe('migration of increment keys', () => {
   it('keeps every stored md5 key: a retry of an id accepted before the migration is a duplicate', { timeout: 120_000 }, async () => {
@@ -69,11 +69,11 @@ describe('migration of increment keys', () => {
         await run(`insert into metric_increment_key (hash) values (md5(length(?) || ':' || ? || ?)::uuid)`, [scope, scope, key]);
       }
       expect(await applyMigrations(orm)).toContain('Migration20261130102907_increment_key_hash');
-      const rows = await run(`select hash::text as hash, key from metric_increment_key order by key`);
+      const rows = await run(`select hash::text as hash, scope, key from metric_increment_key order by key`);
       const md5 = async (text: string) => (await run(`select md5(?) as m`, [text]))[0]!['m'];
       expect(rows).toEqual(
         await Promise.all(
-          ['e:old', 'o:call#0'].map(async (key) => ({ hash: String(keyHash(storedKey(scope, key))), key: `md5:${await md5(storedKey(scope, key))}` })),
+          ['e:old', 'o:call#0'].map(async (key) => ({ hash: String(keyHash(storedKey(scope, key))), scope: '', key: `md5:${await md5(storedKey(scope, key))}` })),
         ).then((expected) => expected.sort((a, b) => a.key.localeCompare(b.key))),
       );
       // Retries of the migrated keys are duplicates; a new key is not; another caller's same key is not.
