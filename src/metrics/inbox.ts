@@ -154,8 +154,9 @@ export class Inbox {
     const origin: Array<[waiter: number, row: number]> = [];
     const duplicates: number[][] = batch.map(() => []);
     const keyed = batch.some((waiter) => waiter.rows.some((row) => row.key));
-    /** Stored key by hash, within this batch. */
+    /** Stored key by hash, within this batch; and the keys sent without their hash (taken by another key). */
     const seen = keyed ? new Map<bigint, string>() : undefined;
+    const collided = new Set<string>();
     batch.forEach((waiter, w) => {
       const prefix = seen ? keyPrefix(waiter.scope) : '';
       const scope = seen ? arrayText(waiter.scope) : '';
@@ -171,6 +172,8 @@ export class Inbox {
               seen.set(h, stored);
               hash = String(h);
             } else {
+              if (collided.has(stored)) return void duplicates[w]!.push(r);
+              collided.add(stored);
               this.#logger.warn({ hash: String(h) }, 'metrics inbox: two increment ids with one hash in a batch; the second counts without being remembered');
             }
           }

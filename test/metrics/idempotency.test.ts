@@ -206,8 +206,8 @@ describe('increment ids', () => {
       key,
     });
     try {
-      // a takes the slot; b collides with it within the batch; a again in the batch is a duplicate of the first.
-      expect(await inbox.enqueue([event('e:a', 1), event('e:b', 10), event('e:a', 1)], scope)).toEqual([2]);
+      // a takes the slot; b collides with it within the batch; a and b again in the batch are duplicates.
+      expect(await inbox.enqueue([event('e:a', 1), event('e:b', 10), event('e:a', 1), event('e:b', 10)], scope)).toEqual([2, 3]);
       // The retry of a: the stored key is a's, a duplicate. c collides with the stored a across statements.
       expect(await inbox.enqueue([event('e:a', 1), event('e:c', 100)], scope)).toEqual([0]);
       // The same key under another caller is another stored key: it counts too.
