@@ -6,8 +6,10 @@
  * array buffers, before and with the N subscribers. RSS also counts GC slack and malloc'd memory not returned to
  * the system; the heap figure is what the subscribers keep alive.
  *
- *   node bench/activity/idle-memory.ts            (IDLE_SUBSCRIBERS, default 19,900; IDLE_SNAPSHOT=1 also writes
- *                                                  heap snapshots to IDLE_PROBE_DIR, default a temporary directory)
+ *   node bench/activity/idle-memory.ts   IDLE_SUBSCRIBERS (default 19,900); IDLE_SNAPSHOT=1: heap snapshots too (they
+ *                                        inflate the RSS figures: take them in a separate run) in IDLE_PROBE_DIR
+ *                                        (default a temporary directory); IDLE_ONLY=trackql|bare|previous;
+ *                                        IDLE_BEFORE_ROOT=<checkout>: the previous version first.
  *
  * 20,000 sockets cannot be held by one server process here: its open-file limit is 20,000 (`ulimit -Hn`, not
  * raisable in this container) and the server needs a few descriptors for Postgres, its listener and its files.
@@ -96,12 +98,13 @@ async function measure(pid: number, wsUrl: string, users: (prefix: string, n: nu
   }
 }
 
-export async function trackqlIdleMemory(n: number, dir: string, snapshot: boolean, log: (l: string) => void): Promise<IdleMemory> {
+/** `root`: another checkout of trackql (the previous version, measured the same way). */
+export async function trackqlIdleMemory(n: number, dir: string, snapshot: boolean, log: (l: string) => void, root?: string): Promise<IdleMemory> {
   const serverUrl = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const name = 'trackql_bench_idle';
   fs.mkdirSync(dir, { recursive: true });
   const databaseUrl = await createDatabase(serverUrl, name);
-  const instance = await startInstance({ databaseUrl, env: { ...UNLIMITED_SERVER_ENV, ...probeEnv(dir, snapshot) } });
+  const instance = await startInstance({ databaseUrl, env: { ...UNLIMITED_SERVER_ENV, ...probeEnv(dir, snapshot) }, ...(root ? { root } : {}) });
   try {
     return await measure(
       instance.server.child.pid!,
@@ -160,7 +163,10 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   fs.mkdirSync(dir, { recursive: true });
   const only = process.env['IDLE_ONLY'];
   const log = (l: string) => console.log(l);
-  if (only !== 'bare') log(describeIdle('trackql', await trackqlIdleMemory(n, path.join(dir, 'trackql'), snapshot, log)));
-  if (only !== 'trackql') log(describeIdle('bare Yoga', await bareYogaIdleMemory(n, path.join(dir, 'bare'), snapshot, log)));
+  // IDLE_BEFORE_ROOT: a checkout of the previous version (`git archive main | tar -x -C dir`, node_modules linked).
+  const beforeRoot = process.env['IDLE_BEFORE_ROOT'];
+  if (beforeRoot && (!only || only === 'previous')) log(describeIdle('previous', await trackqlIdleMemory(n, path.join(dir, 'previous'), snapshot, log, beforeRoot)));
+  if (!only || only === 'trackql') log(describeIdle('trackql', await trackqlIdleMemory(n, path.join(dir, 'trackql'), snapshot, log)));
+  if (!only || only === 'bare') log(describeIdle('bare Yoga', await bareYogaIdleMemory(n, path.join(dir, 'bare'), snapshot, log)));
   log(`probe files in ${dir}`);
 }

@@ -328,8 +328,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         connection?.requestIds.set(id, requestId);
         return withRequestId(requestId, async () => {
           try {
+            // Not graphql-ws's whole `ctx` (Yoga's documented `...ctx`): its connection state and params would be
+            // copied into every operation's context and kept as long as the subscription runs.
             const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-              ...ctx,
               socket: ctx.extra.socket,
               params,
               viewer: ctx.extra.viewer ?? anonymous,
