@@ -80,29 +80,39 @@ export class WsTimers {
 
   #tick(now: number): void {
     const { initWaitMs, keepAliveMs, onExpiry } = this.#options;
-    for (const [socket, openedAt] of this.#uninitialised) {
-      if (now - openedAt < initWaitMs) continue;
-      this.#uninitialised.delete(socket);
-      socket.close(CONNECTION_INIT_TIMEOUT, 'Connection initialisation timeout');
-    }
     for (const [socket, expiry] of this.#expiries) {
       if (expiry > now) continue;
       this.#expiries.delete(socket);
       onExpiry(socket);
     }
+    const late: WebSocket[] = [];
+    for (const [socket, openedAt] of this.#uninitialised) if (now - openedAt >= initWaitMs) late.push(socket);
+    const silent: WebSocket[] = [];
     if (keepAliveMs > 0 && now - this.#lastPing >= keepAliveMs) {
       this.#lastPing = now;
       for (const socket of this.#server.clients) {
         if (socket.readyState !== socket.OPEN) continue;
-        if (this.#awaitingPong.has(socket)) {
-          this.#awaitingPong.delete(socket);
-          socket.terminate();
-          continue;
+        if (this.#awaitingPong.has(socket)) silent.push(socket);
+        else {
+          this.#awaitingPong.add(socket);
+          socket.ping();
         }
-        this.#awaitingPong.add(socket);
-        socket.ping();
       }
     }
+    // Judged after the event loop's next poll phase: a connection_init or pong already received but not yet
+    // read (a busy process) counts.
+    if (late.length > 0 || silent.length > 0) setImmediate(() => this.#cut(late, silent));
     if (this.#server.clients.size === 0 && this.#uninitialised.size === 0) this.stop();
+  }
+
+  #cut(late: WebSocket[], silent: WebSocket[]): void {
+    for (const socket of late) {
+      if (!this.#uninitialised.delete(socket)) continue;
+      socket.close(CONNECTION_INIT_TIMEOUT, 'Connection initialisation timeout');
+    }
+    for (const socket of silent) {
+      if (!this.#awaitingPong.delete(socket)) continue;
+      socket.terminate();
+    }
   }
 }
