@@ -117,6 +117,8 @@ const envSchema = z.object({
   WS_MAX_CONNECTIONS_PER_CLIENT: intFrom(1, 100_000, 20),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: intFrom(1, 100_000, 20),
   WS_MAX_SUBSCRIPTIONS_PER_CLIENT: intFrom(1, 1_000_000, 50),
+  /** Websocket keep-alive: a ping this often; a socket that has not answered the previous one is cut (0: off). */
+  WS_KEEP_ALIVE_MS: intFrom(0, 3_600_000, 12_000),
   FOLD_CRON: z.preprocess(
     emptyToUndefined,
     z
@@ -340,6 +342,8 @@ export interface Config {
     maxConnectionsPerClient: number;
     maxSubscriptionsPerConnection: number;
     maxSubscriptionsPerClient: number;
+    /** Keep-alive ping interval (ms); a socket that misses a pong for that long is terminated. 0: off. */
+    keepAliveMs: number;
   };
   foldCron: string;
   logLevel: ParsedEnv['LOG_LEVEL'];
@@ -502,6 +506,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxConnectionsPerClient: e.WS_MAX_CONNECTIONS_PER_CLIENT,
       maxSubscriptionsPerConnection: e.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
       maxSubscriptionsPerClient: e.WS_MAX_SUBSCRIPTIONS_PER_CLIENT,
+      keepAliveMs: e.WS_KEEP_ALIVE_MS,
     },
     foldCron: e.FOLD_CRON,
     logLevel: e.LOG_LEVEL,

@@ -42,9 +42,12 @@ export class ActivityService {
   readonly settings: ActivitySettings;
   readonly #listeners: ActivityWriteListener[] = [];
   readonly #router: FeedRouter;
+  readonly #fork: () => Em;
 
-  constructor(deps: { config: Config; pubsub: TrackqlPubSub; logger: Logger }) {
+  /** `fork`: a fresh EntityManager for the live feeds' catch-up reads (not one held per subscription). */
+  constructor(deps: { config: Config; pubsub: TrackqlPubSub; logger: Logger; fork: () => Em }) {
     this.#pubsub = deps.pubsub;
+    this.#fork = deps.fork;
     this.#logger = deps.logger;
     this.settings = activitySettings(deps.config);
     this.#router = new FeedRouter(deps.pubsub, deps.logger);
@@ -125,9 +128,12 @@ export class ActivityService {
     return headPosition(em, userId);
   }
 
-  /** Live feed of a user: the changes after `after` (when given), then live ones, each once, in order. */
-  feedStream(fork: () => Em, userId: string, after: bigint | null): ReturnType<typeof feedStream> {
-    return feedStream({ router: this.#router, em: fork, userId, after, replayMax: this.settings.config.feedReplay.max });
+  /**
+   * Live feed of a user: the changes after `after` (when given), then live ones, each once, in order. Its reads
+   * use EntityManagers forked for each read and let go (an idle subscription keeps none).
+   */
+  feedStream(userId: string, after: bigint | null): ReturnType<typeof feedStream> {
+    return feedStream({ router: this.#router, em: this.#fork, userId, after, replayMax: this.settings.config.feedReplay.max });
   }
 
   /** Marks actions of the feed read (or unread); returns how many entries changed. */

@@ -141,18 +141,22 @@ MetricDeadLetterSchema.setClass(MetricDeadLetter);
 
 /**
  * Increment ids already accepted (de-duplication of client retries): written by the group commit in the same
- * statement as the inbox rows, so a key exists exactly when its increment was stored. `hash` is the md5, as a
- * uuid, of the caller scope (see src/server/idempotency.ts) and the key: `e:<id>` for an `increment` event,
- * `o:<id>#<index>` for an `incrementObjects` object and `l:<id>#<index>` for a `trackLabels` label (see
- * inbox.ts: 16 bytes compared with memcmp keep the unique index about as cheap as the inbox's own). Independent of the
- * inbox, so a key outlives the fold of its row; keys older than METRICS_DEDUPE_HOURS no longer count and the
- * retention job deletes them.
+ * statement as the inbox rows, so a key exists exactly when its increment was stored. `scope` is the caller scope
+ * (see src/server/idempotency.ts; a user's keys go with eraseUser), `key` the key: `e:<id>` for an `increment`
+ * event, `o:<id>#<index>` for an `incrementObjects` object or `l:<id>#<index>` for a `trackLabels` label. `hash`
+ * is a 64-bit hash of both (keyHash in inbox.ts), the only indexed column: a compact unique index (16-byte
+ * entries) keeps the random insert of each key as cheap as it can be, and scope and key are compared on a hash
+ * match, so a collision never makes a distinct event a duplicate. Keys migrated from the md5-only table have an
+ * empty scope and `md5:<hex>` as their key. Independent of the inbox, so a key outlives the fold of its row; keys
+ * older than METRICS_DEDUPE_HOURS no longer count and the retention job deletes them.
  */
 export const MetricIncrementKeySchema = defineEntity({
   name: 'MetricIncrementKey',
   tableName: 'metric_increment_key',
   properties: {
-    hash: p.uuid().primary(),
+    hash: p.bigint('string').primary().autoincrement(false),
+    scope: p.text(),
+    key: p.text(),
     createdAt: p.datetime().defaultRaw('now()'),
   },
   // BRIN: rows arrive in created_at order, so retention's range delete needs only a summary per block range,

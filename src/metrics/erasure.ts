@@ -1,14 +1,15 @@
 import type { ActivityWriteListener } from '../activity/write-listeners.ts';
 import type { Em } from '../db/orm.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
+import { callerScope } from '../server/idempotency.ts';
 
 /**
  * A user's erasure (activity's eraseUser), in its transaction: the metrics rows keyed by the user as an object
  * (its per-object statistics, recorded statistics, unfolded increments and dead letters). The sums over all
- * objects (statistic levels 1 and 2) keep its past contributions: they no longer name it. Increment
- * idempotency keys are md5 hashes of the caller scope and the client's key: they cannot be found by user (nor
- * linked to one without the key) and expire after METRICS_DEDUPE_HOURS. Increments still buffered in a
- * process when the erasure commits (at most one group-commit interval) may still land.
+ * objects (statistic levels 1 and 2) keep its past contributions: they no longer name it. The increment ids the
+ * user sent with a user token (scope `user:<id>`) go too (an unindexed scan of the keys of the last
+ * METRICS_DEDUPE_HOURS; keys migrated from the md5-only form have no scope and expire with their window).
+ * Increments still buffered in a process when the erasure commits (at most one group-commit interval) may still land.
  */
 export async function eraseUserMetrics(em: Em, user: ObjectRefValue): Promise<void> {
   const params = [user.type, user.id];
@@ -16,6 +17,7 @@ export async function eraseUserMetrics(em: Em, user: ObjectRefValue): Promise<vo
   await em.execute(`delete from metric_recorded_statistic where object_type = ? and object_id = ?`, params);
   await em.execute(`delete from metric_inbox where object_type = ? and object_id = ?`, params);
   await em.execute(`delete from metric_dead_letter where object_type = ? and object_id = ?`, params);
+  await em.execute(`delete from metric_increment_key where scope = ?`, [callerScope({ kind: 'user', id: user.id })]);
 }
 
 /** Registered with ActivityService.addWriteListener at composition: acts on erasures only. */

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type { MetricsConfig } from '../config.ts';
 import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
@@ -26,10 +27,31 @@ export interface InboxStats {
 }
 
 /**
- * The stored form of an idempotency key: md5 of the caller scope (length-prefixed, so no scope/key pair can
- * pass for another) and the key, as a uuid. Columns `s` (scope) and `k` (key) of the statement below.
+ * What is hashed of an idempotency key: the caller scope, length-prefixed (in characters) so that no scope/key
+ * pair can pass for another, then the key (columns `scope` and `key` of metric_increment_key).
  */
-const KEY_HASH = sql`md5(length(s) || ':' || s || k)::uuid`;
+export function storedKey(scope: string, key: string): string {
+  return keyPrefix(scope) + key;
+}
+
+/** The part of a stored key before the key: the scope's length in characters (as PostgreSQL counts), `:`, the scope. */
+function keyPrefix(scope: string): string {
+  return `${[...scope].length}:${scope}`;
+}
+
+/**
+ * The 64-bit hash of a stored key, the unique column of metric_increment_key: the first 8 bytes of its md5 (the
+ * same as the first half of the md5 uuids keys were stored as before, so migrated keys keep their slot). Any
+ * function will do for correctness: the statement compares scope and key on a hash match.
+ */
+export function keyHash(stored: string): bigint {
+  return crypto.hash('md5', stored, 'buffer').readBigInt64BE(0);
+}
+
+export interface InboxOptions {
+  /** The hash of stored keys (tests choose colliding ones); keyHash by default. */
+  keyHash?: (stored: string) => bigint;
+}
 
 /** One element of a PostgreSQL text array literal: always quoted, with `"` and `\` escaped. */
 function arrayText(value: string): string {
@@ -43,11 +65,16 @@ function arrayText(value: string): string {
  * that batch: none of their rows were stored (one statement, one transaction).
  *
  * Rows with an idempotency key (`InboxRow.key`) are de-duplicated in that same statement: their keys go into
- * `metric_increment_key` with ON CONFLICT, and only the rows whose key was new (or older than
- * METRICS_DEDUPE_HOURS) are inserted into the inbox, so a key is stored exactly when its row is. A second
- * transaction inserting the same key waits for the first one's outcome on the unique index, which makes it
- * exact across concurrent flushes and instances. A repeated key within one batch is a duplicate of its first
- * occurrence (decided here, before the statement). Batches without keys use the plain INSERT.
+ * `metric_increment_key` (64-bit hash and full key) with ON CONFLICT on the hash, and only the rows whose key was
+ * new (or older than METRICS_DEDUPE_HOURS) are inserted into the inbox, so a key is stored exactly when its row
+ * is. A second transaction inserting the same hash waits for the first one's outcome on the unique index and
+ * then sees the committed row, which makes it exact across concurrent flushes and instances. On a hash match the
+ * stored key is compared with the event's: only the same key makes a duplicate. A different key (a collision)
+ * leaves the stored one in place and the event counts, without its key being remembered (a retry of that one
+ * event could count again; with 64-bit hashes per caller that takes billions of ids in one window to happen at
+ * all). A repeated key within one batch is a duplicate of its first occurrence, and a second key with the same
+ * hash in one batch is such a collision (decided here, before the statement). Batches without keys use the
+ * plain INSERT.
  */
 export class Inbox {
   readonly #orm: Orm;
@@ -59,11 +86,13 @@ export class Inbox {
   #inflight = new Set<Promise<void>>();
   #closed = false;
   readonly #stats: InboxStats = { flushes: 0, rows: 0, writes: 0, queued: 0 };
+  readonly #keyHash: (stored: string) => bigint;
 
-  constructor(orm: Orm, config: MetricsConfig, logger: Logger) {
+  constructor(orm: Orm, config: MetricsConfig, logger: Logger, options: InboxOptions = {}) {
     this.#orm = orm;
     this.#config = config;
     this.#logger = logger;
+    this.#keyHash = options.keyHash ?? keyHash;
   }
 
   stats(): InboxStats {
@@ -117,23 +146,40 @@ export class Inbox {
     const domIds: string[] = [];
     const amounts: number[] = [];
     const times: number[] = [];
-    // Keyed batches only: the key columns, where each sent row comes from, and the duplicates per waiter.
+    // Keyed batches only: each sent row's key hash (NULL: none), scope and key, where it comes from, the
+    // duplicates per waiter.
+    const hashes: string[] = [];
     const scopes: string[] = [];
     const keys: string[] = [];
     const origin: Array<[waiter: number, row: number]> = [];
     const duplicates: number[][] = batch.map(() => []);
     const keyed = batch.some((waiter) => waiter.rows.some((row) => row.key));
-    const seen = keyed ? new Set<string>() : undefined;
+    /** Stored key by hash, within this batch; and the keys sent without their hash (taken by another key). */
+    const seen = keyed ? new Map<bigint, string>() : undefined;
+    const collided = new Set<string>();
     batch.forEach((waiter, w) => {
+      const prefix = seen ? keyPrefix(waiter.scope) : '';
+      const scope = seen ? arrayText(waiter.scope) : '';
       waiter.rows.forEach((row, r) => {
         if (seen) {
+          let hash = 'NULL';
           if (row.key) {
-            const both = `${waiter.scope}\u0000${row.key}`;
-            if (seen.has(both)) return void duplicates[w]!.push(r);
-            seen.add(both);
+            const stored = prefix + row.key;
+            const h = this.#keyHash(stored);
+            const other = seen.get(h);
+            if (other === stored) return void duplicates[w]!.push(r);
+            if (other === undefined) {
+              seen.set(h, stored);
+              hash = String(h);
+            } else {
+              if (collided.has(stored)) return void duplicates[w]!.push(r);
+              collided.add(stored);
+              this.#logger.warn({ hash: String(h) }, 'metrics inbox: two increment ids with one hash in a batch; the second counts without being remembered');
+            }
           }
-          scopes.push(arrayText(row.key ? waiter.scope : ''));
-          keys.push(arrayText(row.key ?? ''));
+          hashes.push(hash);
+          scopes.push(hash === 'NULL' ? '""' : scope);
+          keys.push(hash === 'NULL' ? '""' : arrayText(row.key!));
           origin.push([w, r]);
         }
         metricIds.push(row.metricId);
@@ -158,29 +204,40 @@ export class Inbox {
               from unnest(${columns}) as u(m, ot, oi, c, d, a, ms)`,
         );
       } else {
-        // Keyed rows: `k` lists each one's position among the sent rows and its key's hash. Both filters below are
-        // hashed subplans over `fresh` (the keys this statement stored): no per-row lookups, no join.
-        const repeated = await query<{ n: number }>(
+        // `fresh`: the keys this statement holds now, inserted or taken over from an expired key, and the
+        // slots held by another key (a collision: no-op update, so that the held key is read under the row
+        // lock, committed by whichever transaction). Events whose hash comes back count; the others are
+        // duplicates. Both filters are hashed subplans over `fresh`: no per-row lookups, no join.
+        const expired = sql`x.created_at < now() - make_interval(hours => ${this.#config.dedupeHours})`;
+        const repeated = await query<{ n: number; counted: boolean }>(
           em,
-          sql`with k as (
-                select ${KEY_HASH} as h, n
-                from unnest(${list(scopes)}::text[], ${list(keys)}::text[]) with ordinality as k(s, k, n) where k <> ''
-              ),
-              fresh as (
-                insert into metric_increment_key as x (hash) select h from k
-                on conflict (hash) do update set created_at = now()
-                  where x.created_at < now() - make_interval(hours => ${this.#config.dedupeHours})
-                returning hash
+          sql`with fresh as (
+                insert into metric_increment_key as x (hash, scope, key)
+                select h, s, k from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) as t(h, s, k)
+                where h is not null
+                on conflict (hash) do update
+                  set scope = case when ${expired} then excluded.scope else x.scope end,
+                      key = case when ${expired} then excluded.key else x.key end,
+                      created_at = case when ${expired} then now() else x.created_at end
+                  where ${expired} or ((x.scope, x.key) <> (excluded.scope, excluded.key)
+                    and (x.scope, x.key) <> ('', 'md5:' || md5(length(excluded.scope) || ':' || excluded.scope || excluded.key)))
+                returning hash, scope, key
               ),
               stored as (
                 insert into metric_inbox (metric_id, object_type, object_id, category, dom_id, amount, occurred_at)
                 select m, ot, oi, c, d, a, to_timestamp(ms / 1000.0)
-                from unnest(${columns}, ${list(keys)}::text[]) with ordinality as u(m, ot, oi, c, d, a, ms, k, n)
-                where k = '' or n in (select n from k where h in (select hash from fresh))
+                from unnest(${columns}, ${list(hashes)}::int8[]) as u(m, ot, oi, c, d, a, ms, h)
+                where h is null or h in (select hash from fresh)
               )
-              select n::int as n from k where h not in (select hash from fresh)`,
+              select n::int as n, h in (select hash from fresh) as counted
+              from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) with ordinality as u(h, s, k, n)
+              where h is not null and (h, s, k) not in (select hash, scope, key from fresh)`,
         );
-        for (const { n } of repeated) {
+        for (const { n, counted } of repeated) {
+          if (counted) {
+            this.#logger.warn({ row: n }, 'metrics inbox: an increment id shares its hash with another stored id; it counts without being remembered');
+            continue;
+          }
           const [w, r] = origin[Number(n) - 1]!;
           duplicates[w]!.push(r);
         }

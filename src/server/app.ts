@@ -51,6 +51,7 @@ import { resolveJwtSecret } from './secrets.ts';
 import { useSseClientRefusals } from './sse-clients.ts';
 import { createServices, type Services } from './services.ts';
 import { TOO_MANY_CONNECTIONS, useStreamLimit, WsGuard, type WsConnection } from './ws-guard.ts';
+import { WsTimers } from './ws-timers.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -127,21 +128,14 @@ function maskUnexpected(logger: Logger, error: unknown, message: string): Error 
   });
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** How long shutdown waits for websocket clients to answer the close frame before cutting them off. */
 const WS_CLOSE_GRACE_MS = 2_000;
 
-/** Closes the socket when its token expires (4419 "Token expired": the client gets a new token). */
-function closeAtExpiry(connection: WsConnection, validUntil: Date, close: () => void) {
-  const arm = () => {
-    const remaining = validUntil.getTime() - Date.now();
-    if (remaining <= 0) return close();
-    connection.expiryTimer = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS));
-    connection.expiryTimer.unref();
-  };
-  arm();
-}
+/** graphql-ws's default: a socket must send connection_init this soon after opening. */
+const WS_INIT_WAIT_MS = 3_000;
+
+/** How often the websocket sweeper runs (ws-timers.ts): a token's expiry closes its socket at most this late. */
+const WS_TICK_MS = 500;
 
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
@@ -260,6 +254,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       });
     },
   });
+  // Keep-alive, connection-init timeout and token expiry for every socket by one interval (no timers per socket).
+  const wsTimers = new WsTimers(wsServer, {
+    keepAliveMs: config.ws.keepAliveMs,
+    initWaitMs: WS_INIT_WAIT_MS,
+    tickMs: WS_TICK_MS,
+    onExpiry: (socket) => socket.close(TOKEN_EXPIRED_CLOSE_CODE, TOKEN_EXPIRED_MESSAGE),
+  });
   const runWsOperation = (args: ExecutionArgs, kind: 'execute' | 'subscribe') => {
     const requestId = (args.contextValue as Context).requestId;
     return withRequestId(requestId, async () => {
@@ -278,7 +279,10 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       // results instead.
       execute: (args: ExecutionArgs) => runWsOperation(args, 'execute') as never,
       subscribe: (args: ExecutionArgs) => runWsOperation(args, 'subscribe') as never,
+      // Both kept by wsTimers instead (graphql-ws would arm timers per socket).
+      connectionInitWaitTimeout: 0,
       onConnect: async (ctx) => {
+        wsTimers.initialised(ctx.extra.socket);
         const raw = ctx.connectionParams?.['authorization'] ?? ctx.connectionParams?.['Authorization'];
         const request = ctx.extra.request;
         const clientIp = clientIpOf(config, request.headers['x-forwarded-for']?.toString(), request.socket.remoteAddress);
@@ -307,14 +311,15 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         ctx.extra.connection = connection;
         // What the operations need from the upgrade request is kept above: let it go (its headers and state
         // would otherwise live as long as the socket, a few KiB per idle subscriber).
+        // Likewise the connection_init payload (the token), read above.
         (ctx.extra as { request?: unknown }).request = undefined;
-        if (auth.validUntil) {
-          closeAtExpiry(connection, auth.validUntil, () => ctx.extra.socket.close(TOKEN_EXPIRED_CLOSE_CODE, TOKEN_EXPIRED_MESSAGE));
-        }
+        (ctx as { connectionParams?: unknown }).connectionParams = undefined;
+        if (auth.validUntil) wsTimers.expireAt(ctx.extra.socket, auth.validUntil);
         reportWebSocket(1);
         return true;
       },
       onClose: (ctx) => {
+        wsTimers.forget(ctx.extra.socket);
         // Only admitted connections were counted (and hold a slot).
         if (!ctx.extra.connection) return;
         wsGuard.release(ctx.extra.connection);
@@ -327,8 +332,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         connection?.requestIds.set(id, requestId);
         return withRequestId(requestId, async () => {
           try {
+            // Not graphql-ws's whole `ctx` (Yoga's documented `...ctx`): its connection state and params would be
+            // copied into every operation's context and kept as long as the subscription runs.
             const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-              ...ctx,
               socket: ctx.extra.socket,
               params,
               viewer: ctx.extra.viewer ?? anonymous,
@@ -379,6 +385,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       },
     },
     wsServer,
+    0, // keep-alive pings: wsTimers
   );
 
   let stopping: Promise<void> | undefined;
@@ -422,6 +429,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
           Math.min(WS_CLOSE_GRACE_MS, config.shutdownTimeoutMs),
         );
         await wsHandle.dispose();
+        wsTimers.stop();
         clearTimeout(grace);
         await closed;
         clearTimeout(timer);

@@ -36,7 +36,12 @@ export interface ServiceDeps {
 
 export function createServices(_deps: ServiceDeps): Services {
   const rateLimiter = new RateLimiter(_deps.config, _deps.logger);
-  const activity = new ActivityService({ config: _deps.config, pubsub: _deps.pubsub, logger: _deps.logger });
+  const activity = new ActivityService({
+    config: _deps.config,
+    pubsub: _deps.pubsub,
+    logger: _deps.logger,
+    fork: () => _deps.orm.em.fork(),
+  });
   const metrics = createMetricsServices({ config: _deps.config, orm: _deps.orm, logger: _deps.logger, pubsub: _deps.pubsub });
   const ops = createOpsService({ ..._deps, metrics });
   const webhooks = new WebhookService({ config: _deps.config, orm: _deps.orm, logger: _deps.logger });

@@ -21,7 +21,6 @@ export interface WsConnection {
   subscriptions: Set<string>;
   /** Request id per running operation (for errors and logs). */
   requestIds: Map<string, string>;
-  expiryTimer?: NodeJS.Timeout;
 }
 
 export class WsGuard {
@@ -48,7 +47,6 @@ export class WsGuard {
   }
 
   release(connection: WsConnection): void {
-    if (connection.expiryTimer) clearTimeout(connection.expiryTimer);
     connection.subscriptions.clear();
     connection.requestIds.clear();
     const connections = this.#byClient.get(connection.key);

@@ -72,6 +72,7 @@ function leftovers(mode: Mode): Record<string, string> {
     'activity_feed_cell.actor_type': `select count(*) from activity_feed_cell where user_id = ?`,
     'activity_feed_change.user_id': `select count(*) from activity_feed_change where user_id = ?`,
     'activity_action_key.scope': `select count(*) from activity_action_key where scope = 'user:' || ?`,
+    'metric_increment_key.scope': `select count(*) from metric_increment_key where scope = 'user:' || ?`,
     'forgotten_object.object_type': tombstone,
     'forgotten_object.object_id': tombstone,
     'forgotten_object.label': tombstone,
@@ -165,6 +166,13 @@ async function world(): Promise<World> {
     `mutation($d: ID!, $m: ID!, $o: ObjectRefInput) { recordStatistic(domain: $d, metric: $m, value: 7, period: DAY, object: $o) { value } }`,
     { d: domain, m: 'karma', o: { type: 'User', id: victim } },
     h.service,
+  );
+  // An increment id sent with the user's own token (stored under the scope `user:<id>`).
+  await m.registerMetric(domain, { ref: 'clicks', public: true });
+  await t.ok(
+    `mutation($e: [IncrementInput!]!) { increment(events: $e) { accepted } }`,
+    { e: [{ domain, metric: 'clicks', id: uniqueId('click') }] },
+    { token: await t.userToken(victim) },
   );
   return { victim, follower, docWatcher, doc, own: [own1.id, own2.id], mention: mention.id };
 }

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
+import { Inbox } from '../../src/metrics/inbox.ts';
+import type { InboxRow } from '../../src/metrics/model.ts';
 import { errorCodes, metricsHelpers } from './helpers.ts';
 
 /**
@@ -167,20 +169,54 @@ describe('increment ids', () => {
     const recent = uniqueId('recent');
     await increment([{ domain, metric, id: old }, { domain, metric, id: recent }]);
     const sql = (query: string, params: unknown[] = []) => t.app.orm.em.fork().execute(query, params);
-    // The stored form of a key (src/metrics/inbox.ts): md5 of the caller scope and the key, as a uuid.
-    const hash = `md5(length('service:test-service') || ':service:test-service' || ?)::uuid`;
-    await sql(`update metric_increment_key set created_at = now() - interval '3 hours' where hash = ${hash}`, [`e:${old}`]);
+    // The stored form of a key (src/metrics/inbox.ts): the caller scope and `e:<id>`.
+    const scope = 'service:test-service';
+    await sql(`update metric_increment_key set created_at = now() - interval '3 hours' where scope = ? and key = ?`, [scope, `e:${old}`]);
     // Past the window the id counts again (even before retention ran) and is remembered anew.
     expect(await increment([{ domain, metric, id: old }, { domain, metric, id: recent }])).toMatchObject({ duplicates: [1] });
     expect(await h.total(domain, metric)).toBe(3);
-    await sql(`update metric_increment_key set created_at = now() - interval '3 hours' where hash = ${hash}`, [`e:${recent}`]);
+    await sql(`update metric_increment_key set created_at = now() - interval '3 hours' where scope = ? and key = ?`, [scope, `e:${recent}`]);
     const report = await t.ok<{ applyRetention: { idempotencyKeysDeleted: number } }>(
       'mutation ApplyRetention { applyRetention { idempotencyKeysDeleted } }',
       {},
       service(),
     );
     expect(report.applyRetention.idempotencyKeysDeleted).toBeGreaterThanOrEqual(1);
-    const left = await sql(`select (hash = ${hash}) as old from metric_increment_key where hash in (${hash}, ${hash})`, [`e:${old}`, `e:${old}`, `e:${recent}`]);
-    expect(left.map((r) => r['old'])).toEqual([true]);
+    const left = await sql(`select key from metric_increment_key where scope = ? and key in (?, ?)`, [scope, `e:${old}`, `e:${recent}`]);
+    expect(left.map((r) => r['key'])).toEqual([`e:${old}`]);
+  });
+
+  it('a hash collision never drops a distinct event: only the same full key is a duplicate', async () => {
+    // The seam: an inbox whose key hash the test chooses. Every key gets the same hash, so each new key collides
+    // with the one stored first (within a batch and across statements); the stored key decides.
+    const { domain, metric } = await h.counter();
+    const [row] = await t.app.orm.em
+      .fork()
+      .execute(`select m.id from metric m join metric_domain d on d.id = m.domain_id where d.ref = ? and m.ref = ?`, [domain, metric]);
+    const inbox = new Inbox(t.app.orm, t.app.config.metrics, t.app.logger, { keyHash: () => 7_777_777_777n });
+    const scope = uniqueId('collide');
+    const event = (key: string, amount: number): InboxRow => ({
+      metricId: Number(row!['id']),
+      objectType: '',
+      objectId: '',
+      category: '',
+      domId: '',
+      amount,
+      occurredAt: Date.now(),
+      key,
+    });
+    try {
+      // a takes the slot; b collides with it within the batch; a and b again in the batch are duplicates.
+      expect(await inbox.enqueue([event('e:a', 1), event('e:b', 10), event('e:a', 1), event('e:b', 10)], scope)).toEqual([2, 3]);
+      // The retry of a: the stored key is a's, a duplicate. c collides with the stored a across statements.
+      expect(await inbox.enqueue([event('e:a', 1), event('e:c', 100)], scope)).toEqual([0]);
+      // The same key under another caller is another stored key: it counts too.
+      expect(await inbox.enqueue([event('e:a', 1000)], `${scope}-other`)).toEqual([]);
+      expect(await h.total(domain, metric)).toBe(1111);
+      const stored = await t.app.orm.em.fork().execute(`select scope, key from metric_increment_key where hash = ?`, ['7777777777']);
+      expect(stored).toEqual([{ scope, key: 'e:a' }]);
+    } finally {
+      await inbox.close();
+    }
   });
 });

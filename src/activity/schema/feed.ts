@@ -265,7 +265,8 @@ builder.subscriptionField('feed', (t) =>
     subscribe: (_root, args, ctx) => {
       const userId = whose(ctx, args.user, 'user');
       const after = args.after === null || args.after === undefined ? null : decodeFeedCursor(args.after);
-      return ctx.services.activity.feedStream(() => ctx.em.fork(), userId, after);
+      // Not ctx.em: that would fork an EntityManager for this request and keep it as long as the subscription.
+      return ctx.services.activity.feedStream(userId, after);
     },
     resolve: (message: FeedMessage & { position: string }): FeedEventShape => ({
       kind: message.kind,

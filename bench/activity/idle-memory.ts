@@ -1,0 +1,172 @@
+/**
+ * Server memory per idle websocket subscriber, trackql and bare graphql-yoga + graphql-ws side by side:
+ * a fresh server, a warm-up (a few hundred subscribers connect and leave), then N `feed` subscribers connect from
+ * child processes (bench/activity/ws-clients.ts) and stay idle. Measured in the server after a full garbage
+ * collection (bench/activity/memory-probe.ts, loaded with --import; SIGUSR2): RSS, V8 heap used, and external +
+ * array buffers, before and with the N subscribers. RSS also counts GC slack and malloc'd memory not returned to
+ * the system; the heap figure is what the subscribers keep alive.
+ *
+ *   node bench/activity/idle-memory.ts   IDLE_SUBSCRIBERS (default 19,900); IDLE_SNAPSHOT=1: heap snapshots too (they
+ *                                        inflate the RSS figures: take them in a separate run) in IDLE_PROBE_DIR
+ *                                        (default a temporary directory); IDLE_ONLY=trackql|bare|previous;
+ *                                        IDLE_BEFORE_ROOT=<checkout>: the previous version first.
+ *
+ * 20,000 sockets cannot be held by one server process here: its open-file limit is 20,000 (`ulimit -Hn`, not
+ * raisable in this container) and the server needs a few descriptors for Postgres, its listener and its files.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { openSubscribers, rssKiB } from './delivery.ts';
+import { createDatabase, dropDatabase } from './dataset.ts';
+import { startInstance } from '../../test/support/instances.ts';
+import { UNLIMITED_SERVER_ENV } from '../load.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const QUERY = `subscription { feed { kind unreadCount cursor action { id verb timestamp actor { type id label } targets { type id label } } } }`;
+const WARMUP = 300;
+
+export interface MemoryUsage {
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+export interface IdleMemory {
+  subscribers: number;
+  /** KiB per subscriber, after a full GC in the server. */
+  rssKiB: number;
+  heapKiB: number;
+  externalKiB: number;
+  /** RSS read from /proc without a GC (what the delivery benchmark reports). */
+  rawRssKiB: number;
+  before: MemoryUsage;
+  after: MemoryUsage;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function probe(pid: number, dir: string): Promise<MemoryUsage> {
+  const before = new Set(fs.readdirSync(dir));
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 1200; i++) {
+    await sleep(100);
+    const file = fs.readdirSync(dir).find((f) => f.startsWith('memory-') && !before.has(f));
+    if (file) {
+      await sleep(100);
+      return JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as MemoryUsage;
+    }
+  }
+  throw new Error('memory probe did not answer');
+}
+
+export function probeEnv(dir: string, snapshot: boolean): Record<string, string> {
+  return {
+    NODE_OPTIONS: `--expose-gc --import ${pathToFileURL(path.join(here, 'memory-probe.ts')).href}`,
+    MEMORY_PROBE_DIR: dir,
+    ...(snapshot ? { MEMORY_PROBE_SNAPSHOT: '1' } : {}),
+  };
+}
+
+async function measure(pid: number, wsUrl: string, users: (prefix: string, n: number) => string[], tokens: boolean, n: number, dir: string, log: (l: string) => void): Promise<IdleMemory> {
+  const warm = await openSubscribers(wsUrl, users('warm', WARMUP), tokens, QUERY);
+  await warm.close();
+  await sleep(2000);
+  const before = await probe(pid, dir);
+  const rawBefore = rssKiB(pid);
+  const subscribers = await openSubscribers(wsUrl, users('idle', n), tokens, QUERY);
+  log(`  ${n} subscribers connected in ${subscribers.connectSeconds.toFixed(1)} s`);
+  try {
+    await sleep(3000);
+    const rawAfter = rssKiB(pid);
+    const after = await probe(pid, dir);
+    const per = (a: number, b: number) => (a - b) / 1024 / n;
+    return {
+      subscribers: n,
+      rssKiB: per(after.rss, before.rss),
+      heapKiB: per(after.heapUsed, before.heapUsed),
+      externalKiB: per(after.external, before.external),
+      rawRssKiB: (rawAfter - rawBefore) / n,
+      before,
+      after,
+    };
+  } finally {
+    await subscribers.close();
+  }
+}
+
+/** `root`: another checkout of trackql (the previous version, measured the same way). */
+export async function trackqlIdleMemory(n: number, dir: string, snapshot: boolean, log: (l: string) => void, root?: string): Promise<IdleMemory> {
+  const serverUrl = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const name = 'trackql_bench_idle';
+  fs.mkdirSync(dir, { recursive: true });
+  const databaseUrl = await createDatabase(serverUrl, name);
+  const instance = await startInstance({ databaseUrl, env: { ...UNLIMITED_SERVER_ENV, ...probeEnv(dir, snapshot) }, ...(root ? { root } : {}) });
+  try {
+    return await measure(
+      instance.server.child.pid!,
+      instance.url.replace(/^http/, 'ws'),
+      (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}${i}`),
+      true,
+      n,
+      dir,
+      log,
+    );
+  } finally {
+    await instance.stop();
+    await dropDatabase(serverUrl, name);
+  }
+}
+
+export async function bareYogaIdleMemory(n: number, dir: string, snapshot: boolean, log: (l: string) => void): Promise<IdleMemory> {
+  fs.mkdirSync(dir, { recursive: true });
+  const child: ChildProcess = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', path.join(here, 'bare-yoga.ts')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...probeEnv(dir, snapshot) },
+  });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const match = /listening (\S+)/.exec(out);
+        if (match) resolve(match[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`bare-yoga exited (${code})`)));
+    });
+    return await measure(child.pid!, url.replace(/^http/, 'ws'), (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}${i}`), false, n, dir, log);
+  } finally {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }
+}
+
+export function describeIdle(label: string, m: IdleMemory): string {
+  const mib = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
+  return (
+    `${label}: ${m.subscribers} idle subscribers: RSS ${m.rssKiB.toFixed(1)} KiB each after GC (${mib(m.before.rss)} -> ${mib(m.after.rss)}; ` +
+    `${m.rawRssKiB.toFixed(1)} KiB without forcing GC), V8 heap ${m.heapKiB.toFixed(1)} KiB each (${mib(m.before.heapUsed)} -> ${mib(m.after.heapUsed)}), ` +
+    `external ${m.externalKiB.toFixed(2)} KiB each`
+  );
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const n = Number(process.env['IDLE_SUBSCRIBERS'] ?? 19_900);
+  const snapshot = process.env['IDLE_SNAPSHOT'] === '1';
+  const dir = process.env['IDLE_PROBE_DIR'] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'trackql-idle-'));
+  fs.mkdirSync(dir, { recursive: true });
+  const only = process.env['IDLE_ONLY'];
+  const log = (l: string) => console.log(l);
+  // IDLE_BEFORE_ROOT: a checkout of the previous version (`git archive main | tar -x -C dir`, node_modules linked).
+  const beforeRoot = process.env['IDLE_BEFORE_ROOT'];
+  if (beforeRoot && (!only || only === 'previous')) log(describeIdle('previous', await trackqlIdleMemory(n, path.join(dir, 'previous'), snapshot, log, beforeRoot)));
+  if (!only || only === 'trackql') log(describeIdle('trackql', await trackqlIdleMemory(n, path.join(dir, 'trackql'), snapshot, log)));
+  if (!only || only === 'bare') log(describeIdle('bare Yoga', await bareYogaIdleMemory(n, path.join(dir, 'bare'), snapshot, log)));
+  log(`probe files in ${dir}`);
+}
