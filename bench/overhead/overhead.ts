@@ -12,7 +12,7 @@
  * refuse anything (the limiter still counts every request).
  *
  *   node --experimental-strip-types bench/overhead/overhead.ts        (prints the rows, writes bench/results/overhead-run.md)
- *   BENCH_PROFILE=dir ...                                             (also writes a --cpu-prof of trackql)
+ *   BENCH_PROFILE=dir ...                                             (also writes a --cpu-prof of trackql, and of bare Yoga in dir/bare-yoga)
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { createTestDatabase } from '../../test/support/database.ts';
 import { post, signTestToken, startInstance } from '../../test/support/instances.ts';
 import { perSecond, postLoad } from '../load.ts';
-import { describeMachine, median, type BenchRow } from '../machine.ts';
+import { describeMachine, median, processCpuSeconds as cpuSeconds, type BenchRow } from '../machine.ts';
 
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 32);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
@@ -30,20 +30,15 @@ const PROFILE_DIR = process.env['BENCH_PROFILE'];
 const HUGE = '100000000';
 
 /** Starts bench/overhead/bare-yoga.ts and resolves with its GraphQL URL. */
-/** CPU seconds (user + system) a process has used so far (Linux /proc; NaN elsewhere). */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks (USER_HZ = 100)
-  } catch {
-    return Number.NaN;
-  }
-}
-
 async function startBareYoga(): Promise<{ url: string; pid: number | undefined; stop: () => void }> {
   const child = spawn(
     process.execPath,
-    ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', fileURLToPath(new URL('./bare-yoga.ts', import.meta.url))],
+    [
+      '--experimental-strip-types',
+      '--disable-warning=ExperimentalWarning',
+      ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}/bare-yoga`] : []),
+      fileURLToPath(new URL('./bare-yoga.ts', import.meta.url)),
+    ],
     { env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const port = await new Promise<number>((resolve, reject) => {
