@@ -15,7 +15,7 @@
  * refuse anything (the limiter still counts every request).
  *
  *   node --experimental-strip-types bench/overhead/overhead.ts        (prints the rows, writes bench/results/overhead-run.md)
- *   BENCH_PROFILE=dir ...                                             (also writes a --cpu-prof of trackql, and of bare Yoga in dir/bare-yoga)
+ *   BENCH_PROFILE=dir ...                                             (also --cpu-prof of trackql in dir, of both bare Yogas in dir/bare-yoga*)
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
