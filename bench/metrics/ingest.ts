@@ -110,7 +110,7 @@ const INBOX_COLUMNS = 'metric_inbox (metric_id, object_type, object_id, category
  *           (the form trackql's group commit uses), which spares PostgreSQL 6,000 parameters per statement.
  *
  * An unnamed 6,000-parameter statement (this bench's reference before 2026-11-30) is parsed and planned again for
- * every statement and reached less than half of `values` on the same machine: a reference too slow to compare with.
+ * every statement and reached about half of `values` (0.4–0.6 ×) on the same machine: a reference too slow to compare with.
  */
 async function pgInsertRate(databaseUrl: string, admin: pg.Client, metricId: number, form: ReferenceForm): Promise<Phase> {
   const objectIds = Array.from({ length: BATCH }, (_, i) => `p${i % 50}`);
