@@ -14,6 +14,11 @@
  * same way (a template with a per-request prefix), so the load generator's work is the same for both.
  *
  *   node --experimental-strip-types bench/metrics/ingest.ts      (writes bench/results/metrics.md)
+ *   BENCH_BEFORE_ROOT=<checkout> ...   also runs that checkout of trackql (e.g. a worktree at an older commit) as a
+ *                                      second server on the same database, alternated with the others (no ids):
+ *                                      before and after side by side in one run
+ *   BENCH_IDS=off ...                  skips the phase with ids
+ *   BENCH_PROFILE=dir ...              --cpu-prof of the server(s) in dir (dir/before for BENCH_BEFORE_ROOT's)
  */
 import pg from 'pg';
 import autocannon from 'autocannon';
@@ -27,6 +32,9 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const PG_CONNECTIONS = Number(process.env['BENCH_PG_CONNECTIONS'] ?? 8);
 const BATCH = 1000;
+const BEFORE_ROOT = process.env['BENCH_BEFORE_ROOT'];
+const WITH_IDS = process.env['BENCH_IDS'] !== 'off';
+const PROFILE_DIR = process.env['BENCH_PROFILE'];
 
 const INCREMENT = 'mutation Ingest($e: [IncrementInput!]!) { increment(events: $e) { accepted } }';
 
@@ -181,7 +189,16 @@ async function ingestPhase(url: string, token: string, template: string, serverP
 export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
   process.env['DATABASE_URL'] ??= 'postgres://postgres@127.0.0.1:5432/postgres';
   const database = await createTestDatabase();
-  const instance = await startInstance({ databaseUrl: database.url, env: { LOG_LEVEL: 'info', NODE_ENV: 'production', METRICS_MAX_BATCH: String(BATCH) } });
+  const env = (profileDir: string | undefined) => ({
+    LOG_LEVEL: 'info',
+    NODE_ENV: 'production',
+    METRICS_MAX_BATCH: String(BATCH),
+    ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}),
+  });
+  const instance = await startInstance({ databaseUrl: database.url, env: env(PROFILE_DIR) });
+  const before = BEFORE_ROOT
+    ? await startInstance({ databaseUrl: database.url, root: BEFORE_ROOT, env: env(PROFILE_DIR && `${PROFILE_DIR}/before`) })
+    : null;
   try {
     const token = await signTestToken('bench-ingest', ['service']);
     const setup = await post(
@@ -200,7 +217,8 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
     const keyed = bodyTemplate(true);
     // Warm-up (JIT, pools, catalog cache).
     await ingestLoad(instance.url, token, plain);
-    await ingestLoad(instance.url, token, keyed);
+    if (WITH_IDS) await ingestLoad(instance.url, token, keyed);
+    if (before) await ingestLoad(before.url, token, plain);
 
     const without: number[] = [];
     const withIds: number[] = [];
@@ -209,6 +227,8 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
     const p50 = { without: [] as number[], withIds: [] as number[] };
     // CPU per 1,000 rows (ms): trackql's server and its PostgreSQL backends (no ids), and the reference's backends.
     const cpu = { server: [] as number[], serverPg: [] as number[], reference: [] as number[] };
+    // BENCH_BEFORE_ROOT's server, no ids: its rate and CPU per 1,000 rows.
+    const previous = { rate: [] as number[], server: [] as number[], serverPg: [] as number[] };
     try {
       for (let round = 0; round < ROUNDS; round++) {
         const a = await ingestPhase(instance.url, token, plain, serverPid, admin);
@@ -216,9 +236,17 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
         p50.without.push(a.p50);
         cpu.server.push(a.serverMsPerK);
         cpu.serverPg.push(a.pgMsPerK);
-        const b = await ingestPhase(instance.url, token, keyed, serverPid, admin);
-        withIds.push(b.rate);
-        p50.withIds.push(b.p50);
+        if (before) {
+          const o = await ingestPhase(before.url, token, plain, before.server.child.pid, admin);
+          previous.rate.push(o.rate);
+          previous.server.push(o.serverMsPerK);
+          previous.serverPg.push(o.pgMsPerK);
+        }
+        if (WITH_IDS) {
+          const b = await ingestPhase(instance.url, token, keyed, serverPid, admin);
+          withIds.push(b.rate);
+          p50.withIds.push(b.p50);
+        }
         const values = await pgInsertRate(database.url!, admin, metricId, 'values');
         const unnest = await pgInsertRate(database.url!, admin, metricId, 'unnest');
         byForm.values.push(values.rate);
@@ -231,7 +259,7 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
     } finally {
       await admin.end();
     }
-    const m = { without: median(without), withIds: median(withIds), reference: median(reference) };
+    const m = { without: median(without), withIds: WITH_IDS ? median(withIds) : NaN, reference: median(reference) };
     const idRatio = m.withIds / m.without;
     const pgRatio = m.without / m.reference;
     const c = { server: median(cpu.server), serverPg: median(cpu.serverPg), reference: median(cpu.reference) };
@@ -240,19 +268,31 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
     const rows: BenchRow[] = [
       { benchmark: `PostgreSQL reference: 1,000-row INSERT into metric_inbox via pg, autocommit, ${PG_CONNECTIONS} connections, named prepared statement, the faster of VALUES (6,000 parameters) and unnest (6 arrays) per round`, value: `${m.reference.toFixed(0)} rows/s (VALUES ${median(byForm.values).toFixed(0)}, unnest ${median(byForm.unnest).toFixed(0)})`, target: '–', met: null },
       { benchmark: `increment, ${BATCH} events per request, no ids (${CONNECTIONS} connections)`, value: `${m.without.toFixed(0)} increments/s (p50 ${median(p50.without)} ms)`, target: '–', met: null },
-      { benchmark: `increment, ${BATCH} events per request, a fresh id on every event (de-duplicated in the group commit)`, value: `${m.withIds.toFixed(0)} increments/s (p50 ${median(p50.withIds)} ms)`, target: '–', met: null },
+      { benchmark: `increment, ${BATCH} events per request, a fresh id on every event (de-duplicated in the group commit)`, value: `${m.withIds.toFixed(0)} increments/s (p50 ${(WITH_IDS ? median(p50.withIds) : NaN)} ms)`, target: '–', met: null },
       { benchmark: 'ratio with ids / without (issue 17)', value: `**${idRatio.toFixed(2)} ×**`, target: '>= 0.80 ×', met: idRatio >= 0.8 },
       { benchmark: 'ratio batched increments / PostgreSQL 1,000-row INSERT (issue 16 goal 2)', value: `**${pgRatio.toFixed(2)} ×**`, target: '>= 0.50 ×', met: pgRatio >= 0.5 },
       { benchmark: 'CPU per 1,000 rows: PostgreSQL reference (its backends) / batched increments (trackql server + its backends), as a rate ratio', value: `${c.reference.toFixed(1)} ms / ${(c.server + c.serverPg).toFixed(1)} ms (server ${c.server.toFixed(1)} + PostgreSQL ${c.serverPg.toFixed(1)}): **${cpuRatio.toFixed(2)} ×**`, target: '>= 0.50 ×', met: cpuRatio >= 0.5 },
     ];
+    if (!WITH_IDS) rows.splice(2, 2); // the rows with ids
+    if (before) {
+      const b = { rate: median(previous.rate), server: median(previous.server), serverPg: median(previous.serverPg) };
+      rows.push(
+        { benchmark: `before (${BEFORE_ROOT}): increment, ${BATCH} events per request, no ids; ratio to PostgreSQL`, value: `${b.rate.toFixed(0)} increments/s: **${(b.rate / m.reference).toFixed(2)} ×**`, target: '–', met: null },
+        { benchmark: 'before: CPU per 1,000 rows (server + PostgreSQL), ratio reference / before', value: `${(b.server + b.serverPg).toFixed(1)} ms (server ${b.server.toFixed(1)} + PostgreSQL ${b.serverPg.toFixed(1)}): **${(c.reference / (b.server + b.serverPg)).toFixed(2)} ×**`, target: '–', met: null },
+        { benchmark: 'server CPU per event: after / before', value: `${(c.server).toFixed(1)} / ${b.server.toFixed(1)} µs = **${(c.server / b.server).toFixed(2)}**`, target: '–', met: null },
+      );
+    }
     const notes = [
       `Rounds of ${SECONDS} s alternated without ids / with ids / pg VALUES / pg unnest, ${ROUNDS} times; medians. Per round: without ${without.map((v) => v.toFixed(0)).join(', ')}; with ids ${withIds.map((v) => v.toFixed(0)).join(', ')}; pg VALUES ${byForm.values.map((v) => v.toFixed(0)).join(', ')}; pg unnest ${byForm.unnest.map((v) => v.toFixed(0)).join(', ')} rows/s.`,
+      ...(before ? [`Before (${BEFORE_ROOT}) per round: ${previous.rate.map((v) => v.toFixed(0)).join(', ')} rows/s; server CPU per 1,000 rows ${previous.server.map((v) => v.toFixed(1)).join(', ')} ms; its PostgreSQL backends ${previous.serverPg.map((v) => v.toFixed(1)).join(', ')} ms.`] : []),
       `CPU per 1,000 rows (ms, from /proc) per round: trackql server ${cpu.server.map((v) => v.toFixed(1)).join(', ')}; its PostgreSQL backends ${cpu.serverPg.map((v) => v.toFixed(1)).join(', ')}; the reference's backends ${cpu.reference.map((v) => v.toFixed(1)).join(', ')}. On a machine shared with other work the rates also depend on how much CPU each process gets (the reference runs as ${PG_CONNECTIONS} backend processes, trackql's server as one); the CPU per row does not.`,
       'autocannon and the pg reference run in the benchmark process on the same 2 cores as the server and PostgreSQL; the machine was also loaded by other engineers\' parallel work, so absolute figures vary between runs and only the ratios of one run mean much.',
     ];
     return { rows, notes };
   } finally {
-    await instance.kill();
+    // SIGTERM when profiling: --cpu-prof writes its file on a clean exit.
+    if (PROFILE_DIR) await Promise.all([instance.stop(), before?.stop()]);
+    await Promise.all([instance.kill(), before?.kill()]);
     await database.drop();
   }
 }

@@ -138,44 +138,57 @@ function literalIssue(path: string, value: ValueNode, variablePaths: Map<string,
   }
 }
 
-/** A value being walked, with how it was reached (the path is only spelled out for a refusal). */
-interface Step {
-  value: unknown;
-  parent: Step | null;
-  key: string;
-}
-
-function pathOf(step: Step): string {
-  const keys: string[] = [];
-  for (let s: Step | null = step; s; s = s.parent) keys.push(s.key);
-  const path = keys.reverse().join('.');
-  return path.length > 200 ? `${path.slice(0, 200)}…` : path;
-}
-
 /**
- * The first bad string (or object key) among the variables' values, at any depth. Iterative: a hostile
- * 100,000-level JSON value costs no stack.
+ * The first bad string (or object key) among the variables' values, at any depth, in the same order as a
+ * depth-first walk. Iterative: a hostile 100,000-level JSON value costs no stack. The values still to see are
+ * three parallel stacks (value, key, containing array or object) and the containers walked into two more
+ * (how each was reached), so a batch of 1,000 events with ~10,000 values allocates no object per value; the
+ * path is only spelled out for a refusal.
  */
 function variablesIssue(variablePaths: Map<string, string>, variableValues: unknown): Issue | null {
   if (variablePaths.size === 0 || typeof variableValues !== 'object' || variableValues === null) return null;
   const values = variableValues as Record<string, unknown>;
-  const stack: Step[] = [];
+  const pending: unknown[] = [];
+  const pendingKeys: Array<string | number> = [];
+  const pendingIn: number[] = [];
+  const containerKeys: Array<string | number> = [];
+  const containerIn: number[] = [];
+  const pathOf = (container: number, key: string | number): string => {
+    const keys: Array<string | number> = [key];
+    for (let c = container; c >= 0; c = containerIn[c]!) keys.push(containerKeys[c]!);
+    const path = keys.reverse().join('.');
+    return path.length > 200 ? `${path.slice(0, 200)}…` : path;
+  };
+  /** Only strings and containers need a visit (numbers, booleans and null hold no text). */
+  const push = (value: unknown, key: string | number, container: number) => {
+    if (typeof value === 'string' || (typeof value === 'object' && value !== null)) {
+      pending.push(value);
+      pendingKeys.push(key);
+      pendingIn.push(container);
+    }
+  };
   for (const [name, path] of variablePaths) {
-    if (Object.hasOwn(values, name)) stack.push({ value: values[name], parent: null, key: path });
+    if (Object.hasOwn(values, name)) push(values[name], path, -1);
   }
-  while (stack.length > 0) {
-    const step = stack.pop()!;
-    const value = step.value;
+  while (pending.length > 0) {
+    const value = pending.pop();
+    const key = pendingKeys.pop()!;
+    const container = pendingIn.pop()!;
     if (typeof value === 'string') {
       const message = textProblem(value);
-      if (message) return { path: pathOf(step), message };
-    } else if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], parent: step, key: String(i) });
-    } else if (typeof value === 'object' && value !== null) {
-      for (const key of Object.keys(value)) {
-        const message = textProblem(key);
-        if (message) return { path: `${pathOf(step)}.${key.replace(/[\u0000\uD800-\uDFFF]/g, '\uFFFD')}`, message: `keys ${message}` };
-        stack.push({ value: (value as Record<string, unknown>)[key], parent: step, key });
+      if (message) return { path: pathOf(container, key), message };
+      continue;
+    }
+    const self = containerKeys.push(key) - 1;
+    containerIn.push(container);
+    if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) push(value[i], i, self);
+    } else {
+      const object = value as Record<string, unknown>;
+      for (const name of Object.keys(object)) {
+        const message = textProblem(name);
+        if (message) return { path: `${pathOf(container, key)}.${name.replace(/[\u0000\uD800-\uDFFF]/g, '\uFFFD')}`, message: `keys ${message}` };
+        push(object[name], name, self);
       }
     }
   }
