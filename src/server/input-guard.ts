@@ -153,6 +153,8 @@ function variablesIssue(variablePaths: Map<string, string>, variableValues: unkn
   const pendingIn: number[] = [];
   const containerKeys: Array<string | number> = [];
   const containerIn: number[] = [];
+  /** Object keys found fine so far: the events of a batch repeat the same few keys. */
+  const fineKeys = new Set<string>();
   const pathOf = (container: number, key: string | number): string => {
     const keys: Array<string | number> = [key];
     for (let c = container; c >= 0; c = containerIn[c]!) keys.push(containerKeys[c]!);
@@ -186,8 +188,9 @@ function variablesIssue(variablePaths: Map<string, string>, variableValues: unkn
     } else {
       const object = value as Record<string, unknown>;
       for (const name of Object.keys(object)) {
-        const message = textProblem(name);
-        if (message) return { path: `${pathOf(container, key)}.${name.replace(/[\u0000\uD800-\uDFFF]/g, '\uFFFD')}`, message: `keys ${message}` };
+        const message = fineKeys.has(name) ? null : textProblem(name);
+        if (message === null) fineKeys.add(name);
+        else return { path: `${pathOf(container, key)}.${name.replace(/[\u0000\uD800-\uDFFF]/g, '\uFFFD')}`, message: `keys ${message}` };
         push(object[name], name, self);
       }
     }
