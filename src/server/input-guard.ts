@@ -138,6 +138,29 @@ function literalIssue(path: string, value: ValueNode, variablePaths: Map<string,
   }
 }
 
+/** How deep `isClean` recurses; deeper values are left to the walk of `variablesIssue` (no stack). */
+const CLEAN_DEPTH = 64;
+
+/**
+ * Whether every string and key in `value` is fine: the common answer, found by a plain recursive pass that
+ * records no path and allocates nothing. False also for values nested deeper than `depth`, or whose
+ * inherited enumerable keys (for-in sees them) are bad: then the walk below decides, and names the problem.
+ */
+function isClean(value: unknown, depth: number): boolean {
+  if (typeof value === 'string') return textProblem(value) === null;
+  if (typeof value !== 'object' || value === null) return true;
+  if (depth === 0) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!isClean(value[i], depth - 1)) return false;
+    return true;
+  }
+  const object = value as Record<string, unknown>;
+  for (const name in object) {
+    if (textProblem(name) !== null || !isClean(object[name], depth - 1)) return false;
+  }
+  return true;
+}
+
 /**
  * The first bad string (or object key) among the variables' values, at any depth, in the same order as a
  * depth-first walk. Iterative: a hostile 100,000-level JSON value costs no stack. The values still to see are
@@ -148,6 +171,11 @@ function literalIssue(path: string, value: ValueNode, variablePaths: Map<string,
 function variablesIssue(variablePaths: Map<string, string>, variableValues: unknown): Issue | null {
   if (variablePaths.size === 0 || typeof variableValues !== 'object' || variableValues === null) return null;
   const values = variableValues as Record<string, unknown>;
+  let clean = true;
+  for (const name of variablePaths.keys()) {
+    if (Object.hasOwn(values, name) && !isClean(values[name], CLEAN_DEPTH)) clean = false;
+  }
+  if (clean) return null;
   const pending: unknown[] = [];
   const pendingKeys: Array<string | number> = [];
   const pendingIn: number[] = [];
