@@ -282,7 +282,7 @@ export class MetricsCatalog {
    * Definitions for the increment path, from the cache when fresh, otherwise with one query for all that
    * are missing. Returns domains by ref and metrics by `domain\0metric` (null = known not to exist).
    */
-  async resolve(pairs: Array<{ domain: string; metric: string }>): Promise<{
+  async resolve(pairs: ReadonlyArray<{ readonly domain: string; readonly metric: string }>): Promise<{
     domain(ref: string): DomainInfo | null;
     metric(domainRef: string, ref: string): MetricInfo | null;
   }> {
@@ -292,7 +292,11 @@ export class MetricsCatalog {
     const localMetrics = new Map<string, MetricInfo | null>();
     const missingDomains = new Set<string>();
     const missingMetrics = new Set<string>();
+    let previous: { readonly domain: string; readonly metric: string } | undefined;
     for (const pair of pairs) {
+      // A batch usually repeats its pair from one event to the next: looked up once.
+      if (previous && pair.domain === previous.domain && pair.metric === previous.metric) continue;
+      previous = pair;
       const domain = local.has(pair.domain) ? { value: local.get(pair.domain)! } : this.#domains.get(pair.domain);
       if (domain) local.set(pair.domain, domain.value);
       else missingDomains.add(pair.domain);
@@ -328,9 +332,14 @@ export class MetricsCatalog {
         this.#cache(this.#metrics, key, localMetrics.get(key) ?? null);
       }
     }
+    // The last metric asked for is remembered: the increment path asks once per event, mostly for the same one.
+    let last: { domainRef: string; ref: string; metric: MetricInfo | null } | undefined;
     return {
       domain: (ref) => local.get(ref) ?? null,
-      metric: (domainRef, ref) => localMetrics.get(metricKey(domainRef, ref)) ?? null,
+      metric: (domainRef, ref) => {
+        if (last?.domainRef !== domainRef || last.ref !== ref) last = { domainRef, ref, metric: localMetrics.get(metricKey(domainRef, ref)) ?? null };
+        return last.metric;
+      },
     };
   }
 

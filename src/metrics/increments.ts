@@ -89,7 +89,7 @@ export class Increments {
     if (this.#isFilteredBot(caller)) return this.#rejectBots(events);
 
     const isService = caller.viewer.kind === 'service';
-    const resolved = await this.#catalog.resolve(events.map((e) => ({ domain: e.domain, metric: e.metric })));
+    const resolved = await this.#catalog.resolve(events);
 
     // Open domains: create unknown metrics on first use (services always; others when the domain's new
     // metrics are public, since they could not increment a private one anyway).
@@ -124,10 +124,9 @@ export class Increments {
     events.forEach((event, index) => {
       const domain = resolved.domain(event.domain);
       if (!domain) return void rejected.push({ index, reason: 'unknown_domain' });
-      const key = `${event.domain}\u0000${event.metric}`;
-      const metric = resolved.metric(event.domain, event.metric) ?? created.get(key);
+      const metric = resolved.metric(event.domain, event.metric) ?? created.get(`${event.domain}\u0000${event.metric}`);
       if (!metric) {
-        if (overCap.has(key)) return void rejected.push({ index, reason: 'too_many_metrics' });
+        if (overCap.has(`${event.domain}\u0000${event.metric}`)) return void rejected.push({ index, reason: 'too_many_metrics' });
         return void rejected.push({ index, reason: domain.openMetrics && !isService && !domain.publicMetrics ? 'not_public' : 'unknown_metric' });
       }
       if (!isService && !metric.public) return void rejected.push({ index, reason: 'not_public' });

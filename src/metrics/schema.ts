@@ -2,9 +2,9 @@ import { createContextCache } from '@pothos/core';
 import DataLoader from 'dataloader';
 import { z } from 'zod';
 import { reportIncrements } from '../ops/events.ts';
-import { OBJECT_ID_MAX, objectRefSchema } from '../objects/object-ref.ts';
+import { OBJECT_ID_MAX, isValidObjectRef, objectRefSchema } from '../objects/object-ref.ts';
 import { ObjectRef, ObjectRefInput } from '../objects/schema.ts';
-import { builder } from '../schema/builder.ts';
+import { builder, validationFailure, type ValidationIssue } from '../schema/builder.ts';
 import type { Context } from '../server/context.ts';
 import { apiError, badInput, forbidden, notFound } from '../server/errors.ts';
 import { IDEMPOTENCY_KEY_MAX, idempotencyKeyProblem, idempotencyKeySchema } from '../server/idempotency.ts';
@@ -202,7 +202,7 @@ MetricRef.implement({
       description:
         'Counters: the sum of all increments (of the object and/or category when given; of everything otherwise), folded or not. Gauges: the recorded LIFETIME value (of the object when given, else the one recorded without object), 0 when none.',
       args: {
-        object: t.arg({ type: ObjectRefInput }),
+        object: t.arg({ type: ObjectRefInput, validate: objectRefSchema }),
         category: t.arg.string({ validate: categorySchema }),
       },
       resolve: (metric, args, ctx) => ctx.services.metrics.queries.total(metric, args),
@@ -216,7 +216,7 @@ MetricRef.implement({
         period: t.arg({ type: PeriodEnum, required: true }),
         from: t.arg({ type: 'DateTime' }),
         to: t.arg({ type: 'DateTime' }),
-        object: t.arg({ type: ObjectRefInput }),
+        object: t.arg({ type: ObjectRefInput, validate: objectRefSchema }),
         category: t.arg.string({ validate: categorySchema }),
         timezone: t.arg.string({ defaultValue: 'UTC', validate: timezoneSchema, description: 'IANA time zone of the period boundaries.' }),
       },
@@ -323,6 +323,7 @@ const IncrementInput = builder.inputType('IncrementInput', {
   fields: (t) => ({
     domain: t.id({ required: true }),
     metric: t.id({ required: true }),
+    // Validated with the whole list by the increment resolver (checkEventObjects), not per object by the plugin.
     object: t.field({ type: ObjectRefInput }),
     by: t.int({ defaultValue: 1 }),
     // Lengths are checked by the increment service (cheaper than per-field validators on hot batches).
@@ -504,6 +505,7 @@ builder.mutationFields((t) => ({
       if (events.length > ctx.config.metrics.maxBatch) {
         throw badInput(`Too many events: ${events.length} (at most ${ctx.config.metrics.maxBatch} per call)`);
       }
+      checkEventObjects(events);
       checkRefLengths(events);
       checkEventIds(events);
       if (events.length > 0) await ctx.services.rateLimiter.consume(ctx, 'increment', events.length);
@@ -579,7 +581,7 @@ builder.mutationFields((t) => ({
       value: t.arg.float({ required: true }),
       period: t.arg({ type: PeriodEnum, required: true }),
       date: t.arg({ type: 'DateTime' }),
-      object: t.arg({ type: ObjectRefInput }),
+      object: t.arg({ type: ObjectRefInput, validate: objectRefSchema }),
       timezone: t.arg.string({ defaultValue: 'UTC', validate: timezoneSchema, description: 'IANA time zone of the period boundaries.' }),
     },
     resolve: async (_root, args, ctx) => {
@@ -618,6 +620,23 @@ function reported(source: string, outcome: IncrementOutcome): IncrementOutcome {
   return outcome;
 }
 
+/**
+ * The objects of the events, as the validation plugin would check each ObjectRefInput (objectRefSchema; the same
+ * error, `events.3.object.type: ...`, every issue listed), in one pass over the list that allocates nothing for
+ * valid objects (isValidObjectRef: the schema only judges the ones that pre-check does not accept).
+ */
+function checkEventObjects(events: ReadonlyArray<{ object?: { type: string; id: string; label?: string | null | undefined } | null | undefined }>): void {
+  let issues: ValidationIssue[] | undefined;
+  for (let index = 0; index < events.length; index++) {
+    const object = events[index]!.object;
+    if (object == null || isValidObjectRef(object)) continue;
+    const result = objectRefSchema.safeParse(object);
+    if (result.success) continue;
+    for (const issue of result.error.issues) (issues ??= []).push({ message: issue.message, path: ['events', index, 'object', ...issue.path] });
+  }
+  if (issues) throw validationFailure(issues);
+}
+
 /** Domain and metric refs longer than any valid ref fail the call (BAD_USER_INPUT naming the event). */
 function checkRefLengths(events: ReadonlyArray<{ domain: string | number; metric: string | number }>): void {
   for (let index = 0; index < events.length; index++) {
@@ -651,16 +670,9 @@ function toEvent(input: {
   at?: Date | null | undefined;
   id?: string | number | null | undefined;
 }) {
-  return {
-    domain: String(input.domain),
-    metric: String(input.metric),
-    object: input.object ?? null,
-    by: input.by ?? 1,
-    category: input.category || null,
-    domId: input.domId || null,
-    at: input.at ?? null,
-    key: input.id == null ? null : incrementKey.event(String(input.id)),
-  };
+  // The service reads the input as it is (missing, null and empty category or domId all mean none); only an
+  // id needs a copy, to carry its stored key.
+  return input.id == null ? input : { ...input, key: incrementKey.event(String(input.id)) };
 }
 
 // ---------------------------------------------------------------- live metrics (live.ts)
@@ -679,7 +691,7 @@ builder.subscriptionField('metric', (t) =>
     args: {
       domain: t.arg.id({ required: true, validate: domainLookupSchema }),
       metric: t.arg.id({ required: true, validate: metricLookupSchema }),
-      object: t.arg({ type: ObjectRefInput }),
+      object: t.arg({ type: ObjectRefInput, validate: objectRefSchema }),
       category: t.arg.string({ validate: categorySchema }),
     },
     subscribe: async (_root, args, ctx) => {

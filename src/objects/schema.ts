@@ -1,4 +1,5 @@
 import { createContextCache } from '@pothos/core';
+import { z } from 'zod';
 import { builder } from '../schema/builder.ts';
 import type { Context } from '../server/context.ts';
 import { objectRefSchema, type ObjectRefValue } from './object-ref.ts';
@@ -11,16 +12,24 @@ async function tombstoneOf(ref: ObjectRefValue, ctx: Context): Promise<Tombstone
   return ref.tombstone !== undefined ? ref.tombstone : tombstoneLoader(ctx).load(ref);
 }
 
-export const ObjectRefInput = builder
-  .inputType('ObjectRefInput', {
-    description: 'An object of your application: its type (e.g. "Article"), its id, and an optional display label.',
-    fields: (t) => ({
-      type: t.string({ required: true }),
-      id: t.id({ required: true }),
-      label: t.string({ required: false }),
-    }),
-  })
-  .validate(objectRefSchema);
+/**
+ * Validated where it is used, not by the type: every argument or input field of this type declares
+ * `validate: objectRefSchema` (lists: `objectRefListSchema`), except `IncrementInput.object`, which the
+ * `increment` resolver checks over the whole list of events (metrics/schema.ts `checkIncrementInputs`). A
+ * type-level schema would make the validation plugin copy every IncrementInput of a 1,000-event batch to
+ * validate its object. test/hardening/object-ref-validation.test.ts checks that no use goes unvalidated.
+ */
+export const ObjectRefInput = builder.inputType('ObjectRefInput', {
+  description: 'An object of your application: its type (e.g. "Article"), its id, and an optional display label.',
+  fields: (t) => ({
+    type: t.string({ required: true }),
+    id: t.id({ required: true }),
+    label: t.string({ required: false }),
+  }),
+});
+
+export { objectRefSchema };
+export const objectRefListSchema = z.array(objectRefSchema);
 
 export const ObjectRef = builder.objectRef<ObjectRefValue>('ObjectRef').implement({
   description:

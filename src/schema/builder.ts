@@ -87,15 +87,7 @@ export const builder = new SchemaBuilder<{
     nodesQueryOptions: false,
   },
   validation: {
-    validationError: (result) => {
-      const issues = result.issues.map((issue) => ({
-        path: (issue.path ?? [])
-          .map((segment) => (typeof segment === 'object' && segment !== null && 'key' in segment ? segment.key : segment))
-          .join('.'),
-        message: issue.message,
-      }));
-      return badInput(issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; '), { issues });
-    },
+    validationError: (result) => validationFailure(result.issues),
   },
   // Field costs for the query cost limit (server/query-cost.ts computes it before execution): a field costs
   // 1 unless its `complexity` option says otherwise; a list costs its items (first/limit, see there) or the
@@ -132,3 +124,23 @@ builder.addScalarType('JSON', JSONResolver);
 
 builder.queryType({});
 builder.mutationType({});
+
+/** A validation issue as schemas report it (Standard Schema): a message and where, within the arguments. */
+export interface ValidationIssue {
+  readonly message: string;
+  readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined;
+}
+
+/**
+ * The one form of a validation failure (the validation plugin's, and resolvers that validate a whole list
+ * themselves): BAD_USER_INPUT whose message lists each issue as `path: message`, with the issues in extensions.
+ */
+export function validationFailure(issues: readonly ValidationIssue[]) {
+  const listed = issues.map((issue) => ({
+    path: (issue.path ?? [])
+      .map((segment) => (typeof segment === 'object' && segment !== null && 'key' in segment ? segment.key : segment))
+      .join('.'),
+    message: issue.message,
+  }));
+  return badInput(listed.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; '), { issues: listed });
+}

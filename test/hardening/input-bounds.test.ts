@@ -179,6 +179,11 @@ describe('input bounds', () => {
     await refused(t.gql(INCREMENT, { e: [{ domain, metric: 'c' }, { domain, metric: 'c', category: long(129) }] }), /events\.1\.category: must be at most 128/);
     await refused(t.gql(INCREMENT, { e: [{ domain, metric: 'c', domId: long(257) }] }), /events\.0\.domId: must be at most 256/);
     await refused(t.gql(INCREMENT, { e: [{ domain, metric: 'c', object: { type: 'Item', id: long(257) } }] }), /id: must be at most 256/);
+    // Every bad object of the batch is named, as the validation plugin names them elsewhere.
+    await refused(
+      t.gql(INCREMENT, { e: [{ domain, metric: 'c', object: item }, { domain, metric: 'c', object: { type: '9lives', id: '' } }, { domain, metric: 'c', object: { ...item, label: long(257) } }] }),
+      /^events\.1\.object\.type: must start with a letter or _[^;]*; events\.1\.object\.id: must not be empty; events\.2\.object\.label: must be at most 256 characters$/,
+    );
   });
 
   it('incrementObjects: too many ids, an id too long, a bad object type', async () => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { boundedJsonSchema, JSON_MAX_DEPTH } from '../../objects/json-bounds.ts';
-import { ObjectRef, ObjectRefInput } from '../../objects/schema.ts';
+import { ObjectRef, ObjectRefInput, objectRefListSchema, objectRefSchema } from '../../objects/schema.ts';
 import { builder } from '../../schema/builder.ts';
 import { badInput } from '../../server/errors.ts';
 import { callerScope, IDEMPOTENCY_KEY_MAX, idempotencyKeySchema } from '../../server/idempotency.ts';
@@ -76,10 +76,10 @@ const VerbTemplate = builder.objectRef<{ verb: string; template: string }>('Verb
 
 const LogActionInput = builder.inputType('LogActionInput', {
   fields: (t) => ({
-    actor: t.field({ type: ObjectRefInput, required: true, description: 'A user may only name itself.' }),
+    actor: t.field({ type: ObjectRefInput, required: true, validate: objectRefSchema, description: 'A user may only name itself.' }),
     verb: t.string({ required: true }),
-    targets: t.field({ type: [ObjectRefInput], required: false }),
-    related: t.field({ type: [ObjectRefInput], required: false }),
+    targets: t.field({ type: [ObjectRefInput], required: false, validate: objectRefListSchema }),
+    related: t.field({ type: [ObjectRefInput], required: false, validate: objectRefListSchema }),
     data: t.field({
       type: 'JSON',
       required: false,
@@ -110,10 +110,10 @@ builder.queryFields((t) => ({
         'Actions by object: as actor, target, related, or involving it in any role (filters combine), newest first by timestamp; `first`/`last` at most 100. Users see only actions of their feed or their own; services all.',
       authScopes: { authenticated: true },
       args: {
-        actor: t.arg({ type: ObjectRefInput, required: false }),
-        target: t.arg({ type: ObjectRefInput, required: false }),
-        related: t.arg({ type: ObjectRefInput, required: false }),
-        involving: t.arg({ type: ObjectRefInput, required: false }),
+        actor: t.arg({ type: ObjectRefInput, required: false, validate: objectRefSchema }),
+        target: t.arg({ type: ObjectRefInput, required: false, validate: objectRefSchema }),
+        related: t.arg({ type: ObjectRefInput, required: false, validate: objectRefSchema }),
+        involving: t.arg({ type: ObjectRefInput, required: false, validate: objectRefSchema }),
         verbs: t.arg.stringList({ required: false, validate: verbsSchema }),
         since: t.arg({ type: 'DateTime', required: false, description: 'Only actions with timestamp >= since.' }),
         until: t.arg({ type: 'DateTime', required: false, description: 'Only actions with timestamp <= until.' }),

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { boundedJsonSchema, checkJsonSize } from '../../objects/json-bounds.ts';
 import type { ObjectRefValue } from '../../objects/object-ref.ts';
-import { ObjectRef, ObjectRefInput } from '../../objects/schema.ts';
+import { ObjectRef, ObjectRefInput, objectRefSchema } from '../../objects/schema.ts';
 import { builder } from '../../schema/builder.ts';
 import { MAX_DESCRIPTION_LENGTH } from './common.ts';
 
@@ -14,7 +14,7 @@ builder.mutationFields((t) => ({
       'The object was deleted in your application: actions keep showing it as a tombstone (or, with `deleteActions`, are deleted); trackers on it are removed; forgetting a user (USER_TYPE) also removes its trackers, feed and unread count.',
     authScopes: { service: true },
     args: {
-      object: t.arg({ type: ObjectRefInput, required: true }),
+      object: t.arg({ type: ObjectRefInput, required: true, validate: objectRefSchema }),
       description: t.arg.string({
         required: false,
         description: 'Default: the object\'s label (given, or the latest the log knows), else "Type id".',

@@ -1,4 +1,4 @@
-import { ObjectRef, ObjectRefInput } from '../../objects/schema.ts';
+import { ObjectRef, ObjectRefInput, objectRefSchema } from '../../objects/schema.ts';
 import { builder } from '../../schema/builder.ts';
 import type { TrackerRecord } from '../model.ts';
 import { canSeeTracker, ownOrService, verbsSchema, whose } from './common.ts';
@@ -40,7 +40,7 @@ builder.node(TrackerRef, {
 
 const TrackInput = builder.inputType('TrackInput', {
   fields: (t) => ({
-    object: t.field({ type: ObjectRefInput, required: false }),
+    object: t.field({ type: ObjectRefInput, required: false, validate: objectRefSchema }),
     objectType: t.string({ required: false, description: 'Track every object of this type (instead of `object`).' }),
     verbs: t.stringList({
       required: false,
@@ -69,7 +69,7 @@ const TrackInput = builder.inputType('TrackInput', {
 
 const UntrackInput = builder.inputType('UntrackInput', {
   fields: (t) => ({
-    object: t.field({ type: ObjectRefInput, required: false }),
+    object: t.field({ type: ObjectRefInput, required: false, validate: objectRefSchema }),
     objectType: t.string({ required: false }),
     verbs: t.stringList({ required: false, validate: verbsSchema, description: 'Verbs to stop tracking; all when omitted.' }),
     mute: t.boolean({
@@ -111,7 +111,7 @@ builder.queryFields((t) => ({
     type: [TrackerRef],
     description: 'Trackers following the object (on it or on its type). Services see every owner; users only their own.',
     authScopes: { authenticated: true },
-    args: { object: t.arg({ type: ObjectRefInput, required: true }) },
+    args: { object: t.arg({ type: ObjectRefInput, required: true, validate: objectRefSchema }) },
     resolve: (_root, args, ctx) =>
       ctx.services.activity.trackersOf(ctx.em, args.object, ctx.viewer.kind === 'user' ? ctx.viewer.id : null),
   }),
