@@ -76,10 +76,18 @@ describe("the README's graphql-ws client", () => {
   it('survives a server stopped for 5 s: what was logged while it was away arrives once, in order, with the right counts', async () => {
     const user = uniqueId('restart');
     const log = await trackedDoc(user);
-    const client = startReadmeClient(instance!.url, () => signTestToken(user));
+    // The client's token comes through a gate, closed while the actions below are logged: whenever its backoff
+    // lets it retry, it cannot be back before they are all logged (a fast retry made the gap no gap).
+    let gate: Promise<void> = Promise.resolve();
+    let openGate = () => {};
+    const client = startReadmeClient(instance!.url, async () => {
+      await gate;
+      return signTestToken(user);
+    });
     clients.push(client);
     await untilLive(client, log);
 
+    gate = new Promise<void>((resolve) => (openGate = resolve));
     expect(await instance!.stop()).toBe(0);
     await expect.poll(() => client.closes.length).toBeGreaterThan(0);
     expect(client.closes[0]!.code).toBe(1001);
@@ -89,6 +97,7 @@ describe("the README's graphql-ws client", () => {
     // Logged before the client is back (its backoff after 5 s of refusals is a few seconds): it must replay them.
     const missed = [await log('missed-1'), await log('missed-2'), await log('missed-3')];
     const loggedAt = Date.now();
+    openGate();
     await expect.poll(() => client.connects.length, { timeout: 60_000, interval: 200 }).toBeGreaterThan(connectsBefore);
     expect(client.connects[connectsBefore]!).toBeGreaterThan(loggedAt); // the gap really was a gap
     const after = await log('after');
