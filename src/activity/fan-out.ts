@@ -2,8 +2,12 @@ import type { Em } from '../db/orm.ts';
 import type { Row } from './action-store.ts';
 import { RECORD_CHANGES_FROM } from './change-stream.ts';
 import type { ActionRecord } from './model.ts';
-import { actionShapeSql, shapeKeySql, shapeSql, unseenAfter, upsertCellsSql } from './feed-cells.ts';
+import { actionShapeSql, leaveCellsSql, shapeKeySql, shapeSql, unseenAfter, upsertCellsSql } from './feed-cells.ts';
 import { readUnseenSql } from './seen-watermark.ts';
+
+/** The seen epoch of the user of source row `s`, read from its counter row (`USER_COUNTER`), 0 without one. */
+const USER_EPOCH = 'coalesce(w.seen_epoch, 0)';
+const USER_COUNTER = 'left join activity_unread_counter w on w.user_id = s.user_id';
 
 /**
  * Fan-out on write (see README.md in this folder): when an action is logged or amended by grouping, the
@@ -203,7 +207,8 @@ function groupedCellParts(action: ActionRecord, unread: boolean): Part[] {
     },
     {
       name: 'cell_src',
-      sql: `select s.*, ${shapeSql('s.verb', 's.level', 's.actor_type', 's.object_types', 's.tracker_ids')} as shape
+      sql: `select s.user_id, ${shapeSql('s.verb', 's.level', 's.actor_type', 's.object_types', 's.tracker_ids')} as shape,
+              s.verb, s.level, s.actor_type, s.object_types, s.tracker_ids, s.total, s.unread, s.unseen, s.epoch
          from (select c.user_id, c.tracker_ids, n.verb, n.level, n.actor_type, n.object_types,
                       1 as total, ?::int as unread, ?::int as unseen, coalesce(w.seen_epoch, 0) as epoch
                  from candidates c cross join new_shape n left join activity_unread_counter w on w.user_id = c.user_id
@@ -211,12 +216,9 @@ function groupedCellParts(action: ActionRecord, unread: boolean): Part[] {
                select m.user_id, m.tracker_ids, n.verb, n.level, n.actor_type, n.object_types, m.total, m.unread, m.unseen, coalesce(w.seen_epoch, 0)
                  from muted_entries m cross join new_shape n left join activity_unread_counter w on w.user_id = m.user_id) s
        union all
-       select c.user_id, k.tracker_ids, k.verb, k.level, k.actor_type, k.object_types,
-              -(not c.was_archived)::int, -c.was_unread::int, -c.was_unseen::int, coalesce(w.seen_epoch, 0), k.shape
-         from candidates c join activity_feed_cell k on k.id = c.old_cell left join activity_unread_counter w on w.user_id = c.user_id
+       ${leaveCellsSql('candidates', 'old_cell', { total: 'not s.was_archived', unread: 's.was_unread', unseen: 's.was_unseen' }, USER_EPOCH, USER_COUNTER)}
        union all
-       select m.user_id, k.tracker_ids, k.verb, k.level, k.actor_type, k.object_types, -m.total, -m.unread, -m.unseen, coalesce(w.seen_epoch, 0), k.shape
-         from muted_entries m join activity_feed_cell k on k.id = m.cell_id left join activity_unread_counter w on w.user_id = m.user_id`,
+       ${leaveCellsSql('muted_entries', 'cell_id', { total: 's.total', unread: 's.unread', unseen: 's.unseen' }, USER_EPOCH, USER_COUNTER)}`,
       params: [unread ? 1 : 0, unread ? 1 : 0],
     },
     upsertCellsPart('cell_src'),

@@ -55,6 +55,23 @@ export function unseenAfter(c: string, d: string, e: string): string {
 export const CELL_SOURCE_COLUMNS = 'user_id, shape, verb, level, actor_type, object_types, tracker_ids, total, unread, unseen, epoch';
 
 /**
+ * Rows of a cell source (CELL_SOURCE_COLUMNS) taking entries out of the cells they are counted in: for each row of
+ * `source` (alias `s`), whose cell id is the column `cellId`, minus its counted flags (`counted`: SQL over `s`, 0/1
+ * integers or booleans), judged at `epoch` (SQL; `join` may add the relation it reads, e.g. the user's counter).
+ */
+export function leaveCellsSql(
+  source: string,
+  cellId: string,
+  counted: { total: string; unread: string; unseen: string },
+  epoch: string,
+  join = '',
+): string {
+  return `select k.user_id, k.shape, k.verb, k.level, k.actor_type, k.object_types, k.tracker_ids,
+              -(${counted.total})::int, -(${counted.unread})::int, -(${counted.unseen})::int, ${epoch}
+         from ${source} s join activity_feed_cell k on k.id = s.${cellId} ${join}`;
+}
+
+/**
  * A CTE `name` applying the contributions of `source` (a relation with CELL_SOURCE_COLUMNS, several rows per cell
  * allowed, negative for entries leaving a shape) to the cells, summed per (user, shape), in user order; returns
  * `id, user_id, shape` of every cell written. `onePerCell`: the source has one row per (user, shape) already.

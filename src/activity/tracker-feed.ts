@@ -3,8 +3,11 @@ import type { Row } from './action-store.ts';
 import type { PendingFeedEvent } from './feed-events.ts';
 import { removedEvents, removeFeedEntries } from './feed-removal.ts';
 import { pgBigintArray, pgTextArray, type TrackerRecord } from './model.ts';
-import { actionObjectTypesSql, shapeSql, upsertCells } from './feed-cells.ts';
+import { actionObjectTypesSql, leaveCellsSql, shapeSql, upsertCells } from './feed-cells.ts';
 import { lockUserState, unseenSql } from './seen-watermark.ts';
+
+/** What an entry `s` counts in its cell: total unless archived; unread and unseen unless archived. */
+const COUNTED_FLAGS = { total: 'not s.archived', unread: 's.unread and not s.archived', unseen: 's.unseen and not s.archived' };
 
 /**
  * Feeds follow trackers (actrack computes `feed()` from the current trackers): when a tracker is created or
@@ -79,9 +82,7 @@ export async function backfillTracker(em: Em, tracker: TrackerRecord, limit: num
               (not archived)::int as total, (unread and not archived)::int as unread, (unseen and not archived)::int as unseen, ${e} as epoch
          from shaped
        union all
-       select k.user_id, k.shape, k.verb, k.level, k.actor_type, k.object_types, k.tracker_ids,
-              -(not s.archived)::int, -(s.unread and not s.archived)::int, -(s.unseen and not s.archived)::int, ${e}
-         from shaped s join activity_feed_cell k on k.id = s.old_cell
+       ${leaveCellsSql('shaped', 'old_cell', COUNTED_FLAGS, e)}
      ),
      ${upsertCells('cells', 'cell_src')},
      written as (
@@ -126,9 +127,7 @@ export async function dropUnmatchedEntries(em: Em, ownerId: string, trackerId: n
               (not archived)::int as total, (unread and not archived)::int as unread, (unseen and not archived)::int as unseen, ${e} as epoch
          from moving
        union all
-       select k.user_id, k.shape, k.verb, k.level, k.actor_type, k.object_types, k.tracker_ids,
-              -(not m.archived)::int, -(m.unread and not m.archived)::int, -(m.unseen and not m.archived)::int, ${e}
-         from moving m join activity_feed_cell k on k.id = m.cell_id
+       ${leaveCellsSql('moving', 'cell_id', COUNTED_FLAGS, e)}
      ),
      ${upsertCells('cells', 'cell_src')},
      moved as (
