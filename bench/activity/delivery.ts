@@ -175,21 +175,28 @@ export async function measureDelivery(run: DeliveryRun): Promise<DeliveryResult>
   }
 }
 
-/** The same delivery through bare graphql-yoga + graphql-ws (no trackql plugins, no database). */
-export async function bareYogaDelivery(subscriberCount: number, rounds: number, query: string, log: (line: string) => void): Promise<DeliveryResult> {
+/** Starts bare-yoga.ts in a child process (extra `env` on top of this one's) and resolves with its URL once it listens. */
+export async function startBareYoga(env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', path.join(here, 'bare-yoga.ts')], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
   });
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const match = /listening (\S+)/.exec(out);
-        if (match) resolve(match[1]!);
-      });
-      child.once('exit', (code) => reject(new Error(`bare-yoga exited (${code})`)));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /listening (\S+)/.exec(out);
+      if (match) resolve(match[1]!);
     });
+    child.once('exit', (code) => reject(new Error(`bare-yoga exited (${code})`)));
+  });
+  return { child, url };
+}
+
+/** The same delivery through bare graphql-yoga + graphql-ws (no trackql plugins, no database). */
+export async function bareYogaDelivery(subscriberCount: number, rounds: number, query: string, log: (line: string) => void): Promise<DeliveryResult> {
+  const { child, url } = await startBareYoga();
+  try {
     let next = 0;
     return await measureDelivery({
       pid: child.pid!,

@@ -14,12 +14,11 @@
  * 20,000 sockets cannot be held by one server process here: its open-file limit is 20,000 (`ulimit -Hn`, not
  * raisable in this container) and the server needs a few descriptors for Postgres, its listener and its files.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { openSubscribers, rssKiB } from './delivery.ts';
+import { openSubscribers, rssKiB, startBareYoga } from './delivery.ts';
 import { createDatabase, dropDatabase } from './dataset.ts';
 import { startInstance } from '../../test/support/instances.ts';
 import { UNLIMITED_SERVER_ENV } from '../load.ts';
@@ -123,20 +122,8 @@ export async function trackqlIdleMemory(n: number, dir: string, snapshot: boolea
 
 export async function bareYogaIdleMemory(n: number, dir: string, snapshot: boolean, log: (l: string) => void): Promise<IdleMemory> {
   fs.mkdirSync(dir, { recursive: true });
-  const child: ChildProcess = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', path.join(here, 'bare-yoga.ts')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...probeEnv(dir, snapshot) },
-  });
+  const { child, url } = await startBareYoga(probeEnv(dir, snapshot));
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const match = /listening (\S+)/.exec(out);
-        if (match) resolve(match[1]!);
-      });
-      child.once('exit', (code) => reject(new Error(`bare-yoga exited (${code})`)));
-    });
     return await measure(child.pid!, url.replace(/^http/, 'ws'), (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}${i}`), false, n, dir, log);
   } finally {
     if (child.exitCode === null) {
