@@ -78,6 +78,15 @@ function matchedParts(action: ActionRecord, mutesApply: boolean): Part[] {
         group by owner_id`,
       params: [],
     },
+    // The matched users' counter rows, locked in user order before any cell or entry of theirs: every writer of
+    // a user's feed takes that row first (seen-watermark.ts lockUserState); taking the cells first deadlocked
+    // against markAllRead & co. The epoch read here is the current one (a lock waits for a concurrent markAllSeen).
+    {
+      name: 'locked',
+      sql: `select c.user_id, c.seen_epoch from activity_unread_counter c
+        where c.user_id in (select user_id from matched) order by c.user_id for update`,
+      params: [],
+    },
   ];
 }
 
@@ -100,7 +109,7 @@ function newActionCellParts(action: ActionRecord, unread: boolean): Part[] {
               1 as total, ?::int as unread, ?::int as unseen, coalesce(c.seen_epoch, 0) as epoch
          from matched m
          cross join (select a.*, ${actionShapeSql('a.verb', 'a.level', 'a.actor_type', 'a.object_types')} as key from action_shape a) n
-         left join activity_unread_counter c on c.user_id = m.user_id`,
+         left join locked c on c.user_id = m.user_id`,
       params: [unread ? 1 : 0, unread ? 1 : 0],
     },
     upsertCellsPart('cell_src', true),
@@ -211,10 +220,10 @@ function groupedCellParts(action: ActionRecord, unread: boolean): Part[] {
               s.verb, s.level, s.actor_type, s.object_types, s.tracker_ids, s.total, s.unread, s.unseen, s.epoch
          from (select c.user_id, c.tracker_ids, n.verb, n.level, n.actor_type, n.object_types,
                       1 as total, ?::int as unread, ?::int as unseen, coalesce(w.seen_epoch, 0) as epoch
-                 from candidates c cross join new_shape n left join activity_unread_counter w on w.user_id = c.user_id
+                 from candidates c cross join new_shape n left join locked w on w.user_id = c.user_id
                union all
                select m.user_id, m.tracker_ids, n.verb, n.level, n.actor_type, n.object_types, m.total, m.unread, m.unseen, coalesce(w.seen_epoch, 0)
-                 from muted_entries m cross join new_shape n left join activity_unread_counter w on w.user_id = m.user_id) s
+                 from muted_entries m cross join new_shape n left join locked w on w.user_id = m.user_id) s
        union all
        ${leaveCellsSql('candidates', 'old_cell', { total: 'not s.was_archived', unread: 's.was_unread', unseen: 's.was_unseen' }, USER_EPOCH, USER_COUNTER)}
        union all
@@ -289,9 +298,14 @@ export async function fanOut(
   // above the unmutable level.
   const mutesApply = action.level < levels.unmutable;
   if (grouped) {
-    // Lock the action's existing feed entries first (in user order, like every other writer). The
-    // statement below then starts with a snapshot taken after any concurrent markRead/markUnread of
-    // this action committed, so `was_unread` is current and the counter deltas stay exact.
+    // Lock the counter rows of the users who have the action, then its feed entries (in user order, like every
+    // other writer: counter row first). The statement below then starts with a snapshot taken after any
+    // concurrent markRead/markUnread of this action committed, so `was_unread` is current and the counter
+    // deltas stay exact.
+    await em.execute(
+      `select 1 from activity_unread_counter where user_id in (select user_id from activity_feed_entry where action_id = ?) order by user_id for update`,
+      [action.id],
+    );
     await em.execute(`select 1 from activity_feed_entry where action_id = ? order by user_id for update`, [action.id]);
   }
   const parts = [

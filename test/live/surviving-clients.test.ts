@@ -76,14 +76,11 @@ describe("the README's graphql-ws client", () => {
   it('survives a server stopped for 5 s: what was logged while it was away arrives once, in order, with the right counts', async () => {
     const user = uniqueId('restart');
     const log = await trackedDoc(user);
-    // The client's token comes through a gate, closed while the actions below are logged: whenever its backoff
-    // lets it retry, it cannot be back before they are all logged (a fast retry made the gap no gap).
+    // Every connection attempt waits at a gate, closed while the actions below are logged: whenever its backoff
+    // lets it retry, the client cannot be back before they are all logged (a fast retry made the gap no gap).
     let gate: Promise<void> = Promise.resolve();
     let openGate = () => {};
-    const client = startReadmeClient(instance!.url, async () => {
-      await gate;
-      return signTestToken(user);
-    });
+    const client = startReadmeClient(instance!.url, () => signTestToken(user), () => gate);
     clients.push(client);
     await untilLive(client, log);
 

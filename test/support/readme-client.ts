@@ -28,14 +28,23 @@ export interface ReadmeClient {
  * is evaluated with the page's functions (`fetchToken`, `render`, `refetchFeed`) supplied by the test, the URL
  * pointed at the test server and a Node websocket implementation.
  */
-export function startReadmeClient(url: string, fetchToken: () => Promise<string>): ReadmeClient {
+/**
+ * `beforeConnect` (test harness only, around the README's own `connectionParams`): awaited before every
+ * connection attempt sends its `connection_init`, so a test can keep the client away for a while.
+ */
+export function startReadmeClient(url: string, fetchToken: () => Promise<string>, beforeConnect: () => Promise<void> = async () => {}): ReadmeClient {
   const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
   const block = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('subscription LiveFeed'));
   if (!block) throw new Error('README has no ```js block with subscription LiveFeed');
   const code = block.replace(/^import .*$/m, '').replace("'wss://trackql.example.com/graphql'", JSON.stringify(url.replace(/^http/, 'ws')));
   const state: ReadmeClient = { client: undefined as unknown as Client, rendered: [], refetches: 0, closes: [], connects: [] };
   const create = (options: ClientOptions) => {
-    const client = createClient({ ...options, webSocketImpl: WebSocket });
+    const params = options.connectionParams;
+    const connectionParams = async () => {
+      await beforeConnect();
+      return typeof params === 'function' ? await params() : params;
+    };
+    const client = createClient({ ...options, connectionParams, webSocketImpl: WebSocket });
     client.on('closed', (event) => {
       const e = event as { code: number; reason: string };
       state.closes.push({ code: e.code, reason: String(e.reason), at: Date.now() });
