@@ -71,14 +71,18 @@ function cellsWhere(userId: string, filters: CountFilters, readableLevel: number
   };
 }
 
-type Sums = [total: number, unread: number, unseen: number];
+/** A JSON value as the driver gives it (node-postgres parses json, PGlite may leave it text). */
+function jsonValue<T>(value: unknown, empty: T): T {
+  if (value === null || value === undefined) return empty;
+  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
+}
 
 /**
  * Rows per key for each of `by` (in that order; rows of one key by key value), in one statement over the user's
- * cells: one index range, one hash aggregate with at most two grouping sets, (a) the asked columns other than the
- * trackers (few distinct combinations: verbs x levels x actor types x object type lists) and (b) the tracker
- * lists, sent back as one JSON value. The split per key (each verb, level, actor type; each element of the
- * object type and tracker lists) adds up these grouped rows here, which is a pass over as many rows as the
+ * cells: one index range and one hash aggregate with at most two grouping sets, (a) the asked columns other than
+ * the trackers (few distinct combinations: verbs x levels x actor types x object type lists) and (b) the tracker
+ * lists, each set sent back as one JSON list. The split per key value (each verb, level, actor type; each element
+ * of the object type and tracker lists) adds up these grouped rows here, in one pass over as many rows as the
  * statement returns. Keys not asked are neither grouped nor sent.
  */
 export async function feedCountsBy(
@@ -92,54 +96,49 @@ export async function feedCountsBy(
   if (keys.length === 0) return [];
   const shapeKeys = keys.filter((k) => k !== 'TRACKER');
   const byTracker = keys.includes('TRACKER');
-  const columns = [...shapeKeys.map((k) => KEY_COLUMN[k]), ...(byTracker ? [KEY_COLUMN.TRACKER] : [])];
-  const sets = [
-    ...(shapeKeys.length > 0 ? [`(${shapeKeys.map((k) => `k.${KEY_COLUMN[k]}`).join(', ')})`] : []),
-    ...(byTracker ? [`(k.tracker_ids)`] : []),
-  ];
+  const shapeColumns = shapeKeys.map((k) => KEY_COLUMN[k]);
+  const sets = [...(shapeColumns.length > 0 ? [`(${shapeColumns.map((c) => `k.${c}`).join(', ')})`] : []), ...(byTracker ? [`(k.tracker_ids)`] : [])];
   const cells = cellsWhere(userId, filters, readableLevel);
-  // A grouped row of set (a) has a null `tracker_ids` (the column is not null in the table), one of set (b) has
-  // null in the other columns.
+  // `tracker_ids` is not null in the table: null in a grouped row means set (a).
+  const sums = `g.total, g.unread, g.unseen`;
   const rows = await em.execute<Row[]>(
-    `select json_agg(json_build_array(${columns.map((c) => `g.${c}`).join(', ')}, g.total, g.unread, g.unseen)) as rows
-       from (select ${columns.map((c) => `k.${c}`).join(', ')}, sum(k.total) as total, sum(k.unread) as unread, sum(${cells.unseen}) as unseen
+    `select ${shapeColumns.length > 0 ? `json_agg(json_build_array(${shapeColumns.map((c) => `g.${c}`).join(', ')}, ${sums}))${byTracker ? ` filter (where g.tracker_ids is null)` : ''}` : 'null'} as shapes,
+            ${byTracker ? `json_agg(json_build_array(g.tracker_ids, ${sums})) filter (where g.tracker_ids is not null)` : 'null'} as trackers
+       from (select ${[...shapeColumns, ...(byTracker ? ['tracker_ids'] : [])].map((c) => `k.${c}`).join(', ')},
+                    sum(k.total) as total, sum(k.unread) as unread, sum(${cells.unseen}) as unseen
                from activity_feed_cell k
               where ${cells.where}
               group by grouping sets (${sets.join(', ')})) g`,
     [userId, ...cells.params],
   );
-  const raw = rows[0]?.['rows'];
-  const grouped = (typeof raw === 'string' ? JSON.parse(raw) : (raw ?? [])) as unknown[][];
-  const sums = new Map<FeedCountKey, Map<string, Sums>>(keys.map((k) => [k, new Map()]));
-  const add = (key: FeedCountKey, value: unknown, n: Sums) => {
-    const perKey = sums.get(key)!;
-    const name = key === 'LEVEL' ? levelName(Number(value)) : String(value);
-    const s = perKey.get(name);
-    if (s) {
-      s[0] += n[0];
-      s[1] += n[1];
-      s[2] += n[2];
-    } else perKey.set(name, [n[0], n[1], n[2]]);
-  };
-  const trackerAt = byTracker ? columns.length - 1 : -1;
-  for (const row of grouped) {
-    const n: Sums = [Number(row[columns.length]), Number(row[columns.length + 1]), Number(row[columns.length + 2])];
-    const trackers = byTracker ? (row[trackerAt] as number[] | null) : null;
-    if (trackers) {
-      for (const id of trackers) add('TRACKER', id, n);
-      continue;
+  // Per key, the rows by value; the sums are bigint in SQL, JSON numbers here (exact up to 2^53).
+  const perKey = new Map<FeedCountKey, Map<string | number, FeedCountRow>>(keys.map((k) => [k, new Map()]));
+  const add = (by: FeedCountKey, counts: Map<string | number, FeedCountRow>, value: string | number, row: unknown[], at: number) => {
+    const sum = counts.get(value);
+    if (sum) {
+      sum.total += row[at] as number;
+      sum.unread += row[at + 1] as number;
+      sum.unseen += row[at + 2] as number;
+    } else {
+      const key = by === 'LEVEL' ? levelName(value as number) : String(value);
+      counts.set(value, { by, key, unread: row[at + 1] as number, unseen: row[at + 2] as number, total: row[at] as number });
     }
-    shapeKeys.forEach((key, i) => {
-      if (key === 'OBJECT_TYPE') for (const type of row[i] as string[]) add(key, type, n);
-      else add(key, row[i], n);
-    });
+  };
+  const at = shapeColumns.length;
+  for (const row of jsonValue<unknown[][]>(rows[0]?.['shapes'], [])) {
+    for (let i = 0; i < shapeKeys.length; i++) {
+      const key = shapeKeys[i]!;
+      const counts = perKey.get(key)!;
+      if (key === 'OBJECT_TYPE') for (const type of row[i] as string[]) add(key, counts, type, row, at);
+      else add(key, counts, row[i] as string | number, row, at);
+    }
   }
-  const out: FeedCountRow[] = [];
-  for (const key of keys) {
-    const perKey = [...sums.get(key)!].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
-    for (const [name, [total, unread, unseen]] of perKey) out.push({ by: key, key: name, unread, unseen, total });
+  const trackerCounts = perKey.get('TRACKER');
+  if (trackerCounts) {
+    for (const row of jsonValue<unknown[][]>(rows[0]?.['trackers'], [])) for (const id of row[0] as number[]) add('TRACKER', trackerCounts, id, row, 1);
   }
-  return out;
+  // Rows of a key by key value (as text: the tracker's database id, the level's name).
+  return keys.flatMap((key) => [...perKey.get(key)!.values()].sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0)));
 }
 
 function hasFilters(filters: CountFilters): boolean {
