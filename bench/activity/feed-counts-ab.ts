@@ -7,7 +7,10 @@
  * `unreadCount` is the reference of the same run. Requests go in blocks of `COUNTS_AB_BLOCK` of one kind to one server,
  * the blocks alternating between the servers (which one goes first alternates too), so that besides the latency of
  * each request the CPU of each block is measured: the server process and the PostgreSQL backends of its
- * database (from /proc), steadier than latency on a shared machine. Read-only: the data sets are not changed.
+ * database (from /proc), steadier than latency on a shared machine. Read-only unless `COUNTS_AB_WRITES=1`, which
+ * adds logAction fanning out to the 1,000 users tracking the hot item, each call with a new verb (so every
+ * receiving user gets a new counter cell: the worst case of an index on the cells) and the same calls on both
+ * databases.
  *
  *   COUNTS_AB_OTHER=/work/wt/counts-ref COUNTS_AB_DB=counts_bench COUNTS_AB_OTHER_DB=counts_bench_main \
  *     node --experimental-strip-types bench/activity/feed-counts-ab.ts
@@ -21,7 +24,7 @@ import pg from 'pg';
 import { post, signTestToken, startInstance, type Instance } from '../../test/support/instances.ts';
 import { UNLIMITED_SERVER_ENV } from '../load.ts';
 import { describeMachine, median, percentile, processCpuSeconds } from '../machine.ts';
-import { MEASURED_USER } from './dataset.ts';
+import { HOT_ITEM, MEASURED_USER } from './dataset.ts';
 
 const other = process.env['COUNTS_AB_OTHER'];
 if (!other) throw new Error('COUNTS_AB_OTHER: the path of the other worktree');
@@ -49,6 +52,7 @@ async function cpuOf(instance: Instance, url: string): Promise<[server: number, 
 }
 const tracker = encodeGlobalID('Tracker', String(rows[0].id));
 
+const writes = process.env['COUNTS_AB_WRITES'] === '1';
 const requests: Array<[string, string]> = [
   ['unreadCount (reference: one counter row)', `{ unreadCount }`],
   ['feedCounts, 5 keys', `{ feedCounts(by: [VERB, OBJECT_TYPE, TRACKER, LEVEL, ACTOR_TYPE]) { by key unread unseen total } }`],
@@ -61,6 +65,22 @@ const requests: Array<[string, string]> = [
 const env = { ...UNLIMITED_SERVER_ENV, LOG_LEVEL: 'warn' };
 const [mine, ref] = await Promise.all([startInstance({ databaseUrl: ours, env }), startInstance({ databaseUrl: theirs, env, root: other })]);
 const me = await signTestToken(MEASURED_USER);
+const service = await signTestToken('bench-service', ['service']);
+const logAction = 'logAction fanning out to 1,000 feeds, a new verb each call (new cells)';
+if (writes) requests.push([logAction, '']);
+let verbs = 0;
+/** The request of `name` (logAction: the n-th new verb, the same on both servers). */
+function call(name: string, query: string, instance: Instance, n: number): Promise<unknown> {
+  if (name !== logAction) return gql(instance, query, me);
+  return post(
+    instance.url,
+    `mutation($input: LogActionInput!) { logAction(input: $input) { id } }`,
+    { input: { actor: { type: 'User', id: 'u5000', label: 'Someone' }, verb: `cells-ab-${process.pid}-${n}`, targets: [{ ...HOT_ITEM, label: 'The hot item' }] } },
+    service,
+  ).then(({ status, body }) => {
+    if (status !== 200 || body.errors?.length) throw new Error(`logAction failed: ${JSON.stringify(body.errors)}`);
+  });
+}
 type Side = { latency: number[]; cpu: number[]; server: number[]; postgres: number[] };
 const samples = new Map<string, { mine: Side; ref: Side }>(requests.map(([name]) => [name, { mine: { latency: [], cpu: [], server: [], postgres: [] }, ref: { latency: [], cpu: [], server: [], postgres: [] } }]));
 const loads: number[] = [];
@@ -68,12 +88,13 @@ const started = new Date();
 try {
   // Both answer the same (the other tree is the reference of correctness too).
   for (const [name, query] of requests) {
+    if (name === logAction) continue;
     const [a, b] = [await gql(mine, query, me), await gql(ref, query, me)];
     const norm = (d: unknown) => JSON.stringify(d, (_k, v: unknown) => (Array.isArray(v) ? [...v].map((x) => JSON.stringify(x)).sort() : v));
     if (norm(a) !== norm(b)) throw new Error(`${name}: the two trees answer differently`);
   }
   // Warm-up: every request a few times on both.
-  for (const [, query] of requests) for (let i = 0; i < 5; i++) await Promise.all([gql(mine, query, me), gql(ref, query, me)]);
+  for (const [name, query] of requests) for (let i = 0; i < 5; i++) await Promise.all([call(name, query, mine, verbs), call(name, query, ref, verbs++)]);
   for (let round = 0; round * block < iterations; round++) {
     loads.push(os.loadavg()[0]!);
     for (const [name, query] of requests) {
@@ -81,9 +102,10 @@ try {
       for (const [side, instance, url] of order) {
         const into = samples.get(name)![side];
         const cpu0 = await cpuOf(instance, url);
+        const first = verbs;
         for (let i = 0; i < block; i++) {
           const t0 = performance.now();
-          await gql(instance, query, me);
+          await call(name, query, instance, first + i);
           into.latency.push(performance.now() - t0);
         }
         const cpu1 = await cpuOf(instance, url);
@@ -91,6 +113,7 @@ try {
         into.postgres.push((cpu1[1] - cpu0[1]) / block);
         into.cpu.push((cpu1[0] + cpu1[1] - cpu0[0] - cpu0[1]) / block);
       }
+      if (name === logAction) verbs += block;
     }
   }
 } finally {
