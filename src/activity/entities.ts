@@ -159,6 +159,12 @@ export const FeedCellSchema = defineEntity({
     seenEpoch: p.integer().default(0),
   },
   uniques: [{ name: 'activity_feed_cell_user_shape_uniq', properties: ['userId', 'shape'] }],
+  /**
+   * feedCounts and filtered counts read the user's cells at or above a level (by default the readable one): this
+   * range skips the cells below it without visiting them. Both columns never change in a cell, so the updates
+   * of its counts stay HOT (no index entry); a new cell adds one entry.
+   */
+  indexes: [{ name: 'activity_feed_cell_user_level_idx', properties: ['userId', 'level'] }],
 });
 export class ActivityFeedCell extends FeedCellSchema.class {}
 FeedCellSchema.setClass(ActivityFeedCell);

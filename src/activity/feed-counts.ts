@@ -8,9 +8,11 @@ import { levelName, normaliseVerbs, pgTextArray } from './model.ts';
  * type, tracker, level, actor type), each row with how many are unread, unseen and in total; and unread/unseen
  * counts under filters. Exact and read from maintained counters: the user's cells (feed-cells.ts), one per entry
  * shape (verb, level, actor type, object types, matching trackers), which every write moves by exact deltas in
- * its own statement. A call reads the user's cells (one index range, as many rows as the feed has shapes, not
- * entries) and adds them up per key; the unseen number of a cell counts only at the user's seen epoch
- * (seen-watermark.ts). Without filters `unreadCount`/`unseenCount` stay one counter row.
+ * its own statement. A call is one statement over the user's cells (one index range, as many rows as the feed
+ * has shapes, not entries): feedCounts groups them by the asked columns in the database and splits the grouped
+ * rows per key value here; a filtered unreadCount/unseenCount is one sum. The unseen number of a cell counts
+ * only at the user's seen epoch (seen-watermark.ts). Without filters `unreadCount`/`unseenCount` stay one
+ * counter row. Nothing is cached: every call reads the database's current state.
  */
 
 export const FEED_COUNT_KEYS = ['VERB', 'OBJECT_TYPE', 'TRACKER', 'LEVEL', 'ACTOR_TYPE'] as const;
@@ -33,22 +35,22 @@ export interface FeedCountRow {
   total: number;
 }
 
-/**
- * The cell column each key groups by; TRACKER and OBJECT_TYPE group by the whole array first (few distinct
- * arrays), then each array's elements are counted (`unnest`).
- */
-const KEY_COLUMN: Record<FeedCountKey, { column: string; array: boolean }> = {
-  VERB: { column: 'verb', array: false },
-  LEVEL: { column: 'level', array: false },
-  ACTOR_TYPE: { column: 'actor_type', array: false },
-  TRACKER: { column: 'tracker_ids', array: true },
-  OBJECT_TYPE: { column: 'object_types', array: true },
+/** The cell column of each key; OBJECT_TYPE and TRACKER are arrays (an entry counts once per element). */
+const KEY_COLUMN: Record<FeedCountKey, string> = {
+  VERB: 'verb',
+  LEVEL: 'level',
+  ACTOR_TYPE: 'actor_type',
+  OBJECT_TYPE: 'object_types',
+  TRACKER: 'tracker_ids',
 };
 
-/** The user's cells under the filters, with the unseen number valid at the user's epoch: a CTE named `c`. */
-function cellsSql(filters: CountFilters, readableLevel: number): { sql: string; params: unknown[] } {
+/**
+ * The user's cells (alias `k`) under the filters, and the unseen number of cell `k` valid at the user's epoch
+ * (a cell's `unseen` counts only while its `seen_epoch` is the user's; no counter row: epoch 0).
+ */
+function cellsWhere(userId: string, filters: CountFilters, readableLevel: number): { where: string; unseen: string; params: unknown[] } {
   const where = [`k.user_id = ?`, `k.total > 0`, `k.level >= ?`];
-  const params: unknown[] = [filters.minLevel ?? readableLevel];
+  const params: unknown[] = [userId, filters.minLevel ?? readableLevel];
   const verbs = normaliseVerbs(filters.verbs);
   if (verbs) {
     where.push(`k.verb = any(?::text[])`);
@@ -63,18 +65,26 @@ function cellsSql(filters: CountFilters, readableLevel: number): { sql: string; 
     params.push(filters.trackerId);
   }
   return {
-    sql: `w as (select coalesce(max(seen_epoch), 0) as epoch from activity_unread_counter where user_id = ?),
-     c as (
-       select k.verb, k.level, k.actor_type, k.object_types, k.tracker_ids, k.total, k.unread,
-              case when k.seen_epoch = w.epoch then k.unseen else 0 end as unseen
-         from activity_feed_cell k cross join w
-        where ${where.join(' and ')}
-     )`,
+    where: where.join(' and '),
+    unseen: `case when k.seen_epoch = coalesce((select u.seen_epoch from activity_unread_counter u where u.user_id = ?), 0) then k.unseen else 0 end`,
     params,
   };
 }
 
-/** Rows per key for each of `by` (in that order; rows of one key by key value), in one statement. */
+/** A JSON value as the driver gives it (node-postgres parses json, PGlite may leave it text). */
+function jsonValue<T>(value: unknown, empty: T): T {
+  if (value === null || value === undefined) return empty;
+  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
+}
+
+/**
+ * Rows per key for each of `by` (in that order; rows of one key by key value), in one statement over the user's
+ * cells: one index range and one hash aggregate with at most two grouping sets, (a) the asked columns other than
+ * the trackers (few distinct combinations: verbs x levels x actor types x object type lists) and (b) the tracker
+ * lists, each set sent back as one JSON list. The split per key value (each verb, level, actor type; each element
+ * of the object type and tracker lists) adds up these grouped rows here, in one pass over as many rows as the
+ * statement returns. Keys not asked are neither grouped nor sent.
+ */
 export async function feedCountsBy(
   em: Em,
   userId: string,
@@ -84,43 +94,51 @@ export async function feedCountsBy(
 ): Promise<FeedCountRow[]> {
   const keys = [...new Set(by)];
   if (keys.length === 0) return [];
-  const cells = cellsSql(filters, readableLevel);
-  // One scan of the cells, one GROUPING SETS aggregate (a set per key); `g` tells which set a row belongs to.
-  const columns = keys.map((k) => `c.${KEY_COLUMN[k].column}`);
+  const shapeKeys = keys.filter((k) => k !== 'TRACKER');
+  const byTracker = keys.includes('TRACKER');
+  const shapeColumns = shapeKeys.map((k) => KEY_COLUMN[k]);
+  const sets = [...(shapeColumns.length > 0 ? [`(${shapeColumns.map((c) => `k.${c}`).join(', ')})`] : []), ...(byTracker ? [`(k.tracker_ids)`] : [])];
+  const cells = cellsWhere(userId, filters, readableLevel);
+  // `tracker_ids` is not null in the table: null in a grouped row means set (a).
+  const sums = `g.total, g.unread, g.unseen`;
   const rows = await em.execute<Row[]>(
-    `with ${cells.sql},
-     g as (
-       select grouping(${columns.join(', ')}) as g, ${columns.join(', ')},
-              sum(c.unread) as unread, sum(c.unseen) as unseen, sum(c.total) as total
-         from c group by grouping sets (${columns.map((col) => `(${col})`).join(', ')})
-     )
-     ${keys
-       .map((key, i) => {
-         const { column, array } = KEY_COLUMN[key];
-         const bit = 1 << (keys.length - 1 - i);
-         const mask = (1 << keys.length) - 1 - bit;
-         const value = array ? `unnest(g.${column})::text` : `g.${column}::text`;
-         return `select '${key}' as dim, x.key, sum(x.unread)::int as unread, sum(x.unseen)::int as unseen, sum(x.total)::int as total
-                   from (select ${value} as key, g.unread, g.unseen, g.total from g where g.g = ${mask}) x
-                  group by x.key`;
-       })
-       .join(' union all ')}`,
-    [userId, userId, ...cells.params],
+    `select ${shapeColumns.length > 0 ? `json_agg(json_build_array(${shapeColumns.map((c) => `g.${c}`).join(', ')}, ${sums}))${byTracker ? ` filter (where g.tracker_ids is null)` : ''}` : 'null'} as shapes,
+            ${byTracker ? `json_agg(json_build_array(g.tracker_ids, ${sums})) filter (where g.tracker_ids is not null)` : 'null'} as trackers
+       from (select ${[...shapeColumns, ...(byTracker ? ['tracker_ids'] : [])].map((c) => `k.${c}`).join(', ')},
+                    sum(k.total) as total, sum(k.unread) as unread, sum(${cells.unseen}) as unseen
+               from activity_feed_cell k
+              where ${cells.where}
+              group by grouping sets (${sets.join(', ')})) g`,
+    [userId, ...cells.params],
   );
-  const order = new Map(keys.map((k, i) => [k, i]));
-  return rows
-    .map((r) => {
-      const key = r['dim'] as FeedCountKey;
-      const raw = String(r['key']);
-      return {
-        by: key,
-        key: key === 'LEVEL' ? levelName(Number(raw)) : raw,
-        unread: Number(r['unread']),
-        unseen: Number(r['unseen']),
-        total: Number(r['total']),
-      };
-    })
-    .sort((x, y) => order.get(x.by)! - order.get(y.by)! || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+  // Per key, the rows by value; the sums are bigint in SQL, JSON numbers here (exact up to 2^53).
+  const perKey = new Map<FeedCountKey, Map<string | number, FeedCountRow>>(keys.map((k) => [k, new Map()]));
+  const add = (by: FeedCountKey, counts: Map<string | number, FeedCountRow>, value: string | number, row: unknown[], at: number) => {
+    const sum = counts.get(value);
+    if (sum) {
+      sum.total += row[at] as number;
+      sum.unread += row[at + 1] as number;
+      sum.unseen += row[at + 2] as number;
+    } else {
+      const key = by === 'LEVEL' ? levelName(value as number) : String(value);
+      counts.set(value, { by, key, unread: row[at + 1] as number, unseen: row[at + 2] as number, total: row[at] as number });
+    }
+  };
+  const at = shapeColumns.length;
+  for (const row of jsonValue<unknown[][]>(rows[0]?.['shapes'], [])) {
+    for (let i = 0; i < shapeKeys.length; i++) {
+      const key = shapeKeys[i]!;
+      const counts = perKey.get(key)!;
+      if (key === 'OBJECT_TYPE') for (const type of row[i] as string[]) add(key, counts, type, row, at);
+      else add(key, counts, row[i] as string | number, row, at);
+    }
+  }
+  const trackerCounts = perKey.get('TRACKER');
+  if (trackerCounts) {
+    for (const row of jsonValue<unknown[][]>(rows[0]?.['trackers'], [])) for (const id of row[0] as number[]) add('TRACKER', trackerCounts, id, row, 1);
+  }
+  // Rows of a key by key value (as text: the tracker's database id, the level's name).
+  return keys.flatMap((key) => [...perKey.get(key)!.values()].sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0)));
 }
 
 function hasFilters(filters: CountFilters): boolean {
@@ -130,11 +148,10 @@ function hasFilters(filters: CountFilters): boolean {
 /** Unread and unseen counts: the counter row without filters; with filters, the sum of the matching cells. */
 export async function filteredCounts(em: Em, userId: string, filters: CountFilters, readableLevel: number): Promise<{ unread: number; unseen: number }> {
   if (!hasFilters(filters)) return counterCounts(em, userId);
-  const cells = cellsSql(filters, readableLevel);
-  const rows = await em.execute<Row[]>(`with ${cells.sql} select coalesce(sum(unread), 0)::int as unread, coalesce(sum(unseen), 0)::int as unseen from c`, [
-    userId,
-    userId,
-    ...cells.params,
-  ]);
+  const cells = cellsWhere(userId, filters, readableLevel);
+  const rows = await em.execute<Row[]>(
+    `select coalesce(sum(k.unread), 0) as unread, coalesce(sum(${cells.unseen}), 0) as unseen from activity_feed_cell k where ${cells.where}`,
+    [userId, ...cells.params],
+  );
   return { unread: Number(rows[0]?.['unread'] ?? 0), unseen: Number(rows[0]?.['unseen'] ?? 0) };
 }

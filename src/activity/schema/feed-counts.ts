@@ -35,7 +35,7 @@ builder.queryFields((t) => ({
   feedCounts: t.field({
     type: [FeedCount],
     description:
-      'Counts per tab in one call: for each key of `by`, one row per value with the exact unread, unseen and total numbers of entries (archived excluded), under the same filters as unreadCount. Computed from the entries in one statement.',
+      'Counts per tab in one call: for each key of `by`, one row per value with the exact unread, unseen and total numbers of entries (archived excluded), under the same filters as unreadCount. Read from counters maintained per entry shape (verb, level, actor type, object types, trackers) in one statement: its cost follows the number of distinct shapes in the feed, not the number of entries.',
     authScopes: (_root, args) => ownOrService(args.user),
     args: {
       by: t.arg({ type: [FeedCountKeyRef], required: true }),
