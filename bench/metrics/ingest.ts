@@ -226,7 +226,7 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
     const byForm: Record<ReferenceForm, number[]> = { values: [], unnest: [] };
     const p50 = { without: [] as number[], withIds: [] as number[] };
     // CPU per 1,000 rows (ms): trackql's server and its PostgreSQL backends (no ids), and the reference's backends.
-    const cpu = { server: [] as number[], serverPg: [] as number[], reference: [] as number[] };
+    const cpu = { server: [] as number[], serverPg: [] as number[], reference: [] as number[], idsServer: [] as number[], idsPg: [] as number[] };
     // BENCH_BEFORE_ROOT's server, no ids: its rate and CPU per 1,000 rows.
     const previous = { rate: [] as number[], server: [] as number[], serverPg: [] as number[] };
     try {
@@ -246,6 +246,8 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
           const b = await ingestPhase(instance.url, token, keyed, serverPid, admin);
           withIds.push(b.rate);
           p50.withIds.push(b.p50);
+          cpu.idsServer.push(b.serverMsPerK);
+          cpu.idsPg.push(b.pgMsPerK);
         }
         const values = await pgInsertRate(database.url!, admin, metricId, 'values');
         const unnest = await pgInsertRate(database.url!, admin, metricId, 'unnest');
@@ -285,7 +287,7 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
     const notes = [
       `Rounds of ${SECONDS} s alternated without ids / with ids / pg VALUES / pg unnest, ${ROUNDS} times; medians. Per round: without ${without.map((v) => v.toFixed(0)).join(', ')}; with ids ${withIds.map((v) => v.toFixed(0)).join(', ')}; pg VALUES ${byForm.values.map((v) => v.toFixed(0)).join(', ')}; pg unnest ${byForm.unnest.map((v) => v.toFixed(0)).join(', ')} rows/s.`,
       ...(before ? [`Before (${BEFORE_ROOT}) per round: ${previous.rate.map((v) => v.toFixed(0)).join(', ')} rows/s; server CPU per 1,000 rows ${previous.server.map((v) => v.toFixed(1)).join(', ')} ms; its PostgreSQL backends ${previous.serverPg.map((v) => v.toFixed(1)).join(', ')} ms.`] : []),
-      `CPU per 1,000 rows (ms, from /proc) per round: trackql server ${cpu.server.map((v) => v.toFixed(1)).join(', ')}; its PostgreSQL backends ${cpu.serverPg.map((v) => v.toFixed(1)).join(', ')}; the reference's backends ${cpu.reference.map((v) => v.toFixed(1)).join(', ')}. On a machine shared with other work the rates also depend on how much CPU each process gets (the reference runs as ${PG_CONNECTIONS} backend processes, trackql's server as one); the CPU per row does not.`,
+      `CPU per 1,000 rows (ms, from /proc) per round: trackql server ${cpu.server.map((v) => v.toFixed(1)).join(', ')}; its PostgreSQL backends ${cpu.serverPg.map((v) => v.toFixed(1)).join(', ')}; the reference's backends ${cpu.reference.map((v) => v.toFixed(1)).join(', ')}${WITH_IDS ? `; with ids: trackql server ${cpu.idsServer.map((v) => v.toFixed(1)).join(', ')}, its PostgreSQL backends ${cpu.idsPg.map((v) => v.toFixed(1)).join(', ')} (medians without ids ${c.server.toFixed(1)} + ${c.serverPg.toFixed(1)} ms, with ids ${median(cpu.idsServer).toFixed(1)} + ${median(cpu.idsPg).toFixed(1)} ms)` : ''}. On a machine shared with other work the rates also depend on how much CPU each process gets (the reference runs as ${PG_CONNECTIONS} backend processes, trackql's server as one); the CPU per row does not.`,
       'autocannon and the pg reference run in the benchmark process on the same 2 cores as the server and PostgreSQL; the machine was also loaded by other engineers\' parallel work, so absolute figures vary between runs and only the ratios of one run mean much.',
     ];
     return { rows, notes };

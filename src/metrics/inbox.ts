@@ -24,6 +24,21 @@ export interface InboxStats {
   writes: number;
   /** Rows waiting for a flush right now. */
   queued: number;
+  /** Keyed flushes whose fast statement met a stored key and went through the full statement. */
+  keyConflicts: number;
+}
+
+/** Keyed flushes that use the full statement directly after the fast one met a stored key. */
+const FULL_AFTER_CONFLICT = 16;
+
+/** The fast keyed statement met a key that is stored already: a unique violation on metric_increment_key. */
+function isKeyConflict(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error || (typeof e === 'object' && e !== null); e = (e as { cause?: unknown }).cause) {
+    const { code, constraint, message } = e as { code?: unknown; constraint?: unknown; message?: unknown };
+    if (code === '23505') return constraint === 'metric_increment_key_pkey' || (typeof message === 'string' && message.includes('metric_increment_key_pkey'));
+    if ((e as { cause?: unknown }).cause === e) break;
+  }
+  return false;
 }
 
 /**
@@ -45,7 +60,44 @@ function keyPrefix(scope: string): string {
  * function will do for correctness: the statement compares scope and key on a hash match.
  */
 export function keyHash(stored: string): bigint {
-  return crypto.hash('md5', stored, 'buffer').readBigInt64BE(0);
+  return BigInt(keyHashText(stored));
+}
+
+/**
+ * keyHash as the decimal text the statement sends, computed without Buffer or BigInt (the hot path: md5 as hex
+ * is a quarter of the cost of md5 into a Buffer read as a BigInt, measured 1.0 against 3.8 µs per key).
+ */
+export function keyHashText(stored: string): string {
+  const hex = crypto.hash('md5', stored, 'hex');
+  return int64Text(parseInt(hex.slice(0, 8), 16), parseInt(hex.slice(8, 16), 16));
+}
+
+/** Decimal text of the signed 64-bit integer whose unsigned 32-bit halves are `hi` and `lo` (two's complement). */
+export function int64Text(hi: number, lo: number): string {
+  const negative = hi >= 0x8000_0000;
+  if (negative) {
+    lo = (~lo >>> 0) + 1;
+    hi = ~hi >>> 0;
+    if (lo === 0x1_0000_0000) {
+      lo = 0;
+      hi = (hi + 1) >>> 0;
+    }
+  }
+  // Long division of four 16-bit limbs by 10^7 (every intermediate stays below 2^53).
+  const limbs = [hi >>> 16, hi & 0xffff, lo >>> 16, lo & 0xffff];
+  let text = '';
+  for (;;) {
+    let rest = 0;
+    let zero = true;
+    for (let i = 0; i < 4; i++) {
+      const current = rest * 0x1_0000 + limbs[i]!;
+      limbs[i] = Math.floor(current / 10_000_000);
+      rest = current % 10_000_000;
+      if (limbs[i] !== 0) zero = false;
+    }
+    if (zero) return (negative ? '-' : '') + String(rest) + text;
+    text = String(rest).padStart(7, '0') + text;
+  }
 }
 
 export interface InboxOptions {
@@ -75,6 +127,14 @@ function arrayText(value: string): string {
  * all). A repeated key within one batch is a duplicate of its first occurrence, and a second key with the same
  * hash in one batch is such a collision (decided here, before the statement). Batches without keys use the
  * plain INSERT.
+ *
+ * That full statement is the exact one; a keyed batch first tries a fast one that assumes every key is new (a
+ * plain INSERT of keys and rows, no ON CONFLICT): measured against PostgreSQL 15 it costs half of the full
+ * statement's extra work per key (speculative insertion, reading back the stored keys and the subplans are the
+ * other half). When any key of the batch is stored already (or is being stored by a concurrent flush, which the
+ * unique index waits for), the fast statement fails as a whole on the unique index, stores nothing, and the
+ * batch goes through the full statement. So a batch is either entirely new keys, stored by one statement, or
+ * decided by the full statement, as before.
  */
 export class Inbox {
   readonly #orm: Orm;
@@ -85,14 +145,17 @@ export class Inbox {
   #timer: NodeJS.Timeout | undefined;
   #inflight = new Set<Promise<void>>();
   #closed = false;
-  readonly #stats: InboxStats = { flushes: 0, rows: 0, writes: 0, queued: 0 };
-  readonly #keyHash: (stored: string) => bigint;
+  readonly #stats: InboxStats = { flushes: 0, rows: 0, writes: 0, queued: 0, keyConflicts: 0 };
+  readonly #keyHash: (stored: string) => string;
+  /** Keyed flushes left that go straight to the full statement (after the fast one met a stored key). */
+  #fullStatements = 0;
 
   constructor(orm: Orm, config: MetricsConfig, logger: Logger, options: InboxOptions = {}) {
     this.#orm = orm;
     this.#config = config;
     this.#logger = logger;
-    this.#keyHash = options.keyHash ?? keyHash;
+    const chosen = options.keyHash;
+    this.#keyHash = chosen ? (stored) => String(chosen(stored)) : keyHashText;
   }
 
   stats(): InboxStats {
@@ -155,7 +218,7 @@ export class Inbox {
     const duplicates: number[][] = batch.map(() => []);
     const keyed = batch.some((waiter) => waiter.rows.some((row) => row.key));
     /** Stored key by hash, within this batch; and the keys sent without their hash (taken by another key). */
-    const seen = keyed ? new Map<bigint, string>() : undefined;
+    const seen = keyed ? new Map<string, string>() : undefined;
     const collided = new Set<string>();
     batch.forEach((waiter, w) => {
       const prefix = seen ? keyPrefix(waiter.scope) : '';
@@ -170,11 +233,11 @@ export class Inbox {
             if (other === stored) return void duplicates[w]!.push(r);
             if (other === undefined) {
               seen.set(h, stored);
-              hash = String(h);
+              hash = h;
             } else {
               if (collided.has(stored)) return void duplicates[w]!.push(r);
               collided.add(stored);
-              this.#logger.warn({ hash: String(h) }, 'metrics inbox: two increment ids with one hash in a batch; the second counts without being remembered');
+              this.#logger.warn({ hash: h }, 'metrics inbox: two increment ids with one hash in a batch; the second counts without being remembered');
             }
           }
           hashes.push(hash);
@@ -204,42 +267,72 @@ export class Inbox {
               from unnest(${columns}) as u(m, ot, oi, c, d, a, ms)`,
         );
       } else {
-        // `fresh`: the keys this statement holds now, inserted or taken over from an expired key, and the
-        // slots held by another key (a collision: no-op update, so that the held key is read under the row
-        // lock, committed by whichever transaction). Events whose hash comes back count; the others are
-        // duplicates. Both filters are hashed subplans over `fresh`: no per-row lookups, no join.
-        const expired = sql`x.created_at < now() - make_interval(hours => ${this.#config.dedupeHours})`;
-        const repeated = await query<{ n: number; counted: boolean }>(
-          em,
-          sql`with fresh as (
-                insert into metric_increment_key as x (hash, scope, key)
-                select h, s, k from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) as t(h, s, k)
-                where h is not null
-                on conflict (hash) do update
-                  set scope = case when ${expired} then excluded.scope else x.scope end,
-                      key = case when ${expired} then excluded.key else x.key end,
-                      created_at = case when ${expired} then now() else x.created_at end
-                  where ${expired} or ((x.scope, x.key) <> (excluded.scope, excluded.key)
-                    and (x.scope, x.key) <> ('', 'md5:' || md5(length(excluded.scope) || ':' || excluded.scope || excluded.key)))
-                returning hash, scope, key
-              ),
-              stored as (
-                insert into metric_inbox (metric_id, object_type, object_id, category, dom_id, amount, occurred_at)
-                select m, ot, oi, c, d, a, to_timestamp(ms / 1000.0)
-                from unnest(${columns}, ${list(hashes)}::int8[]) as u(m, ot, oi, c, d, a, ms, h)
-                where h is null or h in (select hash from fresh)
-              )
-              select n::int as n, h in (select hash from fresh) as counted
-              from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) with ordinality as u(h, s, k, n)
-              where h is not null and (h, s, k) not in (select hash, scope, key from fresh)`,
-        );
-        for (const { n, counted } of repeated) {
-          if (counted) {
-            this.#logger.warn({ row: n }, 'metrics inbox: an increment id shares its hash with another stored id; it counts without being remembered');
-            continue;
+        // Fast path: every key is new (the usual case: a retry is the exception), so a plain INSERT of the keys
+        // next to the rows, without ON CONFLICT's speculative insertion or reading back what was stored. A key
+        // that is stored already (a duplicate, an expired key, a collision), or committed meanwhile by another
+        // flush, fails the whole statement on the unique index; nothing of it is stored, and the full statement
+        // below decides those rows exactly. After such a conflict the next keyed flushes go straight to the full
+        // statement (retries come in bursts).
+        let full = this.#fullStatements > 0;
+        if (full) this.#fullStatements -= 1;
+        else {
+          try {
+            await query(
+              em,
+              sql`with keys as (
+                    insert into metric_increment_key (hash, scope, key)
+                    select h, s, k from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) as t(h, s, k)
+                    where h is not null
+                  )
+                  insert into metric_inbox (metric_id, object_type, object_id, category, dom_id, amount, occurred_at)
+                  select m, ot, oi, c, d, a, to_timestamp(ms / 1000.0)
+                  from unnest(${columns}) as u(m, ot, oi, c, d, a, ms)`,
+            );
+          } catch (error) {
+            if (!isKeyConflict(error)) throw error;
+            full = true;
+            this.#fullStatements = FULL_AFTER_CONFLICT;
+            this.#stats.keyConflicts += 1;
           }
-          const [w, r] = origin[Number(n) - 1]!;
-          duplicates[w]!.push(r);
+        }
+        if (full) {
+          // `fresh`: the keys this statement holds now, inserted or taken over from an expired key, and the
+          // slots held by another key (a collision: no-op update, so that the held key is read under the row
+          // lock, committed by whichever transaction). Events whose hash comes back count; the others are
+          // duplicates. Both filters are hashed subplans over `fresh`: no per-row lookups, no join.
+          const expired = sql`x.created_at < now() - make_interval(hours => ${this.#config.dedupeHours})`;
+          const repeated = await query<{ n: number; counted: boolean }>(
+            em,
+            sql`with fresh as (
+                  insert into metric_increment_key as x (hash, scope, key)
+                  select h, s, k from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) as t(h, s, k)
+                  where h is not null
+                  on conflict (hash) do update
+                    set scope = case when ${expired} then excluded.scope else x.scope end,
+                        key = case when ${expired} then excluded.key else x.key end,
+                        created_at = case when ${expired} then now() else x.created_at end
+                    where ${expired} or ((x.scope, x.key) <> (excluded.scope, excluded.key)
+                      and (x.scope, x.key) <> ('', 'md5:' || md5(length(excluded.scope) || ':' || excluded.scope || excluded.key)))
+                  returning hash, scope, key
+                ),
+                stored as (
+                  insert into metric_inbox (metric_id, object_type, object_id, category, dom_id, amount, occurred_at)
+                  select m, ot, oi, c, d, a, to_timestamp(ms / 1000.0)
+                  from unnest(${columns}, ${list(hashes)}::int8[]) as u(m, ot, oi, c, d, a, ms, h)
+                  where h is null or h in (select hash from fresh)
+                )
+                select n::int as n, h in (select hash from fresh) as counted
+                from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) with ordinality as u(h, s, k, n)
+                where h is not null and (h, s, k) not in (select hash, scope, key from fresh)`,
+          );
+          for (const { n, counted } of repeated) {
+            if (counted) {
+              this.#logger.warn({ row: n }, 'metrics inbox: an increment id shares its hash with another stored id; it counts without being remembered');
+              continue;
+            }
+            const [w, r] = origin[Number(n) - 1]!;
+            duplicates[w]!.push(r);
+          }
         }
       }
     } catch (error) {
