@@ -31,10 +31,16 @@ export interface InboxStats {
 /** Keyed flushes that use the full statement directly after the fast one met a stored key. */
 const FULL_AFTER_CONFLICT = 16;
 
-/** The fast keyed statement met a key that is stored already: a unique violation on metric_increment_key. */
+/**
+ * The fast keyed statement met a key that is stored already (a unique violation on metric_increment_key), or
+ * deadlocked waiting for one that a concurrent flush was storing (keys are inserted in hash order, which
+ * prevents that between flushes; a deadlock found all the same is handled like a conflict): either way it
+ * stored nothing and the full statement decides.
+ */
 function isKeyConflict(error: unknown): boolean {
-  for (let e: unknown = error; e instanceof Error || (typeof e === 'object' && e !== null); e = (e as { cause?: unknown }).cause) {
+  for (let e: unknown = error; typeof e === 'object' && e !== null; e = (e as { cause?: unknown }).cause) {
     const { code, constraint, message } = e as { code?: unknown; constraint?: unknown; message?: unknown };
+    if (code === '40P01') return true;
     if (code === '23505') return constraint === 'metric_increment_key_pkey' || (typeof message === 'string' && message.includes('metric_increment_key_pkey'));
     if ((e as { cause?: unknown }).cause === e) break;
   }
@@ -282,7 +288,7 @@ export class Inbox {
               sql`with keys as (
                     insert into metric_increment_key (hash, scope, key)
                     select h, s, k from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) as t(h, s, k)
-                    where h is not null
+                    where h is not null order by h
                   )
                   insert into metric_inbox (metric_id, object_type, object_id, category, dom_id, amount, occurred_at)
                   select m, ot, oi, c, d, a, to_timestamp(ms / 1000.0)
@@ -306,7 +312,7 @@ export class Inbox {
             sql`with fresh as (
                   insert into metric_increment_key as x (hash, scope, key)
                   select h, s, k from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) as t(h, s, k)
-                  where h is not null
+                  where h is not null order by h
                   on conflict (hash) do update
                     set scope = case when ${expired} then excluded.scope else x.scope end,
                         key = case when ${expired} then excluded.key else x.key end,
