@@ -4,6 +4,8 @@ import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
 import { apiError } from '../server/errors.ts';
 import type { InboxRow } from './model.ts';
+import type { RawBuilder } from 'kysely';
+import type { Em } from '../db/orm.ts';
 import { query, sql } from './sql.ts';
 
 interface Waiter {
@@ -116,6 +118,44 @@ function arrayText(value: string): string {
   return /["\\]/.test(value) ? `"${value.replace(/["\\]/g, '\\$&')}"` : `"${value}"`;
 }
 
+/** A PostgreSQL array literal of already formatted elements. */
+const list = (items: Array<string | number>) => `{${items.join(',')}}`;
+
+/** The inbox columns of the rows of `batch`, in order, as array literals (cheaper than the driver's per-element conversion). */
+function columnsOf(batch: ReadonlyArray<{ rows: InboxRow[] }>): RawBuilder<unknown> {
+  const metricIds: number[] = [];
+  const objectTypes: string[] = [];
+  const objectIds: string[] = [];
+  const categories: string[] = [];
+  const domIds: string[] = [];
+  const amounts: number[] = [];
+  const times: number[] = [];
+  for (const { rows } of batch) {
+    for (const row of rows) {
+      metricIds.push(row.metricId);
+      objectTypes.push(arrayText(row.objectType));
+      objectIds.push(arrayText(row.objectId));
+      categories.push(arrayText(row.category));
+      domIds.push(arrayText(row.domId));
+      amounts.push(row.amount);
+      times.push(row.occurredAt);
+    }
+  }
+  return sql`${list(metricIds)}::int[], ${list(objectTypes)}::text[], ${list(objectIds)}::text[],
+             ${list(categories)}::text[], ${list(domIds)}::text[], ${list(amounts)}::int[], ${list(times)}::bigint[]`;
+}
+
+/** The INSERT of inbox rows from `columns` (columnsOf); `extra` adds a column `h` to filter on with `where`. */
+function insertRows(columns: RawBuilder<unknown>, extra?: RawBuilder<unknown>, where?: RawBuilder<unknown>): RawBuilder<unknown> {
+  return extra
+    ? sql`insert into metric_inbox (metric_id, object_type, object_id, category, dom_id, amount, occurred_at)
+          select m, ot, oi, c, d, a, to_timestamp(ms / 1000.0)
+          from unnest(${columns}${extra}) as u(m, ot, oi, c, d, a, ms, h) ${where ?? sql``}`
+    : sql`insert into metric_inbox (metric_id, object_type, object_id, category, dom_id, amount, occurred_at)
+          select m, ot, oi, c, d, a, to_timestamp(ms / 1000.0)
+          from unnest(${columns}) as u(m, ot, oi, c, d, a, ms)`;
+}
+
 /**
  * Group commit into the append-only inbox. `enqueue` resolves once its rows are committed; everything
  * queued within METRICS_FLUSH_DELAY_MS (and everything that arrives while a flush is in flight) goes into
@@ -207,140 +247,64 @@ export class Inbox {
   }
 
   async #flush(batch: Waiter[], count: number): Promise<void> {
-    // Whole columns as array literals built here (cheaper than the driver's per-element conversion).
-    const metricIds: number[] = [];
-    const objectTypes: string[] = [];
-    const objectIds: string[] = [];
-    const categories: string[] = [];
-    const domIds: string[] = [];
-    const amounts: number[] = [];
-    const times: number[] = [];
-    // Keyed batches only: each sent row's key hash (NULL: none), scope and key, where it comes from, the
-    // duplicates per waiter.
-    const hashes: string[] = [];
-    const scopes: string[] = [];
-    const keys: string[] = [];
-    const origin: Array<[waiter: number, row: number]> = [];
-    const duplicates: number[][] = batch.map(() => []);
     const keyed = batch.some((waiter) => waiter.rows.some((row) => row.key));
-    /** Stored key by hash, within this batch; and the keys sent without their hash (taken by another key). */
-    const seen = keyed ? new Map<string, string>() : undefined;
-    const collided = new Set<string>();
-    batch.forEach((waiter, w) => {
-      const prefix = seen ? keyPrefix(waiter.scope) : '';
-      const scope = seen ? arrayText(waiter.scope) : '';
-      waiter.rows.forEach((row, r) => {
-        if (seen) {
-          let hash = 'NULL';
-          if (row.key) {
-            const stored = prefix + row.key;
-            const h = this.#keyHash(stored);
-            const other = seen.get(h);
-            if (other === stored) return void duplicates[w]!.push(r);
-            if (other === undefined) {
-              seen.set(h, stored);
-              hash = h;
-            } else {
-              if (collided.has(stored)) return void duplicates[w]!.push(r);
-              collided.add(stored);
-              this.#logger.warn({ hash: h }, 'metrics inbox: two increment ids with one hash in a batch; the second counts without being remembered');
-            }
-          }
-          hashes.push(hash);
-          scopes.push(hash === 'NULL' ? '""' : scope);
-          keys.push(hash === 'NULL' ? '""' : arrayText(row.key!));
-          origin.push([w, r]);
-        }
-        metricIds.push(row.metricId);
-        objectTypes.push(arrayText(row.objectType));
-        objectIds.push(arrayText(row.objectId));
-        categories.push(arrayText(row.category));
-        domIds.push(arrayText(row.domId));
-        amounts.push(row.amount);
-        times.push(row.occurredAt);
-      });
-    });
-    const list = (items: Array<string | number>) => `{${items.join(',')}}`;
-    const columns = sql`${list(metricIds)}::int[], ${list(objectTypes)}::text[], ${list(objectIds)}::text[],
-                        ${list(categories)}::text[], ${list(domIds)}::text[], ${list(amounts)}::int[], ${list(times)}::bigint[]`;
+    const duplicates: number[][] = batch.map(() => []);
     try {
       const em = this.#orm.em.fork();
+      let full = false;
       if (!keyed) {
-        await query(
-          em,
-          sql`insert into metric_inbox (metric_id, object_type, object_id, category, dom_id, amount, occurred_at)
-              select m, ot, oi, c, d, a, to_timestamp(ms / 1000.0)
-              from unnest(${columns}) as u(m, ot, oi, c, d, a, ms)`,
-        );
+        await query(em, insertRows(columnsOf(batch)));
+      } else if (this.#fullStatements > 0) {
+        this.#fullStatements -= 1;
+        full = true;
       } else {
         // Fast path: every key is new (the usual case: a retry is the exception), so a plain INSERT of the keys
-        // next to the rows, without ON CONFLICT's speculative insertion or reading back what was stored. A key
-        // that is stored already (a duplicate, an expired key, a collision), or committed meanwhile by another
-        // flush, fails the whole statement on the unique index; nothing of it is stored, and the full statement
-        // below decides those rows exactly. After such a conflict the next keyed flushes go straight to the full
-        // statement (retries come in bursts).
-        let full = this.#fullStatements > 0;
-        if (full) this.#fullStatements -= 1;
-        else {
-          try {
-            await query(
-              em,
-              sql`with keys as (
-                    insert into metric_increment_key (hash, scope, key)
-                    select h, s, k from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) as t(h, s, k)
-                    where h is not null order by h
-                  )
-                  insert into metric_inbox (metric_id, object_type, object_id, category, dom_id, amount, occurred_at)
-                  select m, ot, oi, c, d, a, to_timestamp(ms / 1000.0)
-                  from unnest(${columns}) as u(m, ot, oi, c, d, a, ms)`,
-            );
-          } catch (error) {
-            if (!isKeyConflict(error)) throw error;
-            full = true;
-            this.#fullStatements = FULL_AFTER_CONFLICT;
-            this.#stats.keyConflicts += 1;
+        // next to the rows, without ON CONFLICT's speculative insertion, reading back what was stored, or
+        // de-duplicating the batch here first. A key that is stored already (a duplicate, an expired key, a
+        // collision), committed meanwhile by another flush (the unique index waits for it), or present twice in
+        // the batch fails the whole statement on the unique index; nothing of it is stored, and the full
+        // statement decides those rows exactly. After such a conflict the next keyed flushes go straight to the
+        // full statement (retries come in bursts).
+        const hashes: string[] = [];
+        const keys: string[] = [];
+        const scopes: string[] = [];
+        const scope = batch[0]!.scope;
+        const oneScope = batch.every((waiter) => waiter.scope === scope);
+        for (const waiter of batch) {
+          const prefix = keyPrefix(waiter.scope);
+          const quoted = oneScope ? '' : arrayText(waiter.scope);
+          for (const row of waiter.rows) {
+            if (row.key) {
+              hashes.push(this.#keyHash(prefix + row.key));
+              keys.push(arrayText(row.key));
+            } else {
+              hashes.push('NULL');
+              keys.push('""');
+            }
+            if (!oneScope) scopes.push(quoted);
           }
         }
-        if (full) {
-          // `fresh`: the keys this statement holds now, inserted or taken over from an expired key, and the
-          // slots held by another key (a collision: no-op update, so that the held key is read under the row
-          // lock, committed by whichever transaction). Events whose hash comes back count; the others are
-          // duplicates. Both filters are hashed subplans over `fresh`: no per-row lookups, no join.
-          const expired = sql`x.created_at < now() - make_interval(hours => ${this.#config.dedupeHours})`;
-          const repeated = await query<{ n: number; counted: boolean }>(
+        // One caller's batch (the usual case) sends its scope once instead of once per row.
+        const keyRows = oneScope
+          ? sql`select h, ${scope}::text, k from unnest(${list(hashes)}::int8[], ${list(keys)}::text[]) as t(h, k)`
+          : sql`select h, s, k from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) as t(h, s, k)`;
+        try {
+          await query(
             em,
-            sql`with fresh as (
-                  insert into metric_increment_key as x (hash, scope, key)
-                  select h, s, k from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) as t(h, s, k)
-                  where h is not null order by h
-                  on conflict (hash) do update
-                    set scope = case when ${expired} then excluded.scope else x.scope end,
-                        key = case when ${expired} then excluded.key else x.key end,
-                        created_at = case when ${expired} then now() else x.created_at end
-                    where ${expired} or ((x.scope, x.key) <> (excluded.scope, excluded.key)
-                      and (x.scope, x.key) <> ('', 'md5:' || md5(length(excluded.scope) || ':' || excluded.scope || excluded.key)))
-                  returning hash, scope, key
-                ),
-                stored as (
-                  insert into metric_inbox (metric_id, object_type, object_id, category, dom_id, amount, occurred_at)
-                  select m, ot, oi, c, d, a, to_timestamp(ms / 1000.0)
-                  from unnest(${columns}, ${list(hashes)}::int8[]) as u(m, ot, oi, c, d, a, ms, h)
-                  where h is null or h in (select hash from fresh)
+            sql`with keys as (
+                  insert into metric_increment_key (hash, scope, key)
+                  ${keyRows} where h is not null order by h
                 )
-                select n::int as n, h in (select hash from fresh) as counted
-                from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) with ordinality as u(h, s, k, n)
-                where h is not null and (h, s, k) not in (select hash, scope, key from fresh)`,
+                ${insertRows(columnsOf(batch))}`,
           );
-          for (const { n, counted } of repeated) {
-            if (counted) {
-              this.#logger.warn({ row: n }, 'metrics inbox: an increment id shares its hash with another stored id; it counts without being remembered');
-              continue;
-            }
-            const [w, r] = origin[Number(n) - 1]!;
-            duplicates[w]!.push(r);
-          }
+        } catch (error) {
+          if (!isKeyConflict(error)) throw error;
+          full = true;
+          this.#fullStatements = FULL_AFTER_CONFLICT;
+          this.#stats.keyConflicts += 1;
         }
       }
+      if (full) await this.#fullStatement(em, batch, duplicates);
     } catch (error) {
       this.#logger.error({ err: error, rows: count, requests: batch.length }, 'metrics inbox: group commit failed');
       const failure = apiError('UNAVAILABLE', 'Increments could not be stored; none of them was accepted. Retry later.');
@@ -351,6 +315,83 @@ export class Inbox {
     this.#stats.rows += count - duplicates.reduce((sum, d) => sum + d.length, 0);
     this.#stats.writes += batch.length;
     batch.forEach((waiter, w) => waiter.resolve(duplicates[w]!.sort((a, b) => a - b)));
+  }
+
+  /**
+   * The exact keyed statement: the batch de-duplicated here (a repeated key is a duplicate of its first
+   * occurrence; a second key with the same hash is sent without its hash), then keys with ON CONFLICT and only
+   * the rows whose key came back. Adds the positions of the duplicates to `duplicates` (per waiter).
+   */
+  async #fullStatement(em: Em, batch: Waiter[], duplicates: number[][]): Promise<void> {
+    // Each sent row's key hash (NULL: none), scope and key, where it comes from.
+    const hashes: string[] = [];
+    const scopes: string[] = [];
+    const keys: string[] = [];
+    const origin: Array<[waiter: number, row: number]> = [];
+    /** Stored key by hash, within this batch; and the keys sent without their hash (taken by another key). */
+    const seen = new Map<string, string>();
+    const collided = new Set<string>();
+    const sent = batch.map((waiter, w) => {
+      const prefix = keyPrefix(waiter.scope);
+      const scope = arrayText(waiter.scope);
+      const rows = waiter.rows.filter((row, r) => {
+        let hash = 'NULL';
+        if (row.key) {
+          const stored = prefix + row.key;
+          const h = this.#keyHash(stored);
+          const other = seen.get(h);
+          if (other === stored) return void duplicates[w]!.push(r);
+          if (other === undefined) {
+            seen.set(h, stored);
+            hash = h;
+          } else {
+            if (collided.has(stored)) return void duplicates[w]!.push(r);
+            collided.add(stored);
+            this.#logger.warn({ hash: h }, 'metrics inbox: two increment ids with one hash in a batch; the second counts without being remembered');
+          }
+        }
+        hashes.push(hash);
+        scopes.push(hash === 'NULL' ? '""' : scope);
+        keys.push(hash === 'NULL' ? '""' : arrayText(row.key!));
+        origin.push([w, r]);
+        return true;
+      });
+      return { rows };
+    });
+    // `fresh`: the keys this statement holds now, inserted or taken over from an expired key, and the
+    // slots held by another key (a collision: no-op update, so that the held key is read under the row
+    // lock, committed by whichever transaction). Events whose hash comes back count; the others are
+    // duplicates. Both filters are hashed subplans over `fresh`: no per-row lookups, no join.
+    const expired = sql`x.created_at < now() - make_interval(hours => ${this.#config.dedupeHours})`;
+    const repeated = await query<{ n: number; counted: boolean }>(
+      em,
+      sql`with fresh as (
+            insert into metric_increment_key as x (hash, scope, key)
+            select h, s, k from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) as t(h, s, k)
+            where h is not null order by h
+            on conflict (hash) do update
+              set scope = case when ${expired} then excluded.scope else x.scope end,
+                  key = case when ${expired} then excluded.key else x.key end,
+                  created_at = case when ${expired} then now() else x.created_at end
+              where ${expired} or ((x.scope, x.key) <> (excluded.scope, excluded.key)
+                and (x.scope, x.key) <> ('', 'md5:' || md5(length(excluded.scope) || ':' || excluded.scope || excluded.key)))
+            returning hash, scope, key
+          ),
+          stored as (
+            ${insertRows(columnsOf(sent), sql`, ${list(hashes)}::int8[]`, sql`where h is null or h in (select hash from fresh)`)}
+          )
+          select n::int as n, h in (select hash from fresh) as counted
+          from unnest(${list(hashes)}::int8[], ${list(scopes)}::text[], ${list(keys)}::text[]) with ordinality as u(h, s, k, n)
+          where h is not null and (h, s, k) not in (select hash, scope, key from fresh)`,
+    );
+    for (const { n, counted } of repeated) {
+      if (counted) {
+        this.#logger.warn({ row: n }, 'metrics inbox: an increment id shares its hash with another stored id; it counts without being remembered');
+        continue;
+      }
+      const [w, r] = origin[Number(n) - 1]!;
+      duplicates[w]!.push(r);
+    }
   }
 
   /** Flushes everything queued and refuses new rows; resolves when the last INSERT has finished. */

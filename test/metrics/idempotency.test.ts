@@ -266,17 +266,39 @@ describe('increment ids: the group commit statements', () => {
     const inbox = new Inbox(t.app.orm, t.app.config.metrics, t.app.logger);
     const scope = uniqueId('fast');
     try {
-      expect(await inbox.enqueue([event('e:a', 1), event('e:b', 10), event('e:a', 1)], scope)).toEqual([2]);
+      expect(await inbox.enqueue([event('e:a', 1), event('e:b', 10)], scope)).toEqual([]);
       expect(inbox.stats().keyConflicts).toBe(0);
       // b is stored: the fast statement fails on it and stores nothing (c neither); the full one counts c once.
       expect(await inbox.enqueue([event('e:c', 100), event('e:b', 10)], scope)).toEqual([1]);
       expect(inbox.stats().keyConflicts).toBe(1);
       // Right after a conflict, keyed batches go straight to the full statement (retries come in bursts).
-      expect(await inbox.enqueue([event('e:a', 1), event('e:d', 1000)], scope)).toEqual([0]);
+      expect(await inbox.enqueue([event('e:a', 1), event('e:d', 1000), event('e:d', 1000)], scope)).toEqual([0, 2]);
       expect(inbox.stats().keyConflicts).toBe(1);
       expect(await h.total(domain, metric)).toBe(1111);
       const stored = await t.app.orm.em.fork().execute(`select key from metric_increment_key where scope = ? order by key`, [scope]);
       expect(stored.map((r) => r['key'])).toEqual(['e:a', 'e:b', 'e:c', 'e:d']);
+    } finally {
+      await inbox.close();
+    }
+  });
+
+  it('an id repeated within a fresh batch, and batches of several callers, are decided exactly', async () => {
+    const { domain, metric } = await h.counter();
+    const event = rowFor(await metricOf(domain, metric));
+    const inbox = new Inbox(t.app.orm, { ...t.app.config.metrics, flushDelayMs: 50 }, t.app.logger);
+    const [one, two] = [uniqueId('one'), uniqueId('two')];
+    try {
+      // Two callers in one group commit (several scopes: sent per row); the same key under each counts once each.
+      const both = await Promise.all([inbox.enqueue([event('e:x', 1), event('e:y', 10)], one), inbox.enqueue([event('e:x', 100)], two)]);
+      expect(both).toEqual([[], []]);
+      expect(inbox.stats().keyConflicts).toBe(0);
+      expect((await t.app.orm.em.fork().execute(`select scope, key from metric_increment_key where scope in (?, ?) order by scope, key`, [one, two])).map((r) => `${r['scope']}/${r['key']}`)).toEqual(
+        [`${one}/e:x`, `${one}/e:y`, `${two}/e:x`],
+      );
+      // A key twice in one new batch: the fast statement fails on it, the full one counts it once.
+      expect(await inbox.enqueue([event('e:z', 1000), event('e:w', 10_000), event('e:z', 1000)], one)).toEqual([2]);
+      expect(inbox.stats().keyConflicts).toBe(1);
+      expect(await h.total(domain, metric)).toBe(11_111);
     } finally {
       await inbox.close();
     }
