@@ -91,19 +91,25 @@ export function int64Text(hi: number, lo: number): string {
       hi = (hi + 1) >>> 0;
     }
   }
-  // Long division of four 16-bit limbs by 10^7 (every intermediate stays below 2^53).
-  const limbs = [hi >>> 16, hi & 0xffff, lo >>> 16, lo & 0xffff];
+  // Long division of four 16-bit limbs by 10^7 (every intermediate stays below 2^53), in locals (no array).
+  let a = hi >>> 16;
+  let b = hi & 0xffff;
+  let c = lo >>> 16;
+  let d = lo & 0xffff;
   let text = '';
   for (;;) {
-    let rest = 0;
-    let zero = true;
-    for (let i = 0; i < 4; i++) {
-      const current = rest * 0x1_0000 + limbs[i]!;
-      limbs[i] = Math.floor(current / 10_000_000);
-      rest = current % 10_000_000;
-      if (limbs[i] !== 0) zero = false;
-    }
-    if (zero) return (negative ? '-' : '') + String(rest) + text;
+    let rest = a % 10_000_000;
+    a = Math.floor(a / 10_000_000);
+    let current = rest * 0x1_0000 + b;
+    b = Math.floor(current / 10_000_000);
+    rest = current % 10_000_000;
+    current = rest * 0x1_0000 + c;
+    c = Math.floor(current / 10_000_000);
+    rest = current % 10_000_000;
+    current = rest * 0x1_0000 + d;
+    d = Math.floor(current / 10_000_000);
+    rest = current % 10_000_000;
+    if (a === 0 && b === 0 && c === 0 && d === 0) return (negative ? '-' : '') + String(rest) + text;
     text = String(rest).padStart(7, '0') + text;
   }
 }
