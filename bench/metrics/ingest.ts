@@ -15,8 +15,8 @@
  *
  *   node --experimental-strip-types bench/metrics/ingest.ts      (writes bench/results/metrics.md)
  *   BENCH_BEFORE_ROOT=<checkout> ...   also runs that checkout of trackql (e.g. a worktree at an older commit) as a
- *                                      second server on the same database, alternated with the others (no ids):
- *                                      before and after side by side in one run
+ *                                      second server on the same database, alternated with the others (without
+ *                                      and, unless BENCH_IDS=off, with ids): before and after side by side in one run
  *   BENCH_IDS=off ...                  skips the phase with ids
  *   BENCH_PROFILE=dir ...              --cpu-prof of the server(s) in dir (dir/before for BENCH_BEFORE_ROOT's)
  */
@@ -219,6 +219,7 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
     await ingestLoad(instance.url, token, plain);
     if (WITH_IDS) await ingestLoad(instance.url, token, keyed);
     if (before) await ingestLoad(before.url, token, plain);
+    if (before && WITH_IDS) await ingestLoad(before.url, token, keyed);
 
     const without: number[] = [];
     const withIds: number[] = [];
@@ -226,9 +227,9 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
     const byForm: Record<ReferenceForm, number[]> = { values: [], unnest: [] };
     const p50 = { without: [] as number[], withIds: [] as number[] };
     // CPU per 1,000 rows (ms): trackql's server and its PostgreSQL backends (no ids), and the reference's backends.
-    const cpu = { server: [] as number[], serverPg: [] as number[], reference: [] as number[] };
+    const cpu = { server: [] as number[], serverPg: [] as number[], reference: [] as number[], idsServer: [] as number[], idsPg: [] as number[] };
     // BENCH_BEFORE_ROOT's server, no ids: its rate and CPU per 1,000 rows.
-    const previous = { rate: [] as number[], server: [] as number[], serverPg: [] as number[] };
+    const previous = { rate: [] as number[], server: [] as number[], serverPg: [] as number[], withIds: [] as number[], idsServer: [] as number[], idsPg: [] as number[] };
     try {
       for (let round = 0; round < ROUNDS; round++) {
         const a = await ingestPhase(instance.url, token, plain, serverPid, admin);
@@ -246,6 +247,14 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
           const b = await ingestPhase(instance.url, token, keyed, serverPid, admin);
           withIds.push(b.rate);
           p50.withIds.push(b.p50);
+          cpu.idsServer.push(b.serverMsPerK);
+          cpu.idsPg.push(b.pgMsPerK);
+          if (before) {
+            const o = await ingestPhase(before.url, token, keyed, before.server.child.pid, admin);
+            previous.withIds.push(o.rate);
+            previous.idsServer.push(o.serverMsPerK);
+            previous.idsPg.push(o.pgMsPerK);
+          }
         }
         const values = await pgInsertRate(database.url!, admin, metricId, 'values');
         const unnest = await pgInsertRate(database.url!, admin, metricId, 'unnest');
@@ -281,11 +290,15 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
         { benchmark: 'before: CPU per 1,000 rows (server + PostgreSQL), ratio reference / before', value: `${(b.server + b.serverPg).toFixed(1)} ms (server ${b.server.toFixed(1)} + PostgreSQL ${b.serverPg.toFixed(1)}): **${(c.reference / (b.server + b.serverPg)).toFixed(2)} ×**`, target: '–', met: null },
         { benchmark: 'server CPU per event: after / before', value: `${(c.server).toFixed(1)} / ${b.server.toFixed(1)} µs = **${(c.server / b.server).toFixed(2)}**`, target: '–', met: null },
       );
+      if (WITH_IDS) {
+        const bIds = median(previous.withIds);
+        rows.push({ benchmark: `before: increment with a fresh id on every event; ratio with ids / without of the before server (same rounds)`, value: `${bIds.toFixed(0)} increments/s: **${(bIds / b.rate).toFixed(2)} ×** (per round ${previous.withIds.map((v, i) => (v / previous.rate[i]!).toFixed(2)).join(', ')}); after, per round ${withIds.map((v, i) => (v / without[i]!).toFixed(2)).join(', ')}`, target: '–', met: null });
+      }
     }
     const notes = [
       `Rounds of ${SECONDS} s alternated without ids / with ids / pg VALUES / pg unnest, ${ROUNDS} times; medians. Per round: without ${without.map((v) => v.toFixed(0)).join(', ')}; with ids ${withIds.map((v) => v.toFixed(0)).join(', ')}; pg VALUES ${byForm.values.map((v) => v.toFixed(0)).join(', ')}; pg unnest ${byForm.unnest.map((v) => v.toFixed(0)).join(', ')} rows/s.`,
-      ...(before ? [`Before (${BEFORE_ROOT}) per round: ${previous.rate.map((v) => v.toFixed(0)).join(', ')} rows/s; server CPU per 1,000 rows ${previous.server.map((v) => v.toFixed(1)).join(', ')} ms; its PostgreSQL backends ${previous.serverPg.map((v) => v.toFixed(1)).join(', ')} ms.`] : []),
-      `CPU per 1,000 rows (ms, from /proc) per round: trackql server ${cpu.server.map((v) => v.toFixed(1)).join(', ')}; its PostgreSQL backends ${cpu.serverPg.map((v) => v.toFixed(1)).join(', ')}; the reference's backends ${cpu.reference.map((v) => v.toFixed(1)).join(', ')}. On a machine shared with other work the rates also depend on how much CPU each process gets (the reference runs as ${PG_CONNECTIONS} backend processes, trackql's server as one); the CPU per row does not.`,
+      ...(before ? [`Before (${BEFORE_ROOT}) per round: ${previous.rate.map((v) => v.toFixed(0)).join(', ')} rows/s; server CPU per 1,000 rows ${previous.server.map((v) => v.toFixed(1)).join(', ')} ms; its PostgreSQL backends ${previous.serverPg.map((v) => v.toFixed(1)).join(', ')} ms${WITH_IDS ? `; with ids ${previous.withIds.map((v) => v.toFixed(0)).join(', ')} rows/s, server ${previous.idsServer.map((v) => v.toFixed(1)).join(', ')} ms, PostgreSQL ${previous.idsPg.map((v) => v.toFixed(1)).join(', ')} ms per 1,000 rows` : ''}.`] : []),
+      `CPU per 1,000 rows (ms, from /proc) per round: trackql server ${cpu.server.map((v) => v.toFixed(1)).join(', ')}; its PostgreSQL backends ${cpu.serverPg.map((v) => v.toFixed(1)).join(', ')}; the reference's backends ${cpu.reference.map((v) => v.toFixed(1)).join(', ')}${WITH_IDS ? `; with ids: trackql server ${cpu.idsServer.map((v) => v.toFixed(1)).join(', ')}, its PostgreSQL backends ${cpu.idsPg.map((v) => v.toFixed(1)).join(', ')} (medians without ids ${c.server.toFixed(1)} + ${c.serverPg.toFixed(1)} ms, with ids ${median(cpu.idsServer).toFixed(1)} + ${median(cpu.idsPg).toFixed(1)} ms)` : ''}. On a machine shared with other work the rates also depend on how much CPU each process gets (the reference runs as ${PG_CONNECTIONS} backend processes, trackql's server as one); the CPU per row does not.`,
       'autocannon and the pg reference run in the benchmark process on the same 2 cores as the server and PostgreSQL; the machine was also loaded by other engineers\' parallel work, so absolute figures vary between runs and only the ratios of one run mean much.',
     ];
     return { rows, notes };

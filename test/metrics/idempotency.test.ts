@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
-import { Inbox } from '../../src/metrics/inbox.ts';
+import crypto from 'node:crypto';
+import { Inbox, int64Text, keyHash, keyHashText, storedKey } from '../../src/metrics/inbox.ts';
 import type { InboxRow } from '../../src/metrics/model.ts';
 import { errorCodes, metricsHelpers } from './helpers.ts';
 
@@ -217,6 +218,115 @@ describe('increment ids', () => {
       expect(stored).toEqual([{ scope, key: 'e:a' }]);
     } finally {
       await inbox.close();
+    }
+  });
+});
+
+describe('increment ids: the group commit statements', () => {
+  const rowFor = (metricId: number) => (key: string, amount = 1): InboxRow => ({
+    metricId,
+    objectType: '',
+    objectId: '',
+    category: '',
+    domId: '',
+    amount,
+    occurredAt: Date.now(),
+    key,
+  });
+  const metricOf = async (domain: string, metric: string) => {
+    const [row] = await t.app.orm.em
+      .fork()
+      .execute(`select m.id from metric m join metric_domain d on d.id = m.domain_id where d.ref = ? and m.ref = ?`, [domain, metric]);
+    return Number(row!['id']);
+  };
+
+  it('the key hash is the first 8 bytes of md5 as a signed 64-bit integer, computed without BigInt', () => {
+    const reference = (stored: string) => crypto.hash('md5', stored, 'buffer').readBigInt64BE(0);
+    for (let i = 0; i < 2000; i++) {
+      const stored = storedKey(`service:${i}`, `e:${crypto.randomUUID()}-ü€😀`);
+      expect(keyHashText(stored)).toBe(String(reference(stored)));
+      expect(keyHash(stored)).toBe(reference(stored));
+    }
+    const edges: Array<[number, number, bigint]> = [
+      [0, 0, 0n],
+      [0, 1, 1n],
+      [0xffff_ffff, 0xffff_ffff, -1n],
+      [0x8000_0000, 0, -(2n ** 63n)],
+      [0x7fff_ffff, 0xffff_ffff, 2n ** 63n - 1n],
+      [0xffff_ffff, 0, -(2n ** 32n)],
+      [0, 10_000_000, 10_000_000n],
+      [0x0000_0002, 0x540b_e400, 10_000_000_000n],
+    ];
+    for (const [hi, lo, value] of edges) expect(int64Text(hi, lo)).toBe(String(value));
+  });
+
+  it('a batch of new ids is stored by the fast statement; a stored id sends its batch through the full one, exactly', async () => {
+    const { domain, metric } = await h.counter();
+    const event = rowFor(await metricOf(domain, metric));
+    const inbox = new Inbox(t.app.orm, t.app.config.metrics, t.app.logger);
+    const scope = uniqueId('fast');
+    try {
+      expect(await inbox.enqueue([event('e:a', 1), event('e:b', 10)], scope)).toEqual([]);
+      expect(inbox.stats().keyConflicts).toBe(0);
+      // b is stored: the fast statement fails on it and stores nothing (c neither); the full one counts c once.
+      expect(await inbox.enqueue([event('e:c', 100), event('e:b', 10)], scope)).toEqual([1]);
+      expect(inbox.stats().keyConflicts).toBe(1);
+      // Right after a conflict, keyed batches go straight to the full statement (retries come in bursts).
+      expect(await inbox.enqueue([event('e:a', 1), event('e:d', 1000), event('e:d', 1000)], scope)).toEqual([0, 2]);
+      expect(inbox.stats().keyConflicts).toBe(1);
+      expect(await h.total(domain, metric)).toBe(1111);
+      const stored = await t.app.orm.em.fork().execute(`select key from metric_increment_key where scope = ? order by key`, [scope]);
+      expect(stored.map((r) => r['key'])).toEqual(['e:a', 'e:b', 'e:c', 'e:d']);
+    } finally {
+      await inbox.close();
+    }
+  });
+
+  it('an id repeated within a fresh batch, and batches of several callers, are decided exactly', async () => {
+    const { domain, metric } = await h.counter();
+    const event = rowFor(await metricOf(domain, metric));
+    const inbox = new Inbox(t.app.orm, { ...t.app.config.metrics, flushDelayMs: 50 }, t.app.logger);
+    const [one, two] = [uniqueId('one'), uniqueId('two')];
+    try {
+      // Two callers in one group commit (several scopes: sent per row); the same key under each counts once each.
+      const both = await Promise.all([inbox.enqueue([event('e:x', 1), event('e:y', 10)], one), inbox.enqueue([event('e:x', 100)], two)]);
+      expect(both).toEqual([[], []]);
+      expect(inbox.stats().keyConflicts).toBe(0);
+      expect((await t.app.orm.em.fork().execute(`select scope, key from metric_increment_key where scope in (?, ?) order by scope, key`, [one, two])).map((r) => `${r['scope']}/${r['key']}`)).toEqual(
+        [`${one}/e:x`, `${one}/e:y`, `${two}/e:x`],
+      );
+      // A key twice in one new batch: the fast statement fails on it, the full one counts it once.
+      expect(await inbox.enqueue([event('e:z', 1000), event('e:w', 10_000), event('e:z', 1000)], one)).toEqual([2]);
+      expect(inbox.stats().keyConflicts).toBe(1);
+      expect(await h.total(domain, metric)).toBe(11_111);
+    } finally {
+      await inbox.close();
+    }
+  });
+
+  it('two inboxes (two instances) committing the same new ids at once count each id once', async () => {
+    const { domain, metric } = await h.counter();
+    const event = rowFor(await metricOf(domain, metric));
+    const inboxes = [0, 1].map(() => new Inbox(t.app.orm, t.app.config.metrics, t.app.logger));
+    const scope = uniqueId('race');
+    try {
+      let expected = 0;
+      for (let round = 0; round < 5; round++) {
+        const keys = Array.from({ length: 200 }, (_, i) => `e:${round}-${i}`);
+        // Each inbox gets every key, in a different order and in several requests, all at once.
+        const outcomes = await Promise.all(
+          inboxes.flatMap((inbox, n) => {
+            const mine = n === 0 ? keys : [...keys].reverse();
+            return [0, 1, 2, 3].map((part) => inbox.enqueue(mine.slice(part * 50, part * 50 + 50).map((key) => event(key)), scope));
+          }),
+        );
+        const duplicates = outcomes.reduce((sum, d) => sum + d.length, 0);
+        expect(duplicates).toBe(200);
+        expected += 200;
+        expect(await h.total(domain, metric)).toBe(expected);
+      }
+    } finally {
+      await Promise.all(inboxes.map((inbox) => inbox.close()));
     }
   });
 });
