@@ -36,7 +36,7 @@ const em = {
     const text = sql.replace(/\?(?!\|)/g, () => `$${++i}`);
     if (process.env['FANOUT_AB_EXPLAIN'] && /insert into activity_feed_entry/.test(sql)) {
       await client.query('savepoint explained');
-      console.log((await client.query(`explain (analyze) ${text}`, params as unknown[])).rows.map((r) => r['QUERY PLAN']).join('\n'));
+      console.log((await client.query(`explain (analyze, buffers, wal) ${text}`, params as unknown[])).rows.map((r) => r['QUERY PLAN']).join('\n'));
       await client.query('rollback to savepoint explained');
     }
     return (await client.query(text, params as unknown[])).rows;
