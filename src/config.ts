@@ -147,6 +147,13 @@ const envSchema = z.object({
   /** Activity: how long a logAction idempotencyKey is remembered, in hours. */
   ACTIVITY_DEDUPE_HOURS: intFrom(1, 24 * 366, 24),
   ACTIVITY_TRACK_BACKFILL: intFrom(0, 100_000, 1000),
+  /**
+   * Activity: logAction fans out inside its own transaction to at most this many users; an action that reaches
+   * more is stored with a fan-out job and fanned out right after the commit by a worker (fan-out-queue.ts).
+   */
+  ACTIVITY_FANOUT_INLINE_MAX: intFrom(0, 100_000_000, 250),
+  /** Activity: how often (ms) an instance looks for queued fan-outs left by others; 0 = this instance runs none. */
+  ACTIVITY_FANOUT_POLL_MS: intFrom(0, 3_600_000, 1000),
   /** Activity: maximum size of an action's JSON `data`, in bytes. */
   ACTIVITY_DATA_MAX_BYTES: intFrom(0, 10_000_000, 16_384),
   /** Live feed: most changes replayed to `feed(after:)`; a cursor further behind gets a RESET event (refetch). */
@@ -369,6 +376,11 @@ export interface Config {
   activityTrackBackfill: number;
   /** Activity: maximum size of an action's JSON data in bytes (ACTIVITY_DATA_MAX_BYTES). */
   activityDataMaxBytes: number;
+  /**
+   * Activity: fan-out inline to at most `inlineMax` users, larger audiences by the queued fan-out's worker, which
+   * polls every `pollMs` (0: this instance runs no queued fan-out) (ACTIVITY_FANOUT_INLINE_MAX, ACTIVITY_FANOUT_POLL_MS).
+   */
+  activityFanOut: { inlineMax: number; pollMs: number };
   /** Live feed replay (FEED_REPLAY_MAX; FEED_CHANGE_RETENTION_HOURS is in `retention`). */
   feedReplay: { max: number };
   /** Activity: hours a logAction idempotencyKey is remembered (ACTIVITY_DEDUPE_HOURS). */
@@ -522,6 +534,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     activityGroupingDelay: e.ACTIVITY_GROUPING_DELAY,
     activityTrackBackfill: e.ACTIVITY_TRACK_BACKFILL,
     activityDataMaxBytes: e.ACTIVITY_DATA_MAX_BYTES,
+    activityFanOut: { inlineMax: e.ACTIVITY_FANOUT_INLINE_MAX, pollMs: e.ACTIVITY_FANOUT_POLL_MS },
     feedReplay: { max: e.FEED_REPLAY_MAX },
     activityDedupeHours: e.ACTIVITY_DEDUPE_HOURS,
     web: { demoPage: e.DEMO_PAGE, demoUser: e.DEMO_USER, demoTokensLocalOnly: e.DEMO_TOKENS_LOCAL_ONLY },

@@ -7,6 +7,15 @@
  *
  *   FANOUT_BEFORE_ROOT=/path/to/main-checkout node --experimental-strip-types bench/activity/fanout.ts
  *
+ * Without FANOUT_BEFORE_ROOT both sides run this checkout, with FANOUT_BEFORE_ENV / FANOUT_AFTER_ENV (JSON objects
+ * of environment variables) telling them apart, e.g. the fan-out inline against the queued fan-out:
+ *
+ *   FANOUT_BEFORE_ENV='{"ACTIVITY_FANOUT_INLINE_MAX":"1000000"}' node --experimental-strip-types bench/activity/fanout.ts
+ *
+ * Besides logAction's answer, each call measures when the feeds hold the action: the moment a websocket subscriber
+ * among the 1,000 receivers (`u999`, subscribed to its feed on that instance) gets the ADDED event, which the server
+ * publishes after the fan-out commits (inline: before logAction answers; queued: after).
+ *
  * The previous checkout needs its node_modules (a symlink to this one's works). Env: DATABASE_URL (server),
  * FANOUT_ROUNDS (default 8), FANOUT_CALLS (per round and version, default 40), FANOUT_BASE_DB (an already
  * generated and migrated-by-the-previous-version database to copy instead of generating one; kept),
@@ -16,7 +25,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createClient, type Client } from 'graphql-ws';
 import pg from 'pg';
+import WebSocket from 'ws';
 import { post, signTestToken, startInstance, type Instance } from '../../test/support/instances.ts';
 import { describeMachine, median, percentile } from '../machine.ts';
 import { UNLIMITED_SERVER_ENV } from '../load.ts';
@@ -24,6 +35,7 @@ import { createDatabase, dropDatabase, generate, HOT_ITEM } from './dataset.ts';
 
 const serverUrl = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const beforeRoot = process.env['FANOUT_BEFORE_ROOT'];
+const envOf = (name: string): Record<string, string> => JSON.parse(process.env[name] ?? '{}') as Record<string, string>;
 const rounds = Number(process.env['FANOUT_ROUNDS'] ?? 8);
 const calls = Number(process.env['FANOUT_CALLS'] ?? 40);
 const log = (line: string) => console.log(line);
@@ -53,8 +65,56 @@ async function copyDatabase(from: string, to: string): Promise<string> {
   return urlOf(to);
 }
 
-/** One logAction that enters the 1,000 feeds of the hot item's trackers (a new action each time). */
-async function logToHotItem(instance: Instance, token: string, i: number): Promise<number> {
+/** A subscriber among the hot item's 1,000 receivers: resolves `arrival(actionId)` when its ADDED event comes. */
+interface Receiver {
+  client: Client;
+  arrival(actionId: string): Promise<number>;
+}
+
+async function subscribeReceiver(instance: Instance): Promise<Receiver> {
+  const arrivals = new Map<string, number>();
+  const waiting = new Map<string, (at: number) => void>();
+  const token = await signTestToken('u999');
+  const client = createClient({ url: instance.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, lazy: false, retryAttempts: 0 });
+  await new Promise<void>((resolve, reject) => {
+    client.subscribe<{ feed: { kind: string; action: { id: string } | null } }>(
+      { query: 'subscription { feed { kind action { id } } }' },
+      {
+        next: ({ data }) => {
+          const id = data?.feed.action?.id;
+          if (data?.feed.kind !== 'ADDED' || !id) return;
+          const at = performance.now();
+          const waiter = waiting.get(id);
+          if (waiter) waiter(at);
+          else arrivals.set(id, at);
+        },
+        error: reject,
+        complete: () => {},
+      },
+    );
+    client.on('connected', () => setTimeout(resolve, 200));
+  });
+  return {
+    client,
+    arrival: (actionId) => {
+      const at = arrivals.get(actionId);
+      if (at !== undefined) return Promise.resolve(at);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ADDED event for action ${actionId}`)), 30_000);
+        waiting.set(actionId, (t) => {
+          clearTimeout(timer);
+          resolve(t);
+        });
+      });
+    },
+  };
+}
+
+/**
+ * One logAction that enters the 1,000 feeds of the hot item's trackers (a new action each time): its answer's
+ * time, and the time until the receiver's live event says the feeds hold it (both from the request's start).
+ */
+async function logToHotItem(instance: Instance, receiver: Receiver, token: string, i: number): Promise<{ answered: number; inFeeds: number }> {
   const t0 = performance.now();
   const { status, body } = await post(
     instance.url,
@@ -62,45 +122,54 @@ async function logToHotItem(instance: Instance, token: string, i: number): Promi
     { input: { actor: { type: 'User', id: `u${5000 + (i % 5000)}`, label: 'Someone' }, verb: 'mentioned', targets: [{ ...HOT_ITEM, label: 'The hot item' }], data: { i } } },
     token,
   );
-  const elapsed = performance.now() - t0;
+  const answered = performance.now() - t0;
   if (status !== 200 || body.errors?.length) throw new Error(`logAction failed (${status}): ${JSON.stringify(body.errors)}`);
-  return elapsed;
+  const inFeeds = (await receiver.arrival(String(body.data.logAction.id))) - t0;
+  return { answered, inFeeds };
 }
 
 async function main(): Promise<void> {
-  if (!beforeRoot) throw new Error('FANOUT_BEFORE_ROOT: a checkout of the previous version (with node_modules)');
   const serverEnv = { ...UNLIMITED_SERVER_ENV, LOG_LEVEL: 'warn' };
   let base = process.env['FANOUT_BASE_DB'];
   if (!base) {
     base = 'trackql_bench_fanout_base';
     const url = await createDatabase(serverUrl, base);
     // Migrated by the previous version, so that this version's start migrates existing data.
-    await (await startInstance({ databaseUrl: url, root: beforeRoot, env: serverEnv })).stop();
+    await (await startInstance({ databaseUrl: url, env: serverEnv, ...(beforeRoot ? { root: beforeRoot } : {}) })).stop();
     log('generating the data set');
     const report = await generate(url, 200, log);
     log(`  done in ${report.seconds.toFixed(0)} s`);
   }
   const sides = [
-    { name: 'before', root: beforeRoot, db: 'trackql_bench_fanout_before' },
-    { name: 'after', root: undefined, db: 'trackql_bench_fanout_after' },
+    { name: 'before', root: beforeRoot, db: 'trackql_bench_fanout_before', env: envOf('FANOUT_BEFORE_ENV') },
+    { name: 'after', root: undefined, db: 'trackql_bench_fanout_after', env: envOf('FANOUT_AFTER_ENV') },
   ] as const;
   const instances: Instance[] = [];
+  const receivers: Receiver[] = [];
   const samples: Record<string, number[]> = { before: [], after: [] };
+  const inFeeds: Record<string, number[]> = { before: [], after: [] };
   const perRound: Array<Record<string, number[]>> = [];
   try {
     for (const side of sides) {
       const url = await copyDatabase(base, side.db);
-      instances.push(await startInstance({ databaseUrl: url, env: serverEnv, ...(side.root ? { root: side.root } : {}) }));
+      const instance = await startInstance({ databaseUrl: url, env: { ...serverEnv, ...side.env }, ...(side.root ? { root: side.root } : {}) });
+      instances.push(instance);
+      receivers.push(await subscribeReceiver(instance));
     }
     await admin((c) => c.query('checkpoint'));
     const token = await signTestToken('bench-service', ['service']);
     let i = 0;
-    for (const instance of instances) for (let w = 0; w < 20; w++) await logToHotItem(instance, token, i++);
+    for (const [n, instance] of instances.entries()) for (let w = 0; w < 20; w++) await logToHotItem(instance, receivers[n]!, token, i++);
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? [0, 1] : [1, 0];
       const round: Record<string, number[]> = { before: [], after: [] };
       for (const s of order) {
-        for (let k = 0; k < calls; k++) round[sides[s]!.name]!.push(await logToHotItem(instances[s]!, token, i++));
+        const name = sides[s]!.name;
+        for (let k = 0; k < calls; k++) {
+          const call = await logToHotItem(instances[s]!, receivers[s]!, token, i++);
+          round[name]!.push(call.answered);
+          inFeeds[name]!.push(call.inFeeds);
+        }
       }
       perRound.push(round);
       samples['before']!.push(...round['before']!);
@@ -108,6 +177,7 @@ async function main(): Promise<void> {
       log(`  round ${r + 1}: before p50 ${ms(median(round['before']!))}, after p50 ${ms(median(round['after']!))}; load ${os.loadavg()[0]!.toFixed(1)}`);
     }
   } finally {
+    for (const receiver of receivers) await receiver.client.dispose();
     for (const instance of instances) await instance.stop();
     if (!process.env['KEEP_DB']) for (const side of sides) await dropDatabase(serverUrl, side.db);
   }
@@ -115,9 +185,13 @@ async function main(): Promise<void> {
   const a = samples['after']!;
   const roundRatios = perRound.map((r) => median(r['after']!) / median(r['before']!));
   const roundP95Ratios = perRound.map((r) => percentile(r['after']!, 95) / percentile(r['before']!, 95));
+  const label = (side: (typeof sides)[number]) =>
+    `${side.root ? 'previous checkout' : 'this checkout'}${Object.keys(side.env).length ? ` with ${Object.entries(side.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`;
   const rows = [
-    ['before (previous checkout)', b],
-    ['after (this checkout)', a],
+    [`before (${label(sides[0])}): logAction answered`, b],
+    [`after (${label(sides[1])}): logAction answered`, a],
+    ['before: the 1,000 feeds hold it (receiver\'s ADDED event)', inFeeds['before']!],
+    ['after: the 1,000 feeds hold it (receiver\'s ADDED event)', inFeeds['after']!],
   ] as const;
   const md = `# logAction fanning out to 1,000 feeds: previous version and this one, side by side
 
@@ -126,14 +200,16 @@ engineers' work shares these 2 cores, so absolute figures are noisy: read the ra
 Both versions run as real trackql processes (\`src/main.ts\`), each on its own copy of one generated data set
 (bench/activity/dataset.ts: 1M actions, the hot item tracked by 1,000 users), against the same PostgreSQL.
 ${rounds} rounds of ${calls} sequential logAction calls per version, alternating which version goes first; 20 warm-up
-calls each before. Times are end to end as the client sees them (HTTP + GraphQL + SQL + commit).
+calls each before. Times are end to end as the client sees them (HTTP + GraphQL + SQL + commit), from the moment the
+request is sent: until logAction's answer, and until a receiver subscribed over a websocket (u999) gets the ADDED event.
 
 | version | n | p50 | p95 | p99 | max |
 |---|---|---|---|---|---|
 ${rows.map(([name, s]) => `| ${name} | ${s.length} | ${ms(median(s))} | ${ms(percentile(s, 95))} | ${ms(percentile(s, 99))} | ${ms(Math.max(...s))} |`).join('\n')}
 
-after / before: p50 ${(median(a) / median(b)).toFixed(2)} ×, p95 ${(percentile(a, 95) / percentile(b, 95)).toFixed(2)} ×; median of the per-round
+after / before, answered: p50 ${(median(a) / median(b)).toFixed(2)} ×, p95 ${(percentile(a, 95) / percentile(b, 95)).toFixed(2)} ×; median of the per-round
 ratios: p50 ${median(roundRatios).toFixed(2)} × (rounds: ${roundRatios.map((x) => x.toFixed(2)).join(', ')}), p95 ${median(roundP95Ratios).toFixed(2)} ×.
+after / before, in the feeds: p50 ${(median(inFeeds['after']!) / median(inFeeds['before']!)).toFixed(2)} ×, p95 ${(percentile(inFeeds['after']!, 95) / percentile(inFeeds['before']!, 95)).toFixed(2)} ×.
 `;
   log(md);
   const out = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../results/fanout.md');

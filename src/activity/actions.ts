@@ -3,7 +3,7 @@ import { objectKey, type ObjectRefValue } from '../objects/object-ref.ts';
 import { findForgotten } from '../objects/tombstones.ts';
 import { badInput } from '../server/errors.ts';
 import { loadActions, type Row } from './action-store.ts';
-import { fanOut } from './fan-out.ts';
+import { deliverAction, queueLargeFanOut } from './fan-out-queue.ts';
 import { snapshotsOf, type PendingFeedEvent } from './feed-events.ts';
 import { logActionOnce, type ActionKey } from './idempotency.ts';
 import { amendGroupedAction, findGroupableAction, type ActionObjectInput } from './grouping.ts';
@@ -27,6 +27,8 @@ export interface LogActionParams {
 export interface LoggedAction {
   action: ActionRecord;
   events: PendingFeedEvent[];
+  /** Its fan-out was queued (fan-out-queue.ts): run it once the transaction commits. */
+  fanOutQueued: boolean;
 }
 
 function dedupe(refs: readonly ObjectRefValue[] | null | undefined, field: string): ObjectRefValue[] {
@@ -100,23 +102,14 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
     : { id: actionId, actor, verb, targets, related, data, level, timestamp, groupedCount: 1, unread: false, unseen: false, trackerIds: [] };
   if (!action) throw new Error(`action ${actionId} vanished`);
 
-  const fanout = await fanOut(em, action, grouped, { readable: settings.readableLevel, unmutable: settings.unmutableLevel });
-  // A new action's objects were all checked above (none forgotten): its snapshot needs no tombstone lookup.
-  const snapshot = (await snapshotsOf(em, [action], !grouped)).get(action.id)!;
-  const events: PendingFeedEvent[] = fanout.map((row) => [
-    row.userId,
-    {
-      kind: row.existed ? 'UPDATED' : 'ADDED',
-      action: snapshot,
-      unread: row.unread,
-      unseen: row.unread, // a new or amended entry is unseen exactly when unread
-      trackerIds: row.trackerIds,
-      unreadCount: row.unreadCount,
-      unseenCount: row.unseenCount,
-      position: row.position, // recorded by the fan-out's statement (change-stream.ts)
-    },
-  ]);
-  return { action: { ...action, text: snapshot.text }, events };
+  // A large audience is fanned out right after the commit, by the queued fan-out (fan-out-queue.ts). A new
+  // action's objects were all checked above (none forgotten): its snapshot needs no tombstone lookup.
+  if (await queueLargeFanOut(em, settings, action)) {
+    const snapshot = (await snapshotsOf(em, [action], !grouped)).get(action.id)!;
+    return { action: { ...action, text: snapshot.text }, events: [], fanOutQueued: true };
+  }
+  const delivery = await deliverAction(em, settings, action, grouped, !grouped);
+  return { action: { ...action, text: delivery.text }, events: delivery.events, fanOutQueued: false };
 }
 
 /**
@@ -133,6 +126,7 @@ export async function logActions(
   const actions: ActionRecord[] = [];
   const events: PendingFeedEvent[] = [];
   const logged = new Map<string, ActionRecord>(); // by id: an action amended later in the call keeps its last state
+  let fanOutQueued = false;
   for (const [index, params] of list.entries()) {
     // An input whose idempotency key was used before answers with that action and logs nothing (idempotency.ts);
     // only actions logged by this call take part in its grouping.
@@ -144,8 +138,9 @@ export async function logActions(
     }
     actions.push(once.action);
     events.push(...once.events);
+    fanOutQueued ||= once.fanOutQueued;
   }
-  return { actions, events, logged: [...logged.values()] };
+  return { actions, events, logged: [...logged.values()], fanOutQueued };
 }
 
 export interface LoggedActions {
@@ -154,6 +149,8 @@ export interface LoggedActions {
   events: PendingFeedEvent[];
   /** The actions this call logged or amended, each once. */
   logged: ActionRecord[];
+  /** A fan-out of this call was queued (fan-out-queue.ts). */
+  fanOutQueued: boolean;
 }
 
 /**

@@ -218,6 +218,22 @@ export const ActionKeySchema = defineEntity({
 export class ActivityActionKey extends ActionKeySchema.class {}
 ActionKeySchema.setClass(ActivityActionKey);
 
+/**
+ * Queued fan-outs (fan-out-queue.ts): an action whose audience is larger than ACTIVITY_FANOUT_INLINE_MAX gets a
+ * row here in its logging transaction (an acknowledged action always reaches its feeds, across crashes), and the
+ * transaction that fans it out deletes the row. One row per action; it goes with its action.
+ */
+export const FanOutJobSchema = defineEntity({
+  name: 'ActivityFanOutJob',
+  tableName: 'activity_fanout_job',
+  properties: {
+    action: p.manyToOne(ActionSchema).primary().deleteRule('cascade'),
+    queuedAt: p.datetime().defaultRaw('now()'),
+  },
+});
+export class ActivityFanOutJob extends FanOutJobSchema.class {}
+FanOutJobSchema.setClass(ActivityFanOutJob);
+
 export const activityEntities = [
   ActionSchema,
   ActionObjectSchema,
@@ -228,4 +244,5 @@ export const activityEntities = [
   VerbSchema,
   FeedChangeSchema,
   ActionKeySchema,
+  FanOutJobSchema,
 ];

@@ -322,6 +322,16 @@ function countedParts(action: ActionRecord): Part[] {
   ];
 }
 
+/**
+ * The CTEs that find who would receive the action (`objs`, `hits`, `muted`, `matched`: the trackers that match it,
+ * minus muted users), without locking or writing anything, as SQL to put after `with`, with their parameters.
+ * fan-out-queue.ts counts `matched` to send large audiences to the queued fan-out.
+ */
+export function audienceCtes(action: ActionRecord, levels: { unmutable: number }): { sql: string; params: unknown[] } {
+  const parts = matchedParts(action, action.level < levels.unmutable).filter((p) => p.name !== 'locked');
+  return { sql: parts.map((p) => `${p.name} as (\n${p.sql}\n)`).join(',\n'), params: parts.flatMap((p) => p.params) };
+}
+
 /** `with` over the parts, then `select`: one statement, parameters in placeholder order. */
 function statement(parts: readonly Part[], select: string, selectParams: readonly unknown[] = []): { sql: string; params: unknown[] } {
   return {

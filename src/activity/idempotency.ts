@@ -48,5 +48,5 @@ export async function logActionOnce(
   const actionId = stored?.['action_id'];
   const [action] = typeof actionId === 'string' ? await loadActions(em, [actionId], null) : [];
   if (!action) throw new Error(`idempotency key without its action (scope ${key.scope})`);
-  return { action, events: [], repeated: true };
+  return { action, events: [], fanOutQueued: false, repeated: true };
 }

@@ -15,6 +15,7 @@ import type { EntryFilters } from './entry-state.ts';
 import { feedCountsBy, filteredCounts, type CountFilters, type FeedCountKey, type FeedCountRow } from './feed-counts.ts';
 import { feedCounts, feedPage, type ActionPage, type FeedCounts, type FeedFilters, type Page } from './feed.ts';
 import { publishFeedEvents, type PendingFeedEvent } from './feed-events.ts';
+import { FanOutWorker, runQueuedFanOut } from './fan-out-queue.ts';
 import { activitySettings, type ActionRecord, type ActivitySettings, type TrackerRecord } from './model.ts';
 import { markActions, markAllRead, markAllSeen, markSeen } from './read-state.ts';
 import {
@@ -43,6 +44,7 @@ export class ActivityService {
   readonly #listeners: ActivityWriteListener[] = [];
   readonly #router: FeedRouter;
   readonly #fork: () => Em;
+  readonly #fanOutWorker: FanOutWorker;
 
   /** `fork`: a fresh EntityManager for the live feeds' catch-up reads (not one held per subscription). */
   constructor(deps: { config: Config; pubsub: TrackqlPubSub; logger: Logger; fork: () => Em }) {
@@ -51,6 +53,26 @@ export class ActivityService {
     this.#logger = deps.logger;
     this.settings = activitySettings(deps.config);
     this.#router = new FeedRouter(deps.pubsub, deps.logger);
+    this.#fanOutWorker = new FanOutWorker({
+      pollMs: deps.config.activityFanOut.pollMs,
+      logger: deps.logger,
+      runOne: async () => (await this.#write(this.#fork(), (tem) => runQueuedFanOut(tem, this.settings))).claimed,
+    });
+  }
+
+  /** Starts the queued fan-out's worker (fan-out-queue.ts); called once the server listens. */
+  start(): void {
+    this.#fanOutWorker.start();
+  }
+
+  /** Runs this instance's queued fan-outs until none is left (fan-out-queue.ts). */
+  runQueuedFanOuts(): Promise<void> {
+    return this.#fanOutWorker.drain();
+  }
+
+  /** Stops the worker after the fan-out in progress; called on shutdown before the ORM closes. */
+  async close(): Promise<void> {
+    await this.#fanOutWorker.close();
   }
 
   /** Registers a listener run inside every write's transaction (write-listeners.ts). */
@@ -67,7 +89,10 @@ export class ActivityService {
    * (fan-outs lock counters in user order, but a grouped fan-out and a markAllRead can still cross on feed
    * entries), then publishes the events it produced.
    */
-  async #write<T extends { events: PendingFeedEvent[]; logged?: readonly ActionRecord[] }>(em: Em, work: (tem: Em) => Promise<T>): Promise<T> {
+  async #write<T extends { events: PendingFeedEvent[]; logged?: readonly ActionRecord[]; fanOutQueued?: boolean }>(
+    em: Em,
+    work: (tem: Em) => Promise<T>,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await em.transactional(async (tem) => {
@@ -79,6 +104,7 @@ export class ActivityService {
           return done;
         });
         publishFeedEvents(this.#pubsub, this.#logger, result.events);
+        if (result.fanOutQueued) this.#fanOutWorker.kick();
         return result;
       } catch (error) {
         if (!(error instanceof DeadlockException) || attempt >= 3) throw error;

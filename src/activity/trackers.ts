@@ -60,6 +60,8 @@ export interface TrackerChange<T> {
   events: PendingFeedEvent[];
   /** The "started/stopped tracking" action, when one was logged. */
   logged: ActionRecord[];
+  /** That action's fan-out was queued (fan-out-queue.ts). */
+  fanOutQueued?: boolean;
 }
 
 export function trackerFromRow(row: Row): TrackerRecord {
@@ -145,14 +147,13 @@ export async function track(em: Em, settings: ActivitySettings, params: TrackPar
   // widened, the matching past actions enter as read.
   if (previous && narrows(previous, tracker)) events.push(...(await dropUnmatchedEntries(em, params.owner, tracker.id)));
   if (!previous || widens(previous, tracker)) await backfillTracker(em, tracker, settings.config.activityTrackBackfill, settings.unmutableLevel);
-  const logged: ActionRecord[] = [];
   if (!previous && params.log) {
     await params.chargeLoggedAction?.();
     const started = await logTrackingAction(em, settings, events, STARTED_TRACKING, params.owner, type, id, label);
     events.push(...started.events);
-    logged.push(started.action);
+    return { tracker, events, logged: [started.action], fanOutQueued: started.fanOutQueued };
   }
-  return { tracker, events, logged };
+  return { tracker, events, logged: [] };
 }
 
 /**
@@ -189,14 +190,13 @@ export async function untrack(em: Em, settings: ActivitySettings, params: Untrac
   }
   // The feed follows: entries that no remaining tracker matches leave it (tracker-feed.ts).
   const events: PendingFeedEvent[] = await dropUnmatchedEntries(em, params.owner, current.id);
-  const logged: ActionRecord[] = [];
   if (tracker === null && params.log) {
     await params.chargeLoggedAction?.();
     const stopped = await logTrackingAction(em, settings, events, STOPPED_TRACKING, params.owner, type, id, label ?? current.objectLabel);
     events.push(...stopped.events);
-    logged.push(stopped.action);
+    return { tracker, events, logged: [stopped.action], fanOutQueued: stopped.fanOutQueued };
   }
-  return { tracker, events, logged };
+  return { tracker, events, logged: [] };
 }
 
 /** Runs the backfill of each of the owner's trackers again (after a mute went): what no mute matches comes back, as read. */

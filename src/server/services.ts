@@ -57,11 +57,13 @@ export function createServices(_deps: ServiceDeps): Services {
     ops,
     webhooks,
     start() {
+      activity.start();
       metrics.start();
       ops.start();
       webhooks.start();
     },
     async close() {
+      await activity.close();
       await webhooks.close();
       await ops.close();
       await metrics.close();

@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
+import { subscribeFeed } from '../support/feed-subscriber.ts';
+import { activityHelpers } from './helpers.ts';
+
+/**
+ * The queued fan-out (src/activity/fan-out-queue.ts): an action reaching more than ACTIVITY_FANOUT_INLINE_MAX users
+ * is stored with a fan-out job and fanned out right after the commit by a worker; up to the limit, logAction's own
+ * transaction writes the feeds. Checked through GraphQL and a websocket: what a small audience sees at once, what a
+ * large one receives (entries, exact counts, live events), and that a job outlives the instance that queued it.
+ */
+
+const USERS = 5;
+
+async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('queued fan-out beyond ACTIVITY_FANOUT_INLINE_MAX', () => {
+  let t: TestApp;
+  let h: ReturnType<typeof activityHelpers>;
+  beforeAll(async () => {
+    t = await startTestApp({ ACTIVITY_FANOUT_INLINE_MAX: '2' });
+    h = activityHelpers(t);
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('a small audience has the action when logAction answers; a large one gets it from the worker, with live events and exact counts', async () => {
+    const run = uniqueId('q');
+    const item = { type: 'Doc', id: `${run}-big` };
+    const small = { type: 'Doc', id: `${run}-small` };
+    const users = Array.from({ length: USERS }, (_, i) => `${run}-u${i}`);
+    for (const user of users) await h.track({ owner: user, object: item, actorOnly: false });
+    for (const user of users.slice(0, 2)) await h.track({ owner: user, object: small, actorOnly: false });
+
+    // Two receivers (the limit): written by logAction's transaction, visible to the next read.
+    const inlineAction = await h.logAction({ actor: { type: 'User', id: `${run}-actor` }, verb: 'edited', targets: [small] });
+    for (const user of users.slice(0, 2)) expect(await h.feedIds(user)).toEqual([inlineAction.id]);
+
+    const subscriber = await subscribeFeed(t.url, await t.userToken(users[4]!));
+    try {
+      const action = await h.logAction({ actor: { type: 'User', id: `${run}-actor` }, verb: 'commented', targets: [item] });
+      const event = await subscriber.waitFor((e) => e.kind === 'ADDED' && e.action?.id === action.id);
+      expect(event.unreadCount).toBe(1);
+      for (const user of users) {
+        const ids = await until(
+          () => h.feedIds(user),
+          (v) => v.includes(action.id),
+        );
+        expect(ids[0], user).toBe(action.id);
+      }
+      expect(await h.unreadCount(users[0]!)).toBe(2);
+      expect(await h.unreadCount(users[4]!)).toBe(1);
+      // Exactly one ADDED per receiver, whatever polls ran.
+      await t.app.services.activity.runQueuedFanOuts();
+      expect(subscriber.events.filter((e) => e.action?.id === action.id)).toHaveLength(1);
+    } finally {
+      await subscriber.dispose();
+    }
+  });
+
+  it('an action amended by grouping while its fan-out waits is fanned out once, in its amended state', async () => {
+    const run = uniqueId('g');
+    const item = { type: 'Doc', id: `${run}-item` };
+    const users = Array.from({ length: USERS }, (_, i) => `${run}-u${i}`);
+    for (const user of users) await h.track({ owner: user, object: item, actorOnly: false });
+    const actor = { type: 'User', id: `${run}-actor` };
+    // One logActions call: the second input groups into the first (delay 0 groups within a call) before either is
+    // fanned out, so the amendment finds the job pending.
+    const data = await t.ok<{ logActions: Array<{ id: string; groupedCount: number }> }>(
+      `mutation($inputs: [LogActionInput!]!) { logActions(inputs: $inputs) { id groupedCount } }`,
+      {
+        inputs: [
+          { actor, verb: 'edited', targets: [item], groupingDelay: 0 },
+          { actor, verb: 'edited', targets: [item], groupingDelay: 0 },
+        ],
+      },
+      h.service,
+    );
+    const [first, second] = data.logActions;
+    expect(second!.id).toBe(first!.id);
+    await t.app.services.activity.runQueuedFanOuts();
+    for (const user of users) {
+      const feed = await h.feed(user);
+      expect(feed.edges.map((e) => [e.node.id, e.node.groupedCount]), user).toEqual([[first!.id, 2]]);
+      expect(await h.unreadCount(user)).toBe(1);
+    }
+  });
+});
+
+describe('a queued fan-out outlives the instance that queued it', () => {
+  let a: TestApp;
+  beforeAll(async () => {
+    // This instance queues every fan-out and runs none (ACTIVITY_FANOUT_POLL_MS=0): as if it stopped right after
+    // answering logAction.
+    a = await startTestApp({ ACTIVITY_FANOUT_INLINE_MAX: '0', ACTIVITY_FANOUT_POLL_MS: '0' });
+  });
+  afterAll(async () => {
+    await a?.stop();
+  });
+
+  it('the job is stored with the action, and whoever runs the queue later writes the feeds exactly once', async () => {
+    const h = activityHelpers(a);
+    const run = uniqueId('c');
+    const item = { type: 'Doc', id: `${run}-item` };
+    const users = Array.from({ length: 3 }, (_, i) => `${run}-u${i}`);
+    for (const user of users) await h.track({ owner: user, object: item, actorOnly: false });
+    const action = await h.logAction({ actor: { type: 'User', id: `${run}-actor` }, verb: 'edited', targets: [item] });
+    await new Promise((r) => setTimeout(r, 300));
+    for (const user of users) expect(await h.feedIds(user), 'nothing runs the queue on this instance').toEqual([]);
+
+    if (process.env['DATABASE_URL']) {
+      // A second instance of the deployment (same database) polls and runs it.
+      const b = await startTestApp({ ACTIVITY_FANOUT_POLL_MS: '100' }, { shareDatabaseOf: a });
+      try {
+        const hb = activityHelpers(b);
+        for (const user of users) {
+          expect(await until(() => hb.feedIds(user), (v) => v.length > 0), user).toEqual([action.id]);
+        }
+      } finally {
+        await b.stop();
+      }
+    } else {
+      // The embedded database lives in this process: run the queue as a restarted instance's worker would.
+      await a.app.services.activity.runQueuedFanOuts();
+    }
+    await a.app.services.activity.runQueuedFanOuts(); // nothing left: a second run writes nothing twice
+    for (const user of users) {
+      expect(await h.feedIds(user)).toEqual([action.id]);
+      expect(await h.unreadCount(user)).toBe(1);
+    }
+  });
+});
