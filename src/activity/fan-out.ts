@@ -328,7 +328,7 @@ function countedParts(action: ActionRecord): Part[] {
  * fan-out-queue.ts counts `matched` to send large audiences to the queued fan-out.
  */
 export function audienceCtes(action: ActionRecord, levels: { unmutable: number }): { sql: string; params: unknown[] } {
-  const parts = matchedParts(action, action.level < levels.unmutable).filter((p) => p.name !== 'locked');
+  const parts = matchedParts(action, action.level < levels.unmutable);
   return { sql: parts.map((p) => `${p.name} as (\n${p.sql}\n)`).join(',\n'), params: parts.flatMap((p) => p.params) };
 }
 
