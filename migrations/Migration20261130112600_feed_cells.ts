@@ -1,5 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
-import { hexShapeKeySql, rebuildCellsSql } from '../src/activity/feed-cells.ts';
+import { REBUILD_CELLS_SQL } from '../src/activity/feed-cells.ts';
 
 export class Migration20261130112600_feed_cells extends Migration {
 
@@ -14,8 +14,7 @@ export class Migration20261130112600_feed_cells extends Migration {
     this.addSql(`alter table "activity_unread_counter" add "seen_epoch" int not null default 0;`);
 
     // Existing data: every entry's shape counted into its cell (feed-cells.ts), every entry pointed at its cell.
-    // The key is the hex text this column holds (Migration20261130134500_cell_shape_bytea makes it bytea).
-    for (const statement of rebuildCellsSql(hexShapeKeySql)) this.addSql(statement);
+    for (const statement of REBUILD_CELLS_SQL) this.addSql(statement);
     this.addSql(`alter table "activity_feed_entry" alter column "cell_id" set not null;`);
   }
 

@@ -143,8 +143,8 @@ export const FeedCellSchema = defineEntity({
   properties: {
     id: p.bigint('string').primary().autoincrement(),
     userId: p.string().length(256),
-    /** SHA-256 of the shape columns as JSON (32 bytes; feed-cells.ts). */
-    shape: p.blob(),
+    /** SHA-256 (hex) of the shape columns as JSON. */
+    shape: p.string().length(64),
     verb: p.string().length(128),
     level: p.smallint(),
     actorType: p.string().length(128),

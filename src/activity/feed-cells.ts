@@ -5,9 +5,7 @@
  * level, actor type and object types (actor, targets, related; sorted, distinct), and the entry's matching
  * trackers (`tracker_ids`, sorted). `shape` is the SHA-256 of the action part as JSON followed by the tracker
  * array's text (unambiguous: the JSON is self-delimiting; collision-free in practice; a fixed-size key however many
- * trackers or types a shape lists), kept as its 32 bytes (`bytea`: no hex encoding per row, a key compared
- * bytewise and half the size of the hex text it was until migration 20261130134500). The fan-out computes the
- * action part once per statement.
+ * trackers or types a shape lists). The fan-out computes the action part once per statement.
  *
  * Every entry points at its cell (`activity_feed_entry.cell_id`). Every statement that adds, removes or changes
  * entries moves the cells by exact deltas in the same statement:
@@ -33,26 +31,14 @@ export function actionShapeSql(verb: string, level: string, actorType: string, o
   return `json_build_array(${verb}::text, ${level}::int, ${actorType}::text, ${objectTypes}::text[])::text`;
 }
 
-/** The SQL of a shape's key (bytea, 32 bytes) from the action part (`actionShapeSql`) and the entry's trackers. */
+/** The SQL of a shape's key from the action part (`actionShapeSql`) and the entry's trackers. */
 export function shapeKeySql(actionShape: string, trackerIds: string): string {
-  return `sha256(convert_to(${actionShape} || ${trackerIds}::int[]::text, 'UTF8'))`;
+  return `encode(sha256(convert_to(${actionShape} || ${trackerIds}::int[]::text, 'UTF8')), 'hex')`;
 }
 
-/** The key as the hex text the first cells migration stored (`varchar(64)`), before the key became bytea. */
-export function hexShapeKeySql(actionShape: string, trackerIds: string): string {
-  return `encode(${shapeKeySql(actionShape, trackerIds)}, 'hex')`;
-}
-
-/** The SQL of a shape's key from its column expressions (`key`: the key's form, bytea unless given). */
-export function shapeSql(
-  verb: string,
-  level: string,
-  actorType: string,
-  objectTypes: string,
-  trackerIds: string,
-  key: typeof shapeKeySql = shapeKeySql,
-): string {
-  return key(actionShapeSql(verb, level, actorType, objectTypes), trackerIds);
+/** The SQL of a shape's key from its column expressions. */
+export function shapeSql(verb: string, level: string, actorType: string, objectTypes: string, trackerIds: string): string {
+  return shapeKeySql(actionShapeSql(verb, level, actorType, objectTypes), trackerIds);
 }
 
 /** The sorted, distinct object types (actor, targets, related) of action alias `a`. */
@@ -134,28 +120,22 @@ export function applyCellDeltas(name: string, source: string, epoch: string): st
 /**
  * Rebuilds every cell from the entries (the migration, the benchmark's data set): the shapes grouped from the
  * entries and their actions, then each entry pointed at its cell. Unseen entries count at epoch 0 (what the
- * migration and the data set write). `key`: the form of the shape key the table has (the first cells migration
- * ran it on its hex column).
+ * migration and the data set write).
  */
-export function rebuildCellsSql(key: typeof shapeKeySql = shapeKeySql): string[] {
-  return [
-    `delete from activity_feed_cell`,
-    `create temporary table activity_cell_shape on commit drop as
-       select a.id as action_id, a.verb, a.level, a.actor_type, ${actionObjectTypesSql()} as object_types
-         from activity_action a where exists (select 1 from activity_feed_entry f where f.action_id = a.id)`,
-    `insert into activity_feed_cell (user_id, shape, verb, level, actor_type, object_types, tracker_ids, total, unread, unseen, seen_epoch)
-     select f.user_id, ${shapeSql('s.verb', 's.level', 's.actor_type', 's.object_types', 'f.tracker_ids', key)}, s.verb, s.level, s.actor_type, s.object_types, f.tracker_ids,
-            (count(*) filter (where not f.archived))::int, (count(*) filter (where f.unread and not f.archived))::int,
-            (count(*) filter (where f.unseen and not f.archived))::int, 0
-       from activity_feed_entry f join activity_cell_shape s on s.action_id = f.action_id
-      group by f.user_id, s.verb, s.level, s.actor_type, s.object_types, f.tracker_ids`,
-    `update activity_feed_entry f set cell_id = c.id, seen_epoch = 0
-       from activity_cell_shape s, activity_feed_cell c
-      where s.action_id = f.action_id and c.user_id = f.user_id
-        and c.shape = ${shapeSql('s.verb', 's.level', 's.actor_type', 's.object_types', 'f.tracker_ids', key)}`,
-    `update activity_unread_counter set seen_epoch = 0`,
-  ];
-}
-
-/** `rebuildCellsSql` for the current schema. */
-export const REBUILD_CELLS_SQL = rebuildCellsSql();
+export const REBUILD_CELLS_SQL = [
+  `delete from activity_feed_cell`,
+  `create temporary table activity_cell_shape on commit drop as
+     select a.id as action_id, a.verb, a.level, a.actor_type, ${actionObjectTypesSql()} as object_types
+       from activity_action a where exists (select 1 from activity_feed_entry f where f.action_id = a.id)`,
+  `insert into activity_feed_cell (user_id, shape, verb, level, actor_type, object_types, tracker_ids, total, unread, unseen, seen_epoch)
+   select f.user_id, ${shapeSql('s.verb', 's.level', 's.actor_type', 's.object_types', 'f.tracker_ids')}, s.verb, s.level, s.actor_type, s.object_types, f.tracker_ids,
+          (count(*) filter (where not f.archived))::int, (count(*) filter (where f.unread and not f.archived))::int,
+          (count(*) filter (where f.unseen and not f.archived))::int, 0
+     from activity_feed_entry f join activity_cell_shape s on s.action_id = f.action_id
+    group by f.user_id, s.verb, s.level, s.actor_type, s.object_types, f.tracker_ids`,
+  `update activity_feed_entry f set cell_id = c.id, seen_epoch = 0
+     from activity_cell_shape s, activity_feed_cell c
+    where s.action_id = f.action_id and c.user_id = f.user_id
+      and c.shape = ${shapeSql('s.verb', 's.level', 's.actor_type', 's.object_types', 'f.tracker_ids')}`,
+  `update activity_unread_counter set seen_epoch = 0`,
+];
