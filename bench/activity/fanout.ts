@@ -25,13 +25,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createClient, type Client } from 'graphql-ws';
 import pg from 'pg';
-import WebSocket from 'ws';
 import { post, signTestToken, startInstance, type Instance } from '../../test/support/instances.ts';
 import { describeMachine, median, percentile } from '../machine.ts';
 import { UNLIMITED_SERVER_ENV } from '../load.ts';
 import { createDatabase, dropDatabase, generate, HOT_ITEM } from './dataset.ts';
+import { subscribeReceiver, type Receiver } from './receiver.ts';
 
 const serverUrl = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const beforeRoot = process.env['FANOUT_BEFORE_ROOT'];
@@ -63,51 +62,6 @@ async function copyDatabase(from: string, to: string): Promise<string> {
     await c.query(`create database "${to}" template "${from}"`);
   });
   return urlOf(to);
-}
-
-/** A subscriber among the hot item's 1,000 receivers: resolves `arrival(actionId)` when its ADDED event comes. */
-interface Receiver {
-  client: Client;
-  arrival(actionId: string): Promise<number>;
-}
-
-async function subscribeReceiver(instance: Instance): Promise<Receiver> {
-  const arrivals = new Map<string, number>();
-  const waiting = new Map<string, (at: number) => void>();
-  const token = await signTestToken('u999');
-  const client = createClient({ url: instance.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, lazy: false, retryAttempts: 0 });
-  await new Promise<void>((resolve, reject) => {
-    client.subscribe<{ feed: { kind: string; action: { id: string } | null } }>(
-      { query: 'subscription { feed { kind action { id } } }' },
-      {
-        next: ({ data }) => {
-          const id = data?.feed.action?.id;
-          if (data?.feed.kind !== 'ADDED' || !id) return;
-          const at = performance.now();
-          const waiter = waiting.get(id);
-          if (waiter) waiter(at);
-          else arrivals.set(id, at);
-        },
-        error: reject,
-        complete: () => {},
-      },
-    );
-    client.on('connected', () => setTimeout(resolve, 200));
-  });
-  return {
-    client,
-    arrival: (actionId) => {
-      const at = arrivals.get(actionId);
-      if (at !== undefined) return Promise.resolve(at);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ADDED event for action ${actionId}`)), 30_000);
-        waiting.set(actionId, (t) => {
-          clearTimeout(timer);
-          resolve(t);
-        });
-      });
-    },
-  };
 }
 
 /**
@@ -154,7 +108,7 @@ async function main(): Promise<void> {
       const url = await copyDatabase(base, side.db);
       const instance = await startInstance({ databaseUrl: url, env: { ...serverEnv, ...side.env }, ...(side.root ? { root: side.root } : {}) });
       instances.push(instance);
-      receivers.push(await subscribeReceiver(instance));
+      receivers.push(await subscribeReceiver(instance, 'u999'));
     }
     await admin((c) => c.query('checkpoint'));
     const token = await signTestToken('bench-service', ['service']);

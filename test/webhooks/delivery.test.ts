@@ -86,6 +86,30 @@ describe('webhook events', () => {
     expect(all.every((d) => d.status === 'DELIVERED' && d.attempts === 1 && d.lastStatusCode === 200)).toBe(true);
   }, 60_000);
 
+  it('a queued fan-out (more receivers than ACTIVITY_FANOUT_INLINE_MAX) gives ACTION_LOGGED once and FEED_ENTRY_ADDED per receiver', async () => {
+    const q = await startTestApp({ ...FAST_WEBHOOKS, ACTIVITY_FANOUT_INLINE_MAX: '1' });
+    try {
+      const wq = webhookHelpers(q);
+      const aq = activityHelpers(q);
+      const type = uniqueId('Doc');
+      const r = await receiver();
+      await wq.register(r, ['ACTION_LOGGED', 'FEED_ENTRY_ADDED'], { objectTypes: [type] });
+      const users = [uniqueId('u'), uniqueId('u'), uniqueId('u')];
+      for (const owner of users) await aq.track({ object: { type, id: 'd1' }, actorOnly: false, owner });
+      const action = await aq.logAction({ actor: { type: 'User', id: 'alice' }, verb: 'edited', targets: [{ type, id: 'd1' }] });
+      await r.waitFor(() => r.events().filter((e) => e.type === 'FEED_ENTRY_ADDED').length >= 3, 20_000);
+      await new Promise((res) => setTimeout(res, 800));
+      const events = r.events();
+      expect(events.filter((e) => e.type === 'ACTION_LOGGED').map((e) => e.data.action.id)).toEqual([action.id]);
+      const added = events.filter((e) => e.type === 'FEED_ENTRY_ADDED');
+      expect(added.map((e) => e.data.user).sort()).toEqual([...users].sort());
+      expect(added.every((e) => e.data.action.id === action.id)).toBe(true);
+      await wq.cleanup();
+    } finally {
+      await q.stop();
+    }
+  }, 60_000);
+
   it('applies filters: verbs, object types and minimum level', async () => {
     const type = uniqueId('Doc');
     const r = await receiver();
