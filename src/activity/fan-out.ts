@@ -185,6 +185,8 @@ function insertedParts(action: ActionRecord, unread: boolean): Part[] {
  * `written` for a grouped action: the matching users' entries are inserted or made unread and unseen again (and
  * leave the archive); users who already had the action keep it (a muted user's existing entry, from before the
  * mute or because grouping added a muted object, stays as it is). The deltas come from the previous flags.
+ * Columns of `written`: user_id, unread, tracker_ids, existed, du and ds (the exact changes of the user's unread and
+ * unseen counts) and seen_epoch (the epoch they were judged at), which `counted` applies.
  */
 function upsertedParts(action: ActionRecord, unread: boolean): Part[] {
   return [
