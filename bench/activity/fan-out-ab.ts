@@ -2,8 +2,11 @@
  * The fan-out statement side by side with another tree's (issue 13: the counter cells' share of logAction to
  * 1,000 feeds). On a kept inbox data set (`KEEP_DB=1 … bench/activity/inbox.ts`), alternating in one session:
  * this tree's `fanOut` and the one of `FANOUT_AB_OTHER` (a worktree of the previous version), each in a
- * transaction rolled back, for an action on the hot item (1,000 trackers). The other tree's statement does not
- * know `cell_id`: the column's NOT NULL is dropped inside its transaction (rolled back with it).
+ * transaction rolled back, for an action on the hot item (1,000 trackers). `FANOUT_AB_OTHER_SETUP`: SQL run inside
+ * the other tree's transaction before its fan-out (rolled back with it), for a schema it does not know, e.g.
+ * `alter table activity_feed_entry alter column cell_id drop not null` for a tree from before the counter cells.
+ * `FANOUT_AB_OTHER_DATABASE_URL`: the other tree runs on its own copy of the data set (a schema that differs in a
+ * way a statement in its transaction cannot undo cheaply); the copies must be made from one database.
  *
  *   FANOUT_AB_OTHER=/work/wt/inbox-ref node --experimental-strip-types bench/activity/fan-out-ab.ts
  */
@@ -18,8 +21,13 @@ type FanOut = typeof fanOut;
 const other = process.env['FANOUT_AB_OTHER'];
 if (!other) throw new Error('FANOUT_AB_OTHER: the path of the other worktree');
 const otherFanOut = (await import(`${other}/src/activity/fan-out.ts`)).fanOut as FanOut;
-const client = new pg.Client({ connectionString: process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/trackql_bench_inbox' });
-await client.connect();
+const otherSetup = process.env['FANOUT_AB_OTHER_SETUP'];
+const mineUrl = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/trackql_bench_inbox';
+const mineClient = new pg.Client({ connectionString: mineUrl });
+await mineClient.connect();
+const otherClient = new pg.Client({ connectionString: process.env['FANOUT_AB_OTHER_DATABASE_URL'] ?? mineUrl });
+await otherClient.connect();
+let client = mineClient;
 
 /** The subset of Em that fanOut uses: execute with `?` placeholders. */
 const em = {
@@ -28,17 +36,18 @@ const em = {
     const text = sql.replace(/\?(?!\|)/g, () => `$${++i}`);
     if (process.env['FANOUT_AB_EXPLAIN'] && /insert into activity_feed_entry/.test(sql)) {
       await client.query('savepoint explained');
-      console.log((await client.query(`explain (analyze) ${text}`, params as unknown[])).rows.map((r) => r['QUERY PLAN']).join('\n'));
+      console.log((await client.query(`explain (analyze, buffers, wal) ${text}`, params as unknown[])).rows.map((r) => r['QUERY PLAN']).join('\n'));
       await client.query('rollback to savepoint explained');
     }
     return (await client.query(text, params as unknown[])).rows;
   },
 } as unknown as Em;
 
-async function once(fn: FanOut, dropNotNull: boolean): Promise<number> {
+async function once(fn: FanOut, isOther: boolean): Promise<number> {
+  client = isOther ? otherClient : mineClient;
   await client.query('begin');
   try {
-    if (dropNotNull) await client.query(`alter table activity_feed_entry alter column cell_id drop not null`);
+    if (isOther && otherSetup) await client.query(otherSetup);
     const { rows } = await client.query(
       `insert into activity_action (actor_type, actor_id, verb, level, "timestamp") values ('User', 'u5000', 'mentioned', 30, now()) returning id`,
     );
@@ -80,6 +89,7 @@ for (let i = 0; i < n + 3; i++) {
 const row = (name: string, s: number[]) => `| ${name} | ${s.length} | ${median(s).toFixed(2)} ms | ${percentile(s, 95).toFixed(2)} ms |`;
 console.log('| fan-out statement to 1,000 feeds | n | p50 | p95 |\n| --- | --- | --- | --- |');
 console.log(row(`previous (${other})`, theirs));
-console.log(row('with the counter cells', mine));
+console.log(row(`this tree (${process.cwd()})`, mine));
 console.log(`ratio p50 ${(median(mine) / median(theirs)).toFixed(2)} ×, p95 ${(percentile(mine, 95) / percentile(theirs, 95)).toFixed(2)} ×`);
-await client.end();
+await mineClient.end();
+await otherClient.end();

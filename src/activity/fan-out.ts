@@ -78,22 +78,44 @@ function matchedParts(action: ActionRecord, mutesApply: boolean): Part[] {
         group by owner_id`,
       params: [],
     },
-    // The matched users' counter rows, locked in user order before any cell or entry of theirs: every writer of
-    // a user's feed takes that row first (seen-watermark.ts lockUserState); taking the cells first deadlocked
-    // against markAllRead & co. The epoch read here is the current one (a lock waits for a concurrent markAllSeen).
+  ];
+}
+
+/**
+ * For a new action, the receiving users' counter rows come first (`counted`): one upsert in user order, the row
+ * lock every writer of a feed takes first (seen-watermark.ts `lockUserState`; taking the cells first deadlocked
+ * against markAllRead & co, commit 42cca3d). The deltas of a new entry are known before it is written (+1 unread
+ * and unseen when unread), so the upsert applies them at once and returns the counts after, the next change-stream
+ * position and the user's current seen epoch (read under the lock: a concurrent markAllSeen committed before, or
+ * waits for this transaction), which the cell and the entry are stamped with. No separate locking pass.
+ */
+function newActionCountedParts(action: ActionRecord, unread: boolean): Part[] {
+  return [
     {
-      name: 'locked',
-      sql: `select c.user_id, c.seen_epoch from activity_unread_counter c
-        where c.user_id in (select user_id from matched) order by c.user_id for update`,
-      params: [],
+      name: 'counted',
+      sql: `insert into activity_unread_counter as k (user_id, count, unseen, position, seen_epoch)
+       select user_id, ?::int, ?::int, 1, 0 from matched order by user_id
+       on conflict (user_id) do update
+         set count = k.count + excluded.count, unseen = k.unseen + excluded.unseen, position = k.position + excluded.position
+       returning k.user_id, k.count, k.unseen, k.position, k.seen_epoch`,
+      params: [unread ? 1 : 0, unread ? 1 : 0],
     },
+    {
+      name: 'changes',
+      sql: `select k.user_id, k.position, 'ADDED' as kind, ?::bigint as action_id from counted k`,
+      params: [action.id],
+    },
+    { name: 'recorded', sql: RECORD_CHANGES_FROM('changes'), params: [] },
   ];
 }
 
 /**
  * `cells` for a new action (feed-cells.ts): each receiving user's one counter cell for the action's shape (the
- * action part computed once), +1 entry (+1 unread and unseen when unread), at the user's seen epoch as this
- * statement sees it (`cell_src.epoch`, stamped on the entry too; seen-watermark.ts).
+ * action part computed once), +1 entry (+1 unread and unseen when unread), at the user's seen epoch read under
+ * the counter-row lock (`counted`), stamped on the entry too. Cells that exist are updated (`cells_updated`: one
+ * heap update each, no separate row-lock record: the user's counter row, taken first, already serialises every
+ * writer of the user's cells, so their order does not matter); the shapes new to a user are inserted
+ * (`cells_inserted`, on conflict: one committed after this statement's snapshot).
  */
 function newActionCellParts(action: ActionRecord, unread: boolean): Part[] {
   return [
@@ -106,13 +128,32 @@ function newActionCellParts(action: ActionRecord, unread: boolean): Part[] {
       name: 'cell_src',
       sql: `select m.user_id, m.tracker_ids, n.verb, n.level, n.actor_type, n.object_types,
               ${shapeKeySql('n.key', 'm.tracker_ids')} as shape,
-              1 as total, ?::int as unread, ?::int as unseen, coalesce(c.seen_epoch, 0) as epoch
+              1 as total, ?::int as unread, ?::int as unseen, c.seen_epoch as epoch
          from matched m
-         cross join (select a.*, ${actionShapeSql('a.verb', 'a.level', 'a.actor_type', 'a.object_types')} as key from action_shape a) n
-         left join locked c on c.user_id = m.user_id`,
+         join counted c on c.user_id = m.user_id
+         cross join (select a.*, ${actionShapeSql('a.verb', 'a.level', 'a.actor_type', 'a.object_types')} as key from action_shape a) n`,
       params: [unread ? 1 : 0, unread ? 1 : 0],
     },
-    upsertCellsPart('cell_src', true),
+    {
+      name: 'cells_updated',
+      sql: `update activity_feed_cell c
+          set total = c.total + s.total, unread = c.unread + s.unread,
+              unseen = ${unseenAfter('c', 's.unseen', 's.epoch')}, seen_epoch = greatest(c.seen_epoch, s.epoch)
+         from cell_src s
+        where c.user_id = s.user_id and c.shape = s.shape
+       returning c.id, c.user_id`,
+      params: [],
+    },
+    {
+      name: 'cells_inserted',
+      sql: upsertCellsSql('(select * from cell_src s where s.user_id not in (select user_id from cells_updated))', true),
+      params: [],
+    },
+    {
+      name: 'cells',
+      sql: `select id, user_id from cells_updated union all select id, user_id from cells_inserted`,
+      params: [],
+    },
   ];
 }
 
@@ -122,19 +163,19 @@ function upsertCellsPart(source: string, onePerCell = false): Part {
 }
 
 /**
- * `written` for a new action: plain inserts (no previous entries), each in its cell. Columns of `written`, in both
- * cases: user_id, unread, tracker_ids, existed, du and ds (the exact changes of the user's unread and unseen
- * counts) and seen_epoch (the epoch they were judged at).
+ * A new action: `counted` (the counter rows, first), `cells`, then `written`: plain inserts (no previous
+ * entries), each in its cell, at the epoch read under the counter-row lock.
  */
 function insertedParts(action: ActionRecord, unread: boolean): Part[] {
   return [
+    ...newActionCountedParts(action, unread),
     ...newActionCellParts(action, unread),
     {
       name: 'written',
       sql: `insert into activity_feed_entry (user_id, action_id, unread, unseen, tracker_ids, action_timestamp, cell_id, seen_epoch)
        select m.user_id, ?, ?, ?, m.tracker_ids, ?::timestamptz, k.id, m.epoch from cell_src m join cells k on k.user_id = m.user_id
         order by m.user_id
-       returning user_id, unread, tracker_ids, false as existed, unread::int as du, unseen::int as ds, seen_epoch`,
+       returning user_id`,
       params: [action.id, unread, unread, action.timestamp],
     },
   ];
@@ -144,9 +185,20 @@ function insertedParts(action: ActionRecord, unread: boolean): Part[] {
  * `written` for a grouped action: the matching users' entries are inserted or made unread and unseen again (and
  * leave the archive); users who already had the action keep it (a muted user's existing entry, from before the
  * mute or because grouping added a muted object, stays as it is). The deltas come from the previous flags.
+ * Columns of `written`: user_id, unread, tracker_ids, existed, du and ds (the exact changes of the user's unread and
+ * unseen counts) and seen_epoch (the epoch they were judged at), which `counted` applies.
  */
 function upsertedParts(action: ActionRecord, unread: boolean): Part[] {
   return [
+    // The matched users' counter rows, locked in user order before any cell or entry of theirs: every writer of
+    // a user's feed takes that row first (seen-watermark.ts lockUserState); taking the cells first deadlocked
+    // against markAllRead & co. The epoch read here is the current one (a lock waits for a concurrent markAllSeen).
+    {
+      name: 'locked',
+      sql: `select c.user_id, c.seen_epoch from activity_unread_counter c
+        where c.user_id in (select user_id from matched) order by c.user_id for update`,
+      params: [],
+    },
     {
       name: 'prev',
       sql: `select f.user_id, f.unread, ${readUnseenSql('f')} as unseen, f.archived, f.tracker_ids, f.cell_id
@@ -278,15 +330,15 @@ function countedParts(action: ActionRecord): Part[] {
  * fan-out-queue.ts counts `matched` to send large audiences to the queued fan-out.
  */
 export function audienceCtes(action: ActionRecord, levels: { unmutable: number }): { sql: string; params: unknown[] } {
-  const parts = matchedParts(action, action.level < levels.unmutable).filter((p) => p.name !== 'locked');
+  const parts = matchedParts(action, action.level < levels.unmutable);
   return { sql: parts.map((p) => `${p.name} as (\n${p.sql}\n)`).join(',\n'), params: parts.flatMap((p) => p.params) };
 }
 
 /** `with` over the parts, then `select`: one statement, parameters in placeholder order. */
-function statement(parts: readonly Part[], select: string): { sql: string; params: unknown[] } {
+function statement(parts: readonly Part[], select: string, selectParams: readonly unknown[] = []): { sql: string; params: unknown[] } {
   return {
     sql: `with ${parts.map((p) => `${p.name} as (\n${p.sql}\n)`).join(',\n')}\n${select}`,
-    params: parts.flatMap((p) => p.params),
+    params: [...parts.flatMap((p) => p.params), ...selectParams],
   };
 }
 
@@ -318,16 +370,19 @@ export async function fanOut(
     );
     await em.execute(`select 1 from activity_feed_entry where action_id = ? order by user_id for update`, [action.id]);
   }
-  const parts = [
-    ...matchedParts(action, mutesApply),
-    ...(grouped ? upsertedParts(action, unread) : insertedParts(action, unread)),
-    ...countedParts(action),
-  ];
-  const { sql, params } = statement(
-    parts,
-    `select w.user_id, w.unread, w.tracker_ids, w.existed, k.count as unread_count, k.unseen as unseen_count, k.position::text as position
-       from written w join counted k on k.user_id = w.user_id`,
-  );
+  const { sql, params } = grouped
+    ? statement(
+        [...matchedParts(action, mutesApply), ...upsertedParts(action, unread), ...countedParts(action)],
+        `select w.user_id, w.unread, w.tracker_ids, w.existed, k.count as unread_count, k.unseen as unseen_count, k.position::text as position
+           from written w join counted k on k.user_id = w.user_id`,
+      )
+    : statement(
+        [...matchedParts(action, mutesApply), ...insertedParts(action, unread)],
+        `select k.user_id, ?::boolean as unread, m.tracker_ids, false as existed, k.count as unread_count, k.unseen as unseen_count,
+                k.position::text as position
+           from counted k join matched m on m.user_id = k.user_id`,
+        [unread],
+      );
   const rows = await em.execute<Row[]>(sql, params);
   return rows.map((r) => ({
     userId: String(r['user_id']),

@@ -16,10 +16,9 @@ import type { Row } from './action-store.ts';
  * Every writer that reads or changes existing entries of a user (entry-state.ts, tracker-feed.ts, feed-removal.ts)
  * first locks the user's counter row (`lockUserState`), which every one of them takes first: the epoch it reads
  * is current and cannot move before it commits, and its next statement sees every write committed before. The
- * fan-out (fan-out.ts) does not take that lock first (it locks counters at its end, as before); it stamps the
- * epoch of its snapshot, and the counter's and cells' unseen deltas are applied only if that epoch is still
- * theirs (`unseenAfter`): an entry written at an epoch a concurrent `markAllSeen` has since passed is seen, and
- * counted so, exactly.
+ * fan-out (fan-out.ts) takes it first too, inside its statement: a new action's counter upsert returns the epoch
+ * under the lock and stamps the cells and entries with it; a grouped action locks the rows (`locked`) and reads
+ * the epoch there. Cells apply unseen deltas with `unseenAfter` whatever the epoch they were judged at.
  *
  * `markAllSeen` without a filter: lock the counter row, then the entries that stay unseen (with `before`: the
  * unseen entries after it, read from the partial unread index, usually the few that arrived since the panel was
