@@ -70,7 +70,7 @@ export function probeEnv(dir: string, snapshot: boolean): Record<string, string>
   };
 }
 
-async function measure(pid: number, wsUrl: string, users: (prefix: string, n: number) => string[], tokens: boolean, n: number, dir: string, log: (l: string) => void): Promise<IdleMemory> {
+export async function measureIdle(pid: number, wsUrl: string, users: (prefix: string, n: number) => string[], tokens: boolean, n: number, dir: string, log: (l: string) => void): Promise<IdleMemory> {
   const warm = await openSubscribers(wsUrl, users('warm', WARMUP), tokens, QUERY);
   await warm.close();
   await sleep(2000);
@@ -105,7 +105,7 @@ export async function trackqlIdleMemory(n: number, dir: string, snapshot: boolea
   const databaseUrl = await createDatabase(serverUrl, name);
   const instance = await startInstance({ databaseUrl, env: { ...UNLIMITED_SERVER_ENV, ...probeEnv(dir, snapshot) }, ...(root ? { root } : {}) });
   try {
-    return await measure(
+    return await measureIdle(
       instance.server.child.pid!,
       instance.url.replace(/^http/, 'ws'),
       (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}${i}`),
@@ -124,7 +124,7 @@ export async function bareYogaIdleMemory(n: number, dir: string, snapshot: boole
   fs.mkdirSync(dir, { recursive: true });
   const { child, url } = await startBareYoga(probeEnv(dir, snapshot));
   try {
-    return await measure(child.pid!, url.replace(/^http/, 'ws'), (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}${i}`), false, n, dir, log);
+    return await measureIdle(child.pid!, url.replace(/^http/, 'ws'), (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}${i}`), false, n, dir, log);
   } finally {
     if (child.exitCode === null) {
       const exited = new Promise((r) => child.once('exit', r));

@@ -19,6 +19,6 @@ if (dir) {
     const usage = process.memoryUsage();
     const heap = v8.getHeapStatistics();
     if (process.env['MEMORY_PROBE_SNAPSHOT'] === '1') v8.writeHeapSnapshot(path.join(dir, `heap-${id}.heapsnapshot`));
-    fs.writeFileSync(path.join(dir, `memory-${id}.json`), JSON.stringify({ ...usage, heapStatistics: heap }));
+    fs.writeFileSync(path.join(dir, `memory-${id}.json`), JSON.stringify({ ...usage, heapStatistics: heap, heapSpaces: v8.getHeapSpaceStatistics() }));
   });
 }
