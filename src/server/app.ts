@@ -2,8 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getOperationAST, type ExecutionArgs, type ExecutionResult, type GraphQLError } from 'graphql';
-import { CloseCode } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
+import { CloseCode, makeServer } from 'graphql-ws';
 import { createGraphQLError, createYoga, useReadinessCheck, type YogaLogger, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config.ts';
@@ -51,6 +50,7 @@ import { resolveJwtSecret } from './secrets.ts';
 import { useSseClientRefusals } from './sse-clients.ts';
 import { createServices, type Services } from './services.ts';
 import { TOO_MANY_CONNECTIONS, useStreamLimit, WsGuard, type WsConnection } from './ws-guard.ts';
+import { serveWebSockets, type WsExtra as WsSocketExtra } from './ws-adapter.ts';
 import { WsFeed, type WsFeedRunner } from './ws-feed.ts';
 import { WsTimers } from './ws-timers.ts';
 
@@ -305,8 +305,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         errors: result.errors!.map((e) => maskUnexpected(logger, e, 'Unexpected error.') as GraphQLError),
       })),
   };
-  const wsHandle = useServer<Record<string, unknown> | undefined, WsExtra>(
-    {
+  const wsHandle = serveWebSockets(
+    makeServer<Record<string, unknown> | undefined, WsSocketExtra & WsExtra>({
       // A throw here would make graphql-ws close the socket with the error message as reason: masked
       // results instead.
       execute: (args: ExecutionArgs) => runWsOperation(args, 'execute') as never,
@@ -436,9 +436,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       onComplete: (ctx, id) => {
         endWsOperation(ctx.extra.connection, id);
       },
-    },
+    }),
     wsServer,
-    0, // keep-alive pings: wsTimers
+    { logger, isProd: config.env === 'production' },
   );
 
   let stopping: Promise<void> | undefined;

@@ -27,6 +27,7 @@ export interface FeedHandover {
 }
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+const asValue = <T>(value: T): IteratorYieldResult<T> => ({ done: false, value });
 
 /** What a handed-over feed's resolver returns to the envelope: ends at once if ever read (nothing reads it). */
 const INERT: AsyncIterableIterator<never> = {
@@ -90,10 +91,10 @@ export class WsFeed implements AsyncIterableIterator<ExecutionResult> {
     return this;
   }
 
-  async next(): Promise<IteratorResult<ExecutionResult>> {
-    const next = await this.#stream.next();
-    if (next.done) return DONE;
-    return { done: false, value: await this.#run(next.value) };
+  // Not an async function: a pending next() (an idle subscriber's state) is then one promise and one reaction,
+  // not a suspended frame.
+  next(): Promise<IteratorResult<ExecutionResult>> {
+    return this.#stream.next().then((next) => (next.done ? DONE : this.#run(next.value).then(asValue)));
   }
 
   async return(): Promise<IteratorResult<ExecutionResult>> {
