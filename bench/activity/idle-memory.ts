@@ -8,8 +8,11 @@
  *
  *   node bench/activity/idle-memory.ts   IDLE_SUBSCRIBERS (default 19,900); IDLE_SNAPSHOT=1: heap snapshots too (they
  *                                        inflate the RSS figures: take them in a separate run) in IDLE_PROBE_DIR
- *                                        (default a temporary directory); IDLE_ONLY=trackql|bare|previous;
- *                                        IDLE_BEFORE_ROOT=<checkout>: the previous version first.
+ *                                        (default a temporary directory); IDLE_ONLY=trackql|bare|previous|floor
+ *                                        (comma-separated); IDLE_BEFORE_ROOT=<checkout>: the previous version first;
+ *                                        IDLE_ROOT=<checkout>: trackql from that checkout (default this one).
+ *
+ * `floor` is a bare `ws` server with no GraphQL at all (ws-floor.ts): what an idle socket costs in Node + ws.
  *
  * 20,000 sockets cannot be held by one server process here: its open-file limit is 20,000 (`ulimit -Hn`, not
  * raisable in this container) and the server needs a few descriptors for Postgres, its listener and its files.
@@ -134,6 +137,21 @@ export async function bareYogaIdleMemory(n: number, dir: string, snapshot: boole
   }
 }
 
+/** The floor: a bare `ws` server speaking just enough graphql-transport-ws (ws-floor.ts), one small object per socket. */
+export async function wsFloorIdleMemory(n: number, dir: string, snapshot: boolean, log: (l: string) => void): Promise<IdleMemory> {
+  fs.mkdirSync(dir, { recursive: true });
+  const { child, url } = await startBareYoga(probeEnv(dir, snapshot), path.join(here, 'ws-floor.ts'));
+  try {
+    return await measureIdle(child.pid!, url.replace(/^http/, 'ws'), (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}${i}`), false, n, dir, log);
+  } finally {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }
+}
+
 export function describeIdle(label: string, m: IdleMemory): string {
   const mib = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
   return (
@@ -148,12 +166,14 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   const snapshot = process.env['IDLE_SNAPSHOT'] === '1';
   const dir = process.env['IDLE_PROBE_DIR'] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'trackql-idle-'));
   fs.mkdirSync(dir, { recursive: true });
-  const only = process.env['IDLE_ONLY'];
+  const only = process.env['IDLE_ONLY']?.split(',');
+  const root = process.env['IDLE_ROOT'];
   const log = (l: string) => console.log(l);
   // IDLE_BEFORE_ROOT: a checkout of the previous version (`git archive main | tar -x -C dir`, node_modules linked).
   const beforeRoot = process.env['IDLE_BEFORE_ROOT'];
-  if (beforeRoot && (!only || only === 'previous')) log(describeIdle('previous', await trackqlIdleMemory(n, path.join(dir, 'previous'), snapshot, log, beforeRoot)));
-  if (!only || only === 'trackql') log(describeIdle('trackql', await trackqlIdleMemory(n, path.join(dir, 'trackql'), snapshot, log)));
-  if (!only || only === 'bare') log(describeIdle('bare Yoga', await bareYogaIdleMemory(n, path.join(dir, 'bare'), snapshot, log)));
+  if (beforeRoot && (!only || only.includes('previous'))) log(describeIdle('previous', await trackqlIdleMemory(n, path.join(dir, 'previous'), snapshot, log, beforeRoot)));
+  if (!only || only.includes('trackql')) log(describeIdle('trackql', await trackqlIdleMemory(n, path.join(dir, 'trackql'), snapshot, log, root)));
+  if (!only || only.includes('bare')) log(describeIdle('bare Yoga', await bareYogaIdleMemory(n, path.join(dir, 'bare'), snapshot, log)));
+  if (!only || only.includes('floor')) log(describeIdle('ws floor', await wsFloorIdleMemory(n, path.join(dir, 'floor'), snapshot, log)));
   log(`probe files in ${dir}`);
 }
