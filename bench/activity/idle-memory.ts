@@ -103,7 +103,7 @@ export async function measureIdle(pid: number, wsUrl: string, users: (prefix: st
 /** `root`: another checkout of trackql (the previous version, measured the same way). */
 export async function trackqlIdleMemory(n: number, dir: string, snapshot: boolean, log: (l: string) => void, root?: string): Promise<IdleMemory> {
   const serverUrl = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const name = 'trackql_bench_idle';
+  const name = `trackql_bench_idle_${process.pid}`; // per run: two runs at once must not share (or drop) each other's database
   fs.mkdirSync(dir, { recursive: true });
   const databaseUrl = await createDatabase(serverUrl, name);
   const instance = await startInstance({ databaseUrl, env: { ...UNLIMITED_SERVER_ENV, ...probeEnv(dir, snapshot) }, ...(root ? { root } : {}) });
