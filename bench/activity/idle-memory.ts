@@ -35,6 +35,8 @@ export interface MemoryUsage {
   heapUsed: number;
   external: number;
   arrayBuffers: number;
+  /** After a memory-reducing GC (memory-probe.ts), which also shrinks the young generation. */
+  reduced?: { rss: number; heapUsed: number };
 }
 
 export interface IdleMemory {
@@ -45,6 +47,8 @@ export interface IdleMemory {
   externalKiB: number;
   /** RSS read from /proc without a GC (what the delivery benchmark reports). */
   rawRssKiB: number;
+  /** RSS after a memory-reducing GC (young generation shrunk): what the subscribers keep, without GC sizing. */
+  reducedRssKiB: number;
   before: MemoryUsage;
   after: MemoryUsage;
 }
@@ -92,6 +96,7 @@ export async function measureIdle(pid: number, wsUrl: string, users: (prefix: st
       heapKiB: per(after.heapUsed, before.heapUsed),
       externalKiB: per(after.external, before.external),
       rawRssKiB: (rawAfter - rawBefore) / n,
+      reducedRssKiB: per(after.reduced?.rss ?? after.rss, before.reduced?.rss ?? before.rss),
       before,
       after,
     };
@@ -155,7 +160,7 @@ export async function wsFloorIdleMemory(n: number, dir: string, snapshot: boolea
 export function describeIdle(label: string, m: IdleMemory): string {
   const mib = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
   return (
-    `${label}: ${m.subscribers} idle subscribers: RSS ${m.rssKiB.toFixed(1)} KiB each after GC (${mib(m.before.rss)} -> ${mib(m.after.rss)}; ` +
+    `${label}: ${m.subscribers} idle subscribers: RSS ${m.reducedRssKiB.toFixed(1)} KiB each after a memory-reducing GC, ${m.rssKiB.toFixed(1)} KiB after a full GC (${mib(m.before.rss)} -> ${mib(m.after.rss)}; ` +
     `${m.rawRssKiB.toFixed(1)} KiB without forcing GC), V8 heap ${m.heapKiB.toFixed(1)} KiB each (${mib(m.before.heapUsed)} -> ${mib(m.after.heapUsed)}), ` +
     `external ${m.externalKiB.toFixed(2)} KiB each`
   );
