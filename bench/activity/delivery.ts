@@ -176,8 +176,9 @@ export async function measureDelivery(run: DeliveryRun): Promise<DeliveryResult>
 }
 
 /** Starts bare-yoga.ts in a child process (extra `env` on top of this one's) and resolves with its URL once it listens. */
-export async function startBareYoga(env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', path.join(here, 'bare-yoga.ts')], {
+/** `script`: another server printing `listening <url>` (bench/activity/ws-floor.ts). */
+export async function startBareYoga(env: Record<string, string> = {}, script = path.join(here, 'bare-yoga.ts')): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', script], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });

@@ -8,8 +8,11 @@
  *
  *   node bench/activity/idle-memory.ts   IDLE_SUBSCRIBERS (default 19,900); IDLE_SNAPSHOT=1: heap snapshots too (they
  *                                        inflate the RSS figures: take them in a separate run) in IDLE_PROBE_DIR
- *                                        (default a temporary directory); IDLE_ONLY=trackql|bare|previous;
- *                                        IDLE_BEFORE_ROOT=<checkout>: the previous version first.
+ *                                        (default a temporary directory); IDLE_ONLY=trackql|bare|previous|floor
+ *                                        (comma-separated); IDLE_BEFORE_ROOT=<checkout>: the previous version first;
+ *                                        IDLE_ROOT=<checkout>: trackql from that checkout (default this one).
+ *
+ * `floor` is a bare `ws` server with no GraphQL at all (ws-floor.ts): what an idle socket costs in Node + ws.
  *
  * 20,000 sockets cannot be held by one server process here: its open-file limit is 20,000 (`ulimit -Hn`, not
  * raisable in this container) and the server needs a few descriptors for Postgres, its listener and its files.
@@ -32,6 +35,8 @@ export interface MemoryUsage {
   heapUsed: number;
   external: number;
   arrayBuffers: number;
+  /** After a memory-reducing GC (memory-probe.ts), which also shrinks the young generation. */
+  reduced?: { rss: number; heapUsed: number };
 }
 
 export interface IdleMemory {
@@ -42,6 +47,8 @@ export interface IdleMemory {
   externalKiB: number;
   /** RSS read from /proc without a GC (what the delivery benchmark reports). */
   rawRssKiB: number;
+  /** RSS after a memory-reducing GC (young generation shrunk): what the subscribers keep, without GC sizing. */
+  reducedRssKiB: number;
   before: MemoryUsage;
   after: MemoryUsage;
 }
@@ -70,7 +77,7 @@ export function probeEnv(dir: string, snapshot: boolean): Record<string, string>
   };
 }
 
-async function measure(pid: number, wsUrl: string, users: (prefix: string, n: number) => string[], tokens: boolean, n: number, dir: string, log: (l: string) => void): Promise<IdleMemory> {
+export async function measureIdle(pid: number, wsUrl: string, users: (prefix: string, n: number) => string[], tokens: boolean, n: number, dir: string, log: (l: string) => void): Promise<IdleMemory> {
   const warm = await openSubscribers(wsUrl, users('warm', WARMUP), tokens, QUERY);
   await warm.close();
   await sleep(2000);
@@ -89,6 +96,7 @@ async function measure(pid: number, wsUrl: string, users: (prefix: string, n: nu
       heapKiB: per(after.heapUsed, before.heapUsed),
       externalKiB: per(after.external, before.external),
       rawRssKiB: (rawAfter - rawBefore) / n,
+      reducedRssKiB: per(after.reduced?.rss ?? after.rss, before.reduced?.rss ?? before.rss),
       before,
       after,
     };
@@ -100,12 +108,12 @@ async function measure(pid: number, wsUrl: string, users: (prefix: string, n: nu
 /** `root`: another checkout of trackql (the previous version, measured the same way). */
 export async function trackqlIdleMemory(n: number, dir: string, snapshot: boolean, log: (l: string) => void, root?: string): Promise<IdleMemory> {
   const serverUrl = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const name = 'trackql_bench_idle';
+  const name = `trackql_bench_idle_${process.pid}`; // per run: two runs at once must not share (or drop) each other's database
   fs.mkdirSync(dir, { recursive: true });
   const databaseUrl = await createDatabase(serverUrl, name);
   const instance = await startInstance({ databaseUrl, env: { ...UNLIMITED_SERVER_ENV, ...probeEnv(dir, snapshot) }, ...(root ? { root } : {}) });
   try {
-    return await measure(
+    return await measureIdle(
       instance.server.child.pid!,
       instance.url.replace(/^http/, 'ws'),
       (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}${i}`),
@@ -124,7 +132,22 @@ export async function bareYogaIdleMemory(n: number, dir: string, snapshot: boole
   fs.mkdirSync(dir, { recursive: true });
   const { child, url } = await startBareYoga(probeEnv(dir, snapshot));
   try {
-    return await measure(child.pid!, url.replace(/^http/, 'ws'), (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}${i}`), false, n, dir, log);
+    return await measureIdle(child.pid!, url.replace(/^http/, 'ws'), (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}${i}`), false, n, dir, log);
+  } finally {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }
+}
+
+/** The floor: a bare `ws` server speaking just enough graphql-transport-ws (ws-floor.ts), one small object per socket. */
+export async function wsFloorIdleMemory(n: number, dir: string, snapshot: boolean, log: (l: string) => void): Promise<IdleMemory> {
+  fs.mkdirSync(dir, { recursive: true });
+  const { child, url } = await startBareYoga(probeEnv(dir, snapshot), path.join(here, 'ws-floor.ts'));
+  try {
+    return await measureIdle(child.pid!, url.replace(/^http/, 'ws'), (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}${i}`), false, n, dir, log);
   } finally {
     if (child.exitCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
@@ -137,7 +160,7 @@ export async function bareYogaIdleMemory(n: number, dir: string, snapshot: boole
 export function describeIdle(label: string, m: IdleMemory): string {
   const mib = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
   return (
-    `${label}: ${m.subscribers} idle subscribers: RSS ${m.rssKiB.toFixed(1)} KiB each after GC (${mib(m.before.rss)} -> ${mib(m.after.rss)}; ` +
+    `${label}: ${m.subscribers} idle subscribers: RSS ${m.reducedRssKiB.toFixed(1)} KiB each after a memory-reducing GC, ${m.rssKiB.toFixed(1)} KiB after a full GC (${mib(m.before.rss)} -> ${mib(m.after.rss)}; ` +
     `${m.rawRssKiB.toFixed(1)} KiB without forcing GC), V8 heap ${m.heapKiB.toFixed(1)} KiB each (${mib(m.before.heapUsed)} -> ${mib(m.after.heapUsed)}), ` +
     `external ${m.externalKiB.toFixed(2)} KiB each`
   );
@@ -148,12 +171,14 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   const snapshot = process.env['IDLE_SNAPSHOT'] === '1';
   const dir = process.env['IDLE_PROBE_DIR'] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'trackql-idle-'));
   fs.mkdirSync(dir, { recursive: true });
-  const only = process.env['IDLE_ONLY'];
+  const only = process.env['IDLE_ONLY']?.split(',');
+  const root = process.env['IDLE_ROOT'];
   const log = (l: string) => console.log(l);
   // IDLE_BEFORE_ROOT: a checkout of the previous version (`git archive main | tar -x -C dir`, node_modules linked).
   const beforeRoot = process.env['IDLE_BEFORE_ROOT'];
-  if (beforeRoot && (!only || only === 'previous')) log(describeIdle('previous', await trackqlIdleMemory(n, path.join(dir, 'previous'), snapshot, log, beforeRoot)));
-  if (!only || only === 'trackql') log(describeIdle('trackql', await trackqlIdleMemory(n, path.join(dir, 'trackql'), snapshot, log)));
-  if (!only || only === 'bare') log(describeIdle('bare Yoga', await bareYogaIdleMemory(n, path.join(dir, 'bare'), snapshot, log)));
+  if (beforeRoot && (!only || only.includes('previous'))) log(describeIdle('previous', await trackqlIdleMemory(n, path.join(dir, 'previous'), snapshot, log, beforeRoot)));
+  if (!only || only.includes('trackql')) log(describeIdle('trackql', await trackqlIdleMemory(n, path.join(dir, 'trackql'), snapshot, log, root)));
+  if (!only || only.includes('bare')) log(describeIdle('bare Yoga', await bareYogaIdleMemory(n, path.join(dir, 'bare'), snapshot, log)));
+  if (!only || only.includes('floor')) log(describeIdle('ws floor', await wsFloorIdleMemory(n, path.join(dir, 'floor'), snapshot, log)));
   log(`probe files in ${dir}`);
 }

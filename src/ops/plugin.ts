@@ -12,7 +12,7 @@ export const METRICS_PATH = '/metrics';
  *   bounded values (every label combination is a series kept for the life of the process): the operation
  *   type, the phase, the HTTP method and status. Never the client-chosen operation name, the error path
  *   (made of client-chosen aliases and list indices) or the request URL;
- * - a counter of running subscriptions per transport (graphql-ws and SSE both run through Yoga's envelop);
+ * - a counter of running subscriptions over SSE (websocket ones are counted by the websocket server);
  * - `GET /metrics` serving the registry, behind `Authorization: Bearer <PROMETHEUS_TOKEN>` when one is set.
  */
 export function opsPlugins(config: Config, metrics: OpsMetrics): Plugin[] {
@@ -47,10 +47,16 @@ export function opsPlugins(config: Config, metrics: OpsMetrics): Plugin[] {
   ];
 }
 
+/**
+ * Counts running subscriptions over HTTP (SSE). Websocket subscriptions are counted by the websocket server
+ * (server/app.ts), which knows when each ends, including the feeds it drives without their envelope
+ * (server/ws-feed.ts).
+ */
 function useSubscriptionGauge(metrics: OpsMetrics): Plugin {
   return {
     onSubscribe({ args }) {
-      const transport = (args.contextValue as { socket?: unknown }).socket ? 'ws' : 'sse';
+      if ((args.contextValue as { socket?: unknown }).socket) return undefined;
+      const transport = 'sse';
       return {
         onSubscribeResult({ result }) {
           if (!result || typeof result !== 'object' || !(Symbol.asyncIterator in result)) return undefined;

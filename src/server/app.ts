@@ -2,8 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getOperationAST, type ExecutionArgs, type ExecutionResult, type GraphQLError } from 'graphql';
-import { CloseCode } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
+import { CloseCode, makeServer } from 'graphql-ws';
 import { createGraphQLError, createYoga, useReadinessCheck, type YogaLogger, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config.ts';
@@ -26,7 +25,7 @@ import type { Context } from './context.ts';
 import { isContractError } from './errors.ts';
 import { useHttpStatus } from './http-status.ts';
 import { useInputGuard } from './input-guard.ts';
-import { useJit } from './jit.ts';
+import { createJitCompiler, useJit } from './jit.ts';
 import {
   clientIpOf,
   corsOptions,
@@ -51,6 +50,8 @@ import { resolveJwtSecret } from './secrets.ts';
 import { useSseClientRefusals } from './sse-clients.ts';
 import { createServices, type Services } from './services.ts';
 import { TOO_MANY_CONNECTIONS, useStreamLimit, WsGuard, type WsConnection } from './ws-guard.ts';
+import { serveWebSockets, type WsExtra as WsSocketExtra } from './ws-adapter.ts';
+import { WsFeed, type WsFeedRunner } from './ws-feed.ts';
 import { WsTimers } from './ws-timers.ts';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -165,6 +166,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const pubsub = createPubSubHandle(config.redisUrl, logger);
   const services = createServices({ config, orm, logger, pubsub: pubsub.pubsub });
   const wsGuard = new WsGuard(config.ws);
+  const jit = config.graphqlJit ? createJitCompiler(logger) : null;
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
@@ -202,7 +204,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         },
       }),
       ...services.ops.yogaPlugins({ tokens, generatedSecret: generated }),
-      ...(config.graphqlJit ? [useJit(logger)] : []),
+      ...(jit ? [useJit(jit)] : []),
     ],
     context: async (initial): Promise<Context> => {
       const request = initial['request'] as Request | undefined;
@@ -273,8 +275,38 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   };
   const opRequestId = (connection: WsConnection | undefined, id: string) =>
     connection?.requestIds.get(id) ?? requestIdFrom(null);
-  const wsHandle = useServer<Record<string, unknown> | undefined, WsExtra>(
-    {
+  // Running websocket subscriptions (the SSE ones are counted by the ops plugin).
+  const wsSubscriptions = services.ops.metrics.subscriptions;
+  const endWsOperation = (connection: WsConnection | undefined, id: string) => {
+    if (connection && wsGuard.endOperation(connection, id)) wsSubscriptions.dec({ transport: 'ws' });
+  };
+  // Executes the events of the feeds handed over by their resolver (ws-feed.ts), each with a context of its own.
+  const feedRunner: WsFeedRunner = {
+    jit,
+    context: (socket, requestId) => {
+      let em: Context['em'] | undefined;
+      return {
+        viewer: socket.viewer ?? anonymous,
+        pubsub: pubsub.pubsub,
+        services,
+        config,
+        logger,
+        requestId,
+        userAgent: socket.userAgent ?? null,
+        clientIp: socket.clientIp ?? null,
+        get em() {
+          return (em ??= orm.em.fork());
+        },
+      };
+    },
+    mask: (result, requestId) =>
+      withRequestId(requestId, () => ({
+        ...result,
+        errors: result.errors!.map((e) => maskUnexpected(logger, e, 'Unexpected error.') as GraphQLError),
+      })),
+  };
+  const wsHandle = serveWebSockets(
+    makeServer<Record<string, unknown> | undefined, WsSocketExtra & WsExtra>({
       // A throw here would make graphql-ws close the socket with the error message as reason: masked
       // results instead.
       execute: (args: ExecutionArgs) => runWsOperation(args, 'execute') as never,
@@ -322,7 +354,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         wsTimers.forget(ctx.extra.socket);
         // Only admitted connections were counted (and hold a slot).
         if (!ctx.extra.connection) return;
-        wsGuard.release(ctx.extra.connection);
+        const running = wsGuard.release(ctx.extra.connection);
+        if (running > 0) wsSubscriptions.dec({ transport: 'ws' }, running);
         ctx.extra.connection = undefined;
         reportWebSocket(-1);
       },
@@ -342,6 +375,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
               clientIp: ctx.extra.clientIp ?? null,
               requestId,
               transport: 'ws',
+              feedHandover: { stream: null },
             });
             const document = parse(params.query);
             const errors: readonly GraphQLError[] = validate(envelopedSchema, document);
@@ -365,6 +399,25 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
           }
         });
       },
+      onOperation: (ctx, id, _payload, args, result) => {
+        const connection = ctx.extra.connection;
+        const context = args.contextValue as Partial<Context> | undefined;
+        const stream = context?.feedHandover?.stream ?? null;
+        if (context) context.feedHandover = undefined;
+        if (!isAsyncIterable(result)) {
+          void stream?.return?.();
+          return undefined;
+        }
+        if (connection && wsGuard.running(connection, id)) wsSubscriptions.inc({ transport: 'ws' });
+        if (!stream) return undefined;
+        // The feed's resolver handed its stream over: driven by one WsFeed from here on. graphql-ws keeps `args`
+        // as long as the subscription runs: let go of the operation's context and envelope (the envelope's
+        // iterator, which nothing reads, goes with them).
+        const feed = new WsFeed(stream, feedRunner, args, ctx.extra, opRequestId(connection, id));
+        args.contextValue = undefined;
+        args.rootValue = undefined;
+        return feed;
+      },
       onNext: (ctx, id, _payload, _args, result: ExecutionResult) => {
         if (!result.errors?.length) return undefined;
         const requestId = opRequestId(ctx.extra.connection, id);
@@ -372,7 +425,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       },
       onError: (ctx, id, _payload, errors) => {
         const requestId = opRequestId(ctx.extra.connection, id);
-        if (ctx.extra.connection) wsGuard.endOperation(ctx.extra.connection, id);
+        endWsOperation(ctx.extra.connection, id);
         return withRequestId(requestId, () =>
           formattedWithRequestId(
             errors.map((e) => (maskUnexpected(logger, e, 'Unexpected error.') as GraphQLError).toJSON()),
@@ -381,11 +434,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         );
       },
       onComplete: (ctx, id) => {
-        if (ctx.extra.connection) wsGuard.endOperation(ctx.extra.connection, id);
+        endWsOperation(ctx.extra.connection, id);
       },
-    },
+    }),
     wsServer,
-    0, // keep-alive pings: wsTimers
+    { logger, isProd: config.env === 'production' },
   );
 
   let stopping: Promise<void> | undefined;
@@ -443,4 +496,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     },
   };
   return app;
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.ts';
 import type { Viewer } from './auth.ts';
 import type { TrackqlPubSub } from './pubsub.ts';
 import type { Services } from './services.ts';
+import type { FeedHandover } from './ws-feed.ts';
 
 /** What every resolver receives. `em` is a fork of the ORM's EntityManager made for this request. */
 export interface Context {
@@ -18,4 +19,6 @@ export interface Context {
   userAgent: string | null;
   /** Client address: used for rate limits of anonymous callers. */
   clientIp: string | null;
+  /** Websocket operations only: where the `feed` subscription hands its stream (server/ws-feed.ts). */
+  feedHandover?: FeedHandover;
 }

@@ -27,36 +27,50 @@ import type { Logger } from '../logger.ts';
  *   with the request id, would lose them) are rebuilt as graphql-js errors with the same locations.
  * Compiled queries live as long as their parsed document (Yoga's parser cache keeps documents).
  */
-export function useJit(logger: Logger): Plugin {
+export interface JitCompiler {
+  /** The compiled (document, operation) of `args`, or null when graphql-jit cannot compile it. Cached per document. */
+  compiled(args: Pick<ExecutionArgs, 'schema' | 'document' | 'operationName'>): CompiledQuery | null;
+  /** One subscription event through the compiled operation (`payload` as root value). */
+  runEvent(query: CompiledQuery, document: DocumentNode, payload: unknown, contextValue: unknown, variableValues: ExecutionArgs['variableValues']): ExecutionResult | Promise<ExecutionResult>;
+}
+
+export function createJitCompiler(logger: Logger): JitCompiler {
   const cache = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, Map<string, CompiledQuery | null>>>();
-
-  const compiled = (args: ExecutionArgs): CompiledQuery | null => {
-    let bySchema = cache.get(args.schema);
-    if (!bySchema) cache.set(args.schema, (bySchema = new WeakMap()));
-    let byOperation = bySchema.get(args.document);
-    if (!byOperation) bySchema.set(args.document, (byOperation = new Map()));
-    const key = args.operationName ?? '';
-    let entry = byOperation.get(key);
-    if (entry === undefined) {
-      try {
-        const result = compileQuery(args.schema, args.document, args.operationName ?? undefined);
-        if (isCompiledQuery(result)) entry = result;
-        else {
+  return {
+    compiled(args) {
+      let bySchema = cache.get(args.schema);
+      if (!bySchema) cache.set(args.schema, (bySchema = new WeakMap()));
+      let byOperation = bySchema.get(args.document);
+      if (!byOperation) bySchema.set(args.document, (byOperation = new Map()));
+      const key = args.operationName ?? '';
+      let entry = byOperation.get(key);
+      if (entry === undefined) {
+        try {
+          const result = compileQuery(args.schema, args.document, args.operationName ?? undefined);
+          if (isCompiledQuery(result)) entry = result;
+          else {
+            entry = null;
+            logger.debug({ errors: result.errors?.map((e) => e.message) }, 'graphql-jit: not compiled, executed by Yoga');
+          }
+        } catch (error) {
           entry = null;
-          logger.debug({ errors: result.errors?.map((e) => e.message) }, 'graphql-jit: not compiled, executed by Yoga');
+          logger.warn({ err: error }, 'graphql-jit: compilation failed, executed by Yoga');
         }
-      } catch (error) {
-        entry = null;
-        logger.warn({ err: error }, 'graphql-jit: compilation failed, executed by Yoga');
+        byOperation.set(key, entry);
       }
-      byOperation.set(key, entry);
-    }
-    return entry;
+      return entry;
+    },
+    runEvent(query, document, payload, contextValue, variableValues) {
+      const outcome = query.query(payload, contextValue, variableValues);
+      return isPromise(outcome) ? outcome.then((result) => relocated(result, document)) : relocated(outcome, document);
+    },
   };
+}
 
+export function useJit(jit: JitCompiler): Plugin {
   return {
     onExecute({ args, executeFn, setExecuteFn }) {
-      const query = compiled(args);
+      const query = jit.compiled(args);
       if (!query) return;
       setExecuteFn(((executionArgs: ExecutionArgs) => {
         const outcome = query.query(executionArgs.rootValue, executionArgs.contextValue, executionArgs.variableValues);
@@ -66,17 +80,14 @@ export function useJit(logger: Logger): Plugin {
       }) as typeof executeFn);
     },
     onSubscribe({ args, subscribeFn, setSubscribeFn }) {
-      const query = compiled(args);
+      const query = jit.compiled(args);
       if (!query) return;
       setSubscribeFn((async (subscriptionArgs: ExecutionArgs) => {
         const source = await createSourceEventStream(subscriptionArgs);
         if (!isAsyncIterable(source)) return isVariableFailure(source) ? subscribeFn(subscriptionArgs as never) : source;
         const { contextValue, variableValues } = subscriptionArgs;
         const document = subscriptionArgs.document;
-        return mapAsyncIterable(source, (payload) => {
-          const outcome = query.query(payload, contextValue, variableValues);
-          return isPromise(outcome) ? outcome.then((result) => relocated(result, document)) : relocated(outcome, document);
-        });
+        return mapAsyncIterable(source, (payload) => jit.runEvent(query, document, payload, contextValue, variableValues));
       }) as typeof subscribeFn);
     },
   };

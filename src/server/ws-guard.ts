@@ -17,8 +17,11 @@ export const TOO_MANY_CONNECTIONS = 4429;
 
 export interface WsConnection {
   key: string;
-  /** Ids of this connection's running subscription operations. */
-  subscriptions: Set<string>;
+  /**
+   * Ids of this connection's subscription operations: true once its stream runs (counted in the
+   * `trackql_subscriptions{transport="ws"}` gauge), false while it starts.
+   */
+  subscriptions: Map<string, boolean>;
   /** Request id per running operation (for errors and logs). */
   requestIds: Map<string, string>;
 }
@@ -40,18 +43,22 @@ export class WsGuard {
   admit(key: string): WsConnection | null {
     const connections = this.#byClient.get(key) ?? new Set<WsConnection>();
     if (connections.size >= this.#limits.maxConnectionsPerClient) return null;
-    const connection: WsConnection = { key, subscriptions: new Set(), requestIds: new Map() };
+    const connection: WsConnection = { key, subscriptions: new Map(), requestIds: new Map() };
     connections.add(connection);
     this.#byClient.set(key, connections);
     return connection;
   }
 
-  release(connection: WsConnection): void {
+  /** Forgets the connection; returns how many of its subscriptions were running (see `running`). */
+  release(connection: WsConnection): number {
+    let running = 0;
+    for (const live of connection.subscriptions.values()) if (live) running++;
     connection.subscriptions.clear();
     connection.requestIds.clear();
     const connections = this.#byClient.get(connection.key);
     connections?.delete(connection);
     if (connections?.size === 0) this.#byClient.delete(connection.key);
+    return running;
   }
 
   connectionsOf(key: string): number {
@@ -73,7 +80,7 @@ export class WsGuard {
     if (this.subscriptionsOf(connection.key) >= maxSubscriptionsPerClient) {
       return tooMany(`Too many subscriptions for this client: at most ${maxSubscriptionsPerClient} across its connections`);
     }
-    connection.subscriptions.add(id);
+    connection.subscriptions.set(id, false);
     return null;
   }
 
@@ -93,9 +100,19 @@ export class WsGuard {
     else this.#streams.delete(key);
   }
 
-  endOperation(connection: WsConnection, id: string): void {
+  /** Subscription `id` of the connection has its stream running; false if it is no longer counted (ended meanwhile). */
+  running(connection: WsConnection, id: string): boolean {
+    if (!connection.subscriptions.has(id)) return false;
+    connection.subscriptions.set(id, true);
+    return true;
+  }
+
+  /** Operation `id` ended; returns whether it was a running subscription. */
+  endOperation(connection: WsConnection, id: string): boolean {
+    const running = connection.subscriptions.get(id) === true;
     connection.subscriptions.delete(id);
     connection.requestIds.delete(id);
+    return running;
   }
 
   /** The event stream of an SSE subscription, registered so that `closeStreams` can end it. */

@@ -1,4 +1,5 @@
 import type { FeedMessage } from '../../server/pubsub.ts';
+import { handOverFeed } from '../../server/ws-feed.ts';
 import { builder } from '../../schema/builder.ts';
 import { decodeFeedCursor, encodeFeedCursor } from '../change-stream.ts';
 import { actionFromSnapshot } from '../feed-events.ts';
@@ -266,7 +267,9 @@ builder.subscriptionField('feed', (t) =>
       const userId = whose(ctx, args.user, 'user');
       const after = args.after === null || args.after === undefined ? null : decodeFeedCursor(args.after);
       // Not ctx.em: that would fork an EntityManager for this request and keep it as long as the subscription.
-      return ctx.services.activity.feedStream(userId, after);
+      // Over a websocket the stream is handed to the socket's server, which drives it without this operation's
+      // context and envelope (server/ws-feed.ts).
+      return handOverFeed(ctx, ctx.services.activity.feedStream(userId, after));
     },
     resolve: (message: FeedMessage & { position: string }): FeedEventShape => ({
       kind: message.kind,
