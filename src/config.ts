@@ -154,6 +154,13 @@ const envSchema = z.object({
   ACTIVITY_FANOUT_INLINE_MAX: intFrom(0, 100_000_000, 250),
   /** Activity: how often (ms) an instance looks for queued fan-outs left by others; 0 = this instance runs none. */
   ACTIVITY_FANOUT_POLL_MS: intFrom(0, 3_600_000, 1000),
+  /** Activity: queued fan-outs an instance runs at once. */
+  ACTIVITY_FANOUT_WORKERS: intFrom(1, 64, 2),
+  /**
+   * Activity: with this many fan-outs queued, logAction fans out in its own transaction again (backpressure: the
+   * feeds never lag behind by more than this many fan-outs).
+   */
+  ACTIVITY_FANOUT_QUEUE_MAX: intFrom(1, 1_000_000, 100),
   /** Activity: maximum size of an action's JSON `data`, in bytes. */
   ACTIVITY_DATA_MAX_BYTES: intFrom(0, 10_000_000, 16_384),
   /** Live feed: most changes replayed to `feed(after:)`; a cursor further behind gets a RESET event (refetch). */
@@ -378,9 +385,10 @@ export interface Config {
   activityDataMaxBytes: number;
   /**
    * Activity: fan-out inline to at most `inlineMax` users, larger audiences by the queued fan-out's worker, which
-   * polls every `pollMs` (0: this instance runs no queued fan-out) (ACTIVITY_FANOUT_INLINE_MAX, ACTIVITY_FANOUT_POLL_MS).
+   * polls every `pollMs` (0: this instance runs no queued fan-out) and runs `workers` at once; with `queueMax` queued,
+   * logAction fans out inline again (ACTIVITY_FANOUT_INLINE_MAX, _POLL_MS, _WORKERS, _QUEUE_MAX).
    */
-  activityFanOut: { inlineMax: number; pollMs: number };
+  activityFanOut: { inlineMax: number; pollMs: number; workers: number; queueMax: number };
   /** Live feed replay (FEED_REPLAY_MAX; FEED_CHANGE_RETENTION_HOURS is in `retention`). */
   feedReplay: { max: number };
   /** Activity: hours a logAction idempotencyKey is remembered (ACTIVITY_DEDUPE_HOURS). */
@@ -534,7 +542,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     activityGroupingDelay: e.ACTIVITY_GROUPING_DELAY,
     activityTrackBackfill: e.ACTIVITY_TRACK_BACKFILL,
     activityDataMaxBytes: e.ACTIVITY_DATA_MAX_BYTES,
-    activityFanOut: { inlineMax: e.ACTIVITY_FANOUT_INLINE_MAX, pollMs: e.ACTIVITY_FANOUT_POLL_MS },
+    activityFanOut: {
+      inlineMax: e.ACTIVITY_FANOUT_INLINE_MAX,
+      pollMs: e.ACTIVITY_FANOUT_POLL_MS,
+      workers: e.ACTIVITY_FANOUT_WORKERS,
+      queueMax: e.ACTIVITY_FANOUT_QUEUE_MAX,
+    },
     feedReplay: { max: e.FEED_REPLAY_MAX },
     activityDedupeHours: e.ACTIVITY_DEDUPE_HOURS,
     web: { demoPage: e.DEMO_PAGE, demoUser: e.DEMO_USER, demoTokensLocalOnly: e.DEMO_TOKENS_LOCAL_ONLY },

@@ -57,24 +57,28 @@ export async function deliverAction(
 
 /**
  * Queues the action's fan-out instead of running it, when its audience is larger than ACTIVITY_FANOUT_INLINE_MAX
- * or a fan-out of it is already queued (a grouped amendment of a queued action). Returns whether it did.
+ * and fewer than ACTIVITY_FANOUT_QUEUE_MAX fan-outs are queued (beyond that the caller fans out itself: the queue
+ * never grows without bound, and a flood of large actions is slowed down as it was without the queue), or when a
+ * fan-out of it is already queued (a grouped amendment of a queued action). Returns whether it did.
  */
 export async function queueLargeFanOut(em: Em, settings: ActivitySettings, action: ActionRecord): Promise<boolean> {
-  // One statement: the audience counted up to the limit (nothing locked), the job inserted when it is over.
+  // One statement: the audience counted up to the limit (nothing locked), the backlog counted up to its limit, the
+  // job inserted when both say so.
   const audience = audienceCtes(action, { unmutable: settings.unmutableLevel });
-  const max = settings.config.activityFanOut.inlineMax;
+  const { inlineMax, queueMax } = settings.config.activityFanOut;
   const [row] = await em.execute<Row[]>(
     `with ${audience.sql},
      pending as (select 1 from activity_fanout_job where action_id = ?),
      large as (select count(*) > ? as over from (select 1 from matched limit ?) m),
+     backlog as (select count(*) >= ? as at_limit from (select 1 from activity_fanout_job limit ?) j),
      queued as (
        insert into activity_fanout_job (action_id)
-       select ? where exists (select 1 from pending) or (select over from large)
+       select ? where exists (select 1 from pending) or ((select over from large) and not (select at_limit from backlog))
        on conflict do nothing
        returning 1
      )
      select exists (select 1 from pending) or exists (select 1 from queued) as queued`,
-    [...audience.params, action.id, max, max + 1, action.id],
+    [...audience.params, action.id, inlineMax, inlineMax + 1, queueMax, queueMax, action.id],
   );
   return Boolean(row?.['queued']);
 }
@@ -109,12 +113,14 @@ export async function runQueuedFanOut(em: Em, settings: ActivitySettings): Promi
 
 /**
  * Runs queued fan-outs on this instance: at once when a write of this instance queued one (`kick`), and every
- * ACTIVITY_FANOUT_POLL_MS for jobs queued by instances that stopped before running theirs. One job per
- * transaction (`runOne`: true when it claimed one), until none is left. Never throws; a failing job stays queued
- * and is retried on the next poll.
+ * ACTIVITY_FANOUT_POLL_MS for jobs queued by instances that stopped before running theirs. `workers` loops run at
+ * once, each one job per transaction (`runOne`: true when it claimed one), until none is left (SKIP LOCKED gives
+ * each loop its own job; concurrent fan-outs take counter rows in user order, as concurrent logActions do). Never
+ * throws; a failing job stays queued and is retried on the next poll.
  */
 export class FanOutWorker {
   readonly #pollMs: number;
+  readonly #workers: number;
   readonly #logger: Logger;
   readonly #runOne: () => Promise<boolean>;
   #timer: NodeJS.Timeout | undefined;
@@ -122,8 +128,9 @@ export class FanOutWorker {
   #again = false;
   #stopped = false;
 
-  constructor(deps: { pollMs: number; logger: Logger; runOne: () => Promise<boolean> }) {
+  constructor(deps: { pollMs: number; workers: number; logger: Logger; runOne: () => Promise<boolean> }) {
     this.#pollMs = deps.pollMs;
+    this.#workers = deps.workers;
     this.#logger = deps.logger;
     this.#runOne = deps.runOne;
   }
@@ -153,14 +160,20 @@ export class FanOutWorker {
       this.#again = true;
       return this.#running;
     }
+    const loop = async () => {
+      while (!this.#stopped && (await this.#runOne()));
+    };
     this.#running = (async () => {
       try {
         do {
           this.#again = false;
-          while (!this.#stopped && (await this.#runOne()));
+          const loops = await Promise.allSettled(Array.from({ length: this.#workers }, loop));
+          const failed = loops.find((l): l is PromiseRejectedResult => l.status === 'rejected');
+          if (failed) {
+            this.#logger.error({ err: failed.reason }, 'queued fan-out failed; it stays queued and is retried on the next poll');
+            return;
+          }
         } while (this.#again && !this.#stopped);
-      } catch (error) {
-        this.#logger.error({ err: error }, 'queued fan-out failed; it stays queued and is retried on the next poll');
       } finally {
         this.#running = undefined;
       }
@@ -168,7 +181,7 @@ export class FanOutWorker {
     return this.#running;
   }
 
-  /** Stops polling and waits for the job in progress. */
+  /** Stops polling and waits for the jobs in progress. */
   async close(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);

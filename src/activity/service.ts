@@ -55,6 +55,7 @@ export class ActivityService {
     this.#router = new FeedRouter(deps.pubsub, deps.logger);
     this.#fanOutWorker = new FanOutWorker({
       pollMs: deps.config.activityFanOut.pollMs,
+      workers: deps.config.activityFanOut.workers,
       logger: deps.logger,
       runOne: async () => (await this.#write(this.#fork(), (tem) => runQueuedFanOut(tem, this.settings))).claimed,
     });

@@ -138,3 +138,31 @@ describe('a queued fan-out outlives the instance that queued it', () => {
     }
   });
 });
+
+describe('backpressure: ACTIVITY_FANOUT_QUEUE_MAX', () => {
+  let q: TestApp;
+  beforeAll(async () => {
+    // One queued fan-out at most, and no worker on this instance: the second large action cannot be queued.
+    q = await startTestApp({ ACTIVITY_FANOUT_INLINE_MAX: '1', ACTIVITY_FANOUT_QUEUE_MAX: '1', ACTIVITY_FANOUT_POLL_MS: '0' });
+  });
+  afterAll(async () => {
+    await q?.stop();
+  });
+
+  it('with the queue full, logAction fans out in its own transaction again', async () => {
+    const h = activityHelpers(q);
+    const run = uniqueId('b');
+    const item = { type: 'Doc', id: `${run}-item` };
+    const users = [`${run}-u0`, `${run}-u1`];
+    for (const user of users) await h.track({ owner: user, object: item, actorOnly: false });
+    const actor = { type: 'User', id: `${run}-actor` };
+    const queued = await h.logAction({ actor, verb: 'edited', targets: [item], groupingDelay: -1 });
+    const inline = await h.logAction({ actor, verb: 'commented', targets: [item], groupingDelay: -1 });
+    for (const user of users) expect(await h.feedIds(user), 'only the second, fanned out by logAction').toEqual([inline.id]);
+    await q.app.services.activity.runQueuedFanOuts();
+    for (const user of users) {
+      expect((await h.feedIds(user)).sort()).toEqual([queued.id, inline.id].sort());
+      expect(await h.unreadCount(user)).toBe(2);
+    }
+  });
+});
