@@ -166,3 +166,39 @@ describe('backpressure: ACTIVITY_FANOUT_QUEUE_MAX', () => {
     }
   });
 });
+
+describe('queued fan-outs racing the inbox transitions', () => {
+  let q: TestApp;
+  beforeAll(async () => {
+    // Every fan-out queued, two workers: concurrent fan-outs to the same users, and transitions racing them.
+    q = await startTestApp({ ACTIVITY_FANOUT_INLINE_MAX: '1', ACTIVITY_FANOUT_WORKERS: '2' });
+  });
+  afterAll(async () => {
+    await q?.stop();
+  });
+
+  it('counts stay exact: unread and unseen counters equal the listed entries once the queue has run', { timeout: 120_000 }, async () => {
+    const h = activityHelpers(q);
+    const run = uniqueId('r');
+    const person = { type: 'Person', id: `${run}-p` };
+    const users = Array.from({ length: 6 }, (_, i) => `${run}-u${i}`);
+    for (const owner of users) await h.track({ owner, object: person });
+    const mutate = (field: string, user: string) => q.ok(`mutation($u: ID) { ${field}(user: $u) }`, { u: user }, h.service);
+    for (let round = 0; round < 3; round++) {
+      const writers = Array.from({ length: 8 }, (_, i) => h.logAction({ actor: person, verb: `w${i % 2}`, groupingDelay: -1 }));
+      const markers = users.flatMap((u, i) => (i % 2 === 0 ? [mutate('markAllRead', u)] : [mutate('markAllSeen', u)]));
+      await Promise.all([...writers, ...markers]);
+      await q.app.services.activity.runQueuedFanOuts();
+    }
+    for (const user of users) {
+      const data = await q.ok<{ feed: { edges: Array<{ node: { unread: boolean; seen: boolean } }> }; unreadCount: number; unseenCount: number }>(
+        `query($u: ID) { feed(user: $u, first: 100) { edges { node { unread seen } } } unreadCount(user: $u) unseenCount(user: $u) }`,
+        { u: user },
+        h.service,
+      );
+      expect(data.feed.edges).toHaveLength(24);
+      expect(data.unreadCount, user).toBe(data.feed.edges.filter((e) => e.node.unread).length);
+      expect(data.unseenCount, user).toBe(data.feed.edges.filter((e) => !e.node.seen).length);
+    }
+  });
+});
