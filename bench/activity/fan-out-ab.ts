@@ -12,10 +12,9 @@
  */
 import pg from 'pg';
 import { fanOut } from '../../src/activity/fan-out.ts';
-import type { Em } from '../../src/db/orm.ts';
-import type { ActionRecord } from '../../src/activity/model.ts';
 import { median, percentile } from '../machine.ts';
 import { HOT_ITEM } from './dataset.ts';
+import { insertMention, pgEm } from './fan-out-direct.ts';
 
 type FanOut = typeof fanOut;
 const other = process.env['FANOUT_AB_OTHER'];
@@ -29,42 +28,15 @@ const otherClient = new pg.Client({ connectionString: process.env['FANOUT_AB_OTH
 await otherClient.connect();
 let client = mineClient;
 
-/** The subset of Em that fanOut uses: execute with `?` placeholders. */
-const em = {
-  async execute(sql: string, params: unknown[] = []) {
-    let i = 0;
-    const text = sql.replace(/\?(?!\|)/g, () => `$${++i}`);
-    if (process.env['FANOUT_AB_EXPLAIN'] && /insert into activity_feed_entry/.test(sql)) {
-      await client.query('savepoint explained');
-      console.log((await client.query(`explain (analyze, buffers, wal) ${text}`, params as unknown[])).rows.map((r) => r['QUERY PLAN']).join('\n'));
-      await client.query('rollback to savepoint explained');
-    }
-    return (await client.query(text, params as unknown[])).rows;
-  },
-} as unknown as Em;
+const explain = process.env['FANOUT_AB_EXPLAIN'] ? (plan: string) => console.log(plan) : undefined;
+const em = pgEm(() => client, explain);
 
 async function once(fn: FanOut, isOther: boolean): Promise<number> {
   client = isOther ? otherClient : mineClient;
   await client.query('begin');
   try {
     if (isOther && otherSetup) await client.query(otherSetup);
-    const { rows } = await client.query(
-      `insert into activity_action (actor_type, actor_id, verb, level, "timestamp") values ('User', 'u5000', 'mentioned', 30, now()) returning id`,
-    );
-    const action: ActionRecord = {
-      id: String(rows[0].id),
-      actor: { type: 'User', id: 'u5000', label: null },
-      verb: 'mentioned',
-      targets: [{ ...HOT_ITEM, label: null }],
-      related: [],
-      data: null,
-      level: 30,
-      timestamp: new Date(),
-      groupedCount: 1,
-      unread: false,
-      unseen: false,
-      trackerIds: [],
-    } as ActionRecord;
+    const action = await insertMention(client, 'u5000', HOT_ITEM);
     const t0 = performance.now();
     const out = await fn(em, action, false, { readable: 30, unmutable: 50 });
     const ms = performance.now() - t0;

@@ -128,9 +128,10 @@ export async function trackqlIdleMemory(n: number, dir: string, snapshot: boolea
   }
 }
 
-export async function bareYogaIdleMemory(n: number, dir: string, snapshot: boolean, log: (l: string) => void): Promise<IdleMemory> {
+/** A server started by startBareYoga (delivery.ts: bare-yoga.ts by default, or `script`), measured idle, then stopped. */
+async function spawnedIdleMemory(n: number, dir: string, snapshot: boolean, log: (l: string) => void, script?: string): Promise<IdleMemory> {
   fs.mkdirSync(dir, { recursive: true });
-  const { child, url } = await startBareYoga(probeEnv(dir, snapshot));
+  const { child, url } = await startBareYoga(probeEnv(dir, snapshot), script);
   try {
     return await measureIdle(child.pid!, url.replace(/^http/, 'ws'), (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}${i}`), false, n, dir, log);
   } finally {
@@ -142,19 +143,13 @@ export async function bareYogaIdleMemory(n: number, dir: string, snapshot: boole
   }
 }
 
+export function bareYogaIdleMemory(n: number, dir: string, snapshot: boolean, log: (l: string) => void): Promise<IdleMemory> {
+  return spawnedIdleMemory(n, dir, snapshot, log);
+}
+
 /** The floor: a bare `ws` server speaking just enough graphql-transport-ws (ws-floor.ts), one small object per socket. */
-export async function wsFloorIdleMemory(n: number, dir: string, snapshot: boolean, log: (l: string) => void): Promise<IdleMemory> {
-  fs.mkdirSync(dir, { recursive: true });
-  const { child, url } = await startBareYoga(probeEnv(dir, snapshot), path.join(here, 'ws-floor.ts'));
-  try {
-    return await measureIdle(child.pid!, url.replace(/^http/, 'ws'), (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix}${i}`), false, n, dir, log);
-  } finally {
-    if (child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
-  }
+export function wsFloorIdleMemory(n: number, dir: string, snapshot: boolean, log: (l: string) => void): Promise<IdleMemory> {
+  return spawnedIdleMemory(n, dir, snapshot, log, path.join(here, 'ws-floor.ts'));
 }
 
 export function describeIdle(label: string, m: IdleMemory): string {

@@ -20,9 +20,8 @@ import { encodeCursor, type CursorKey } from '../../src/activity/cursors.ts';
 import { describeMachine, median, percentile, type BenchRow } from '../machine.ts';
 import { UNLIMITED_SERVER_ENV } from '../load.ts';
 import { fanOut } from '../../src/activity/fan-out.ts';
-import type { ActionRecord } from '../../src/activity/model.ts';
-import type { Em } from '../../src/db/orm.ts';
 import { createDatabase, dropDatabase, generate, HOT_10K_ITEM, HOT_ITEM, MEASURED_USER, type DatasetReport } from './dataset.ts';
+import { insertMention, pgEm } from './fan-out-direct.ts';
 import { subscribeReceiver } from './receiver.ts';
 
 const DB_NAME = 'trackql_bench_scale';
@@ -214,36 +213,11 @@ async function plans(databaseUrl: string, middle: CursorKey): Promise<Array<{ ti
     out.push({ title: 'feed, unreadOnly', plan: await explain(page('and f.unread'), [MEASURED_USER]) });
     out.push({ title: 'unreadCount', plan: await explain(`select count from activity_unread_counter where user_id = $1`, [MEASURED_USER]) });
     await client.query('begin');
-    const { rows } = await client.query(
-      `insert into activity_action (actor_type, actor_id, verb, level, "timestamp") values ('User', 'explain', 'mentioned', 30, now()) returning id`,
-    );
     // The fan-out statement itself (src/activity/fan-out.ts, the one logAction and the queued fan-out run),
-    // explained where `fanOut` sends it: the EntityManager is replaced by this client.
+    // explained where `fanOut` sends it.
     let plan = '';
-    const em = {
-      async execute(sql: string, params: unknown[] = []) {
-        let n = 0;
-        const text = sql.replace(/\?(?!\|)/g, () => `$${++n}`);
-        if (/insert into activity_feed_entry/.test(sql)) plan = await explain(text, params);
-        return (await client.query(text, params)).rows;
-      },
-    } as unknown as Em;
-    const action: ActionRecord = {
-      id: String(rows[0].id),
-      actor: { type: 'User', id: 'explain', label: null },
-      verb: 'mentioned',
-      targets: [{ ...HOT_10K_ITEM, label: null }],
-      related: [],
-      data: null,
-      level: 30,
-      timestamp: new Date(),
-      groupedCount: 1,
-      unread: false,
-      unseen: false,
-      trackerIds: [],
-    };
-    await client.query('savepoint fan_out');
-    await fanOut(em, action, false, { readable: 30, unmutable: 50 });
+    const action = await insertMention(client, 'explain', HOT_10K_ITEM);
+    await fanOut(pgEm(() => client, (p) => (plan = p)), action, false, { readable: 30, unmutable: 50 });
     out.push({ title: 'fan-out of a new action to 10,000 feeds (src/activity/fan-out.ts, rolled back)', plan });
     await client.query('rollback');
     return out;
