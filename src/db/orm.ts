@@ -1,3 +1,4 @@
+import { CallbackQueryClient } from './pg-client.ts';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Migrator } from '@mikro-orm/migrations';
@@ -79,6 +80,7 @@ function ormOptions(target: DatabaseTarget, logger?: Logger): Options {
         statement_timeout: target.statementTimeoutMs || undefined,
         connectionTimeoutMillis: target.connectTimeoutMs ?? 5_000,
         application_name: 'trackql',
+        Client: CallbackQueryClient,
       },
     };
   }

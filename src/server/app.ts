@@ -46,6 +46,7 @@ import {
   useRequestId,
   withRequestId,
 } from './request-id.ts';
+import { defineRequestEm, useRequestRelease } from './request-release.ts';
 import { resolveJwtSecret } from './secrets.ts';
 import { useSseClientRefusals } from './sse-clients.ts';
 import { createServices, type Services } from './services.ts';
@@ -205,6 +206,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       }),
       ...services.ops.yogaPlugins({ tokens, generatedSecret: generated }),
       ...(jit ? [useJit(jit)] : []),
+      useRequestRelease(),
     ],
     context: async (initial): Promise<Context> => {
       const request = initial['request'] as Request | undefined;
@@ -215,11 +217,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         'clientIp' in initial
           ? ((initial['clientIp'] as string | null | undefined) ?? null)
           : clientIpOf(config, headers?.get('x-forwarded-for'), socketAddressOf(initial['req'] as IncomingMessage | undefined));
-      // `em` is forked on first use: most requests (increments, trivial ones) never touch the EntityManager.
-      // Defined on the context object itself (Yoga copies returned fields with Object.assign, which would
-      // read a getter at once).
-      let em: Context['em'] | undefined;
-      Object.defineProperty(initial, 'em', { get: () => (em ??= orm.em.fork()), enumerable: false, configurable: true });
+      // `em` is forked on first use (most requests never touch the EntityManager) and dropped after the
+      // execution (request-release.ts).
+      defineRequestEm(initial, () => orm.em.fork());
       const context: Omit<Context, 'em'> = {
         viewer,
         pubsub: pubsub.pubsub,
@@ -284,8 +284,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const feedRunner: WsFeedRunner = {
     jit,
     context: (socket, requestId) => {
-      let em: Context['em'] | undefined;
-      return {
+      const context: Omit<Context, 'em'> = {
         viewer: socket.viewer ?? anonymous,
         pubsub: pubsub.pubsub,
         services,
@@ -294,10 +293,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         requestId,
         userAgent: socket.userAgent ?? null,
         clientIp: socket.clientIp ?? null,
-        get em() {
-          return (em ??= orm.em.fork());
-        },
       };
+      defineRequestEm(context, () => orm.em.fork());
+      return context as Context;
     },
     mask: (result, requestId) =>
       withRequestId(requestId, () => ({

@@ -1,3 +1,4 @@
+import { releaseRequest } from './request-release.ts';
 import { execute, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { CompiledQuery } from 'graphql-jit';
 import type { Context } from './context.ts';
@@ -123,6 +124,8 @@ export class WsFeed implements AsyncIterableIterator<ExecutionResult> {
           });
     } catch (error) {
       result = { errors: [error as never] };
+    } finally {
+      releaseRequest(contextValue);
     }
     return result.errors?.length ? runner.mask(result, this.#requestId) : result;
   }

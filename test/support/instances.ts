@@ -21,6 +21,8 @@ export interface InstanceOptions {
   readyTimeoutMs?: number;
   /** Another checkout of trackql to run (bench: the previous version, side by side). */
   root?: string;
+  /** Options for Node itself, before the script (V8 flags such as --trace-gc-nvp). */
+  nodeArgs?: string[];
 }
 
 export async function startInstance(options: InstanceOptions): Promise<Instance> {
@@ -36,7 +38,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
     ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
     ...(options.dataDir ? { DATA_DIR: options.dataDir } : {}),
     ...options.env,
-  }, options.readyTimeoutMs, options.root);
+  }, options.readyTimeoutMs, options.root, options.nodeArgs);
   let url: string;
   try {
     url = await server.ready;

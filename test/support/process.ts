@@ -17,11 +17,12 @@ export interface ServerProcess {
 /**
  * Starts `src/main.ts` in a real Node process, as `npm start` does, with exactly the given environment.
  * `root`: another checkout of trackql to run (benchmarks compare a previous version in the same run).
+ * `nodeArgs`: options for Node itself (V8 tracing flags, which NODE_OPTIONS refuses).
  */
-export function startServerProcess(env: Record<string, string>, readyTimeoutMs = 60_000, root = repoRoot): ServerProcess {
+export function startServerProcess(env: Record<string, string>, readyTimeoutMs = 60_000, root = repoRoot, nodeArgs: string[] = []): ServerProcess {
   const child = spawn(
     process.execPath,
-    ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', 'src/main.ts'],
+    [...nodeArgs, '--experimental-strip-types', '--disable-warning=ExperimentalWarning', 'src/main.ts'],
     { cwd: root, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
