@@ -46,7 +46,7 @@ import {
   useRequestId,
   withRequestId,
 } from './request-id.ts';
-import { defineRequestEm, useRequestRelease } from './request-release.ts';
+import { defineRequestEm, releaseRequest, useRequestRelease } from './request-release.ts';
 import { resolveJwtSecret } from './secrets.ts';
 import { useSseClientRefusals } from './sse-clients.ts';
 import { createServices, type Services } from './services.ts';
@@ -412,6 +412,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         // as long as the subscription runs: let go of the operation's context and envelope (the envelope's
         // iterator, which nothing reads, goes with them).
         const feed = new WsFeed(stream, feedRunner, args, ctx.extra, opRequestId(connection, id));
+        // Released too, or Pothos' scope cache would keep it alive until a full collection (request-release.ts).
+        if (context) releaseRequest(context);
         args.contextValue = undefined;
         args.rootValue = undefined;
         return feed;
