@@ -10,7 +10,9 @@
  *                                        inflate the RSS figures: take them in a separate run) in IDLE_PROBE_DIR
  *                                        (default a temporary directory); IDLE_ONLY=trackql|bare|previous|floor
  *                                        (comma-separated); IDLE_BEFORE_ROOT=<checkout>: the previous version first;
- *                                        IDLE_ROOT=<checkout>: trackql from that checkout (default this one).
+ *                                        IDLE_ROOT=<checkout>: trackql from that checkout (default this one);
+ *                                        IDLE_SETTLE_SECONDS (default 30): how long the idle server is left alone
+ *                                        before and with the subscribers for the "settled" RSS (no forced GC).
  *
  * `floor` is a bare `ws` server with no GraphQL at all (ws-floor.ts): what an idle socket costs in Node + ws.
  *
@@ -49,11 +51,17 @@ export interface IdleMemory {
   rawRssKiB: number;
   /** RSS after a memory-reducing GC (young generation shrunk): what the subscribers keep, without GC sizing. */
   reducedRssKiB: number;
+  /**
+   * RSS read from /proc with no forced GC, the idle server before and with the subscribers both left alone for
+   * IDLE_SETTLE_SECONDS: what an idle server holds, as V8's own heuristics (its memory reducer) leave it.
+   */
+  settledRssKiB: number;
   before: MemoryUsage;
   after: MemoryUsage;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const SETTLE_MS = Number(process.env['IDLE_SETTLE_SECONDS'] ?? 30) * 1000;
 
 async function probe(pid: number, dir: string): Promise<MemoryUsage> {
   const before = new Set(fs.readdirSync(dir));
@@ -80,7 +88,8 @@ export function probeEnv(dir: string, snapshot: boolean): Record<string, string>
 export async function measureIdle(pid: number, wsUrl: string, users: (prefix: string, n: number) => string[], tokens: boolean, n: number, dir: string, log: (l: string) => void): Promise<IdleMemory> {
   const warm = await openSubscribers(wsUrl, users('warm', WARMUP), tokens, QUERY);
   await warm.close();
-  await sleep(2000);
+  await sleep(Math.max(2000, SETTLE_MS));
+  const settledBefore = rssKiB(pid);
   const before = await probe(pid, dir);
   const rawBefore = rssKiB(pid);
   const subscribers = await openSubscribers(wsUrl, users('idle', n), tokens, QUERY);
@@ -88,6 +97,8 @@ export async function measureIdle(pid: number, wsUrl: string, users: (prefix: st
   try {
     await sleep(3000);
     const rawAfter = rssKiB(pid);
+    await sleep(SETTLE_MS);
+    const settledAfter = rssKiB(pid);
     const after = await probe(pid, dir);
     const per = (a: number, b: number) => (a - b) / 1024 / n;
     return {
@@ -96,6 +107,7 @@ export async function measureIdle(pid: number, wsUrl: string, users: (prefix: st
       heapKiB: per(after.heapUsed, before.heapUsed),
       externalKiB: per(after.external, before.external),
       rawRssKiB: (rawAfter - rawBefore) / n,
+      settledRssKiB: (settledAfter - settledBefore) / n,
       reducedRssKiB: per(after.reduced?.rss ?? after.rss, before.reduced?.rss ?? before.rss),
       before,
       after,
@@ -156,7 +168,7 @@ export function describeIdle(label: string, m: IdleMemory): string {
   const mib = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
   return (
     `${label}: ${m.subscribers} idle subscribers: RSS ${m.reducedRssKiB.toFixed(1)} KiB each after a memory-reducing GC, ${m.rssKiB.toFixed(1)} KiB after a full GC (${mib(m.before.rss)} -> ${mib(m.after.rss)}; ` +
-    `${m.rawRssKiB.toFixed(1)} KiB without forcing GC), V8 heap ${m.heapKiB.toFixed(1)} KiB each (${mib(m.before.heapUsed)} -> ${mib(m.after.heapUsed)}), ` +
+    `${m.rawRssKiB.toFixed(1)} KiB without forcing GC, ${m.settledRssKiB.toFixed(1)} KiB without forcing GC after ${SETTLE_MS / 1000} s idle), V8 heap ${m.heapKiB.toFixed(1)} KiB each (${mib(m.before.heapUsed)} -> ${mib(m.after.heapUsed)}), ` +
     `external ${m.externalKiB.toFixed(2)} KiB each`
   );
 }

@@ -8,7 +8,8 @@
  *
  * writes bench/results/activity-scale.md. Env: DATABASE_URL (server), BENCH_SCALE (default 10),
  * SCALE_BENCH_ITERATIONS (default 200), KEEP_DB=1 keeps `trackql_bench_scale`, REUSE_DB=1 measures an
- * existing kept database instead of generating it again, SCALE_PHASE=generate stops after generating.
+ * existing kept database instead of generating it again, SCALE_PHASE=generate stops after generating,
+ * SCALE_WARM_UP (default 300) read requests of each kind before the measurements.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,6 +26,8 @@ import { insertMention, pgEm } from './fan-out-direct.ts';
 import { subscribeReceiver } from './receiver.ts';
 
 const DB_NAME = 'trackql_bench_scale';
+/** Read requests of each kind before the measurements (SCALE_WARM_UP). */
+const WARM_UP = Number(process.env['SCALE_WARM_UP'] ?? 300);
 
 interface Timings {
   name: string;
@@ -86,6 +89,12 @@ async function measure(instance: Instance, iterations: number, scale: number, mi
     log(`  ${t.name}: p50 ${ms(s.p50)}, p95 ${ms(s.p95)}, p99 ${ms(s.p99)} (n=${s.n})`);
   };
 
+  // A served process is warm: the JIT's first requests are not what users see (bench/activity/request-tail.ts).
+  for (let i = 0; i < WARM_UP; i++) {
+    await gql(instance.url, `{ viewer { id } }`, {}, me);
+    await gql(instance.url, `{ unreadCount }`, {}, me);
+    await gql(instance.url, FEED_PAGE, {}, me);
+  }
   add(await timed('reference: { viewer { id } } (HTTP + GraphQL, no database)', iterations, 30, async () => {
     await gql(instance.url, `{ viewer { id } }`, {}, me);
   }));
