@@ -16,27 +16,26 @@ import type { Em } from '../db/orm.ts';
  *
  * Subscriptions are left alone (they do not run `onExecute`): their context lives as long as the stream.
  */
-const releaseEm = Symbol('trackql.releaseEm');
-
-interface ReleasableContext {
-  [releaseEm]?: () => void;
-}
-
 /**
  * Defines `em` on the context as a fork made on first use (most requests never touch the database), which
- * `useRequestRelease` drops after the execution. A getter on the context object itself: Yoga copies returned
- * fields with Object.assign, which would read it at once.
+ * `releaseRequest` drops after the execution (assigning `undefined`; a later read forks again). An accessor on the
+ * context object itself, its only non-data property: Yoga copies returned fields with Object.assign, which would
+ * read a getter at once.
  */
 export function defineRequestEm(context: object, fork: () => Em): void {
   let em: Em | undefined;
-  Object.defineProperty(context, 'em', { get: () => (em ??= fork()), enumerable: false, configurable: true });
-  Object.defineProperty(context, releaseEm, { value: () => void (em = undefined), enumerable: false });
+  Object.defineProperty(context, 'em', {
+    get: () => (em ??= fork()),
+    set: (value: undefined) => void (em = value),
+    enumerable: false,
+    configurable: true,
+  });
 }
 
 /** Clears the context's Pothos scope cache and drops its EntityManager fork: its execution is over. */
 export function releaseRequest(context: object): void {
   RequestCache.clearForContext(context);
-  (context as ReleasableContext)[releaseEm]?.();
+  if ('em' in context) (context as { em: Em | undefined }).em = undefined;
 }
 
 /** Yoga plugin: releases the context after each query or mutation (also used per live feed event, ws-feed.ts). */
