@@ -1,4 +1,3 @@
-import { CallbackQueryClient } from './pg-client.ts';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Migrator } from '@mikro-orm/migrations';
@@ -8,6 +7,7 @@ import { MikroORM, type Options, type SqlEntityManager, type AbstractSqlDriver }
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { entities } from './entities.ts';
+import { CallbackQueryClient } from './pg-client.ts';
 
 export type Orm = MikroORM<AbstractSqlDriver, SqlEntityManager>;
 export type Em = SqlEntityManager;

@@ -2,20 +2,22 @@ import { RequestCache } from '@pothos/plugin-scope-auth';
 import type { Plugin } from 'graphql-yoga';
 import type { Em } from '../db/orm.ts';
 
-/**
+/*
  * Lets go of what one query or mutation holds once its result is computed, so that it dies young.
  *
  * Why: V8's young-generation collector (the scavenger) keeps a WeakMap entry's value alive when the value
  * reaches its own key, and only a full collection clears such a cycle. Pothos' per-request caches are WeakMaps
  * keyed by the context whose values reach the context (scope-auth's RequestCache holds it), so every request's
  * context, its EntityManager fork (identity map, unit of work…), its promises and Yoga's request objects survived
- * two scavenges and were promoted: ~11 KB per request, megabytes per scavenge, 5–20 ms pauses that set the p95 of
+ * two scavenges and were promoted: 11–50 KB per request, megabytes per scavenge, 5–20 ms pauses that set the p95 of
  * every request (bench/results.md, "Request tail"). Clearing the entry (Pothos' own `clearForContext`) and
  * dropping the context's EntityManager fork after the execution break the cycle; what is left is collected by
  * the next scavenge.
  *
- * Subscriptions are left alone (they do not run `onExecute`): their context lives as long as the stream.
+ * Subscriptions are left alone (they do not run `onExecute`): their context lives as long as the stream; a
+ * websocket `feed` releases its own when it hands its stream over (app.ts), and each event's (ws-feed.ts).
  */
+
 /**
  * Defines `em` on the context as a fork made on first use (most requests never touch the database), which
  * `releaseRequest` drops after the execution (assigning `undefined`; a later read forks again). An accessor on the
