@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { scavengesIn } from '../../test/support/gc-trace.ts';
 import { post, signTestToken, startInstance, type Instance } from '../../test/support/instances.ts';
 import { UNLIMITED_SERVER_ENV } from '../load.ts';
 import { describeMachine, median, percentile } from '../machine.ts';
@@ -73,10 +74,10 @@ interface Gc {
 
 /** Scavenges logged by --trace-gc-nvp in `output`: count, pause median and max, bytes promoted per request. */
 function scavengeStats(output: string, requests: number): Gc {
-  const lines = output.split('\n').filter((l) => /\bgc=s\b/.test(l));
-  const pauses = lines.map((l) => Number(/\bpause=([\d.]+)/.exec(l)?.[1] ?? 0));
-  const promoted = lines.reduce((sum, l) => sum + Number(/\bpromoted=(\d+)/.exec(l)?.[1] ?? 0), 0);
-  return { scavenges: lines.length, pauseP50: median(pauses), pauseMax: Math.max(0, ...pauses), promotedPerRequest: promoted / requests };
+  const scavenges = scavengesIn(output);
+  const pauses = scavenges.map((s) => s.pauseMs);
+  const promoted = scavenges.reduce((sum, s) => sum + s.promotedBytes, 0);
+  return { scavenges: scavenges.length, pauseP50: median(pauses), pauseMax: Math.max(0, ...pauses), promotedPerRequest: promoted / requests };
 }
 
 async function main() {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { scavengesIn } from '../support/gc-trace.ts';
 import { post, signTestToken, startInstance, type Instance } from '../support/instances.ts';
 
 /**
@@ -48,14 +49,6 @@ afterAll(async () => {
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** The bytes promoted by each scavenge logged in `output` (--trace-gc-nvp: `gc=s … promoted=N`). */
-function promotedByScavenges(output: string): number[] {
-  return output
-    .split('\n')
-    .filter((line) => /\bgc=s\b/.test(line))
-    .map((line) => Number(/\bpromoted=(\d+)/.exec(line)?.[1] ?? 'NaN'));
-}
-
 describe('young garbage', () => {
   it.skipIf(EMBEDDED)('queries that read the database through scope-checked fields leave (almost) nothing to promote', async () => {
     const token = await signTestToken('young-garbage-user');
@@ -70,7 +63,7 @@ describe('young garbage', () => {
     await run(WARM_UP);
     const before = instance.server.output().length;
     await run(REQUESTS);
-    const scavenges = promotedByScavenges(instance.server.output().slice(before));
+    const scavenges = scavengesIn(instance.server.output().slice(before)).map((s) => s.promotedBytes);
     // The 1 MB semi-space makes the run span many scavenges: the figure is an average, not one collection's luck.
     expect(scavenges.length).toBeGreaterThan(20);
     expect(scavenges.every((bytes) => Number.isFinite(bytes))).toBe(true);
