@@ -4,8 +4,8 @@ import type { Logger } from '../logger.ts';
 import { channels, type FoldEvent, type IncrementsEvent, type WebhookRequestEvent, type WebSocketEvent } from './events.ts';
 
 /**
- * trackql's own Prometheus metrics, in a registry per app (Yoga's prometheus plugin adds its GraphQL and
- * HTTP metrics to the same registry, see plugin.ts).
+ * trackql's own Prometheus metrics, in a registry per app (the GraphQL and
+ * HTTP metrics of every request go to the same registry, see graphql-metrics.ts).
  *
  * - Values owned by other modules' tables are read with SQL at scrape time (inbox depth, dead letters).
  * - Fold runs, increments and websocket connections arrive as events (events.ts, diagnostics_channel).

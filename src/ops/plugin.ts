@@ -1,47 +1,27 @@
 import crypto from 'node:crypto';
-import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
+import type { Orm } from '../db/orm.ts';
+import { useGraphqlMetrics } from './graphql-metrics.ts';
 import type { OpsMetrics } from './metrics.ts';
 
 export const METRICS_PATH = '/metrics';
 
 /**
  * Yoga plugins of the ops module:
- * - Yoga's prometheus plugin (GraphQL phases, errors, HTTP durations) on trackql's registry. Labels take only
+ * - the GraphQL and HTTP metrics of every request (graphql-metrics.ts) on trackql's registry. Labels take only
  *   bounded values (every label combination is a series kept for the life of the process): the operation
  *   type, the phase, the HTTP method and status. Never the client-chosen operation name, the error path
  *   (made of client-chosen aliases and list indices) or the request URL;
  * - a counter of running subscriptions over SSE (websocket ones are counted by the websocket server);
- * - `GET /metrics` serving the registry, behind `Authorization: Bearer <PROMETHEUS_TOKEN>` when one is set.
+ * - `GET /metrics` serving the registry, behind `Authorization: Bearer <PROMETHEUS_TOKEN>` when one is set;
+ * - `/ready`: 200 when the database answers, 503 when it does not.
  */
-export function opsPlugins(config: Config, metrics: OpsMetrics): Plugin[] {
-  if (!config.prometheus.enabled) return [useSubscriptionGauge(metrics)];
+export function opsPlugins(config: Config, metrics: OpsMetrics, orm: Orm): Plugin[] {
+  if (!config.prometheus.enabled) return [useReadinessEndpoint(orm), useSubscriptionGauge(metrics)];
   return [
-    usePrometheus({
-      registry: metrics.registry,
-      endpoint: false,
-      labels: { url: false, operationName: false, path: false },
-      // What is measured per request, and what it costs: operations and their duration (the histogram's
-      // _count counts them), the execute phase, errors, HTTP durations. Not the operation counter (the same
-      // as that _count), the parse/validate phases (Yoga caches both per document), the context phase, the
-      // request-time summary (a t-digest per observation, the same data as the duration histogram) or the
-      // deprecated-field counter (a TypeInfo walk of every document; nothing is deprecated).
-      metrics: {
-        graphql_envelop_request: false,
-        graphql_envelop_request_duration: true,
-        graphql_envelop_phase_execute: true,
-        graphql_envelop_phase_subscribe: true,
-        graphql_envelop_error_result: true,
-        graphql_envelop_schema_change: true,
-        graphql_yoga_http_duration: true,
-        graphql_envelop_request_time_summary: false,
-        graphql_envelop_phase_parse: false,
-        graphql_envelop_phase_validate: false,
-        graphql_envelop_phase_context: false,
-        graphql_envelop_deprecated_field: false,
-      },
-    }),
+    useReadinessEndpoint(orm),
+    useGraphqlMetrics(metrics.registry),
     useSubscriptionGauge(metrics),
     useMetricsEndpoint(config, metrics),
   ];
@@ -75,31 +55,66 @@ function useSubscriptionGauge(metrics: OpsMetrics): Plugin {
   };
 }
 
+export const READY_PATH = '/ready';
+
+/**
+ * `/ready`: 200 when the database answers a `select 1`, 503 when it does not (load balancers, orchestrators,
+ * and the test harness wait on it). Yoga's useReadinessCheck does the same but matches a URLPattern against
+ * every request that is not for its endpoint, which cost more than the rest of the routing (CPU profile,
+ * bench/results/overhead.md); the path is compared here, as `/metrics` is.
+ */
+function useReadinessEndpoint(orm: Orm): Plugin {
+  return {
+    // Not async: every other request passes through synchronously (an async hook would make each a promise).
+    onRequest({ url, endResponse, fetchAPI }) {
+      if (url.pathname !== READY_PATH) return undefined;
+      return answerReady(orm, endResponse, fetchAPI);
+    },
+  };
+}
+
+type EndResponse = (response: Response) => void;
+interface FetchApi {
+  Response: typeof Response;
+}
+
+async function answerReady(orm: Orm, endResponse: EndResponse, fetchAPI: FetchApi): Promise<void> {
+  let ready: boolean;
+  try {
+    await orm.em.fork().execute('select 1');
+    ready = true;
+  } catch {
+    ready = false;
+  }
+  endResponse(new fetchAPI.Response(null, { status: ready ? 200 : 503, headers: { 'cache-control': 'no-store' } }));
+}
+
 function useMetricsEndpoint(config: Config, metrics: OpsMetrics): Plugin {
   const expected = config.prometheus.token ? `Bearer ${config.prometheus.token}` : undefined;
   return {
-    async onRequest({ url, request, endResponse, fetchAPI }) {
-      if (url.pathname !== METRICS_PATH) return;
-      if (request.method !== 'GET' && request.method !== 'HEAD') {
-        endResponse(new fetchAPI.Response('Method not allowed', { status: 405, headers: { allow: 'GET' } }));
-        return;
-      }
-      if (expected && !sameSecret(request.headers.get('authorization') ?? '', expected)) {
-        endResponse(
-          new fetchAPI.Response('Unauthorized', { status: 401, headers: { 'www-authenticate': 'Bearer realm="metrics"' } }),
-        );
-        return;
-      }
-      try {
-        const body = await metrics.metrics();
-        endResponse(
-          new fetchAPI.Response(body, { headers: { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' } }),
-        );
-      } catch (error) {
-        endResponse(new fetchAPI.Response(`metrics collection failed: ${(error as Error).message}`, { status: 500 }));
-      }
+    // Not async, as /ready's.
+    onRequest({ url, request, endResponse, fetchAPI }) {
+      if (url.pathname !== METRICS_PATH) return undefined;
+      return answerMetrics(request, endResponse, fetchAPI);
     },
   };
+
+  async function answerMetrics(request: Request, endResponse: EndResponse, fetchAPI: FetchApi): Promise<void> {
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      endResponse(new fetchAPI.Response('Method not allowed', { status: 405, headers: { allow: 'GET' } }));
+      return;
+    }
+    if (expected && !sameSecret(request.headers.get('authorization') ?? '', expected)) {
+      endResponse(new fetchAPI.Response('Unauthorized', { status: 401, headers: { 'www-authenticate': 'Bearer realm="metrics"' } }));
+      return;
+    }
+    try {
+      const body = await metrics.metrics();
+      endResponse(new fetchAPI.Response(body, { headers: { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' } }));
+    } catch (error) {
+      endResponse(new fetchAPI.Response(`metrics collection failed: ${(error as Error).message}`, { status: 500 }));
+    }
+  }
 }
 
 function sameSecret(given: string, expected: string): boolean {

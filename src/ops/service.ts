@@ -14,7 +14,7 @@ export interface OpsService {
   metrics: OpsMetrics;
   retention: Retention;
   /**
-   * The Yoga plugins of the ops and web modules: Prometheus (`/metrics`), the subscription gauge, the demo
+   * The Yoga plugins of the ops and web modules: Prometheus (`/metrics`), readiness (`/ready`), the subscription gauge, the demo
    * page (`/`, `/assets/*`, `/demo/tokens`) and the beacon endpoints (`/track`).
    */
   yogaPlugins(auth: { tokens: TokenService; generatedSecret: boolean }): Plugin[];
@@ -42,7 +42,7 @@ export function createOpsService(deps: {
     metrics,
     retention,
     yogaPlugins: ({ tokens, generatedSecret }) => [
-      ...opsPlugins(deps.config, metrics),
+      ...opsPlugins(deps.config, metrics, deps.orm),
       useWeb({ config: deps.config, logger: deps.logger, tokens, generatedSecret }),
     ],
     start() {

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getOperationAST, type ExecutionArgs, type ExecutionResult, type GraphQLError } from 'graphql';
 import { CloseCode, makeServer } from 'graphql-ws';
-import { createGraphQLError, createYoga, useReadinessCheck, type YogaLogger, type YogaServerInstance } from 'graphql-yoga';
+import { createGraphQLError, createYoga, type YogaLogger, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config.ts';
 import { isDatabaseUnavailableError } from '../db/availability.ts';
@@ -193,17 +193,6 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       useRequestRateLimit(services.rateLimiter),
       useInputGuard(),
       useStreamLimit(wsGuard, (context) => clientKey(context as unknown as Context)),
-      useReadinessCheck({
-        endpoint: '/ready',
-        check: async () => {
-          try {
-            await orm.em.fork().execute('select 1');
-            return true;
-          } catch {
-            return false;
-          }
-        },
-      }),
       ...services.ops.yogaPlugins({ tokens, generatedSecret: generated }),
       ...(jit ? [useJit(jit)] : []),
       useRequestRelease(),

@@ -21,8 +21,9 @@ const STREAM_TOKEN_HEADER = 'x-graphql-event-stream-token';
 
 export function useSseClientRefusals(tokens: TokenService, graphqlPath: string): Plugin {
   return {
-    async onRequest({ request, url, fetchAPI, endResponse }) {
-      if (url.pathname !== graphqlPath) return;
+    // Synchronous for every request that is not an SSE client's (an async hook makes each request a promise).
+    onRequest({ request, url, fetchAPI, endResponse }) {
+      if (url.pathname !== graphqlPath) return undefined;
       const wantsStream = (request.headers.get('accept') ?? '').includes('text/event-stream');
       if (request.method === 'PUT' || request.headers.has(STREAM_TOKEN_HEADER) || (wantsStream && url.searchParams.has('token'))) {
         endResponse(
@@ -34,23 +35,33 @@ export function useSseClientRefusals(tokens: TokenService, graphqlPath: string):
         );
         return;
       }
-      if (!wantsStream) return;
+      if (!wantsStream) return undefined;
       const authorization = request.headers.get('authorization');
-      if (!authorization) return;
-      try {
-        await tokens.authenticate(authorization);
-      } catch (error) {
-        if (!isContractError(error)) return; // e.g. the key set unreachable: the ordinary path answers (503)
-        const payload = {
-          errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED', ...(isTokenExpired(error) ? { tokenExpired: true } : {}) } }],
-        };
-        endResponse(
-          new fetchAPI.Response(`event: next\ndata: ${JSON.stringify(payload)}\n\nevent: complete\ndata:\n\n`, {
-            status: 200,
-            headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
-          }),
-        );
-      }
+      if (!authorization) return undefined;
+      return refuseBadStreamToken(tokens, authorization, endResponse, fetchAPI);
     },
   };
+}
+
+/** An SSE request whose token is refused gets the error as an event of a 200 stream, which graphql-sse reports at once. */
+async function refuseBadStreamToken(
+  tokens: TokenService,
+  authorization: string,
+  endResponse: (response: Response) => void,
+  fetchAPI: { Response: typeof Response },
+): Promise<void> {
+  try {
+    await tokens.authenticate(authorization);
+  } catch (error) {
+    if (!isContractError(error)) return; // e.g. the key set unreachable: the ordinary path answers (503)
+    const payload = {
+      errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED', ...(isTokenExpired(error) ? { tokenExpired: true } : {}) } }],
+    };
+    endResponse(
+      new fetchAPI.Response(`event: next\ndata: ${JSON.stringify(payload)}\n\nevent: complete\ndata:\n\n`, {
+        status: 200,
+        headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
+      }),
+    );
+  }
 }

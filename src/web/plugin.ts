@@ -143,31 +143,44 @@ export function useWeb(options: WebPluginOptions): Plugin {
     onYogaInit({ yoga: instance }) {
       yoga = instance as unknown as typeof yoga;
     },
-    async onRequest({ request, url, endResponse, fetchAPI, serverContext }) {
+    // Synchronous for the paths it does not serve, GraphQL's above all (an async hook makes each request a
+    // promise); the pages and the beacon are answered by `answer`.
+    onRequest({ request, url, endResponse, fetchAPI, serverContext }) {
       const p = url.pathname;
-      try {
-        if (p === '/track' || p === '/track/') {
-          endResponse(await track(request, url, serverContext));
-          return;
-        }
-        if (request.method !== 'GET' && request.method !== 'HEAD') return;
-        if (p === '/demo/tokens' && config.web.demoPage) {
-          endResponse(await tokensResponse(serverContext, fetchAPI));
-          return;
-        }
-        let canonical = p === '/index.html' ? '/' : p === '/console/' || p === '/console/index.html' ? '/console' : p;
-        if (canonical === '/console' && config.web.demoPage && devTokens.allowedFor(serverContext)) canonical = CONSOLE_WITH_DEV_TOKENS;
-        const response = site.respond(canonical, request, fetchAPI.Response);
-        if (response) {
-          endResponse(response);
-        } else if (p.startsWith('/assets/') || p.startsWith('/console/') || p.startsWith('/vendor/')) {
-          endResponse(new fetchAPI.Response('Not found', { status: 404, headers: { 'content-type': 'text/plain' } }));
-        }
-      } catch (error) {
-        // onRequest exceptions would reach node:http uncaught; answer 500 instead.
-        logger.error({ err: error, path: p }, 'web request failed');
-        endResponse(new fetchAPI.Response('Internal error', { status: 500 }));
-      }
+      if (!(p === '/track' || p === '/track/' || request.method === 'GET' || request.method === 'HEAD')) return undefined;
+      return answer(p, request, url, endResponse, fetchAPI, serverContext);
     },
   };
+
+  async function answer(
+    p: string,
+    request: Request,
+    url: URL,
+    endResponse: (response: Response) => void,
+    fetchAPI: { Response: typeof Response },
+    serverContext: ServerAdapterInitialContext,
+  ): Promise<void> {
+    try {
+      if (p === '/track' || p === '/track/') {
+        endResponse(await track(request, url, serverContext));
+        return;
+      }
+      if (p === '/demo/tokens' && config.web.demoPage) {
+        endResponse(await tokensResponse(serverContext, fetchAPI));
+        return;
+      }
+      let canonical = p === '/index.html' ? '/' : p === '/console/' || p === '/console/index.html' ? '/console' : p;
+      if (canonical === '/console' && config.web.demoPage && devTokens.allowedFor(serverContext)) canonical = CONSOLE_WITH_DEV_TOKENS;
+      const response = site.respond(canonical, request, fetchAPI.Response);
+      if (response) {
+        endResponse(response);
+      } else if (p.startsWith('/assets/') || p.startsWith('/console/') || p.startsWith('/vendor/')) {
+        endResponse(new fetchAPI.Response('Not found', { status: 404, headers: { 'content-type': 'text/plain' } }));
+      }
+    } catch (error) {
+      // onRequest exceptions would reach node:http uncaught; answer 500 instead.
+      logger.error({ err: error, path: p }, 'web request failed');
+      endResponse(new fetchAPI.Response('Internal error', { status: 500 }));
+    }
+  }
 }

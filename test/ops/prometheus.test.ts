@@ -53,6 +53,43 @@ describe('GET /metrics', () => {
     expect(text).not.toMatch(/graphql_yoga_http_duration_bucket\{[^}]*url=/); // no unbounded URL label
   });
 
+  it('counts each GraphQL request once: phases and errors per operation type, HTTP durations per status', async () => {
+    /** The sum of a metric's samples whose labels include every one of `labels` (e.g. 'operationType="query"'). */
+    const total = (text: string, name: string, ...labels: string[]) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`) && labels.every((label) => l.slice(0, l.indexOf('}')).includes(label)))
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    const delta = (before: string, after: string, name: string, ...labels: string[]) =>
+      total(after, name, ...labels) - total(before, name, ...labels);
+    const before = await scrape();
+    for (let i = 0; i < 3; i++) await t.gql('query Three { __typename }');
+    await t.gql('mutation { __typename }');
+    await t.gql('mutation Named { __typename }');
+    await t.gql('{ ');
+    await t.gql('{ noSuchField }');
+    await t.gql('{ node(id: "garbage!!") { id } }', {}, { token: t.serviceToken });
+    const after = await scrape();
+    const q = 'operationType="query"';
+    const m = 'operationType="mutation"';
+    const unknown = 'operationType="unknown"';
+    // Executed: the three queries and the failing node query; the two mutations.
+    expect(delta(before, after, 'graphql_envelop_phase_execute_count', q)).toBe(4);
+    expect(delta(before, after, 'graphql_envelop_request_duration_count', q)).toBe(4);
+    expect(delta(before, after, 'graphql_envelop_phase_execute_count', m)).toBe(2);
+    expect(delta(before, after, 'graphql_envelop_request_duration_count', m)).toBe(2);
+    // One error in each phase.
+    expect(delta(before, after, 'graphql_envelop_error_result', unknown, 'phase="parse"')).toBe(1);
+    expect(delta(before, after, 'graphql_envelop_error_result', q, 'phase="validate"')).toBe(1);
+    expect(delta(before, after, 'graphql_envelop_error_result', q, 'phase="execute"')).toBe(1);
+    // Every GraphQL request has its HTTP duration, also the one whose document did not parse; /metrics not.
+    expect(delta(before, after, 'graphql_yoga_http_duration_count', q)).toBe(5);
+    expect(delta(before, after, 'graphql_yoga_http_duration_count', m)).toBe(2);
+    expect(delta(before, after, 'graphql_yoga_http_duration_count', unknown)).toBe(1);
+    expect(delta(before, after, 'graphql_yoga_http_duration_count', 'method="POST"')).toBe(8);
+    expect(after).toMatch(/graphql_yoga_http_duration_bucket\{le="0\.005",method="POST",statusCode="\d{3}",operationType="query"\}/);
+  });
+
   it('reports inbox depth, accepted increments and the last fold', async () => {
     const s = t.serviceToken;
     await t.ok('mutation { registerDomain(ref: "opsd", name: "Ops") { ref } }', {}, { token: s });
