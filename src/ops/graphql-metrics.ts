@@ -109,6 +109,28 @@ export function useGraphqlMetrics(registry: Registry): Plugin {
     if (n > 0) errorsOf(`${type} ${phase}`).inc(n);
   };
 
+  const phaseOf = { execute: executeOf, subscribe: subscribeOf };
+  /**
+   * One execute or subscribe phase, started now: `done` takes its result, counts its errors and observes its
+   * duration when it is over (for a stream, when the stream ends).
+   */
+  const phase = (args: { document: DocumentNode; operationName?: string | null }, name: keyof typeof phaseOf) => {
+    const type = typeOf(args.document, args.operationName);
+    const start = performance.now();
+    const over = () => {
+      const elapsed = seconds(start);
+      phaseOf[name](type).observe(elapsed);
+      requestOf(type).observe(elapsed);
+    };
+    const done = ({ result }: { result: ExecutionResult | AsyncIterable<ExecutionResult> }) => {
+      if (isAsyncIterable(result)) return { onNext: ({ result: r }: { result: ExecutionResult }) => countErrors(r, type, name), onEnd: over };
+      countErrors(result, type, name);
+      over();
+      return undefined;
+    };
+    return { type, done };
+  };
+
   return {
     onSchemaChange() {
       schemaChanges.inc();
@@ -137,37 +159,12 @@ export function useGraphqlMetrics(registry: Registry): Plugin {
       });
     },
     onExecute({ args }) {
-      const type = typeOf(args.document, args.operationName);
-      const start = performance.now();
-      const done = () => {
-        const elapsed = seconds(start);
-        executeOf(type).observe(elapsed);
-        requestOf(type).observe(elapsed);
-      };
-      return {
-        onExecuteDone({ result }) {
-          if (isAsyncIterable(result)) return { onNext: ({ result: r }) => countErrors(r, type, 'execute'), onEnd: done };
-          countErrors(result as ExecutionResult, type, 'execute');
-          done();
-          return undefined;
-        },
-      };
+      return { onExecuteDone: phase(args, 'execute').done };
     },
     onSubscribe({ args }) {
-      const type = typeOf(args.document, args.operationName);
-      const start = performance.now();
-      const done = () => {
-        const elapsed = seconds(start);
-        subscribeOf(type).observe(elapsed);
-        requestOf(type).observe(elapsed);
-      };
+      const { type, done } = phase(args, 'subscribe');
       return {
-        onSubscribeResult({ result }) {
-          if (isAsyncIterable(result)) return { onNext: ({ result: r }) => countErrors(r, type, 'subscribe'), onEnd: done };
-          countErrors(result as ExecutionResult, type, 'subscribe');
-          done();
-          return undefined;
-        },
+        onSubscribeResult: done,
         onSubscribeError() {
           errorsOf(`${type} subscribe`).inc();
         },

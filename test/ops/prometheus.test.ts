@@ -143,6 +143,25 @@ describe('GET /metrics', () => {
     await until(async () => value(await scrape(), 'trackql_subscriptions{transport="ws"}') === 0);
   });
 
+  it('observes the subscribe phase of a subscription once, when its stream ends', async () => {
+    const s = t.serviceToken;
+    await t.ok('mutation { registerDomain(ref: "opss", name: "Subs") { ref } }', {}, { token: s });
+    await t.ok('mutation { registerMetric(domain: "opss", ref: "hits", name: "Hits", public: true) { ref } }', {}, { token: s });
+    const subscribed = 'graphql_envelop_phase_subscribe_count{operationType="subscription"}';
+    const before = value(await scrape(), subscribed) ?? 0;
+    const client = t.wsClient(await t.userToken(uniqueId('ops-subscribe')));
+    const totals: unknown[] = [];
+    const unsubscribe = client.subscribe(
+      { query: 'subscription { metric(domain: "opss", metric: "hits") }' },
+      { next: (e) => totals.push(e), error: () => {}, complete: () => {} },
+    );
+    await until(async () => totals.length === 1);
+    expect(value(await scrape(), subscribed) ?? 0).toBe(before);
+    unsubscribe();
+    await until(async () => value(await scrape(), subscribed) === before + 1);
+    await client.dispose();
+  });
+
   it('is not served when PROMETHEUS_ENABLED=false', async () => {
     const off = await startTestApp({ PROMETHEUS_ENABLED: 'false' });
     try {
