@@ -9,11 +9,13 @@ import { DevTokens } from './dev-tokens.ts';
  * script, styles and Monaco workers) is inlined in the page, so it works with no internet access. Yoga's
  * default page loads the same editor from a CDN and, offline, stays at "Loading…".
  *
- * Subscriptions go over graphql-ws on the same URL. On a development start (generated secret), a local
- * caller gets the service token pre-filled in the Headers tab and in the websocket's connection parameters
- * (the same rule as the demo page's tokens, see dev-tokens.ts). A token typed into the Headers tab reaches
- * queries and mutations; GraphiQL sends it to graphql-ws only inside each operation (`extensions.headers`),
- * which trackql's websocket server does not read: it authenticates the socket once, at `connection_init`.
+ * Subscriptions go over SSE on the same URL (`subscriptionsProtocol: 'SSE'`: a POST answered with
+ * `text/event-stream`), so that the Headers tab's token goes with them exactly as with queries and mutations.
+ * Over graphql-ws GraphiQL sends the Headers tab only inside each operation (`extensions.headers`), which
+ * trackql's websocket server does not read (it authenticates the socket once, at `connection_init`, from
+ * connection parameters GraphiQL takes only from its options): a token pasted into the tab left subscriptions
+ * anonymous. On a development start (generated secret), a local caller gets the service token pre-filled in
+ * the Headers tab (the same rule as the demo page's tokens, see dev-tokens.ts).
  */
 export interface GraphiQLSetup {
   /** Yoga's `graphiql` option: false when GRAPHIQL is off, else options per request. */
@@ -23,7 +25,7 @@ export interface GraphiQLSetup {
 }
 
 const DEFAULT_QUERY = /* GraphQL */ `# trackql: who am I? Then try the examples of the README.
-# Subscriptions run over graphql-ws on this URL, e.g. (as a service, name the user):
+# Subscriptions run here too (over SSE, with the Headers tab's token), e.g. (as a service, name the user):
 #   subscription Live { feed(user: "demo-user") { kind unreadCount action { verb text } } }
 query Me {
   viewer { id role }
@@ -52,21 +54,14 @@ export function graphiqlSetup(options: { config: Config; tokens: TokenService; g
     graphiql: async (_request, serverContext) => {
       const base: GraphiQLOptions = {
         title: 'trackql',
-        subscriptionsProtocol: 'WS',
+        subscriptionsProtocol: 'SSE',
         defaultQuery: DEFAULT_QUERY,
         shouldPersistHeaders: false,
       };
       if (!devTokens.allowedFor(serverContext)) return base;
       const { service } = await devTokens.issue();
-      const authorization = `Bearer ${service}`;
-      // The Headers tab goes with every HTTP operation; graphql-ws authenticates once, when the socket opens,
-      // from its connection parameters (Yoga's GraphiQL passes `connectionParams` to its graphql-ws client).
-      const withSocketAuth: GraphiQLOptions & { connectionParams: { authorization: string } } = {
-        ...base,
-        headers: JSON.stringify({ Authorization: authorization }, null, 2),
-        connectionParams: { authorization },
-      };
-      return withSocketAuth;
+      // The Headers tab goes with every operation, subscriptions included (SSE).
+      return { ...base, headers: JSON.stringify({ Authorization: `Bearer ${service}` }, null, 2) };
     },
   };
 }
