@@ -24,7 +24,17 @@ import { Counter, Histogram, type Registry } from 'prom-client';
  * then hashes each label object to find its series. Here each series' child is bound once (a handful per
  * process: the label values are bounded) and a request keeps one small record.
  */
-export function useGraphqlMetrics(registry: Registry): Plugin {
+export interface GraphqlMetrics {
+  /** The Yoga plugin that records every request's metrics. */
+  plugin: Plugin;
+  /**
+   * A subscription driven without its GraphQL envelope once started (the websocket `feed`, server/ws-feed.ts)
+   * ended after `seconds`: its subscribe phase, which the plugin's hooks never see end.
+   */
+  subscriptionEnded(seconds: number): void;
+}
+
+export function createGraphqlMetrics(registry: Registry): GraphqlMetrics {
   const registers = [registry];
   const execute = new Histogram({
     name: 'graphql_envelop_phase_execute',
@@ -131,7 +141,7 @@ export function useGraphqlMetrics(registry: Registry): Plugin {
     return { type, done };
   };
 
-  return {
+  const plugin: Plugin = {
     onSchemaChange() {
       schemaChanges.inc();
     },
@@ -176,9 +186,17 @@ export function useGraphqlMetrics(registry: Registry): Plugin {
       httpOf(`${req.method} ${response.status} ${timing.operationType}`).observe(seconds(timing.start));
     },
   };
+  return {
+    plugin,
+    subscriptionEnded(elapsed) {
+      subscribeOf(SUBSCRIPTION).observe(elapsed);
+      requestOf(SUBSCRIPTION).observe(elapsed);
+    },
+  };
 }
 
 const UNKNOWN = 'unknown';
+const SUBSCRIPTION = 'subscription';
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<ExecutionResult> {
   return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;

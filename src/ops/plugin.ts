@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 import type { Orm } from '../db/orm.ts';
-import { useGraphqlMetrics } from './graphql-metrics.ts';
+import type { GraphqlMetrics } from './graphql-metrics.ts';
 import type { OpsMetrics } from './metrics.ts';
 
 export const METRICS_PATH = '/metrics';
@@ -17,11 +17,11 @@ export const METRICS_PATH = '/metrics';
  * - `GET /metrics` serving the registry, behind `Authorization: Bearer <PROMETHEUS_TOKEN>` when one is set;
  * - `/ready`: 200 when the database answers, 503 when it does not.
  */
-export function opsPlugins(config: Config, metrics: OpsMetrics, orm: Orm): Plugin[] {
-  if (!config.prometheus.enabled) return [useReadinessEndpoint(orm), useSubscriptionGauge(metrics)];
+export function opsPlugins(config: Config, metrics: OpsMetrics, orm: Orm, graphql: GraphqlMetrics | null): Plugin[] {
+  if (!graphql) return [useReadinessEndpoint(orm), useSubscriptionGauge(metrics)];
   return [
     useReadinessEndpoint(orm),
-    useGraphqlMetrics(metrics.registry),
+    graphql.plugin,
     useSubscriptionGauge(metrics),
     useMetricsEndpoint(config, metrics),
   ];

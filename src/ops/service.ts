@@ -5,6 +5,7 @@ import type { Plugin } from 'graphql-yoga';
 import type { TokenService } from '../server/auth.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
 import { useWeb } from '../web/plugin.ts';
+import { createGraphqlMetrics, type GraphqlMetrics } from './graphql-metrics.ts';
 import { OpsMetrics, type MetricsProbe } from './metrics.ts';
 import { opsPlugins } from './plugin.ts';
 import { Retention } from './retention.ts';
@@ -12,6 +13,8 @@ import { Retention } from './retention.ts';
 /** Operators' services: the Prometheus registry and collectors, and the retention job. */
 export interface OpsService {
   metrics: OpsMetrics;
+  /** The GraphQL and HTTP metrics of every request; null when PROMETHEUS_ENABLED is off. */
+  graphqlMetrics: GraphqlMetrics | null;
   retention: Retention;
   /**
    * The Yoga plugins of the ops and web modules: Prometheus (`/metrics`), readiness (`/ready`), the subscription gauge, the demo
@@ -31,6 +34,7 @@ export function createOpsService(deps: {
   metrics?: MetricsProbe;
 }): OpsService {
   const metrics = new OpsMetrics(deps.orm, deps.logger, deps.metrics);
+  const graphqlMetrics = deps.config.prometheus.enabled ? createGraphqlMetrics(metrics.registry) : null;
   const retention = new Retention({
     orm: deps.orm,
     config: deps.config.retention,
@@ -40,9 +44,10 @@ export function createOpsService(deps: {
   });
   return {
     metrics,
+    graphqlMetrics,
     retention,
     yogaPlugins: ({ tokens, generatedSecret }) => [
-      ...opsPlugins(deps.config, metrics, deps.orm),
+      ...opsPlugins(deps.config, metrics, deps.orm, graphqlMetrics),
       useWeb({ config: deps.config, logger: deps.logger, tokens, generatedSecret }),
     ],
     start() {

@@ -291,6 +291,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         ...result,
         errors: result.errors!.map((e) => maskUnexpected(logger, e, 'Unexpected error.') as GraphQLError),
       })),
+    ended: (seconds) => services.ops.graphqlMetrics?.subscriptionEnded(seconds),
   };
   const wsHandle = serveWebSockets(
     makeServer<Record<string, unknown> | undefined, WsSocketExtra & WsExtra>({

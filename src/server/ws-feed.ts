@@ -62,6 +62,8 @@ export interface WsFeedRunner {
   context(socket: WsFeedSocket, requestId: string): Context;
   /** Masks the errors of one event's result (Yoga's masking, with the request id). */
   mask(result: ExecutionResult, requestId: string): ExecutionResult;
+  /** Called once when a feed ends, with how long it ran (its subscribe phase, for the metrics). */
+  ended(seconds: number): void;
 }
 
 /** One established websocket feed subscription: its stream and what executing an event needs (shared objects). */
@@ -75,6 +77,8 @@ export class WsFeed implements AsyncIterableIterator<ExecutionResult> {
   readonly #query: CompiledQuery | null;
   readonly #socket: WsFeedSocket;
   readonly #requestId: string;
+  /** performance.now() when the feed started; NaN once its end was reported. */
+  #startedAt = performance.now();
 
   constructor(stream: AsyncIterableIterator<unknown>, runner: WsFeedRunner, args: ExecutionArgs, socket: WsFeedSocket, requestId: string) {
     this.#stream = stream;
@@ -95,11 +99,20 @@ export class WsFeed implements AsyncIterableIterator<ExecutionResult> {
   // Not an async function: a pending next() (an idle subscriber's state) is then one promise and one reaction,
   // not a suspended frame.
   next(): Promise<IteratorResult<ExecutionResult>> {
-    return this.#stream.next().then((next) => (next.done ? DONE : this.#run(next.value).then(asValue)));
+    return this.#stream.next().then((next) => (next.done ? this.#end() : this.#run(next.value).then(asValue)));
   }
 
   async return(): Promise<IteratorResult<ExecutionResult>> {
     await this.#stream.return?.();
+    return this.#end();
+  }
+
+  /** Reports the end once (a feed can end by its stream and be returned as well). */
+  #end(): IteratorResult<ExecutionResult> {
+    if (!Number.isNaN(this.#startedAt)) {
+      this.#runner.ended((performance.now() - this.#startedAt) / 1000);
+      this.#startedAt = Number.NaN;
+    }
     return DONE;
   }
 

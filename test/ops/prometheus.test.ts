@@ -138,9 +138,15 @@ describe('GET /metrics', () => {
       { query: 'subscription { feed { kind unreadCount } }' },
       { next: (e) => events.push(e), error: () => {}, complete: () => {} },
     );
+    const subscribed = 'graphql_envelop_phase_subscribe_count{operationType="subscription"}';
+    const before = value(await scrape(), subscribed) ?? 0;
     await until(async () => value(await scrape(), 'trackql_subscriptions{transport="ws"}') === 1);
     unsubscribe();
     await until(async () => value(await scrape(), 'trackql_subscriptions{transport="ws"}') === 0);
+    // The websocket feed runs without its GraphQL envelope once started; its end is observed all the same, once.
+    await until(async () => value(await scrape(), subscribed) === before + 1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(value(await scrape(), subscribed)).toBe(before + 1);
   });
 
   it('observes the subscribe phase of a subscription once, when its stream ends', async () => {
