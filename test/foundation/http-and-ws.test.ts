@@ -29,12 +29,12 @@ describe('HTTP', () => {
     expect(await get.json()).toEqual({ data: { viewer: { role: 'ANONYMOUS', id: null } } });
   });
 
-  it('serves GraphiQL to browsers, configured for websocket subscriptions', async () => {
+  it('serves GraphiQL to browsers, configured for subscriptions over SSE (the Headers tab goes with them)', async () => {
     const page = await fetch(`${base()}/graphql`, { headers: { accept: 'text/html' } });
     const html = await page.text();
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(html).toContain('trackql');
-    expect(html).toContain('"subscriptionsProtocol":"WS"');
+    expect(html).toContain('"subscriptionsProtocol":"SSE"');
   });
 });
 
