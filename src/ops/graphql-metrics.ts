@@ -36,24 +36,11 @@ export interface GraphqlMetrics {
 
 export function createGraphqlMetrics(registry: Registry): GraphqlMetrics {
   const registers = [registry];
-  const execute = new Histogram({
-    name: 'graphql_envelop_phase_execute',
-    help: 'Time spent on running the GraphQL "execute" function',
-    labelNames: ['operationType'],
-    registers,
-  });
-  const subscribe = new Histogram({
-    name: 'graphql_envelop_phase_subscribe',
-    help: 'Time spent on running the GraphQL "subscribe" function',
-    labelNames: ['operationType'],
-    registers,
-  });
-  const request = new Histogram({
-    name: 'graphql_envelop_request_duration',
-    help: 'Time spent on running the GraphQL operation from parse to execute',
-    labelNames: ['operationType'],
-    registers,
-  });
+  /** A histogram per operation type, as @envelop/prometheus names and describes it. */
+  const byOperationType = (name: string, help: string) => new Histogram({ name, help, labelNames: ['operationType'], registers });
+  const execute = byOperationType('graphql_envelop_phase_execute', 'Time spent on running the GraphQL "execute" function');
+  const subscribe = byOperationType('graphql_envelop_phase_subscribe', 'Time spent on running the GraphQL "subscribe" function');
+  const request = byOperationType('graphql_envelop_request_duration', 'Time spent on running the GraphQL operation from parse to execute');
   const errors = new Counter({
     name: 'graphql_envelop_error_result',
     help: 'Counts the amount of errors reported from all phases',

@@ -55,7 +55,10 @@ function useSubscriptionGauge(metrics: OpsMetrics): Plugin {
   };
 }
 
-export const READY_PATH = '/ready';
+const READY_PATH = '/ready';
+
+/** What Yoga gives an `onRequest` hook. */
+type RequestPayload = Parameters<NonNullable<Plugin['onRequest']>>[0];
 
 /**
  * `/ready`: 200 when the database answers a `select 1`, 503 when it does not (load balancers, orchestrators,
@@ -66,19 +69,14 @@ export const READY_PATH = '/ready';
 function useReadinessEndpoint(orm: Orm): Plugin {
   return {
     // Not async: every other request passes through synchronously (an async hook would make each a promise).
-    onRequest({ url, endResponse, fetchAPI }) {
-      if (url.pathname !== READY_PATH) return undefined;
-      return answerReady(orm, endResponse, fetchAPI);
+    onRequest(payload) {
+      if (payload.url.pathname !== READY_PATH) return undefined;
+      return answerReady(orm, payload);
     },
   };
 }
 
-type EndResponse = (response: Response) => void;
-interface FetchApi {
-  Response: typeof Response;
-}
-
-async function answerReady(orm: Orm, endResponse: EndResponse, fetchAPI: FetchApi): Promise<void> {
+async function answerReady(orm: Orm, { endResponse, fetchAPI }: RequestPayload): Promise<void> {
   let ready: boolean;
   try {
     await orm.em.fork().execute('select 1');
@@ -93,13 +91,13 @@ function useMetricsEndpoint(config: Config, metrics: OpsMetrics): Plugin {
   const expected = config.prometheus.token ? `Bearer ${config.prometheus.token}` : undefined;
   return {
     // Not async, as /ready's.
-    onRequest({ url, request, endResponse, fetchAPI }) {
-      if (url.pathname !== METRICS_PATH) return undefined;
-      return answerMetrics(request, endResponse, fetchAPI);
+    onRequest(payload) {
+      if (payload.url.pathname !== METRICS_PATH) return undefined;
+      return answerMetrics(payload);
     },
   };
 
-  async function answerMetrics(request: Request, endResponse: EndResponse, fetchAPI: FetchApi): Promise<void> {
+  async function answerMetrics({ request, endResponse, fetchAPI }: RequestPayload): Promise<void> {
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       endResponse(new fetchAPI.Response('Method not allowed', { status: 405, headers: { allow: 'GET' } }));
       return;

@@ -19,6 +19,9 @@ export const SSE_SINGLE_CONNECTION_REFUSAL =
 
 const STREAM_TOKEN_HEADER = 'x-graphql-event-stream-token';
 
+/** What Yoga gives an `onRequest` hook. */
+type RequestPayload = Parameters<NonNullable<Plugin['onRequest']>>[0];
+
 export function useSseClientRefusals(tokens: TokenService, graphqlPath: string): Plugin {
   return {
     // Synchronous for every request that is not an SSE client's (an async hook makes each request a promise).
@@ -38,7 +41,7 @@ export function useSseClientRefusals(tokens: TokenService, graphqlPath: string):
       if (!wantsStream) return undefined;
       const authorization = request.headers.get('authorization');
       if (!authorization) return undefined;
-      return refuseBadStreamToken(tokens, authorization, endResponse, fetchAPI);
+      return refuseBadStreamToken(tokens, authorization, { endResponse, fetchAPI });
     },
   };
 }
@@ -47,8 +50,7 @@ export function useSseClientRefusals(tokens: TokenService, graphqlPath: string):
 async function refuseBadStreamToken(
   tokens: TokenService,
   authorization: string,
-  endResponse: (response: Response) => void,
-  fetchAPI: { Response: typeof Response },
+  { endResponse, fetchAPI }: Pick<RequestPayload, 'endResponse' | 'fetchAPI'>,
 ): Promise<void> {
   try {
     await tokens.authenticate(authorization);

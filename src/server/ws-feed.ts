@@ -1,8 +1,8 @@
-import { releaseRequest } from './request-release.ts';
 import { execute, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { CompiledQuery } from 'graphql-jit';
 import type { Context } from './context.ts';
 import type { JitCompiler } from './jit.ts';
+import { releaseRequest } from './request-release.ts';
 
 /**
  * The `feed` subscription over websockets, once established, held by one small object (WsFeed) instead of the

@@ -145,21 +145,16 @@ export function useWeb(options: WebPluginOptions): Plugin {
     },
     // Synchronous for the paths it does not serve, GraphQL's above all (an async hook makes each request a
     // promise); the pages and the beacon are answered by `answer`.
-    onRequest({ request, url, endResponse, fetchAPI, serverContext }) {
-      const p = url.pathname;
-      if (!(p === '/track' || p === '/track/' || request.method === 'GET' || request.method === 'HEAD')) return undefined;
-      return answer(p, request, url, endResponse, fetchAPI, serverContext);
+    onRequest(payload) {
+      const p = payload.url.pathname;
+      const method = payload.request.method;
+      if (!(p === '/track' || p === '/track/' || method === 'GET' || method === 'HEAD')) return undefined;
+      return answer(payload);
     },
   };
 
-  async function answer(
-    p: string,
-    request: Request,
-    url: URL,
-    endResponse: (response: Response) => void,
-    fetchAPI: { Response: typeof Response },
-    serverContext: ServerAdapterInitialContext,
-  ): Promise<void> {
+  async function answer({ request, url, endResponse, fetchAPI, serverContext }: Parameters<NonNullable<Plugin['onRequest']>>[0]): Promise<void> {
+    const p = url.pathname;
     try {
       if (p === '/track' || p === '/track/') {
         endResponse(await track(request, url, serverContext));
