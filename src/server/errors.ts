@@ -1,4 +1,5 @@
 import { GraphQLError } from 'graphql';
+import { createGraphQLError } from 'graphql-yoga';
 
 /**
  * Errors that are part of the API contract. Each carries a stable `extensions.code`; everything else a
@@ -50,4 +51,20 @@ export function isContractError(error: unknown): error is GraphQLError {
   if (!(error instanceof Error) || error.name !== 'GraphQLError') return false;
   const original = (error as GraphQLError).originalError;
   return original == null || isContractError(original);
+}
+
+/**
+ * A copy of `error` with `extensions` instead of its own (message, locations, path and original error kept). Built
+ * with Yoga's `createGraphQLError` so that the copy belongs to the same `graphql` module instance as Yoga and
+ * graphql-ws (they check `instanceof`).
+ */
+export function withExtensions(error: GraphQLError, extensions: Record<string, unknown>): GraphQLError {
+  return createGraphQLError(error.message, {
+    nodes: error.nodes ?? null,
+    source: error.source ?? null,
+    positions: error.positions ?? null,
+    path: error.path ?? null,
+    originalError: error.originalError ?? null,
+    extensions,
+  });
 }

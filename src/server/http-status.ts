@@ -1,5 +1,6 @@
 import type { ExecutionResult, GraphQLError } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
+import { withExtensions } from './errors.ts';
 
 /**
  * HTTP status codes as the GraphQL-over-HTTP specification asks, for both response media types. Yoga takes
@@ -74,14 +75,7 @@ function requestErrorStatus(error: GraphQLError): GraphQLError {
 
 function withHttp(error: GraphQLError, http: HttpExtension | undefined): GraphQLError {
   const { http: _old, ...extensions } = error.extensions as Record<string, unknown>;
-  return createGraphQLError(error.message, {
-    nodes: error.nodes ?? null,
-    source: error.source ?? null,
-    positions: error.positions ?? null,
-    path: error.path ?? null,
-    originalError: error.originalError ?? null,
-    extensions: http ? { ...extensions, http } : extensions,
-  });
+  return withExtensions(error, http ? { ...extensions, http } : extensions);
 }
 
 function isSingleResult(value: unknown): value is ExecutionResult {

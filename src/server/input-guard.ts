@@ -8,6 +8,7 @@ import {
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { badInput } from './errors.ts';
+import { useOperationCheck } from './operation-check.ts';
 
 /**
  * The one check of every string a caller sends, at the schema edge: before an operation runs (HTTP, SSE
@@ -57,16 +58,7 @@ export function useInputGuard(): Plugin {
     const issue = inputs.literalIssue ?? variablesIssue(inputs.variablePaths, args.variableValues);
     return issue ? badInput(`${issue.path}: ${issue.message}`, { issues: [issue] }) : null;
   };
-  return {
-    onExecute({ args, setResultAndStopExecution }) {
-      const error = check(args);
-      if (error) setResultAndStopExecution({ errors: [error] });
-    },
-    onSubscribe({ args, setResultAndStopExecution }) {
-      const error = check(args);
-      if (error) setResultAndStopExecution({ errors: [error] });
-    },
-  };
+  return useOperationCheck(check);
 }
 
 function analyse(document: DocumentNode, operationName: string | null | undefined): OperationInputs | null {

@@ -17,6 +17,7 @@ import {
   type ValueNode,
 } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
+import { useOperationCheck } from './operation-check.ts';
 
 /**
  * Query cost (MAX_COST), computed from what fields really cost:
@@ -174,14 +175,5 @@ export function useQueryCost(maxCost: number): Plugin {
       { extensions: { code: 'QUERY_LIMIT_EXCEEDED', limit: 'costLimit', cost, maxCost } },
     );
   };
-  return {
-    onExecute({ args, setResultAndStopExecution }) {
-      const error = check(args);
-      if (error) setResultAndStopExecution({ errors: [error] });
-    },
-    onSubscribe({ args, setResultAndStopExecution }) {
-      const error = check(args);
-      if (error) setResultAndStopExecution({ errors: [error] });
-    },
-  };
+  return useOperationCheck(check);
 }

@@ -1,7 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import crypto from 'node:crypto';
 import type { ExecutionResult, GraphQLError, GraphQLFormattedError } from 'graphql';
-import { createGraphQLError, type Plugin } from 'graphql-yoga';
+import type { Plugin } from 'graphql-yoga';
+import { withExtensions } from './errors.ts';
 
 /**
  * Request ids: every HTTP request and every websocket operation gets one (the caller's `x-request-id` when
@@ -36,19 +37,9 @@ export function withRequestId<T>(requestId: string, fn: () => T): T {
   return requestScope.run({ requestId }, fn);
 }
 
-/**
- * A copy of `error` whose extensions carry `requestId`. Built with Yoga's `createGraphQLError` so that the
- * copy belongs to the same `graphql` module instance as Yoga and graphql-ws (they check `instanceof`).
- */
+/** A copy of `error` whose extensions carry `requestId`. */
 export function errorWithRequestId(error: GraphQLError, requestId: string): GraphQLError {
-  return createGraphQLError(error.message, {
-    nodes: error.nodes ?? null,
-    source: error.source ?? null,
-    positions: error.positions ?? null,
-    path: error.path ?? null,
-    originalError: error.originalError ?? null,
-    extensions: { ...inputErrorCode(error), ...error.extensions, requestId },
-  });
+  return withExtensions(error, { ...inputErrorCode(error), ...error.extensions, requestId });
 }
 
 /**

@@ -48,6 +48,37 @@ describe('forgetObject defaults (actrack str() and serialization)', () => {
   });
 });
 
+describe('the text of an action with a forgotten object (actrack: a DeletedItem renders as its description)', () => {
+  it('shows the description given to forgetObject, in node, actions and the feed; the label stays on the object', async () => {
+    const user = uniqueId('u');
+    const project = { type: 'Project', id: uniqueId('p') };
+    const alice = { type: 'User', id: uniqueId('alice'), label: 'Alice' };
+    await h.track({ owner: user, object: project, actorOnly: false });
+    const a = await h.logAction({ actor: alice, verb: 'commented', targets: [{ ...project, label: 'Website' }], ...noGroup });
+    const b = await h.logAction({ actor: { type: 'Bot', id: 'b' }, verb: 'pinged', related: [project], ...noGroup });
+    const TEXT = `query($id: ID!) { node(id: $id) { ... on Action { text targets { label deleted description } } } }`;
+    expect((await t.ok(TEXT, { id: a.id }, h.service)).node.text).toBe('Alice commented Website');
+
+    await t.ok(FORGET, { o: project, d: 'Website (deleted project)' }, h.service);
+    const after = (await t.ok(TEXT, { id: a.id }, h.service)).node;
+    expect(after.text).toBe('Alice commented Website (deleted project)');
+    expect(after.targets).toEqual([{ label: 'Website', deleted: true, description: 'Website (deleted project)' }]);
+    expect((await t.ok(TEXT, { id: b.id }, h.service)).node.text).toBe('Bot b pinged in relation to Website (deleted project)');
+    const listed = await t.ok(`query($o: ObjectRefInput) { actions(involving: $o) { edges { node { id text } } } }`, { o: project }, h.service);
+    expect(new Map(listed.actions.edges.map((e: { node: { id: string; text: string } }) => [e.node.id, e.node.text]))).toEqual(
+      new Map([
+        [a.id, 'Alice commented Website (deleted project)'],
+        [b.id, 'Bot b pinged in relation to Website (deleted project)'],
+      ]),
+    );
+    const feed = await t.ok(`query($u: ID) { feed(user: $u, first: 10) { edges { node { id text } } } }`, { u: user }, h.service);
+    expect(feed.feed.edges.map((e: { node: { text: string } }) => e.node.text).sort()).toEqual([
+      'Alice commented Website (deleted project)',
+      'Bot b pinged in relation to Website (deleted project)',
+    ]);
+  });
+});
+
 describe('forgetting a user (USER_TYPE)', () => {
   it("deletes that user's trackers, feed entries and unread counter; other feeds keep the user's actions", async () => {
     const user = uniqueId('u');
