@@ -1,7 +1,7 @@
 import type { Em } from '../db/orm.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
 import { findForgotten } from '../objects/tombstones.ts';
-import { badInput, notFound } from '../server/errors.ts';
+import { badInput } from '../server/errors.ts';
 import { toDate, type Row } from './action-store.ts';
 import { describeObjects, logAction, type LoggedAction } from './actions.ts';
 import { recordFeedChanges } from './change-stream.ts';
@@ -157,8 +157,8 @@ export async function track(em: Em, settings: ActivitySettings, params: TrackPar
 }
 
 /**
- * Removes verbs from a tracker (all when none given); the tracker is null when it was deleted. `log` logs
- * "stopped tracking" only when the tracker is deleted. Run inside a transaction.
+ * Removes verbs from a tracker (all when none given); the tracker is null when it was deleted, or when there was
+ * none. `log` logs "stopped tracking" only when the tracker is deleted. Run inside a transaction.
  */
 export async function untrack(em: Em, settings: ActivitySettings, params: UntrackParams): Promise<TrackerChange<TrackerRecord | null>> {
   const { type, id, label } = trackedObject(params);
@@ -167,7 +167,8 @@ export async function untrack(em: Em, settings: ActivitySettings, params: Untrac
   const mute = params.mute ?? false;
   if (params.restore && !mute) throw badInput('restore: only when removing a mute (mute: true)');
   const current = await lockedTracker(em, params.owner, type, id, mute);
-  if (!current) throw notFound(mute ? 'No such mute' : 'No such tracker');
+  // Nothing to remove: nothing happens, as actrack's `untrack` (an unfollow sent twice is not an error).
+  if (!current) return { tracker: null, events: [], logged: [] };
   let tracker: TrackerRecord | null;
   const remaining = verbs === null ? [] : current.verbs?.filter((v) => !verbs.includes(v));
   if (remaining === undefined) {

@@ -200,7 +200,7 @@ class Model {
   }
   untrack(user: number, object: number | null, verbs: string[] | null): string | null {
     const tr = this.trackers[user]!.get(this.key(object));
-    if (!tr) return 'NOT_FOUND';
+    if (!tr) return null; // nothing to untrack: nothing happens (actrack)
     if (verbs !== null && tr.verbs === null) return 'BAD_USER_INPUT';
     const remaining = verbs === null ? [] : tr.verbs!.filter((v) => !verbs.includes(v));
     if (remaining.length === 0) this.trackers[user]!.delete(this.key(object));
@@ -230,7 +230,7 @@ class Model {
   /** Removing (verbs from) a mute brings nothing back, unless `restore`: every tracker's backfill again. */
   unmute(user: number, object: number | null, verbs: string[] | null, restore: boolean): string | null {
     const m = this.mutes[user]!.get(this.key(object));
-    if (!m) return 'NOT_FOUND';
+    if (!m) return null;
     if (verbs !== null && m.verbs === null) return 'BAD_USER_INPUT';
     const remaining = verbs === null ? [] : m.verbs!.filter((v) => !verbs.includes(v));
     if (remaining.length === 0) this.mutes[user]!.delete(this.key(object));

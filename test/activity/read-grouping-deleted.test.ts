@@ -325,13 +325,19 @@ describe('deleted items and verb templates', () => {
     const now = Date.now();
     const actor = { type: 'Clock', id: uniqueId('c') };
     const logged = await Promise.all(
-      [3 * 60_000 + 5_000, 2 * 3_600_000 + 60_000, 3 * 86_400_000 + 60_000].map((ago) =>
+      [3 * 60_000 + 5_000, 2 * 3_600_000 + 60_000 + 20_000, 3 * 86_400_000 + 5 * 60_000, 65 * 60_000 + 20_000, (2 * 24 + 3) * 3_600_000 + 20_000, 15 * 86_400_000 + 20_000, 0].map((ago) =>
         h.logAction({ actor, verb: 'ticked', timestamp: new Date(now - ago).toISOString(), ...noGroup }),
       ),
     );
     const infos = await Promise.all(
       logged.map(async (a) => (await t.ok(`query($id: ID!) { node(id: $id) { ... on Action { timeinfo } } }`, { id: a.id }, h.service)).node.timeinfo),
     );
-    expect(infos).toEqual(['3 minutes ago', '2 hours ago', '3 days ago']);
+    // Django's timesince (actrack's timeinfo): the largest unit and the next one when not zero, a no-break space
+    // between count and unit, "0 minutes" under a minute.
+    expect(infos).toEqual(
+      ['3 minutes', '2 hours, 1 minute', '3 days', '1 hour, 5 minutes', '2 days, 3 hours', '2 weeks, 1 day', '0 minutes'].map(
+        (since) => `${since.replace(/(\d) /g, '$1\u00a0')} ago`,
+      ),
+    );
   });
 });

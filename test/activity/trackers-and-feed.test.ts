@@ -72,8 +72,11 @@ describe('tracker rules', () => {
     expect(partial.untrack).toEqual({ id: first.id, verbs: ['deleted'] });
     const gone = await t.ok(untrack, { input: { owner: user, object: obj, verbs: ['deleted'] } }, h.service);
     expect(gone.untrack).toBeNull();
-    const again = await t.gql(untrack, { input: { owner: user, object: obj } }, h.service);
-    expect(again.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    // actrack's untrack of an object the user does not track does nothing: no error, nothing logged.
+    const again = await t.ok(`mutation($input: UntrackInput!) { untrack(input: $input) { id } }`, { input: { owner: user, object: obj, log: true } }, h.service);
+    expect(again.untrack).toBeNull();
+    const logged = await t.ok(`query($o: ObjectRefInput!) { actions(involving: $o, verbs: ["stopped tracking"]) { edges { node { id } } } }`, { o: obj }, h.service);
+    expect(logged.actions.edges).toEqual([]);
   });
 
   it('a feed follows the current trackers: past actions enter as read, untrack removes them (actrack feed())', async () => {

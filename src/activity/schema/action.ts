@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { boundedJsonSchema, JSON_MAX_DEPTH } from '../../objects/json-bounds.ts';
-import { ObjectRef, ObjectRefInput, objectRefListSchema, objectRefSchema } from '../../objects/schema.ts';
+import type { ObjectRefValue } from '../../objects/object-ref.ts';
+import { ObjectRef, ObjectRefInput, objectRefListSchema, objectRefSchema, tombstoneOf } from '../../objects/schema.ts';
 import { builder } from '../../schema/builder.ts';
 import { badInput } from '../../server/errors.ts';
 import { callerScope, IDEMPOTENCY_KEY_MAX, idempotencyKeySchema } from '../../server/idempotency.ts';
@@ -44,17 +45,24 @@ builder.node(ActionRef, {
     text: t.string({
       nullable: true,
       description:
-        'Rendered from the verb\'s registered template (`registerVerb`); without one, actrack\'s default "{actor} {verb} {targets}" (+ " in relation to {related}"). Objects render as their label, else "Type id".',
+        'Rendered from the verb\'s registered template (`registerVerb`); without one, actrack\'s default "{actor} {verb} {targets}" (+ " in relation to {related}"). Objects render as their label, else "Type id"; a forgotten object as the description given to `forgetObject` (actrack\'s DeletedItem).',
       // Synchronous for subscription events (text pre-rendered in the published message).
-      resolve: (a, _args, ctx) =>
-        a.text !== undefined && a.text !== null
-          ? a.text
-          : templateLoader(ctx)
-              .load(a.verb)
-              .then((template) => renderAction(template, a)),
+      resolve: async (a, _args, ctx) => {
+        if (a.text !== undefined && a.text !== null) return a.text;
+        // A forgotten object renders as its description: its tombstone, looked up with the request's others.
+        const described = async (r: ObjectRefValue): Promise<ObjectRefValue> => ({ ...r, tombstone: await tombstoneOf(r, ctx) });
+        const [template, actor, targets, related] = await Promise.all([
+          templateLoader(ctx).load(a.verb),
+          described(a.actor),
+          Promise.all(a.targets.map(described)),
+          Promise.all(a.related.map(described)),
+        ]);
+        return renderAction(template, { ...a, actor, targets, related });
+      },
     }),
     timeinfo: t.string({
-      description: 'How long ago, in English, at the time of the response ("3 minutes ago"), as actrack\'s `timeinfo`.',
+      description:
+        'How long ago, at the time of the response, exactly as actrack\'s `timeinfo` (Django\'s `timesince` + " ago"): the largest unit and the next one when not zero ("1 hour, 5 minutes ago"), "0 minutes ago" under a minute or for a future timestamp; a no-break space (U+00A0) joins each count to its unit, as Django\'s.',
       resolve: (a) => timeInfo(a.timestamp),
     }),
     matchedTrackers: t.field({
