@@ -48,8 +48,13 @@ export function snapshotOf(action: ActionRecord, text: string | null, tombstones
  * check of a new action's objects), so there is no tombstone to look up.
  */
 export async function snapshotsOf(em: Em, actions: readonly ActionRecord[], noneForgotten = false): Promise<Map<string, FeedActionSnapshot>> {
-  const texts = await renderActions(em, actions);
   const tombstones = noneForgotten ? new Map<string, Tombstone>() : await loadTombstones(em, actions.flatMap(objectsOf));
+  // Rendered with the tombstones: a forgotten object's text is its description (rendering.ts).
+  const withTombstones = (r: ObjectRefValue): ObjectRefValue => ({ ...r, tombstone: tombstones.get(objectKey(r)) ?? null });
+  const texts = await renderActions(
+    em,
+    actions.map((a) => ({ ...a, actor: withTombstones(a.actor), targets: a.targets.map(withTombstones), related: a.related.map(withTombstones) })),
+  );
   return new Map(actions.map((a) => [a.id, snapshotOf(a, texts.get(a.id) ?? null, tombstones)]));
 }
 

@@ -7,8 +7,8 @@ import { createTombstoneLoader, type Tombstone } from './tombstones.ts';
 
 const tombstoneLoader = createContextCache((ctx: Context) => createTombstoneLoader(ctx.em));
 
-/** The tombstone the ref carries when its producer knew it, otherwise a batched lookup. */
-async function tombstoneOf(ref: ObjectRefValue, ctx: Context): Promise<Tombstone | null> {
+/** The tombstone the ref carries when its producer knew it, otherwise a batched lookup (one query per request). */
+export async function tombstoneOf(ref: ObjectRefValue, ctx: Context): Promise<Tombstone | null> {
   return ref.tombstone !== undefined ? ref.tombstone : tombstoneLoader(ctx).load(ref);
 }
 
