@@ -1,5 +1,6 @@
 import type { Em } from '../db/orm.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
+import { forgetLabel, labelOf } from '../objects/labels.ts';
 import { upsertTombstone } from '../objects/tombstones.ts';
 import type { Row } from './action-store.ts';
 import type { PendingFeedEvent } from './feed-events.ts';
@@ -29,8 +30,13 @@ export interface Forgotten {
   events: PendingFeedEvent[];
 }
 
-/** The latest label the activity log knows for the object (as actor, target/related object, or tracked). */
+/**
+ * The object's label: the one kept for it (objects/labels.ts), else the latest the activity log knows (as actor,
+ * target/related object, or tracked).
+ */
 async function knownLabel(em: Em, ref: ObjectRefValue): Promise<string | null> {
+  const kept = await labelOf(em, ref);
+  if (kept !== null) return kept;
   const rows = await em.execute<Row[]>(
     `select coalesce(
        (select actor_label from activity_action where actor_type = ? and actor_id = ? and actor_label is not null order by id desc limit 1),
@@ -87,6 +93,7 @@ export async function forgetObject(em: Em, settings: ActivitySettings, params: F
   const description = params.description ?? label ?? `${ref.type} ${ref.id}`;
   const serialization = params.serialization ?? { type: ref.type, pk: ref.id };
   await upsertTombstone(em, { type: ref.type, id: ref.id, label }, description, serialization);
+  await forgetLabel(em, ref);
   await em.execute(`delete from activity_tracker where object_type = ? and object_id = ?`, [ref.type, ref.id]);
   const events: PendingFeedEvent[] = [];
   if (params.deleteActions) events.push(...(await deleteActionsWhere(em, INVOLVING_SQL, [ref.type, ref.id, ref.type, ref.id])).events);

@@ -1,5 +1,6 @@
 import { createIsbotFromList, isbot, list as isbotList } from 'isbot';
 import type { MetricsConfig } from '../config.ts';
+import type { ObjectLabels } from '../objects/labels.ts';
 import type { Viewer } from '../server/auth.ts';
 import { badInput } from '../server/errors.ts';
 import { callerScope } from '../server/idempotency.ts';
@@ -41,9 +42,17 @@ export class Increments {
 
   /** Told of the rows of each committed increment (live metrics: metrics/live.ts). */
   readonly #onCommitted: ((rows: InboxRow[]) => void) | undefined;
+  /** Keeps the labels of the accepted events' objects (objects/labels.ts). */
+  readonly #labels: ObjectLabels | undefined;
 
-  constructor(catalog: MetricsCatalog, inbox: Inbox, config: MetricsConfig, onCommitted?: (rows: InboxRow[]) => void) {
-    this.#onCommitted = onCommitted;
+  constructor(
+    catalog: MetricsCatalog,
+    inbox: Inbox,
+    config: MetricsConfig,
+    options: { onCommitted?: ((rows: InboxRow[]) => void) | undefined; labels?: ObjectLabels | undefined } = {},
+  ) {
+    this.#onCommitted = options.onCommitted;
+    this.#labels = options.labels;
     this.#catalog = catalog;
     this.#inbox = inbox;
     this.#config = config;
@@ -149,6 +158,8 @@ export class Increments {
       });
       rowEvents.push(index);
     });
+    // The labels first: an increment that fails after them leaves a label, never a count without its label.
+    if (this.#labels && rows.length > 0) await this.#labels.remember(caller.viewer, rowEvents.map((index) => events[index]!.object));
     const repeated = await this.#inbox.enqueue(rows, callerScope(caller.viewer));
     if (rows.length > 0) this.#onCommitted?.(rows);
     return { accepted: rows.length, rejected, duplicates: repeated.map((row) => rowEvents[row]!) };

@@ -18,6 +18,7 @@ import {
 } from './model.ts';
 import { timeZone, type TimeZone } from './calendar.ts';
 import { ms, query, queryOne, sql, toDate } from './sql.ts';
+import { withKnownLabels } from '../objects/labels.ts';
 
 type TimePeriod = Exclude<Period, 'LIFETIME'>;
 /**
@@ -278,8 +279,11 @@ export class MetricsQueries {
           where i.metric_id = ${metric.id} and i.occurred_at >= ${start} and i.occurred_at < ${end} and i.object_type <> '' ${inboxCategory}
         ) as src group by 1, 2 order by v desc, 1, 2 limit ${args.limit}`;
     }
-    const rows = await query(this.#em(), statement);
-    return rows.map((r) => ({ object: { type: r.object_type, id: r.object_id }, value: r.v }));
+    const em = this.#em();
+    const rows = await query(em, statement);
+    // The objects' labels: the latest an authenticated caller gave (objects/labels.ts; metrics rows keep none).
+    const objects = await withKnownLabels(em, rows.map((r) => ({ type: r.object_type, id: r.object_id })));
+    return rows.map((r, i) => ({ object: objects[i]!, value: r.v }));
   }
 
   /**

@@ -586,6 +586,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       const metric = await metricOrFail(ctx, String(args.domain), String(args.metric));
+      await ctx.services.objectLabels.remember(ctx.viewer, [args.object]);
       return ctx.services.metrics.queries.recordStatistic(metric, {
         value: args.value,
         period: args.period,

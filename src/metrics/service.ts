@@ -12,6 +12,7 @@ import type { FoldReport, FoldRun } from './model.ts';
 import { MetricsQueries } from './queries.ts';
 import { LiveMetrics } from './live.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
+import type { ObjectLabels } from '../objects/labels.ts';
 
 export interface MetricsServices {
   catalog: MetricsCatalog;
@@ -38,7 +39,14 @@ export interface MetricsServices {
 /** How many folds recentFolds() keeps. */
 const RECENT_FOLDS = 20;
 
-export function createMetricsServices(deps: { config: Config; orm: Orm; logger: Logger; pubsub?: TrackqlPubSub }): MetricsServices {
+export function createMetricsServices(deps: {
+  config: Config;
+  orm: Orm;
+  logger: Logger;
+  pubsub?: TrackqlPubSub;
+  /** Where increments keep the labels of their objects (none: labels are not kept). */
+  objectLabels?: ObjectLabels;
+}): MetricsServices {
   const { config, orm } = deps;
   const logger = deps.logger.child({ module: 'metrics' });
   const catalog = new MetricsCatalog(orm, config.metrics);
@@ -47,7 +55,10 @@ export function createMetricsServices(deps: { config: Config; orm: Orm; logger: 
   const live = deps.pubsub
     ? new LiveMetrics({ pubsub: deps.pubsub, queries, intervalMs: config.metrics.liveIntervalMs, logger })
     : null;
-  const increments = new Increments(catalog, inbox, config.metrics, live ? (rows) => live.committed(rows) : undefined);
+  const increments = new Increments(catalog, inbox, config.metrics, {
+    onCommitted: live ? (rows) => live.committed(rows) : undefined,
+    labels: deps.objectLabels,
+  });
   let task: ScheduledTask | undefined;
   /** Folds in progress in this process (cron and foldCounters may overlap); close() waits for all. */
   const running = new Set<Promise<FoldReport>>();

@@ -20,4 +20,23 @@ export const ForgottenObjectSchema = defineEntity({
 export class ForgottenObject extends ForgottenObjectSchema.class {}
 ForgottenObjectSchema.setClass(ForgottenObject);
 
-export const objectEntities = [ForgottenObjectSchema];
+
+/**
+ * The latest display label an authenticated caller gave an object (objects/labels.ts): metrics rows keep none,
+ * so metrics results take their objects' labels from here.
+ */
+export const ObjectLabelSchema = defineEntity({
+  name: 'ObjectLabel',
+  tableName: 'object_label',
+  properties: {
+    objectType: p.string().length(128).primary(),
+    objectId: p.string().length(256).primary(),
+    label: p.string().length(256),
+    updatedAt: p.datetime().defaultRaw('now()'),
+  },
+});
+
+export class ObjectLabel extends ObjectLabelSchema.class {}
+ObjectLabelSchema.setClass(ObjectLabel);
+
+export const objectEntities = [ForgottenObjectSchema, ObjectLabelSchema];

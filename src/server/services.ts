@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
 import { createMetricsServices, type MetricsServices } from '../metrics/service.ts';
+import { ObjectLabels } from '../objects/labels.ts';
 import { createOpsService, type OpsService } from '../ops/service.ts';
 import { WebhookService } from '../webhooks/service.ts';
 import type { TrackqlPubSub } from './pubsub.ts';
@@ -21,6 +22,8 @@ export interface Services {
   ops: OpsService;
   /** Webhooks: registry, outbox listeners, delivery worker (webhooks/service.ts). */
   webhooks: WebhookService;
+  /** The latest label authenticated callers gave each object, shown by metrics results (objects/labels.ts). */
+  objectLabels: ObjectLabels;
   /** Starts background work (cron jobs); called once the server listens. */
   start(): void;
   /** Stops background work and flushes buffers; called on shutdown before the ORM closes. */
@@ -36,13 +39,14 @@ export interface ServiceDeps {
 
 export function createServices(_deps: ServiceDeps): Services {
   const rateLimiter = new RateLimiter(_deps.config, _deps.logger);
+  const objectLabels = new ObjectLabels(_deps.orm);
   const activity = new ActivityService({
     config: _deps.config,
     pubsub: _deps.pubsub,
     logger: _deps.logger,
     fork: () => _deps.orm.em.fork(),
   });
-  const metrics = createMetricsServices({ config: _deps.config, orm: _deps.orm, logger: _deps.logger, pubsub: _deps.pubsub });
+  const metrics = createMetricsServices({ config: _deps.config, orm: _deps.orm, logger: _deps.logger, pubsub: _deps.pubsub, objectLabels });
   const ops = createOpsService({ ..._deps, metrics });
   const webhooks = new WebhookService({ config: _deps.config, orm: _deps.orm, logger: _deps.logger });
   // The outbox writes its rows inside the transactions of the changes that cause them.
@@ -56,6 +60,7 @@ export function createServices(_deps: ServiceDeps): Services {
     metrics,
     ops,
     webhooks,
+    objectLabels,
     start() {
       activity.start();
       metrics.start();

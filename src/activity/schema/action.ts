@@ -165,6 +165,11 @@ function logParams(input: typeof LogActionInput.$inferInput): LogActionParams {
   };
 }
 
+/** The objects an action input names (actor, targets, related), for the labels they carry (objects/labels.ts). */
+function objectsOfInput(input: { actor: ObjectRefValue; targets?: readonly ObjectRefValue[] | null; related?: readonly ObjectRefValue[] | null }): ObjectRefValue[] {
+  return [input.actor, ...(input.targets ?? []), ...(input.related ?? [])];
+}
+
 builder.mutationFields((t) => ({
   logAction: t.field({
     type: ActionRef,
@@ -175,11 +180,9 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input }, ctx) => {
       await ctx.services.rateLimiter.consume(ctx, 'logAction', 1);
       const key = input.idempotencyKey ? { scope: callerScope(ctx.viewer), key: input.idempotencyKey } : null;
-      return ctx.services.activity.logAction(
-        ctx.em,
-        logParams(input),
-        key,
-      );
+      const action = await ctx.services.activity.logAction(ctx.em, logParams(input), key);
+      await ctx.services.objectLabels.remember(ctx.viewer, objectsOfInput(input));
+      return action;
     },
   }),
   logActions: t.field({
@@ -203,11 +206,13 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { inputs }, ctx) => {
       if (inputs.length === 0) return [];
       await ctx.services.rateLimiter.consume(ctx, 'logAction', inputs.length);
-      return ctx.services.activity.logActions(
+      const actions = await ctx.services.activity.logActions(
         ctx.em,
         inputs.map(logParams),
         inputs.map((input) => (input.idempotencyKey ? { scope: callerScope(ctx.viewer), key: input.idempotencyKey } : null)),
       );
+      await ctx.services.objectLabels.remember(ctx.viewer, inputs.flatMap(objectsOfInput));
+      return actions;
     },
   }),
   registerVerb: t.field({
