@@ -5,6 +5,7 @@ import type { Row } from './action-store.ts';
 import { deleteActionsWhere, forgetObject } from './deleted-items.ts';
 import type { PendingFeedEvent } from './feed-events.ts';
 import type { ActivitySettings } from './model.ts';
+import { forgetLabel } from '../objects/labels.ts';
 import { lockObject } from './object-locks.ts';
 
 /**
@@ -71,6 +72,7 @@ export async function eraseUser(em: Em, settings: ActivitySettings, userId: stri
     userType,
     userId,
   ]);
+  await forgetLabel(em, { type: userType, id: userId });
   const ref = { type: userType, id: userId, label: null };
   const forgotten = await forgetObject(em, settings, { ref, description: null, serialization: null, deleteActions: false });
   events.push(...forgotten.events);

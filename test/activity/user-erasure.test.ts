@@ -76,6 +76,10 @@ function leftovers(mode: Mode): Record<string, string> {
     'forgotten_object.object_type': tombstone,
     'forgotten_object.object_id': tombstone,
     'forgotten_object.label': tombstone,
+    // The user's own label, kept for metrics results (objects/labels.ts).
+    'object_label.object_type': userObject('object_label'),
+    'object_label.object_id': userObject('object_label'),
+    'object_label.label': userObject('object_label'),
     'webhook_reminder.user_id': `select count(*) from webhook_reminder where user_id = ?`,
     'webhook_delivery.payload': `select count(*) from webhook_delivery where strpos(payload::text, ?) > 0`,
     'metric_inbox.object_type': metric('metric_inbox'),
