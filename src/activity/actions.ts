@@ -7,6 +7,7 @@ import { deliverAction, queueLargeFanOut } from './fan-out-queue.ts';
 import { snapshotsOf, type PendingFeedEvent } from './feed-events.ts';
 import { logActionOnce, type ActionKey } from './idempotency.ts';
 import { amendGroupedAction, findGroupableAction, type ActionObjectInput } from './grouping.ts';
+import { lockActionObjects } from './object-locks.ts';
 import { MAX_MERGED_OBJECTS_PER_ROLE, MAX_OBJECTS_PER_LIST, normaliseVerb, type ActionRecord, type ActivitySettings } from './model.ts';
 
 /** Logging actions (actrack's `log`): validated, stored (or grouped into a similar one), fanned out. */
@@ -71,6 +72,9 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
   if (Number.isNaN(timestamp.getTime())) throw badInput('timestamp: invalid date');
   const delay = params.groupingDelay ?? config.activityGroupingDelay;
 
+  // Before anything reads trackers or tombstones: a concurrent track, untrack or forgetObject on one of these
+  // objects finishes first, or waits for this transaction (object-locks.ts).
+  await lockActionObjects(em, [actor, ...targets, ...related]);
   const forgotten = await findForgotten(em, [actor, ...targets, ...related]);
   if (forgotten.length > 0) {
     throw badInput(`Forgotten objects cannot be used in new actions: ${describeObjects(forgotten)}`, {

@@ -1,6 +1,7 @@
 import type { Em } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
-import { loadActions, type Row } from './action-store.ts';
+import { loadActions, objectsOf, type Row } from './action-store.ts';
+import { lockActionObjects } from './object-locks.ts';
 import { audienceCtes, fanOut } from './fan-out.ts';
 import { snapshotsOf, type PendingFeedEvent } from './feed-events.ts';
 import type { ActionRecord, ActivitySettings } from './model.ts';
@@ -37,6 +38,8 @@ export async function deliverAction(
   grouped: boolean,
   objectsChecked: boolean,
 ): Promise<ActionDelivery> {
+  // An amended action has its earlier objects too, which logAction did not lock (object-locks.ts).
+  if (grouped) await lockActionObjects(em, objectsOf(action));
   const rows = await fanOut(em, action, grouped, { readable: settings.readableLevel, unmutable: settings.unmutableLevel });
   const snapshot = (await snapshotsOf(em, [action], objectsChecked)).get(action.id)!;
   const events: PendingFeedEvent[] = rows.map((row) => [
@@ -104,6 +107,8 @@ export async function runQueuedFanOut(em: Em, settings: ActivitySettings): Promi
   if (!job) return { claimed: false, events: [] };
   const [action] = await loadActions(em, [String(job['action_id'])], null);
   if (!action) return { claimed: true, events: [] };
+  // Before the fan-out reads trackers: tracker changes on its objects finish first or wait (object-locks.ts).
+  await lockActionObjects(em, objectsOf(action));
   // No entry of the action yet (the usual case): the plain inserts of a new action. Some already (an amendment by
   // grouping of an action fanned out before, or a tracker's backfill since): the upsert path. A backfill committing
   // in between makes the inserts fail: the transaction rolls back, the job stays and the next run takes the upsert.
