@@ -192,7 +192,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       ...(config.limits.introspection ? [] : [useNoIntrospection()]),
       useRequestRateLimit(services.rateLimiter),
       useInputGuard(),
-      useStreamLimit(wsGuard, (context) => clientKey(context as unknown as Context)),
+      useStreamLimit(
+        wsGuard,
+        (context) => clientKey(context as unknown as Context),
+        (context) => (context as unknown as Context).tokenValidUntil ?? null,
+      ),
       ...services.ops.yogaPlugins({ tokens, generatedSecret: generated }),
       ...(jit ? [useJit(jit)] : []),
       useRequestRelease(),
@@ -201,7 +205,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       const request = initial['request'] as Request | undefined;
       const wsViewer = initial['viewer'] as Viewer | undefined;
       const headers = request?.headers;
-      const viewer = wsViewer ?? (await tokens.viewerFromAuthorization(headers?.get('authorization')));
+      const auth = wsViewer ? null : await tokens.authenticate(headers?.get('authorization'));
+      const viewer = wsViewer ?? auth!.viewer;
       const clientIp =
         'clientIp' in initial
           ? ((initial['clientIp'] as string | null | undefined) ?? null)
@@ -219,6 +224,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
           (initial['requestId'] as string | undefined) ?? currentRequestId() ?? requestIdFrom(headers?.get('x-request-id')),
         userAgent: headers?.get('user-agent') ?? (initial['userAgent'] as string | undefined) ?? null,
         clientIp,
+        ...(auth ? { tokenValidUntil: auth.validUntil } : {}),
       };
       return context as Context; // `em` is on `initial`, which Yoga extends with these fields
     },

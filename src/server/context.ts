@@ -19,6 +19,11 @@ export interface Context {
   userAgent: string | null;
   /** Client address: used for rate limits of anonymous callers. */
   clientIp: string | null;
+  /**
+   * HTTP requests: when the caller's token stops being valid (null: anonymous). An SSE subscription ends then
+   * (ws-guard.ts `openStream`); websockets are closed by their own timer instead.
+   */
+  tokenValidUntil?: Date | null;
   /** Websocket operations only: where the `feed` subscription hands its stream (server/ws-feed.ts). */
   feedHandover?: FeedHandover;
 }

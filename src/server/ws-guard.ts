@@ -1,6 +1,7 @@
 import type { GraphQLError } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
+import { TOKEN_EXPIRED_MESSAGE } from './auth.ts';
 
 /**
  * Subscription limits, per instance: open websocket connections per client (user/service id, or IP for
@@ -115,11 +116,29 @@ export class WsGuard {
     return running;
   }
 
-  /** The event stream of an SSE subscription, registered so that `closeStreams` can end it. */
-  openStream<T>(source: AsyncIterable<T>): AsyncIterableIterator<T> {
-    const { stream, stop } = stoppable(source, () => this.#stoppers.delete(stop));
+  /**
+   * The event stream of an SSE subscription, registered so that `closeStreams` can end it. With `expiry`, the
+   * stream ends when the caller's token expires, after one last event `expiry.last` (the websocket transport
+   * closes the socket with 4419 at that instant instead): a stream never outlives the token that opened it.
+   */
+  openStream<T>(source: AsyncIterable<T>, expiry?: { at: Date; last: T } | null): AsyncIterableIterator<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const { stream, stop } = stoppable(source, () => {
+      this.#stoppers.delete(stop);
+      clearTimeout(timer);
+    });
     this.#stoppers.add(stop);
     if (this.#closing) stop();
+    else if (expiry) {
+      // Re-armed until the instant: setTimeout takes at most ~24.8 days, tokens may live longer.
+      const arm = () => {
+        const wait = expiry.at.getTime() - Date.now();
+        if (wait <= 0) return stop(expiry.last);
+        timer = setTimeout(arm, Math.min(wait, MAX_TIMER_MS));
+        timer.unref();
+      };
+      arm();
+    }
     return stream;
   }
 
@@ -131,21 +150,27 @@ export class WsGuard {
 }
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+/** The longest delay setTimeout takes (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /**
- * `source` with a `stop()` that ends it at once: a pending `next()` resolves as done and the source is
- * returned (which lets go of its pub/sub listener). Written out rather than with Promise.race, whose
- * reactions on a never-settling "stopped" promise would pile up with every event of a long-lived stream.
+ * `source` with a `stop(last?)` that ends it at once: a pending `next()` resolves as done (or with `last`, then the
+ * next one as done) and the source is returned (which lets go of its pub/sub listener). Written out rather than
+ * with Promise.race, whose reactions on a never-settling "stopped" promise would pile up with every event of a
+ * long-lived stream.
  */
-function stoppable<T>(source: AsyncIterable<T>, onEnd: () => void): { stream: AsyncIterableIterator<T>; stop: () => void } {
+function stoppable<T>(source: AsyncIterable<T>, onEnd: () => void): { stream: AsyncIterableIterator<T>; stop: (last?: T) => void } {
   const iterator = source[Symbol.asyncIterator]();
   let ended = false;
   let settlePending: ((result: IteratorResult<T>) => void) | null = null;
-  const end = async () => {
+  /** The last event given to `stop` while no `next()` was waiting: the next `next()` returns it. */
+  let lastEvent: IteratorYieldResult<T> | null = null;
+  const end = async (last?: IteratorYieldResult<T>) => {
     if (ended) return;
     ended = true;
     onEnd();
-    settlePending?.(DONE);
+    if (settlePending) settlePending(last ?? DONE);
+    else if (last) lastEvent = last;
     settlePending = null;
     try {
       await iterator.return?.();
@@ -155,7 +180,11 @@ function stoppable<T>(source: AsyncIterable<T>, onEnd: () => void): { stream: As
   };
   const stream: AsyncIterableIterator<T> = {
     next: () => {
-      if (ended) return Promise.resolve(DONE);
+      if (ended) {
+        const last = lastEvent;
+        lastEvent = null;
+        return Promise.resolve(last ?? DONE);
+      }
       return new Promise<IteratorResult<T>>((resolve, reject) => {
         settlePending = resolve;
         iterator.next().then(
@@ -173,6 +202,7 @@ function stoppable<T>(source: AsyncIterable<T>, onEnd: () => void): { stream: As
       });
     },
     return: async () => {
+      lastEvent = null;
       await end();
       return DONE;
     },
@@ -184,7 +214,12 @@ function stoppable<T>(source: AsyncIterable<T>, onEnd: () => void): { stream: As
       return this;
     },
   };
-  return { stream, stop: () => void end() };
+  return { stream, stop: (last?: T) => void end(last === undefined ? undefined : { done: false, value: last }) };
+}
+
+/** The last event of an SSE stream whose token expired (the same error as a stream refused for an expired token). */
+function tokenExpiredResult(): unknown {
+  return { errors: [createGraphQLError(TOKEN_EXPIRED_MESSAGE, { extensions: { code: 'UNAUTHENTICATED', tokenExpired: true } })] };
 }
 
 function tooMany(message: string): GraphQLError {
@@ -195,14 +230,20 @@ function tooMany(message: string): GraphQLError {
  * Envelop plugin: applies the per-client subscription limit to subscriptions over HTTP (SSE); websocket
  * operations (marked `transport: 'ws'` in their context) are counted by the websocket server instead.
  */
-export function useStreamLimit(guard: WsGuard, keyOf: (context: Record<string, unknown>) => string | null): Plugin {
+export function useStreamLimit(
+  guard: WsGuard,
+  keyOf: (context: Record<string, unknown>) => string | null,
+  tokenValidUntil: (context: Record<string, unknown>) => Date | null,
+): Plugin {
   return {
     onSubscribe({ args, setResultAndStopExecution }) {
       const context = args.contextValue as unknown as Record<string, unknown>;
       if (context['transport'] === 'ws') return undefined;
+      const validUntil = tokenValidUntil(context);
       const closable = {
         onSubscribeResult({ result, setResult }: { result: unknown; setResult: (result: never) => void }) {
-          if (isAsyncIterable(result)) setResult(guard.openStream(result) as never);
+          if (!isAsyncIterable(result)) return;
+          setResult(guard.openStream(result, validUntil ? { at: validUntil, last: tokenExpiredResult() } : null) as never);
         },
       };
       const key = keyOf(context);

@@ -100,3 +100,53 @@ describe('graphql-sse 2 clients', () => {
     }
   });
 });
+
+describe('an SSE subscription whose token expires', () => {
+  let strict: TestApp;
+  beforeAll(async () => {
+    strict = await startTestApp({ JWT_CLOCK_SKEW_SECONDS: '0' });
+  });
+  afterAll(async () => {
+    await strict?.stop();
+  });
+
+  it('ends when the token expires, with the UNAUTHENTICATED "Token expired" error as its last event (websockets close with 4419)', async () => {
+    const user = uniqueId('sse-exp');
+    const expiresAt = Math.floor(Date.now() / 1000) + 4;
+    const token = await new SignJWT({ roles: [] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(user)
+      .setExpirationTime(expiresAt)
+      .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+    const doc = { type: 'Doc', id: uniqueId('d') };
+    await strict.ok('mutation T($i: TrackInput!) { track(input: $i) { id } }', { i: { object: doc } }, { token });
+    const values: Array<{ data?: unknown; errors?: Array<{ message: string; extensions: Record<string, unknown> }> }> = [];
+    const client = createClient({ url: strict.url, headers: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+    const ended = new Promise<{ at: number; error: unknown }>((resolve) => {
+      client.subscribe(
+        { query: 'subscription S { feed { kind } }' },
+        { next: (v) => void values.push(v as never), error: (error) => resolve({ at: Date.now(), error }), complete: () => resolve({ at: Date.now(), error: null }) },
+      );
+    });
+    try {
+      // Live while the token is valid.
+      await expect
+        .poll(async () => {
+          await strict.ok('mutation L($i: LogActionInput!) { logAction(input: $i) { id } }', { i: { actor: doc, verb: 'edited', groupingDelay: -1 } }, { token: strict.serviceToken });
+          return values.length;
+        }, { timeout: 3_000, interval: 200 })
+        .toBeGreaterThan(0);
+      const outcome = await Promise.race([ended, new Promise<null>((resolve) => setTimeout(() => resolve(null), 8_000))]);
+      expect(outcome).not.toBeNull(); // before: the stream went on past the expiry, for as long as the client kept it
+      expect(outcome!.error).toBeNull(); // completed: graphql-sse reports the last event, no retries
+      expect(outcome!.at).toBeGreaterThanOrEqual(expiresAt * 1000 - 50);
+      const last = values.at(-1)!;
+      expect(last.data).toBeUndefined();
+      expect(last.errors?.[0]?.message).toBe('Token expired');
+      expect(last.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', tokenExpired: true });
+      expect(values.slice(0, -1).every((v) => JSON.stringify(v).includes('"kind":"ADDED"'))).toBe(true);
+    } finally {
+      client.dispose();
+    }
+  });
+});
