@@ -198,9 +198,12 @@ export class TokenService {
       if (error instanceof joseErrors.JOSEError) throw unauthenticated(`Invalid token: ${error.message}`);
       throw error;
     }
-    const sub = payload.sub;
-    // The subject becomes a user id stored in SQL: the same text rules as every input (input-guard.ts).
-    if (!sub || sub.length > MAX_SUBJECT_LENGTH || textProblem(sub)) throw unauthenticated('Invalid token: bad "sub" claim');
+    const sub: unknown = payload.sub;
+    // The subject becomes a user id stored in SQL: a string (a signed token may carry any JSON there), under the
+    // same text rules as every input (input-guard.ts).
+    if (typeof sub !== 'string' || !sub || sub.length > MAX_SUBJECT_LENGTH || textProblem(sub)) {
+      throw unauthenticated('Invalid token: bad "sub" claim');
+    }
     const roles = Array.isArray(payload['roles']) ? payload['roles'] : [];
     const viewer: Viewer = roles.includes('service') ? { kind: 'service', id: sub } : { kind: 'user', id: sub };
     const validUntil = new Date(((payload.exp as number) + this.#clockSkewSeconds) * 1000);

@@ -53,6 +53,12 @@ describe('HS256 (default)', () => {
     ['a token without sub', () => sign(secret, 'HS256', {}, { sub: '' }), /sub/i],
     ['a token not valid yet (nbf)', () => sign(secret, 'HS256', {}, { nbf: now() + 3600 }), /nbf/i],
     ['a huge sub', () => sign(secret, 'HS256', {}, { sub: 'x'.repeat(300) }), /sub/i],
+    // A signed token may carry any JSON in sub: before, these were INTERNAL_SERVER_ERROR (value.includes is not a function).
+    ...([{ a: 1 }, 42, ['x'], true] as const).map((sub): [string, () => Promise<string>, RegExp] => [
+      `a sub that is not a string (${JSON.stringify(sub)})`,
+      () => sign(secret, 'HS256', { sub }, { sub: '' }),
+      /sub/i,
+    ]),
     ['a token over 8 KiB', async () => sign(secret, 'HS256', { pad: 'x'.repeat(9000) }), /too long/i],
     ['garbage', async () => 'not.a.jwt', /invalid token/i],
   ];
