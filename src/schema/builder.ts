@@ -4,10 +4,11 @@ import DataloaderPlugin from '@pothos/plugin-dataloader';
 import RelayPlugin, { decodeGlobalID } from '@pothos/plugin-relay';
 import ScopeAuthPlugin, { type AuthFailure } from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
-import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
+import { JSONResolver } from 'graphql-scalars';
 import { parseBigintId } from '../db/bigint-id.ts';
 import type { Context } from '../server/context.ts';
 import { badInput, forbidden, unauthenticated } from '../server/errors.ts';
+import { DateTime } from './date-time.ts';
 
 /**
  * The one Pothos builder. Plugins: scope-auth (role rules, declared on fields), relay (Node, connections),
@@ -119,7 +120,7 @@ function failedScopes(failure: AuthFailure): Set<string> {
   return out;
 }
 
-builder.addScalarType('DateTime', DateTimeResolver);
+builder.addScalarType('DateTime', DateTime);
 builder.addScalarType('JSON', JSONResolver);
 
 builder.queryType({});

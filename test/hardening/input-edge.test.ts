@@ -162,6 +162,41 @@ describe('strings and ids at the schema edge', () => {
     }
   });
 
+  it('DateTime values PostgreSQL or a period around them cannot hold (year 0000, year 9999) are BAD_USER_INPUT, nothing stored', async () => {
+    // Before: INTERNAL_SERVER_ERROR from the database ("date/time field value out of range", "time zone displacement").
+    for (const when of ['0000-01-01T00:00:00Z', '0001-06-01T00:00:00Z', '9999-12-31T00:00:00Z']) {
+      const out = new RegExp(`DateTime out of range|${when.slice(0, 4)}`);
+      await refused(() => t.gql('mutation($i: LogActionInput!) { logAction(input: $i) { id } }', { i: { actor: { type: 'Robot', id: 'r' }, verb: 'dated', targets: [item], timestamp: when } }, service()), out);
+      await refused(() => t.gql('query($u: ID, $s: DateTime) { feed(user: $u, since: $s) { edges { cursor } } }', { u: owner, s: when }, service()), out);
+      await refused(() => t.gql('mutation($u: ID, $b: DateTime) { markAllRead(user: $u, before: $b) }', { u: owner, b: when }, service()), out);
+      await refused(
+        () => t.gql(`query($d: ID!, $f: DateTime!) { domain(ref: $d) { metric(ref: "c") { series(period: DAY, from: $f, to: $f) { value } } } }`, { d: domain, f: when }, service()),
+        out,
+      );
+      // As a literal in the document: a validation error, as for any literal a scalar refuses ("not a date" too).
+      for (const literal of [when, 'not a date']) {
+        const result = await t.gql(`{ domain(ref: "${domain}") { metric(ref: "c") { series(period: YEAR, from: "${literal}", to: "${literal}") { value } } } }`, {}, service());
+        expectRefused(result, 'GRAPHQL_VALIDATION_FAILED', /DateTime/);
+      }
+    }
+    // The edges of the range work, in the zones furthest from UTC.
+    for (const [when, timezone] of [
+      ['9998-12-31T23:59:59.999Z', 'Pacific/Kiritimati'],
+      ['9998-12-31T23:59:59.999Z', 'Etc/GMT+12'],
+      ['0002-01-01T00:00:00Z', 'Pacific/Kiritimati'],
+      ['0002-01-01T00:00:00Z', 'Etc/GMT+12'],
+    ] as const) {
+      for (const period of ['DAY', 'WEEK', 'MONTH', 'YEAR']) {
+        const series = await t.ok(
+          `query($d: ID!, $f: DateTime!, $z: String) { domain(ref: $d) { metric(ref: "c") { series(period: ${period}, from: $f, to: $f, timezone: $z) { value } } } }`,
+          { d: domain, f: when, z: timezone },
+          service(),
+        );
+        expect(series.domain.metric.series).toHaveLength(1);
+      }
+    }
+  });
+
   it('answers these over HTTP with 400 (graphql-response+json), never 500 or 503', async () => {
     const response = await postJson(t, 'query($d: ID!) { domain(ref: $d) { ref } }', { d: NUL }, { accept: 'application/graphql-response+json' });
     expect(response.status).toBe(400);
