@@ -5,6 +5,7 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import type { GraphQLError, ValidationContext, ValidationRule } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
+import { useNestingLimit } from './nesting-limit.ts';
 import { useQueryCost } from './query-cost.ts';
 
 /**
@@ -52,6 +53,8 @@ function tagged(limit: LimitName) {
 export function useQueryLimits(config: Config): Plugin[] {
   const l = config.limits;
   return [
+    // Before armor's parse (which counts tokens): a deep document must not reach graphql's recursive parser.
+    useNestingLimit(),
     EnvelopArmorPlugin({
       maxDepth: { n: l.maxDepth, ignoreIntrospection: true, flattenFragments: true, onReject: [tagged('maxDepth')] },
       costLimit: { enabled: false },

@@ -92,6 +92,25 @@ describe('default limits', () => {
   });
   afterAll(async () => t?.stop());
 
+  it("refuses literals nested deeper than 100 before parsing (graphql's recursive parser ran out of stack: an internal error)", async () => {
+    const auth = { authorization: `Bearer ${t.serviceToken}`, accept: 'application/graphql-response+json' };
+    for (const inner of ['null', '"x"', '1', 'SOME_ENUM']) {
+      for (const n of [150, 1_900, 50_000]) {
+        const response = await postJson(t, `{ labelStats(domIds: ${'['.repeat(n)}${inner}${']'.repeat(n)}) { count } }`, {}, auth);
+        expect(response.status).toBe(400);
+        expectRefused(response.json(), 'QUERY_LIMIT_EXCEEDED', /Nesting limit of 100 exceeded/);
+      }
+    }
+    const objects = await postJson(t, `mutation { logAction(input: { actor: { type: "R", id: "r" }, verb: "v", data: ${'{a:'.repeat(20_000)}1${'}'.repeat(20_000)} }) { id } }`, {}, auth);
+    expectRefused(objects.json(), 'QUERY_LIMIT_EXCEEDED', /Nesting limit/);
+    // Brackets inside strings, block strings and comments do not count; 100 levels are parsed (and validated).
+    const quoted = `{ labelStats(domIds: ["${'['.repeat(300)}", """${'{'.repeat(300)}"""]) { count } # ${'('.repeat(300)}\n}`;
+    // (parsed, then refused as DOM ids: brackets are not DOM id characters)
+    expectRefused((await postJson(t, quoted, {}, auth)).json(), 'BAD_USER_INPUT', /domIds/);
+    const hundred = await postJson(t, `{ labelStats(domIds: ${'['.repeat(98)}"x"${']'.repeat(98)}) { count } }`, {}, auth);
+    expectRefused(hundred.json(), 'GRAPHQL_VALIDATION_FAILED', /String cannot represent/);
+  });
+
   it("let GraphiQL's introspection query and realistic queries through", async () => {
     const schema = await t.ok(getIntrospectionQuery({ descriptions: true, inputValueDeprecation: true }));
     expect(schema.__schema.queryType.name).toBe('Query');
