@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createClient, type Client, type ClientOptions } from 'graphql-ws';
 import WebSocket from 'ws';
+import { ApolloClient, gql, InMemoryCache } from '@apollo/client';
+import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { repoRoot } from './process.ts';
 
 export interface FeedEventLike {
@@ -33,10 +35,33 @@ export interface ReadmeClient {
  * connection attempt sends its `connection_init`, so a test can keep the client away for a while.
  */
 export function startReadmeClient(url: string, fetchToken: () => Promise<string>, beforeConnect: () => Promise<void> = async () => {}): ReadmeClient {
+  const code = readmeClientCode(url);
+  const { state, create } = harness(beforeConnect);
+  const run = new Function('createClient', 'fetchToken', 'render', 'refetchFeed', `${code}\nreturn client;`) as (
+    createClient: (options: ClientOptions) => Client,
+    fetchToken: () => Promise<string>,
+    render: (event: FeedEventLike) => void,
+    refetchFeed: () => void,
+  ) => Client;
+  state.client = run(create, fetchToken, (event) => state.rendered.push(event), () => state.refetches++);
+  return state;
+}
+
+/** The README's ```js block that contains `marker`, its imports removed. */
+function readmeBlock(marker: string): string {
   const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
-  const block = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('subscription LiveFeed'));
-  if (!block) throw new Error('README has no ```js block with subscription LiveFeed');
-  const code = block.replace(/^import .*$/m, '').replace("'wss://trackql.example.com/graphql'", JSON.stringify(url.replace(/^http/, 'ws')));
+  const block = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes(marker));
+  if (!block) throw new Error(`README has no \`\`\`js block with ${marker}`);
+  return block.replace(/^import .*$/gm, '');
+}
+
+/** The README's graphql-ws client block, pointed at `url`. */
+function readmeClientCode(url: string): string {
+  return readmeBlock('subscription LiveFeed').replace("'wss://trackql.example.com/graphql'", JSON.stringify(url.replace(/^http/, 'ws')));
+}
+
+/** createClient as the README calls it, with the test's websocket implementation, gate and observers. */
+function harness(beforeConnect: () => Promise<void>): { state: ReadmeClient; create: (options: ClientOptions) => Client } {
   const state: ReadmeClient = { client: undefined as unknown as Client, rendered: [], refetches: 0, closes: [], connects: [] };
   const create = (options: ClientOptions) => {
     const params = options.connectionParams;
@@ -52,12 +77,34 @@ export function startReadmeClient(url: string, fetchToken: () => Promise<string>
     client.on('connected', () => state.connects.push(Date.now()));
     return client;
   };
-  const run = new Function('createClient', 'fetchToken', 'render', 'refetchFeed', `${code}\nreturn client;`) as (
-    createClient: (options: ClientOptions) => Client,
-    fetchToken: () => Promise<string>,
-    render: (event: FeedEventLike) => void,
-    refetchFeed: () => void,
-  ) => Client;
-  state.client = run(create, fetchToken, (event) => state.rendered.push(event), () => state.refetches++);
-  return state;
+  return { state, create };
+}
+
+/**
+ * The README's Apollo Client block (`subscription ApolloFeed`), on the README's graphql-ws client: the client block
+ * is run as written but for its own `client.subscribe(...)` (the Apollo subscription replaces it), then the Apollo
+ * block with `@apollo/client`'s real ApolloClient, InMemoryCache, gql and GraphQLWsLink.
+ */
+export function startReadmeApolloClient(
+  url: string,
+  fetchToken: () => Promise<string>,
+  beforeConnect: () => Promise<void> = async () => {},
+): ReadmeClient & { apollo: ApolloClient } {
+  const clientCode = readmeClientCode(url);
+  const withoutSubscribe = clientCode.slice(0, clientCode.indexOf('\nclient.subscribe('));
+  const { state, create } = harness(beforeConnect);
+  const run = new Function(
+    'createClient',
+    'fetchToken',
+    'render',
+    'refetchFeed',
+    'ApolloClient',
+    'InMemoryCache',
+    'gql',
+    'GraphQLWsLink',
+    `${withoutSubscribe}\n${readmeBlock('subscription ApolloFeed')}\nreturn { client, apollo };`,
+  ) as (...args: unknown[]) => { client: Client; apollo: ApolloClient };
+  const made = run(create, fetchToken, (event: FeedEventLike) => state.rendered.push(event), () => state.refetches++, ApolloClient, InMemoryCache, gql, GraphQLWsLink);
+  state.client = made.client;
+  return Object.assign(state, { apollo: made.apollo });
 }
