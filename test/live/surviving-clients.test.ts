@@ -1,12 +1,11 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenService } from '../../src/server/auth.ts';
 import { TEST_JWT_SECRET, uniqueId } from '../support/app.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { post, signTestToken, startInstance, type Instance } from '../support/instances.ts';
+import { freePort, post, signTestToken, startInstance, type Instance } from '../support/instances.ts';
 import { startReadmeClient, type ReadmeClient } from '../support/readme-client.ts';
 
 let database: TestDatabase;
@@ -16,14 +15,6 @@ let instance: Instance | undefined;
 let service: string;
 const tokens = new TokenService(TEST_JWT_SECRET);
 const clients: ReadmeClient[] = [];
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: p } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return p;
-}
 
 const start = () => startInstance({ databaseUrl: database.url, dataDir, env: { PORT: String(port) } });
 

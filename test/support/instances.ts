@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { startServerProcess, type ServerProcess } from './process.ts';
 import { TEST_JWT_SECRET } from './app.ts';
 
@@ -119,4 +120,13 @@ export async function foldAndTotal(
   const value = total.body.data?.domain.metric.total;
   if (typeof value !== 'number') throw new Error(`reading the total failed: ${JSON.stringify(total.body)}`);
   return value;
+}
+
+/** A loopback port free now, for an instance that must come back on the same port after a restart. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

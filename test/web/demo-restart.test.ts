@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
@@ -7,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_JWT_SECRET, uniqueId } from '../support/app.ts';
 import { hasChromium, launchBrowser, type TestBrowser } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { post, signTestToken, startInstance, type Instance } from '../support/instances.ts';
+import { freePort, post, signTestToken, startInstance, type Instance } from '../support/instances.ts';
 
 /**
  * The demo page in Chromium across a restart of the server process (stopped for 5 s): afterwards its list and
@@ -21,14 +20,6 @@ let b: TestBrowser;
 let page: Page;
 let service: string;
 const demoUser = uniqueId('demo-restart');
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: p } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return p;
-}
 
 // No JWT_SECRET (development start, which enables the demo tokens): the generated secret is the test's.
 const start = () => startInstance({ databaseUrl: database.url, dataDir, env: { PORT: String(port), JWT_SECRET: '', DEMO_USER: demoUser } });
