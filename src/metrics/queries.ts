@@ -405,6 +405,7 @@ export class MetricsQueries {
 
   async deadLetters(limit: number): Promise<DeadLetter[]> {
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw badInput('`first` must be between 1 and 1000');
+    const em = this.#em();
     const rows = await query<{
       id: string;
       metric_id: number;
@@ -417,15 +418,18 @@ export class MetricsQueries {
       reason: string;
       dead: number;
     }>(
-      this.#em(),
+      em,
       sql`select id::text as id, metric_id, object_type, object_id, category, dom_id, amount, ${ms(sql`occurred_at`)} as occurred,
                  reason, ${ms(sql`dead_at`)} as dead
           from metric_dead_letter d order by d.id desc limit ${limit}`,
     );
+    // Their objects with the labels kept for them (as `top`).
+    const objects = await withKnownLabels(em, rows.filter((r) => r.object_type).map((r) => ({ type: r.object_type, id: r.object_id })));
+    const labelled = new Map(objects.map((o) => [`${o.type}\u0000${o.id}`, o]));
     return rows.map((r) => ({
       id: r.id,
       metricId: r.metric_id,
-      object: r.object_type ? { type: r.object_type, id: r.object_id } : null,
+      object: r.object_type ? labelled.get(`${r.object_type}\u0000${r.object_id}`)! : null,
       category: r.category || null,
       domId: r.dom_id || null,
       amount: r.amount,

@@ -308,3 +308,27 @@ describe('exportUser', () => {
     expect(bad.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 });
+
+describe("eraseUser and a metric's sums", () => {
+  it("the user's increments stay in the metric's total, by category too, folded or not; its own total is gone", async () => {
+    const m = metricsHelpers(t);
+    const { domain, metric } = await m.counter();
+    const victim = uniqueId('u');
+    const user = { type: 'User', id: victim, label: 'Eve' };
+    const other = { type: 'Product', id: uniqueId('x') };
+    await m.increment([
+      { domain, metric, object: user, by: 4, category: 'profile' },
+      { domain, metric, object: other, by: 2, category: 'profile' },
+    ]);
+    await m.fold();
+    await m.increment([{ domain, metric, object: user, by: 1, category: 'profile' }]); // still in the inbox
+    expect([await m.total(domain, metric), await m.total(domain, metric, { category: 'profile' })]).toEqual([7, 7]);
+    await t.ok(ERASE, { user: victim, actions: 'TOMBSTONE' }, h.service);
+    // Before: 6, the unfolded increment deleted while the folded ones stayed in the sums.
+    expect([await m.total(domain, metric), await m.total(domain, metric, { category: 'profile' })]).toEqual([7, 7]);
+    expect(await m.total(domain, metric, { object: { type: 'User', id: victim } })).toBe(0);
+    await m.fold();
+    expect([await m.total(domain, metric), await m.total(domain, metric, { category: 'profile' })]).toEqual([7, 7]);
+    expect(await m.total(domain, metric, { object: { type: 'User', id: victim } })).toBe(0);
+  });
+});

@@ -115,8 +115,9 @@ describe('deleting a metric and dead letters', () => {
   it('increments of a deleted metric become dead letters at the next fold; the fold goes on with the others', async () => {
     const { domain, metric } = await h.counter();
     const keep = (await h.registerMetric(domain)).ref;
+    const page = uniqueId('p');
     await h.increment([
-      { domain, metric, by: 2, object: { type: 'Page', id: 'p1' }, category: 'c', domId: 'd1' },
+      { domain, metric, by: 2, object: { type: 'Page', id: page, label: 'Pricing page' }, category: 'c', domId: 'd1' },
       { domain, metric, by: 3 },
       { domain, metric: keep, by: 5 },
     ]);
@@ -134,14 +135,14 @@ describe('deleting a metric and dead letters', () => {
     expect(after.deadLetters - before.deadLetters).toBe(2);
     expect(after.inboxRows).toBe(0);
 
-    const letters = await t.ok<{ metricDeadLetters: Array<{ amount: number; reason: string; object: { id: string } | null; category: string | null; domId: string | null }> }>(
-      `{ metricDeadLetters(first: 2) { amount reason object { id } category domId } }`,
+    const letters = await t.ok<{ metricDeadLetters: Array<{ amount: number; reason: string; object: { id: string; label: string | null } | null; category: string | null; domId: string | null }> }>(
+      `{ metricDeadLetters(first: 2) { amount reason object { id label } category domId } }`,
       {},
       h.service,
     );
     expect(letters.metricDeadLetters).toEqual([
       { amount: 3, reason: 'unknown_metric', object: null, category: null, domId: null },
-      { amount: 2, reason: 'unknown_metric', object: { id: 'p1' }, category: 'c', domId: 'd1' },
+      { amount: 2, reason: 'unknown_metric', object: { id: page, label: 'Pricing page' }, category: 'c', domId: 'd1' },
     ]);
 
     // Registering the ref again starts from zero.

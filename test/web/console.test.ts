@@ -37,7 +37,7 @@ async function seed() {
   const events = [];
   for (let product = 1; product <= 4; product++) {
     for (let hoursAgo = 1; hoursAgo <= 60; hoursAgo += 3) {
-      events.push({ domain: shop, metric: 'views', object: { type: 'Product', id: String(product), label: `Product ${product}` }, by: product, at: new Date(now - hoursAgo * HOUR).toISOString() });
+      events.push({ domain: shop, metric: 'views', object: { type: 'Product', id: String(product), label: `Mug ${product}` }, by: product, at: new Date(now - hoursAgo * HOUR).toISOString() });
     }
   }
   await t.ok('mutation($e: [IncrementInput!]!) { increment(events: $e) { accepted } }', { e: events }, service());
@@ -221,7 +221,8 @@ describe.skipIf(!hasChromium)('/console in Chromium', () => {
     await open(`#/top?domain=${shop}&metric=views&period=LIFETIME&tz=UTC`);
     const rows = page.locator('table.top tbody tr');
     expect(await rows.count()).toBe(4);
-    expect(await rows.locator('th').allTextContents()).toEqual(['Product 4', 'Product 3', 'Product 2', 'Product 1']);
+    // With the label the increments gave (kept per object).
+    expect(await rows.locator('th').allTextContents()).toEqual(['Product 4 (Mug 4)', 'Product 3 (Mug 3)', 'Product 2 (Mug 2)', 'Product 1 (Mug 1)']);
     expect(await rows.locator('td.num').nth(1).textContent()).toBe('80');
     await shot('console-top');
     await rows.nth(2).locator('a', { hasText: 'Chart' }).click();
