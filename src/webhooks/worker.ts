@@ -62,6 +62,14 @@ export class DeliveryWorker {
   readonly #logger: Logger;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
+  /** A request finished while a pass was running: look for due work again before that pass ends. */
+  #again = false;
+  /**
+   * Requests in flight, at most WEBHOOK_CONCURRENCY: each holds its slot until its outcome is recorded, and only
+   * that slot. (Passes used to wait for all the requests they claimed: one receiver that never answered held
+   * every other webhook's deliveries for up to WEBHOOK_RESPONSE_TIMEOUT_MS per attempt.)
+   */
+  readonly #inFlight = new Set<Promise<void>>();
   #stopped = false;
   #lastRetention = 0;
   readonly #stats = { requests: 0, events: 0, delivered: 0 };
@@ -94,17 +102,31 @@ export class DeliveryWorker {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#running;
+    await Promise.all(this.#inFlight);
   }
 
-  /** One pass: reminders, deliveries until none are due (or stopping), retention now and then. Never throws. */
+  /**
+   * One pass: reminders, then due deliveries into the free request slots until none are due or none is free (the
+   * requests run on after the pass; each one finishing starts another pass), retention now and then. Never throws.
+   */
   tick(): Promise<void> {
-    this.#running ??= (async () => {
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = (async () => {
       try {
-        await this.#reminders();
-        while (!this.#stopped) {
-          const sent = await this.deliverDue();
-          if (sent < this.#config.concurrency) break;
-        }
+        do {
+          this.#again = false;
+          await this.#reminders();
+          while (!this.#stopped) {
+            const free = this.#config.concurrency - this.#inFlight.size;
+            if (free <= 0) break;
+            const batches = await this.claim(free);
+            for (const batch of batches) this.#start(batch);
+            if (batches.length < free) break;
+          }
+        } while (this.#again && !this.#stopped);
         if (Date.now() - this.#lastRetention > RETENTION_EVERY_MS) {
           this.#lastRetention = Date.now();
           await this.retention();
@@ -126,16 +148,18 @@ export class DeliveryWorker {
     }
   }
 
-  /** Claims up to WEBHOOK_CONCURRENCY requests' worth of due events, sends them concurrently; returns requests sent. */
-  async deliverDue(): Promise<number> {
-    const batches = await this.claim();
-    await Promise.all(batches.map((batch) => this.#send(batch)));
-    return batches.length;
+  /** Sends a claimed request in its slot; when it is done, the slot is free and a pass looks for more. */
+  #start(batch: ClaimedBatch): void {
+    const sending: Promise<void> = this.#send(batch).finally(() => {
+      this.#inFlight.delete(sending);
+      if (!this.#stopped) void this.tick();
+    });
+    this.#inFlight.add(sending);
   }
 
-  /** Claims due rows in one transaction: locks (skipping locked rows), forms requests, leases them. */
-  async claim(): Promise<ClaimedBatch[]> {
-    const { batchSize, concurrency, responseTimeoutMs } = this.#config;
+  /** Claims up to `requests` requests' worth of due rows in one transaction: locks (skipping locked rows), forms requests, leases them. */
+  async claim(requests: number): Promise<ClaimedBatch[]> {
+    const { batchSize, responseTimeoutMs } = this.#config;
     return this.#orm.em.fork().transactional(async (em) => {
       // Heads: rows never sent (batch_id null) and the first row of each request already sent once.
       const heads = await em.execute<Row[]>(
@@ -144,7 +168,7 @@ export class DeliveryWorker {
             and exists (select 1 from webhook w where w.id = d.webhook_id and w.active)
           order by d.next_attempt_at, d.id
           limit ? for update of d skip locked`,
-        [batchSize * concurrency],
+        [batchSize * requests],
       );
       if (heads.length === 0) return [];
       const assign: Array<{ id: string; batch: string }> = [];
@@ -168,8 +192,8 @@ export class DeliveryWorker {
           for (const id of chunk) assign.push({ id, batch: chunk[0]! });
         }
       }
-      // Requests beyond the concurrency wait for the next pass (their rows stay unclaimed).
-      const taken = batchIds.slice(0, concurrency);
+      // Requests beyond the free slots wait for a later pass (their rows stay unclaimed).
+      const taken = batchIds.slice(0, requests);
       const takenSet = new Set(taken);
       const rows = await em.execute<Row[]>(
         `with a as (select * from jsonb_to_recordset(?::jsonb) as a(id bigint, batch bigint))

@@ -199,6 +199,29 @@ describe('retries, failure and batching', () => {
     expect(d).toMatchObject({ status: 'DELIVERED', attempts: 3, lastStatusCode: 204, lastError: null, messageId: r.requests[0]!.webhookId });
   }, 30_000);
 
+  it("a receiver that does not answer holds only its own request: another webhook's events arrive meanwhile", async () => {
+    const type = uniqueId('Doc');
+    const stuck = await receiver();
+    stuck.respond = () => ({ status: 204, delayMs: 60_000 }); // answers after the response timeout (1.5 s here)
+    const quick = await receiver();
+    await w.register(stuck, ['ACTION_LOGGED'], { objectTypes: [type] });
+    await w.register(quick, ['ACTION_LOGGED'], { objectTypes: [`${type}-quick`] });
+    await a.logAction({ actor: { type: 'User', id: 'x' }, verb: 'v', targets: [{ type, id: '1' }] });
+    await stuck.waitFor(() => stuck.requests.length === 1);
+    // While that request is open: three events for the other webhook, one after the other.
+    const latencies: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const sent = Date.now();
+      await a.logAction({ actor: { type: 'User', id: 'x' }, verb: 'v', targets: [{ type: `${type}-quick`, id: String(i) }] });
+      await quick.waitFor(() => quick.events().length === i + 1, 5_000);
+      latencies.push(Date.now() - sent);
+    }
+    // The first request is still waiting for its answer: the others did not queue behind it (before: each waited
+    // for it, up to the 1.5 s response timeout).
+    expect(stuck.requests[0]!.answered).toBe(false);
+    expect(Math.max(...latencies)).toBeLessThan(1_000);
+  }, 30_000);
+
   it('marks a delivery FAILED after WEBHOOK_MAX_ATTEMPTS (timeouts, 500s, redirects) and retryWebhookDelivery sends it again', async () => {
     const type = uniqueId('Doc');
     const r = await receiver();
