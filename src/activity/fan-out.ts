@@ -250,7 +250,7 @@ function upsertedParts(action: ActionRecord, unread: boolean): Part[] {
  * `cells` for a grouped action (feed-cells.ts): each candidate's entry leaves its old cell (its counted flags) and
  * enters the cell of the action's new shape (new level and objects, merged trackers) unread and unseen, summed per
  * cell in one upsert. A muted user's existing entry keeps its flags and trackers but follows the action's new
- * shape (`muted_moves`).
+ * shape and its new timestamp (`muted_moves`).
  */
 function groupedCellParts(action: ActionRecord, unread: boolean): Part[] {
   return [
@@ -284,13 +284,14 @@ function groupedCellParts(action: ActionRecord, unread: boolean): Part[] {
     },
     upsertCellsPart('cell_src'),
     {
+      // The entry also takes the action's new timestamp: it is the feed's order and what `before`/`since` filter on.
       name: 'muted_moves',
-      sql: `update activity_feed_entry f set cell_id = k.id
+      sql: `update activity_feed_entry f set cell_id = k.id, action_timestamp = ?::timestamptz
          from muted_entries m cross join new_shape n join cells k on k.user_id = m.user_id
           and k.shape = ${shapeSql('n.verb', 'n.level', 'n.actor_type', 'n.object_types', 'm.tracker_ids')}
         where f.action_id = ? and f.user_id = m.user_id
        returning 1`,
-      params: [action.id],
+      params: [action.timestamp, action.id],
     },
   ];
 }

@@ -197,3 +197,31 @@ describe('mute', () => {
     expect(await h.unreadCount(user)).toBe(0);
   });
 });
+
+describe('a grouped action that now names a muted object', () => {
+  it("keeps the user's entry as it was, but at the action's new timestamp: the feed's order and `before` follow it", async () => {
+    const user = uniqueId('u');
+    const projectType = uniqueId('Project');
+    const p1 = { type: projectType, id: uniqueId('p') };
+    const p2 = { type: projectType, id: uniqueId('p') };
+    const muted = { type: uniqueId('Issue'), id: uniqueId('i') };
+    await h.track({ owner: user, objectType: projectType, actorOnly: false });
+    await mute({ owner: user, object: muted });
+    const alice = { type: 'User', id: uniqueId('alice') };
+    const t0 = Date.now() - 10 * 60_000;
+    const at = (minutes: number) => new Date(t0 + minutes * 60_000).toISOString();
+    const a = await h.logAction({ actor: alice, verb: 'commented', targets: [p1], timestamp: at(0), groupingDelay: 7200 });
+    const b = await h.logAction({ actor: { type: 'User', id: uniqueId('bob') }, verb: 'commented', targets: [p2], timestamp: at(1), ...noGroup });
+    const grouped = await h.logAction({ actor: alice, verb: 'commented', targets: [p1, muted], timestamp: at(2), groupingDelay: 7200 });
+    expect(grouped.id).toBe(a.id);
+    const feed = await t.ok(`query($u: ID) { feed(user: $u, first: 10) { edges { node { id timestamp } } } }`, { u: user }, h.service);
+    // Newest first by the timestamps shown (before: b first, a shown at 2 min but sorted at 0).
+    expect(feed.feed.edges.map((e: { node: { id: string; timestamp: string } }) => [e.node.id, e.node.timestamp])).toEqual([
+      [a.id, at(2)],
+      [b.id, at(1)],
+    ]);
+    const read = await t.ok(`mutation($u: ID, $b: DateTime) { markAllRead(user: $u, before: $b) }`, { u: user, b: at(1.5) }, h.service);
+    expect(read.markAllRead).toBe(1);
+    expect(await h.unreadCount(user)).toBe(1);
+  });
+});
