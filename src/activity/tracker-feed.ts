@@ -35,8 +35,9 @@ export function narrows(before: TrackerRecord, after: TrackerRecord): boolean {
 
 /**
  * Brings the `limit` most recently logged actions that `tracker` matches into its owner's feed, as read, in
- * one INSERT…SELECT from the action log (entries already there only gain the tracker's id); actions one of
- * the owner's mutes matches (below `unmutableLevel`) stay out (mutes.ts). Returns how many rows were written.
+ * one INSERT…SELECT from the action log (entries already there only gain the tracker's id; new ones list every
+ * tracker of the owner that matches them); actions one of the owner's mutes matches (below `unmutableLevel`) stay
+ * out (mutes.ts). Returns how many rows were written.
  */
 export async function backfillTracker(em: Em, tracker: TrackerRecord, limit: number, unmutableLevel: number): Promise<number> {
   if (limit <= 0) return 0;
@@ -65,7 +66,18 @@ export async function backfillTracker(em: Em, tracker: TrackerRecord, limit: num
      src as (
        select a.id, a."timestamp", a.verb, a.level, a.actor_type, f.user_id is not null as existed, f.cell_id as old_cell,
               coalesce(f.unread, false) as unread, coalesce(${unseenSql(e)}, false) as unseen, coalesce(f.archived, false) as archived,
-              case when f.user_id is null then array[?::int]
+              -- A new entry lists every tracker of the owner that matches it (this one, and any other that did not
+              -- bring it in, e.g. while a mute kept it out), as a fan-out would.
+              -- Index probes of the owner's trackers on the action's actor and on each of its objects (exact or whole type).
+              case when f.user_id is null
+                   then array(select distinct m.id from (
+                          select t.id, t.verbs, true as on_actor, t.actor_only from activity_tracker t
+                           where t.owner_id = ? and t.object_type = a.actor_type and t.object_id in ('', a.actor_id) and not t.mute
+                          union all
+                          select t.id, t.verbs, false, t.actor_only from activity_action_object o
+                            join activity_tracker t on t.owner_id = ? and t.object_type = o.object_type and t.object_id in ('', o.object_id) and not t.mute
+                           where o.action_id = a.id) m
+                         where (m.verbs is null or a.verb = any(m.verbs)) and (m.on_actor or not m.actor_only) order by 1)
                    else array(select distinct x from unnest(f.tracker_ids || ?::int) as x order by x) end as tracker_ids
          from picked p join activity_action a on a.id = p.id
          left join activity_feed_entry f on f.user_id = ? and f.action_id = a.id
@@ -93,7 +105,7 @@ export async function backfillTracker(em: Em, tracker: TrackerRecord, limit: num
        returning 1
      )
      select count(*)::int as n from written`,
-    [...params, limit, tracker.id, tracker.id, tracker.ownerId, tracker.ownerId, unmutableLevel, tracker.id, tracker.ownerId, tracker.ownerId],
+    [...params, limit, tracker.ownerId, tracker.ownerId, tracker.id, tracker.ownerId, tracker.ownerId, unmutableLevel, tracker.id, tracker.ownerId, tracker.ownerId],
   );
   return Number(rows[0]?.['n'] ?? 0);
 }

@@ -225,3 +225,33 @@ describe('a grouped action that now names a muted object', () => {
     expect(await h.unreadCount(user)).toBe(1);
   });
 });
+
+describe('an entry a backfill brings in', () => {
+  it('lists every tracker of the user that matches it, not only the one that brought it (matchedTrackers, counts by tracker)', async () => {
+    const user = uniqueId('u');
+    const projectType = uniqueId('Project');
+    const p1 = { type: projectType, id: uniqueId('p') };
+    const bob = { type: 'User', id: uniqueId('bob') };
+    const t2 = await h.track({ owner: user, object: p1, actorOnly: false });
+    await mute({ owner: user, object: bob, actorOnly: true });
+    const kept = await h.logAction({ actor: bob, verb: 'commented', targets: [p1], ...noGroup });
+    expect(await h.feedIds(user)).toEqual([]); // muted
+    await t.ok(UNTRACK, { i: { owner: user, object: bob, mute: true } }, h.service); // no restore: still out
+    const t1 = await h.track({ owner: user, objectType: projectType, actorOnly: false }); // its backfill brings it in
+    await t.ok(`mutation($u: ID, $ids: [ID!]!) { markUnread(user: $u, actionIds: $ids) }`, { u: user, ids: [kept.id] }, h.service);
+    const state = await t.ok(
+      `query($u: ID, $t2: ID) {
+         feed(user: $u, first: 5) { edges { node { id matchedTrackers { id } } } }
+         byTracker: unreadCount(user: $u, tracker: $t2)
+         feedCounts(user: $u, by: [TRACKER]) { key unread }
+       }`,
+      { u: user, t2: t2.id },
+      h.service,
+    );
+    expect(state.feed.edges.map((e: { node: { id: string; matchedTrackers: Array<{ id: string }> } }) => [e.node.id, e.node.matchedTrackers.map((m) => m.id).sort()])).toEqual([
+      [kept.id, [t1.id, t2.id].sort()],
+    ]);
+    expect(state.byTracker).toBe(1);
+    expect(state.feedCounts.map((c: { key: string; unread: number }) => [c.key, c.unread]).sort()).toEqual([[t1.id, 1], [t2.id, 1]].sort());
+  });
+});
