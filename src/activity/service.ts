@@ -28,7 +28,7 @@ import {
   type UntrackParams,
 } from './trackers.ts';
 import { eraseUser, type ErasedActions, type UserErasure } from './user-erasure.ts';
-import { exportUser, type UserExportPage } from './user-export.ts';
+import { activityExportSections, exportUser, type UserExportPage, type UserExportSection } from './user-export.ts';
 import { registerVerb, templatesOf, type VerbTemplate } from './verbs.ts';
 import type { ActivityWrite, ActivityWriteListener } from './write-listeners.ts';
 
@@ -42,6 +42,8 @@ export class ActivityService {
   readonly #logger: Logger;
   readonly settings: ActivitySettings;
   readonly #listeners: ActivityWriteListener[] = [];
+  /** exportUser's sections: the activity module's, then those other modules add. */
+  readonly #exportSections: UserExportSection[] = [];
   readonly #router: FeedRouter;
   readonly #fork: () => Em;
   readonly #fanOutWorker: FanOutWorker;
@@ -52,6 +54,7 @@ export class ActivityService {
     this.#fork = deps.fork;
     this.#logger = deps.logger;
     this.settings = activitySettings(deps.config);
+    this.#exportSections.push(...activityExportSections(this.settings));
     this.#router = new FeedRouter(deps.pubsub, deps.logger);
     this.#fanOutWorker = new FanOutWorker({
       pollMs: deps.config.activityFanOut.pollMs,
@@ -79,6 +82,11 @@ export class ActivityService {
   /** Registers a listener run inside every write's transaction (write-listeners.ts). */
   addWriteListener(listener: ActivityWriteListener): void {
     this.#listeners.push(listener);
+  }
+
+  /** Adds another module's records to `exportUser`, after the activity module's (user-export.ts). */
+  addExportSection(section: UserExportSection): void {
+    this.#exportSections.push(section);
   }
 
   get readableLevel(): number {
@@ -263,6 +271,6 @@ export class ActivityService {
 
   /** A page of everything stored about a user, as JSON records (user-export.ts). */
   exportUser(em: Em, userId: string, first: number, after: string | null): Promise<UserExportPage> {
-    return exportUser(em, this.settings, userId, first, after);
+    return exportUser(em, this.#exportSections, { id: userId, type: this.settings.config.userType }, first, after);
   }
 }

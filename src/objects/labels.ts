@@ -81,3 +81,16 @@ export async function withKnownLabels<T extends ObjectRefValue>(em: Em, refs: re
   const byKey = new Map(rows.map((row) => [objectKey({ type: row.objectType, id: row.objectId }), row.label]));
   return refs.map((r) => (r.label == null && byKey.has(objectKey(r)) ? { ...r, label: byKey.get(objectKey(r))! } : r));
 }
+
+/**
+ * The object's kept label as a section of a user's export (activity's exportUser, whose section shape this has:
+ * one record at most, for the user as an object).
+ */
+export const labelExportSection = {
+  kind: 'label',
+  async read(em: Em, user: { type: string; id: string }, after: string | null, _limit: number) {
+    if (after !== null) return [];
+    const label = await labelOf(em, user);
+    return label === null ? [] : [{ key: 'label', record: { kind: 'label', label } as Record<string, unknown> }];
+  },
+};

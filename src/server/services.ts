@@ -1,10 +1,11 @@
 import { metricsErasureListener } from '../metrics/erasure.ts';
+import { metricsExportSections } from '../metrics/user-export.ts';
 import { ActivityService } from '../activity/service.ts';
 import type { Config } from '../config.ts';
 import type { Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
 import { createMetricsServices, type MetricsServices } from '../metrics/service.ts';
-import { ObjectLabels } from '../objects/labels.ts';
+import { labelExportSection, ObjectLabels } from '../objects/labels.ts';
 import { createOpsService, type OpsService } from '../ops/service.ts';
 import { WebhookService } from '../webhooks/service.ts';
 import type { TrackqlPubSub } from './pubsub.ts';
@@ -52,8 +53,9 @@ export function createServices(_deps: ServiceDeps): Services {
   // The outbox writes its rows inside the transactions of the changes that cause them.
   activity.addWriteListener(webhooks.activityListener);
   metrics.queries.addRecordListener(webhooks.statisticListener);
-  // A user's erasure removes the metrics rows keyed by the user in the same transaction.
+  // A user's erasure removes the metrics rows keyed by the user in the same transaction; its export lists them.
   activity.addWriteListener(metricsErasureListener);
+  for (const section of [...metricsExportSections, labelExportSection]) activity.addExportSection(section);
   return {
     rateLimiter,
     activity,

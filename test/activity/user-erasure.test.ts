@@ -267,7 +267,7 @@ describe('eraseUser', () => {
 });
 
 describe('exportUser', () => {
-  it('pages through trackers, feed entries and own actions, every record once', async () => {
+  it('pages through trackers, feed entries, own actions and the metrics rows and label kept of the user, every record once', async () => {
     const x = await world();
     // Enough entries for ids of different lengths (an export ordered as text would skip or repeat some).
     await t.ok(
@@ -275,6 +275,12 @@ describe('exportUser', () => {
       { inputs: Array.from({ length: 15 }, (_, i) => ({ actor: { type: 'Bot', id: 'b' }, verb: `v${i}`, targets: [x.doc], ...noGroup })) },
       h.service,
     );
+    // Counts on the user as an object: one folded (its buckets), one still in the inbox.
+    const m = metricsHelpers(t);
+    const views = await m.counter();
+    await m.increment([{ ...views, object: { type: 'User', id: x.victim }, by: 3, category: 'profile' }]);
+    await m.fold();
+    await m.increment([{ ...views, object: { type: 'User', id: x.victim }, by: 2 }]);
     const records: Array<Record<string, any>> = [];
     let after: string | null = null;
     let pages = 0;
@@ -293,8 +299,25 @@ describe('exportUser', () => {
       after = page.endCursor;
     }
     const kinds = records.map((r) => r['kind']);
-    expect(kinds).toEqual(['tracker', 'tracker', ...Array<string>(18).fill('feedEntry'), 'action', 'action']);
-    expect(pages).toBe(11);
+    const buckets = records.filter((r) => r['kind'] === 'metricBucket');
+    expect(kinds).toEqual([
+      'tracker',
+      'tracker',
+      ...Array<string>(18).fill('feedEntry'),
+      'action',
+      'action',
+      ...buckets.map(() => 'metricBucket'),
+      'recordedStatistic',
+      'increment',
+      'label',
+    ]);
+    expect(pages).toBe(Math.ceil(records.length / 2));
+    // The folded increment's buckets (15 minutes and lifetime at least), each with its value; the unfolded one as it was sent.
+    expect(buckets.length).toBeGreaterThanOrEqual(2);
+    expect(buckets.every((b) => b['domain'] === views.domain && b['metric'] === views.metric && b['value'] === 3 && b['category'] === 'profile')).toBe(true);
+    expect(records.find((r) => r['kind'] === 'increment')).toMatchObject({ domain: views.domain, metric: views.metric, by: 2, category: null });
+    expect(records.find((r) => r['kind'] === 'recordedStatistic')).toMatchObject({ metric: 'karma', period: 'DAY', value: 7 });
+    expect(records.find((r) => r['kind'] === 'label')).toEqual({ kind: 'label', label: 'Victor Victim' });
     const trackers = (await t.ok(`query($u: ID) { trackers(user: $u) { id objectType } }`, { u: x.victim }, h.service)).trackers;
     expect(records.filter((r) => r['kind'] === 'tracker').map((r) => r['id'])).toEqual(trackers.map((tr: { id: string }) => tr.id));
     const feed = await h.feed(x.victim, { first: 100 });
@@ -306,6 +329,12 @@ describe('exportUser', () => {
     expect(actions[0]!['actor']).toEqual({ type: 'User', id: x.victim, label: 'Victor Victim' });
     const bad = await t.gql(EXPORT, { user: x.victim, after: 'nonsense' }, h.service);
     expect(bad.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    // A cursor of the right form whose key is not one of its section's (made up, or from another section).
+    const forged = (section: number, after: string) => Buffer.from(JSON.stringify({ export: section, after })).toString('base64url');
+    for (const after of [forged(3, '[1, "DAY"]'), forged(3, '12'), forged(0, '[1]'), forged(9, '1'), forged(4, '[1, "DAY", "yesterday"]')]) {
+      const refused = await t.gql(EXPORT, { user: x.victim, after }, h.service);
+      expect(refused.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    }
   });
 });
 
