@@ -23,6 +23,8 @@ export interface LogActionParams {
   groupingDelay?: number | null | undefined;
   /** Ids of the actions logged earlier in the same `logActions` call (grouping with delay 0). */
   sameCall?: readonly string[] | undefined;
+  /** The caller (`logActions`) has taken the object locks of every input already, in one statement. */
+  objectsLocked?: boolean | undefined;
 }
 
 export interface LoggedAction {
@@ -74,7 +76,7 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
 
   // Before anything reads trackers or tombstones: a concurrent track, untrack or forgetObject on one of these
   // objects finishes first, or waits for this transaction (object-locks.ts).
-  await lockActionObjects(em, [actor, ...targets, ...related]);
+  if (!params.objectsLocked) await lockActionObjects(em, [actor, ...targets, ...related]);
   const forgotten = await findForgotten(em, [actor, ...targets, ...related]);
   if (forgotten.length > 0) {
     throw badInput(`Forgotten objects cannot be used in new actions: ${describeObjects(forgotten)}`, {
@@ -131,10 +133,16 @@ export async function logActions(
   const events: PendingFeedEvent[] = [];
   const logged = new Map<string, ActionRecord>(); // by id: an action amended later in the call keeps its last state
   let fanOutQueued = false;
+  // The object locks of every input at once, in one statement: a bounded number of keys for the whole call
+  // (object-locks.ts), where one set per input could hold thousands.
+  await lockActionObjects(
+    em,
+    list.flatMap((p) => [p.actor, ...(p.targets ?? []), ...(p.related ?? [])]),
+  );
   for (const [index, params] of list.entries()) {
     // An input whose idempotency key was used before answers with that action and logs nothing (idempotency.ts);
     // only actions logged by this call take part in its grouping.
-    const once = await logActionOnce(em, settings, keys[index], () => logAction(em, settings, { ...params, sameCall: ids }));
+    const once = await logActionOnce(em, settings, keys[index], () => logAction(em, settings, { ...params, sameCall: ids, objectsLocked: true }));
     if (!once.repeated) {
       if (!ids.includes(once.action.id)) ids.push(once.action.id);
       logged.delete(once.action.id);

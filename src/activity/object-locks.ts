@@ -19,7 +19,14 @@ import type { Em } from '../db/orm.ts';
  * should hold per transaction, so the locks are hierarchical: a tracker change also takes its type's key shared
  * and the global key shared; a feed writer with more than LOCKED_OBJECTS_MAX objects takes its types' keys
  * exclusively instead of one per object, and one with more than LOCKED_OBJECTS_MAX types the global key
- * exclusively. Every set of keys is taken in one statement in key order.
+ * exclusively (so one very large action holds tracker changes on its types, or everywhere, while it fans out).
+ * `logActions` locks the objects of all its inputs in one set. Each set of keys is taken in one statement, in key
+ * order; a transaction that takes a second set later (track with `log` logging "started tracking", a grouped
+ * action growing past LOCKED_OBJECTS_MAX objects) can still meet another in the opposite order: PostgreSQL detects
+ * the deadlock and the write is retried (service.ts `#write`).
+ *
+ * Not covered: a user's erasure locks the user, not the objects its trackers follow; a fan-out that read one of
+ * those trackers just before the erasure committed can still write that user an entry.
  */
 
 /** The most objects (and types) a feed writer locks one by one. */

@@ -586,14 +586,15 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       const metric = await metricOrFail(ctx, String(args.domain), String(args.metric));
-      await ctx.services.objectLabels.remember(ctx.viewer, [args.object]);
-      return ctx.services.metrics.queries.recordStatistic(metric, {
+      const recorded = await ctx.services.metrics.queries.recordStatistic(metric, {
         value: args.value,
         period: args.period,
         date: args.date,
         object: args.object,
         timezone: args.timezone ?? 'UTC',
       });
+      await ctx.services.objectLabels.remember(ctx.viewer, [args.object]);
+      return recorded;
     },
   }),
   foldCounters: t.field({

@@ -40,7 +40,7 @@ export interface ServiceDeps {
 
 export function createServices(_deps: ServiceDeps): Services {
   const rateLimiter = new RateLimiter(_deps.config, _deps.logger);
-  const objectLabels = new ObjectLabels(_deps.orm);
+  const objectLabels = new ObjectLabels(_deps.orm, { userType: _deps.config.userType, logger: _deps.logger.child({ module: 'objects' }) });
   const activity = new ActivityService({
     config: _deps.config,
     pubsub: _deps.pubsub,

@@ -129,7 +129,7 @@ export class WsGuard {
     });
     this.#stoppers.add(stop);
     if (this.#closing) stop();
-    else if (expiry) {
+    else if (expiry && Number.isFinite(expiry.at.getTime())) {
       // Re-armed until the instant: setTimeout takes at most ~24.8 days, tokens may live longer.
       const arm = () => {
         const wait = expiry.at.getTime() - Date.now();

@@ -70,6 +70,8 @@ export class DeliveryWorker {
    * every other webhook's deliveries for up to WEBHOOK_RESPONSE_TIMEOUT_MS per attempt.)
    */
   readonly #inFlight = new Set<Promise<void>>();
+  /** Requests in flight per webhook: one webhook holds at most half the slots, so a silent receiver cannot hold all. */
+  readonly #perWebhook = new Map<number, number>();
   #stopped = false;
   #lastRetention = 0;
   readonly #stats = { requests: 0, events: 0, delivered: 0 };
@@ -122,7 +124,7 @@ export class DeliveryWorker {
           while (!this.#stopped) {
             const free = this.#config.concurrency - this.#inFlight.size;
             if (free <= 0) break;
-            const batches = await this.claim(free);
+            const batches = await this.claim(free, (webhookId) => this.#perWebhookMax() - (this.#perWebhook.get(webhookId) ?? 0));
             for (const batch of batches) this.#start(batch);
             if (batches.length < free) break;
           }
@@ -148,52 +150,77 @@ export class DeliveryWorker {
     }
   }
 
+  #perWebhookMax(): number {
+    return Math.max(1, Math.ceil(this.#config.concurrency / 2));
+  }
+
   /** Sends a claimed request in its slot; when it is done, the slot is free and a pass looks for more. */
   #start(batch: ClaimedBatch): void {
+    this.#perWebhook.set(batch.webhookId, (this.#perWebhook.get(batch.webhookId) ?? 0) + 1);
     const sending: Promise<void> = this.#send(batch).finally(() => {
       this.#inFlight.delete(sending);
+      const left = (this.#perWebhook.get(batch.webhookId) ?? 1) - 1;
+      if (left > 0) this.#perWebhook.set(batch.webhookId, left);
+      else this.#perWebhook.delete(batch.webhookId);
       if (!this.#stopped) void this.tick();
     });
     this.#inFlight.add(sending);
   }
 
-  /** Claims up to `requests` requests' worth of due rows in one transaction: locks (skipping locked rows), forms requests, leases them. */
-  async claim(requests: number): Promise<ClaimedBatch[]> {
+  /**
+   * Claims up to `requests` requests' worth of due rows in one transaction, at most `allowed(webhook)` requests of
+   * each webhook: locks (skipping locked rows), forms requests, leases them.
+   */
+  async claim(requests: number, allowed: (webhookId: number) => number = () => requests): Promise<ClaimedBatch[]> {
     const { batchSize, responseTimeoutMs } = this.#config;
+    const skip = [...this.#perWebhook.keys()].filter((id) => allowed(id) <= 0);
     return this.#orm.em.fork().transactional(async (em) => {
       // Heads: rows never sent (batch_id null) and the first row of each request already sent once.
       const heads = await em.execute<Row[]>(
         `select d.id, d.webhook_id, d.batch_id from webhook_delivery d
           where d.status = 'PENDING' and d.next_attempt_at <= now() and (d.batch_id is null or d.batch_id = d.id)
             and exists (select 1 from webhook w where w.id = d.webhook_id and w.active)
+            and d.webhook_id <> all(?::int[])
           order by d.next_attempt_at, d.id
           limit ? for update of d skip locked`,
-        [batchSize * requests],
+        [`{${skip.join(',')}}`, batchSize * requests],
       );
       if (heads.length === 0) return [];
       const assign: Array<{ id: string; batch: string }> = [];
       const batchIds: string[] = [];
+      /** The webhook of each request (its head row's). */
+      const webhookOf = new Map<string, number>();
       const fresh = new Map<number, string[]>();
       for (const h of heads) {
         const id = String(h['id']);
         if (h['batch_id'] !== null) {
           batchIds.push(id);
+          webhookOf.set(id, Number(h['webhook_id']));
         } else {
           const list = fresh.get(Number(h['webhook_id'])) ?? [];
           list.push(id);
           fresh.set(Number(h['webhook_id']), list);
         }
       }
-      for (const ids of fresh.values()) {
+      for (const [webhookId, ids] of fresh) {
         ids.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
         for (let i = 0; i < ids.length; i += batchSize) {
           const chunk = ids.slice(i, i + batchSize);
           batchIds.push(chunk[0]!);
+          webhookOf.set(chunk[0]!, webhookId);
           for (const id of chunk) assign.push({ id, batch: chunk[0]! });
         }
       }
-      // Requests beyond the free slots wait for a later pass (their rows stay unclaimed).
-      const taken = batchIds.slice(0, requests);
+      // Requests beyond the free slots, or beyond their webhook's share, wait for a later pass (their rows stay unclaimed).
+      const taken: string[] = [];
+      const takenPer = new Map<number, number>();
+      for (const id of batchIds) {
+        if (taken.length === requests) break;
+        const webhookId = webhookOf.get(id)!;
+        if ((takenPer.get(webhookId) ?? 0) >= allowed(webhookId)) continue;
+        takenPer.set(webhookId, (takenPer.get(webhookId) ?? 0) + 1);
+        taken.push(id);
+      }
       const takenSet = new Set(taken);
       const rows = await em.execute<Row[]>(
         `with a as (select * from jsonb_to_recordset(?::jsonb) as a(id bigint, batch bigint))

@@ -27,7 +27,8 @@ const FEED = `query($u: ID) { feed(user: $u, first: 100) { edges { node { id unr
 
 type Feed = { feed: { edges: Array<{ node: { id: string; unread: boolean; matchedTrackers: Array<{ id: string }> } }> }; unreadCount: number; trackers: Array<{ id: string }> };
 
-describe('tracker changes racing logAction on the same object', () => {
+// CI runs the suite against PostgreSQL (DATABASE_URL set), where these interleavings happen and the test failed without the locks.
+describe.skipIf(!process.env['DATABASE_URL'])('tracker changes racing logAction on the same object', () => {
   it('untrack racing logActions leaves no entry of the deleted tracker (feed empty, count 0)', async () => {
     for (let round = 0; round < 12; round++) {
       const user = uniqueId('u');

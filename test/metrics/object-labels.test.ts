@@ -4,8 +4,8 @@ import { BROWSER_UA, metricsHelpers } from './helpers.ts';
 
 /**
  * Objects' labels in metrics results: README "Metrics" sends `object: {type, id, label}` with an increment and reads
- * `top { object { label } }`. Metrics rows keep no label; the latest label an authenticated caller gave an object
- * (increment, recordStatistic, logAction) is kept per object and shown; anonymous callers' labels are not kept.
+ * `top { object { label } }`. Metrics rows keep no label; the latest label a service gave an object (increment,
+ * recordStatistic, logAction), or a user its own user object, is kept per object and shown; nobody else's.
  */
 let t: TestApp;
 let h: ReturnType<typeof metricsHelpers>;
@@ -53,9 +53,16 @@ describe('object labels in metrics results', () => {
     await t.ok(`mutation { foldCounters { folded } }`, {}, { token: t.serviceToken });
     expect((await top(domain, metric)).get(mug)).toEqual({ label: 'Blue mug', value: 2, deleted: false });
 
-    // A user renames it: the latest label wins.
-    await t.ok(INCREMENT, { events: [{ domain, metric, object: { type: 'Product', id: mug, label: 'Blue mug (large)' } }] }, { token: await t.userToken(uniqueId('u')) });
+    // A service renames it: the latest label wins.
+    await t.ok(INCREMENT, { events: [{ domain, metric, object: { type: 'Product', id: mug, label: 'Blue mug (large)' } }] }, { token: t.serviceToken });
     expect((await top(domain, metric)).get(mug)).toEqual({ label: 'Blue mug (large)', value: 3, deleted: false });
+    // A user's increment counts, but a user names only itself: the product keeps its label.
+    const userId = uniqueId('u');
+    const userToken = await t.userToken(userId);
+    await t.ok(INCREMENT, { events: [{ domain, metric, object: { type: 'Product', id: mug, label: 'Renamed by a user' } }] }, { token: userToken });
+    expect((await top(domain, metric)).get(mug)).toEqual({ label: 'Blue mug (large)', value: 4, deleted: false });
+    await t.ok(INCREMENT, { events: [{ domain, metric, object: { type: 'User', id: userId, label: 'Zoe' } }] }, { token: userToken });
+    expect((await top(domain, metric)).get(userId)).toEqual({ label: 'Zoe', value: 1, deleted: false });
   });
 
   it("an anonymous caller's label is counted but not kept (anyone could rename any object)", async () => {
@@ -120,7 +127,9 @@ describe('object labels in metrics results', () => {
     // Nothing of it is kept any more (erasure requests go through forgetObject).
     const rows = await t.app.orm.em.fork().execute(`select count(*)::int as n from object_label where object_type = 'Product' and object_id = ?`, [item]);
     expect(rows[0]?.['n']).toBe(0);
-    // The tombstone still names it in results.
+    // The tombstone still names it in results; a later label for it is not kept.
     expect((await top(domain, metric)).get(item)).toEqual({ label: 'Old lamp', value: 1, deleted: true });
+    await t.ok(INCREMENT, { events: [{ domain, metric, object: { type: 'Product', id: item, label: 'Back again' } }] }, { token: t.serviceToken });
+    expect((await top(domain, metric)).get(item)).toEqual({ label: 'Old lamp', value: 2, deleted: true });
   });
 });
