@@ -25,8 +25,8 @@ import type { Em } from '../db/orm.ts';
  * action growing past LOCKED_OBJECTS_MAX objects) can still meet another in the opposite order: PostgreSQL detects
  * the deadlock and the write is retried (service.ts `#write`).
  *
- * Not covered: a user's erasure locks the user, not the objects its trackers follow; a fan-out that read one of
- * those trackers just before the erasure committed can still write that user an entry.
+ * A user's erasure deletes trackers on any number of objects: it takes the global key exclusively
+ * (`lockForErasure`), which every feed writer and tracker change holds shared.
  */
 
 /** The most objects (and types) a feed writer locks one by one. */
@@ -61,6 +61,18 @@ export async function lockObject(em: Em, type: string, id: string): Promise<void
   ]);
 }
 
+/**
+ * A user's erasure: everything, exclusively. It deletes the user's trackers on any number of objects, and a fan-out
+ * that read one of them must not write the user an entry after the erasure committed; it waits for the feed writers
+ * and tracker changes in flight and holds new ones for its duration (a rare, short operation).
+ */
+export async function lockForErasure(em: Em, userType: string, userId: string): Promise<void> {
+  await takeLocks(em, [
+    { key: GLOBAL_KEY, exclusive: true },
+    { key: objectKeyText(userType, userId), exclusive: true },
+  ]);
+}
+
 /** A feed writer about to read trackers for an action on `objects` (actor, targets, related): see above. */
 export async function lockActionObjects(em: Em, objects: ReadonlyArray<{ type: string; id: string }>): Promise<void> {
   const types = new Set<string>();
@@ -70,7 +82,8 @@ export async function lockActionObjects(em: Em, objects: ReadonlyArray<{ type: s
     ids.add(objectKeyText(o.type, o.id));
   }
   if (types.size > LOCKED_OBJECTS_MAX) return takeLocks(em, [{ key: GLOBAL_KEY, exclusive: true }]);
-  const keys: LockKey[] = [...types].map((type) => ({ key: objectKeyText(type, ''), exclusive: false })); // type trackers
+  const keys: LockKey[] = [{ key: GLOBAL_KEY, exclusive: false }]; // erasures
+  keys.push(...[...types].map((type) => ({ key: objectKeyText(type, ''), exclusive: false }))); // type trackers
   if (ids.size > LOCKED_OBJECTS_MAX) keys.push(...[...types].map((type) => ({ key: typeKeyText(type), exclusive: true })));
   else keys.push(...[...ids].map((key) => ({ key, exclusive: false })));
   await takeLocks(em, keys);

@@ -6,7 +6,7 @@ import { deleteActionsWhere, forgetObject } from './deleted-items.ts';
 import type { PendingFeedEvent } from './feed-events.ts';
 import type { ActivitySettings } from './model.ts';
 import { forgetLabel } from '../objects/labels.ts';
-import { lockObject } from './object-locks.ts';
+import { lockForErasure } from './object-locks.ts';
 
 /**
  * Erasure of a user (a data-subject request): everything the activity module stores about the user goes in one
@@ -43,7 +43,8 @@ export interface ErasureResult {
 /** Erases a user (see above). Run inside a transaction. */
 export async function eraseUser(em: Em, settings: ActivitySettings, userId: string, actions: ErasedActions): Promise<ErasureResult> {
   const userType = settings.config.userType;
-  await lockObject(em, userType, userId);
+  // Every feed writer and tracker change in flight finishes first (object-locks.ts): none writes the user again.
+  await lockForErasure(em, userType, userId);
   const [before] = await em.execute<Row[]>(
     `select (select count(*) from activity_tracker where owner_id = ?)::int as trackers,
             (select count(*) from activity_feed_entry where user_id = ?)::int as entries`,

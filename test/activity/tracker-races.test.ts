@@ -42,6 +42,34 @@ describe.skipIf(!process.env['DATABASE_URL'])('tracker changes racing logAction 
     }
   });
 
+  it('eraseUser racing logActions on what the user follows leaves nothing of the user (no entry, no count, empty export)', async () => {
+    for (let round = 0; round < 8; round++) {
+      const user = uniqueId('u');
+      const project = { type: 'Project', id: uniqueId('p') };
+      await h.track({ owner: user, object: project, actorOnly: false });
+      const log = () => h.logAction({ actor: { type: 'User', id: uniqueId('someone') }, verb: 'commented', targets: [project], ...noGroup });
+      await Promise.all([
+        log(),
+        log(),
+        t.ok(`mutation($u: ID!) { eraseUser(user: $u, actions: DELETE) { user } }`, { u: user }, h.service),
+        log(),
+      ]);
+      const after = await t.ok<Feed & { exportUser: { records: unknown[] } }>(
+        `query($u: ID!) { feed(user: $u, first: 100) { edges { node { id unread matchedTrackers { id } } } } unreadCount(user: $u) trackers(user: $u) { id }
+           exportUser(user: $u) { records } }`,
+        { u: user },
+        h.service,
+      );
+      expect({ round, feed: after.feed.edges, unreadCount: after.unreadCount, trackers: after.trackers, exported: after.exportUser.records }).toEqual({
+        round,
+        feed: [],
+        unreadCount: 0,
+        trackers: [],
+        exported: [],
+      });
+    }
+  });
+
   it('track racing logActions: every action logged after track answered is in the feed, and every entry is matched', async () => {
     for (let round = 0; round < 12; round++) {
       const user = uniqueId('u');
