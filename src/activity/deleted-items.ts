@@ -7,6 +7,7 @@ import type { PendingFeedEvent } from './feed-events.ts';
 import { removedEvents, removeFeedEntries } from './feed-removal.ts';
 import { pgBigintArray, type ActivitySettings } from './model.ts';
 import { lockObject } from './object-locks.ts';
+import { dropUnmatchedEntries } from './tracker-feed.ts';
 
 /**
  * Deleted items (actrack's `DeletedItem`): an object deleted in the application becomes a tombstone (objects
@@ -94,7 +95,17 @@ export async function forgetObject(em: Em, settings: ActivitySettings, params: F
   const serialization = params.serialization ?? { type: ref.type, pk: ref.id };
   await upsertTombstone(em, { type: ref.type, id: ref.id, label }, description, serialization);
   await forgetLabel(em, ref);
-  await em.execute(`delete from activity_tracker where object_type = ? and object_id = ?`, [ref.type, ref.id]);
+  // Its trackers go; the entries they matched stay (the history, with the tombstone) but no longer count for them
+  // (matchedTrackers, unreadCount(tracker:), feedCounts by TRACKER), one owner at a time in user order.
+  const removedTrackers = await em.execute<Row[]>(
+    `delete from activity_tracker where object_type = ? and object_id = ? returning id, owner_id, mute`,
+    [ref.type, ref.id],
+  );
+  const owned = removedTrackers
+    .filter((r) => !r['mute'])
+    .map((r) => ({ id: Number(r['id']), owner: String(r['owner_id']) }))
+    .sort((a, b) => (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : a.id - b.id));
+  for (const tracker of owned) await dropUnmatchedEntries(em, tracker.owner, tracker.id, { keepOrphans: true });
   const events: PendingFeedEvent[] = [];
   if (params.deleteActions) events.push(...(await deleteActionsWhere(em, INVOLVING_SQL, [ref.type, ref.id, ref.type, ref.id])).events);
   if (ref.type === settings.config.userType) events.push(...(await forgetUserState(em, ref.id)));

@@ -113,9 +113,10 @@ export async function backfillTracker(em: Em, tracker: TrackerRecord, limit: num
 /**
  * After `trackerId` of `ownerId` was deleted or narrowed: every entry that listed it gets its matching
  * trackers recomputed from the user's current trackers; entries that none matches leave the feed (counter
- * exact, one REMOVED event).
+ * exact, one REMOVED event), or, with `keepOrphans` (forgetObject: the history stays readable), stay with no
+ * tracker listed.
  */
-export async function dropUnmatchedEntries(em: Em, ownerId: string, trackerId: number): Promise<PendingFeedEvent[]> {
+export async function dropUnmatchedEntries(em: Em, ownerId: string, trackerId: number, options: { keepOrphans?: boolean } = {}): Promise<PendingFeedEvent[]> {
   const { epoch } = await lockUserState(em, ownerId);
   const e = String(epoch);
   // Entries still matched move to the cell of their new tracker set (the action part of the shape is the old
@@ -132,7 +133,7 @@ export async function dropUnmatchedEntries(em: Em, ownerId: string, trackerId: n
        select r.*, k.verb, k.level, k.actor_type, k.object_types, k.shape as old_shape,
               ${shapeSql('k.verb', 'k.level', 'k.actor_type', 'k.object_types', 'r.ids')} as shape
          from recomputed r join activity_feed_cell k on k.id = r.cell_id
-        where cardinality(r.ids) > 0
+        where cardinality(r.ids) > 0 or ?::boolean
      ),
      cell_src as (
        select ?::text as user_id, shape, verb, level, actor_type, object_types, ids as tracker_ids,
@@ -149,10 +150,10 @@ export async function dropUnmatchedEntries(em: Em, ownerId: string, trackerId: n
        returning 1
      )
      select r.action_id, cardinality(r.ids) = 0 as orphan from recomputed r`,
-    [ownerId, trackerId, ownerId, ownerId],
+    [ownerId, trackerId, options.keepOrphans ?? false, ownerId, ownerId],
   );
   const orphans = rows.filter((r) => r['orphan'] === true).map((r) => String(r['action_id']));
-  if (orphans.length === 0) return [];
+  if (orphans.length === 0 || options.keepOrphans) return [];
   const removed = await removeFeedEntries(em, `f.user_id = ? and f.action_id = any(?::bigint[])`, [ownerId, pgBigintArray(orphans)]);
   return removedEvents(removed);
 }

@@ -173,3 +173,34 @@ describe('forgetObject racing track (issue 11 item 6)', () => {
     expect(live).toBe(0);
   });
 });
+
+describe('the trackers forgetObject removes', () => {
+  it('no longer count the entries they matched (feedCounts by TRACKER, unreadCount(tracker:)); the entries stay, unread', async () => {
+    const user = uniqueId('u');
+    const issue = { type: 'Issue', id: uniqueId('i') };
+    const other = { type: 'Project', id: uniqueId('p') };
+    const onIssue = await h.track({ owner: user, object: issue, actorOnly: false });
+    const onProject = await h.track({ owner: user, object: other, actorOnly: false });
+    const both = await h.logAction({ actor: { type: 'User', id: uniqueId('a') }, verb: 'commented', targets: [issue, other], ...noGroup });
+    const only = await h.logAction({ actor: { type: 'User', id: uniqueId('a') }, verb: 'commented', targets: [issue], ...noGroup });
+    await t.ok(FORGET, { o: issue }, h.service);
+    const state = await t.ok(
+      `query($u: ID, $t: ID) {
+         feed(user: $u, first: 10) { edges { node { id unread matchedTrackers { id } } } }
+         unreadCount(user: $u) forgotten: unreadCount(user: $u, tracker: $t)
+         feedCounts(user: $u, by: [TRACKER]) { key unread total }
+       }`,
+      { u: user, t: onIssue.id },
+      h.service,
+    );
+    expect(new Map(state.feed.edges.map((e: { node: { id: string; unread: boolean; matchedTrackers: Array<{ id: string }> } }) => [e.node.id, [e.node.unread, e.node.matchedTrackers.map((m) => m.id)]]))).toEqual(
+      new Map([
+        [both.id, [true, [onProject.id]]],
+        [only.id, [true, []]],
+      ]),
+    );
+    expect(state.unreadCount).toBe(2);
+    expect(state.forgotten).toBe(0); // before: 2, the cells still listed the deleted tracker
+    expect(state.feedCounts).toEqual([{ key: onProject.id, unread: 1, total: 1 }]);
+  });
+});
