@@ -365,9 +365,15 @@ export async function fanOut(
     // other writer: counter row first). The statement below then starts with a snapshot taken after any
     // concurrent markRead/markUnread of this action committed, so `was_unread` is current and the counter
     // deltas stay exact.
+    // The receivers' rows too (the audience as the statement below will find it), in the same statement: the
+    // counter rows of both sets locked in one user order, never one set after the other.
+    const audience = audienceCtes(action, { unmutable: levels.unmutable });
     await em.execute(
-      `select 1 from activity_unread_counter where user_id in (select user_id from activity_feed_entry where action_id = ?) order by user_id for update`,
-      [action.id],
+      `with ${audience.sql}
+       select 1 from activity_unread_counter
+        where user_id in (select user_id from activity_feed_entry where action_id = ? union select user_id from matched)
+        order by user_id for update`,
+      [...audience.params, action.id],
     );
     await em.execute(`select 1 from activity_feed_entry where action_id = ? order by user_id for update`, [action.id]);
   }

@@ -37,6 +37,13 @@ import type { ActivityWrite, ActivityWriteListener } from './write-listeners.ts'
  * file (actions, grouping, fan-out, feed, read state, trackers, verbs, deleted items, feed events); this
  * class runs every write in one transaction and publishes its feed events after the commit.
  */
+/**
+ * How many times a write chosen as a deadlock victim is attempted. Writers lock users' counter rows in user order
+ * within each statement, but a transaction of several statements (a grouped amendment, logActions, tracker
+ * changes) can still meet another in the opposite order; PostgreSQL aborts one, which is retried.
+ */
+const WRITE_ATTEMPTS = 6;
+
 export class ActivityService {
   readonly #pubsub: TrackqlPubSub;
   readonly #logger: Logger;
@@ -94,7 +101,7 @@ export class ActivityService {
   }
 
   /**
-   * Runs `work` in a transaction, retried (up to 3 attempts) when Postgres aborts it as a deadlock victim
+   * Runs `work` in a transaction, retried (WRITE_ATTEMPTS) when Postgres aborts it as a deadlock victim
    * (fan-outs lock counters in user order, but a grouped fan-out and a markAllRead can still cross on feed
    * entries), then publishes the events it produced.
    */
@@ -116,8 +123,10 @@ export class ActivityService {
         if (result.fanOutQueued) this.#fanOutWorker.kick();
         return result;
       } catch (error) {
-        if (!(error instanceof DeadlockException) || attempt >= 3) throw error;
+        if (!(error instanceof DeadlockException) || attempt >= WRITE_ATTEMPTS) throw error;
         this.#logger.warn({ attempt }, 'activity transaction chosen as deadlock victim; retrying');
+        // A random pause before the next attempt, so that the same transactions do not meet again in step.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
       }
     }
   }

@@ -168,12 +168,13 @@ class Model {
       else this.feeds[user]!.set(a.id, { unread: false, unseen: false, archived: false, listed: new Set([tr.id]) });
     }
   }
-  recompute(user: number, trackerId: number) {
+  /** After a tracker was removed or narrowed: entries that listed it list the trackers that match now; with none, they leave (unless `keepOrphans`: forgetObject keeps the history). */
+  recompute(user: number, trackerId: number, keepOrphans = false) {
     const byId = new Map(this.actions.map((a) => [a.id, a]));
     for (const [id, entry] of [...this.feeds[user]!]) {
       if (!entry.listed.has(trackerId)) continue;
       entry.listed = new Set(this.matching(user, byId.get(id)!));
-      if (entry.listed.size === 0) this.feeds[user]!.delete(id);
+      if (entry.listed.size === 0 && !keepOrphans) this.feeds[user]!.delete(id);
     }
   }
   key(object: number | null) {
@@ -210,7 +211,14 @@ class Model {
   }
   forget(object: number) {
     this.forgotten.add(object);
-    for (const trackers of [...this.trackers, ...this.mutes]) trackers.delete(this.key(object));
+    // Its trackers go; their entries stay but no longer count for them.
+    this.trackers.forEach((trackers, user) => {
+      const removed = trackers.get(this.key(object));
+      if (!removed) return;
+      trackers.delete(this.key(object));
+      this.recompute(user, removed.id, true);
+    });
+    for (const mutes of this.mutes) mutes.delete(this.key(object));
   }
   /** A mute created or modified: the entries it matches leave the feed (a narrowed one matches nothing new). */
   mute(user: number, object: number | null, verbs: string[] | null, actorOnly: boolean | null): string | null {
