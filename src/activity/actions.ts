@@ -3,12 +3,13 @@ import { objectKey, type ObjectRefValue } from '../objects/object-ref.ts';
 import { findForgotten } from '../objects/tombstones.ts';
 import { badInput } from '../server/errors.ts';
 import { loadActions, type Row } from './action-store.ts';
+import { audienceCtes } from './fan-out.ts';
 import { deliverAction, queueLargeFanOut } from './fan-out-queue.ts';
 import { snapshotsOf, type PendingFeedEvent } from './feed-events.ts';
 import { logActionOnce, type ActionKey } from './idempotency.ts';
-import { amendGroupedAction, findGroupableAction, type ActionObjectInput } from './grouping.ts';
+import { amendGroupedAction, findGroupableAction, lockGrouping, type ActionObjectInput } from './grouping.ts';
 import { lockActionObjects } from './object-locks.ts';
-import { MAX_MERGED_OBJECTS_PER_ROLE, MAX_OBJECTS_PER_LIST, normaliseVerb, type ActionRecord, type ActivitySettings } from './model.ts';
+import { MAX_MERGED_OBJECTS_PER_ROLE, MAX_OBJECTS_PER_LIST, normaliseVerb, pgTextArray, type ActionRecord, type ActivitySettings } from './model.ts';
 
 /** Logging actions (actrack's `log`): validated, stored (or grouped into a similar one), fanned out. */
 
@@ -119,6 +120,48 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
 }
 
 /**
+ * The counter rows of the users the call's inputs will reach inline, locked in one statement in user order before
+ * the first fan-out. Each input's fan-out locks its own receivers in user order, but one after the other they would
+ * take the call's rows out of order and deadlock with other writers (a concurrent fan-out holding a row this call
+ * wants later while waiting for one it took earlier). Inputs whose audience is queued (larger than
+ * ACTIVITY_FANOUT_INLINE_MAX) are fanned out after the commit, by the worker, and left out. An input that is not
+ * valid is left out too: logAction refuses it in turn.
+ */
+async function lockCallAudience(em: Em, settings: ActivitySettings, list: readonly LogActionParams[]): Promise<void> {
+  if (list.length < 2) return;
+  const { inlineMax } = settings.config.activityFanOut;
+  const users = new Set<string>();
+  for (const p of list) {
+    let verb: string;
+    try {
+      verb = normaliseVerb(p.verb);
+    } catch {
+      continue;
+    }
+    const action: ActionRecord = {
+      id: '0',
+      actor: p.actor,
+      verb,
+      targets: [...(p.targets ?? [])],
+      related: [...(p.related ?? [])],
+      data: null,
+      level: p.level ?? settings.defaultLevel,
+      timestamp: new Date(),
+      groupedCount: 1,
+      unread: false,
+      unseen: false,
+      trackerIds: [],
+    };
+    const audience = audienceCtes(action, { unmutable: settings.unmutableLevel });
+    const rows = await em.execute<Row[]>(`with ${audience.sql} select user_id from matched limit ?`, [...audience.params, inlineMax + 1]);
+    if (rows.length > inlineMax) continue;
+    for (const r of rows) users.add(String(r['user_id']));
+  }
+  if (users.size === 0) return;
+  await em.execute(`select 1 from activity_unread_counter where user_id = any(?::text[]) order by user_id for update`, [pgTextArray([...users])]);
+}
+
+/**
  * Logs several actions in one transaction, in order; with delay 0 similar actions of the call group together
  * (actrack's request queue). Returns one record per input (a grouped input returns the amended action).
  */
@@ -139,6 +182,19 @@ export async function logActions(
     em,
     list.flatMap((p) => [p.actor, ...(p.targets ?? []), ...(p.related ?? [])]),
   );
+  // Then, in the order every logAction takes them: the grouping locks of the inputs that group, the receivers' rows.
+  await lockGrouping(
+    em,
+    list.flatMap((p) => {
+      if ((p.groupingDelay ?? settings.config.activityGroupingDelay) < 0) return [];
+      try {
+        return [{ actor: p.actor, verb: normaliseVerb(p.verb) }];
+      } catch {
+        return []; // refused by logAction in turn
+      }
+    }),
+  );
+  await lockCallAudience(em, settings, list);
   for (const [index, params] of list.entries()) {
     // An input whose idempotency key was used before answers with that action and logs nothing (idempotency.ts);
     // only actions logged by this call take part in its grouping.

@@ -32,6 +32,21 @@ export interface GroupingCandidate {
 }
 
 /**
+ * The grouping locks of (actor, verb) pairs (transaction advisory locks), in one statement in key order. logActions
+ * takes all of its inputs' first, before any counter row: a transaction that held counter rows while waiting for a
+ * grouping lock deadlocked with one holding that lock while waiting for the rows (grouping lock, then fan-out).
+ */
+export async function lockGrouping(em: Em, pairs: ReadonlyArray<{ actor: { type: string; id: string }; verb: string }>): Promise<void> {
+  if (pairs.length === 0) return;
+  await em.execute(
+    `select count(pg_advisory_xact_lock(k))
+       from (select distinct hashtextextended(t || chr(1) || i || chr(1) || v, 0) as k
+               from jsonb_to_recordset(?::jsonb) as r(t text, i text, v text) order by 1) ordered`,
+    [JSON.stringify(pairs.map((p) => ({ t: p.actor.type, i: p.actor.id, v: p.verb })))],
+  );
+}
+
+/**
  * The id of the similar action to amend, locked, or undefined. A transaction advisory lock on (actor, verb)
  * serialises grouping decisions: two concurrent similar actions cannot both miss each other.
  */
@@ -39,7 +54,7 @@ export async function findGroupableAction(em: Em, candidate: GroupingCandidate):
   const { actor, verb, timestamp, delay, objects } = candidate;
   const sameCall = delay === 0 ? (candidate.sameCall ?? []) : null;
   if (sameCall !== null && sameCall.length === 0) return undefined;
-  await em.execute(`select pg_advisory_xact_lock(hashtextextended(? || chr(1) || ? || chr(1) || ?, 0))`, [actor.type, actor.id, verb]);
+  await lockGrouping(em, [{ actor, verb }]);
   const rows = await em.execute<Row[]>(
     `select a.id from activity_action a
       where a.actor_type = ? and a.actor_id = ? and a.verb = ?
