@@ -19,6 +19,7 @@ import {
 import { timeZone, type TimeZone } from './calendar.ts';
 import { ms, query, queryOne, sql, toDate } from './sql.ts';
 import { withKnownLabels } from '../objects/labels.ts';
+import { objectKey } from '../objects/object-ref.ts';
 
 type TimePeriod = Exclude<Period, 'LIFETIME'>;
 /**
@@ -425,11 +426,11 @@ export class MetricsQueries {
     );
     // Their objects with the labels kept for them (as `top`).
     const objects = await withKnownLabels(em, rows.filter((r) => r.object_type).map((r) => ({ type: r.object_type, id: r.object_id })));
-    const labelled = new Map(objects.map((o) => [`${o.type}\u0000${o.id}`, o]));
+    const labelled = new Map(objects.map((o) => [objectKey(o), o]));
     return rows.map((r) => ({
       id: r.id,
       metricId: r.metric_id,
-      object: r.object_type ? labelled.get(`${r.object_type}\u0000${r.object_id}`)! : null,
+      object: r.object_type ? labelled.get(objectKey({ type: r.object_type, id: r.object_id }))! : null,
       category: r.category || null,
       domId: r.dom_id || null,
       amount: r.amount,

@@ -1,11 +1,8 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { uniqueId } from '../support/app.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { freePort, post, signTestToken, startInstance, type Instance } from '../support/instances.ts';
+import { signTestToken } from '../support/instances.ts';
 import { startReadmeApolloClient, type ReadmeClient } from '../support/readme-client.ts';
+import { useRestartableServer } from '../support/restartable-server.ts';
 
 /**
  * Apollo Client 4 (GraphQLWsLink) as the README shows it, against a real server process stopped and restarted:
@@ -14,37 +11,15 @@ import { startReadmeApolloClient, type ReadmeClient } from '../support/readme-cl
  * client: 4 of 8 events after a restart, no RESET, no error).
  */
 
-let database: TestDatabase;
-let dataDir: string;
-let port: number;
-let instance: Instance | undefined;
-let service: string;
+const server = useRestartableServer('apollo');
 const clients: Array<ReadmeClient & { apollo: { stop(): void } }> = [];
-
-const start = () => startInstance({ databaseUrl: database.url, dataDir, env: { PORT: String(port) } });
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackql-apollo-'));
-  port = await freePort();
-  instance = await start();
-  service = await signTestToken('apollo-service', ['service']);
-}, 120_000);
 afterAll(async () => {
   for (const c of clients) {
     c.apollo.stop();
     await c.client.dispose();
   }
-  await instance?.kill();
-  await database.drop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
 });
-
-async function gql<T>(query: string, variables: Record<string, unknown>): Promise<T> {
-  const result = await post<T>(instance!.url, query, variables, service);
-  if (result.body.errors) throw new Error(JSON.stringify(result.body.errors));
-  return result.body.data as T;
-}
+const gql = <T>(query: string, variables: Record<string, unknown>) => server.gql<T>(query, variables);
 
 describe("the README's Apollo Client block", () => {
   it('resumes after a restart: what was logged while it was away arrives once, in order, with the right count', async () => {
@@ -56,7 +31,7 @@ describe("the README's Apollo Client block", () => {
         .logAction.id;
     let gate: Promise<void> = Promise.resolve();
     let openGate = () => {};
-    const client = startReadmeApolloClient(instance!.url, () => signTestToken(user), () => gate);
+    const client = startReadmeApolloClient(server.instance.url, () => signTestToken(user), () => gate);
     clients.push(client);
     await expect
       .poll(async () => {
@@ -68,10 +43,10 @@ describe("the README's Apollo Client block", () => {
     await expect.poll(() => client.rendered.at(-1)?.action?.id, { timeout: 10_000 }).toBe(before[1]);
 
     gate = new Promise<void>((resolve) => (openGate = resolve));
-    expect(await instance!.stop()).toBe(0);
+    expect(await server.instance.stop()).toBe(0);
     await expect.poll(() => client.closes.length).toBeGreaterThan(0);
     const connectsBefore = client.connects.length;
-    instance = await start();
+    await server.start();
     const missed = [await log('missed-1'), await log('missed-2'), await log('missed-3')];
     openGate();
     await expect.poll(() => client.connects.length, { timeout: 60_000, interval: 200 }).toBeGreaterThan(connectsBefore);

@@ -1,42 +1,17 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { TokenService } from '../../src/server/auth.ts';
 import { TEST_JWT_SECRET, uniqueId } from '../support/app.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { freePort, post, signTestToken, startInstance, type Instance } from '../support/instances.ts';
+import { signTestToken } from '../support/instances.ts';
 import { startReadmeClient, type ReadmeClient } from '../support/readme-client.ts';
+import { useRestartableServer } from '../support/restartable-server.ts';
 
-let database: TestDatabase;
-let dataDir: string;
-let port: number;
-let instance: Instance | undefined;
-let service: string;
+const server = useRestartableServer('live');
 const tokens = new TokenService(TEST_JWT_SECRET);
 const clients: ReadmeClient[] = [];
-
-const start = () => startInstance({ databaseUrl: database.url, dataDir, env: { PORT: String(port) } });
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackql-live-'));
-  port = await freePort();
-  instance = await start();
-  service = await signTestToken('live-service', ['service']);
-}, 120_000);
 afterAll(async () => {
   await Promise.allSettled(clients.map((c) => c.client.dispose()));
-  await instance?.kill();
-  await database.drop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
 });
-
-async function gql<T>(query: string, variables: Record<string, unknown>, token = service): Promise<T> {
-  const result = await post<T>(instance!.url, query, variables, token);
-  if (result.body.errors) throw new Error(JSON.stringify(result.body.errors));
-  return result.body.data as T;
-}
+const gql = <T>(query: string, variables: Record<string, unknown>) => server.gql<T>(query, variables);
 
 async function trackedDoc(user: string) {
   const doc = { type: 'Doc', id: uniqueId('doc') };
@@ -71,17 +46,17 @@ describe("the README's graphql-ws client", () => {
     // lets it retry, the client cannot be back before they are all logged (a fast retry made the gap no gap).
     let gate: Promise<void> = Promise.resolve();
     let openGate = () => {};
-    const client = startReadmeClient(instance!.url, () => signTestToken(user), () => gate);
+    const client = startReadmeClient(server.instance.url, () => signTestToken(user), () => gate);
     clients.push(client);
     await untilLive(client, log);
 
     gate = new Promise<void>((resolve) => (openGate = resolve));
-    expect(await instance!.stop()).toBe(0);
+    expect(await server.instance.stop()).toBe(0);
     await expect.poll(() => client.closes.length).toBeGreaterThan(0);
     expect(client.closes[0]!.code).toBe(1001);
     const connectsBefore = client.connects.length;
     await new Promise((r) => setTimeout(r, 5_000));
-    instance = await start();
+    await server.start();
     // Logged before the client is back (its backoff after 5 s of refusals is a few seconds): it must replay them.
     const missed = [await log('missed-1'), await log('missed-2'), await log('missed-3')];
     const loggedAt = Date.now();
@@ -107,7 +82,7 @@ describe("the README's graphql-ws client", () => {
     const user = uniqueId('expiry');
     const log = await trackedDoc(user);
     const issued: string[] = [];
-    const client = startReadmeClient(instance!.url, async () => {
+    const client = startReadmeClient(server.instance.url, async () => {
       // The first token lives 4 s; the next ones a day.
       const token = await tokens.sign({ sub: user }, issued.length === 0 ? '4s' : '1d');
       issued.push(token);
