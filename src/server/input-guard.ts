@@ -1,14 +1,12 @@
 import {
   Kind,
   type DocumentNode,
-  type FragmentDefinitionNode,
-  type OperationDefinitionNode,
   type SelectionSetNode,
   type ValueNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { badInput } from './errors.ts';
-import { useOperationCheck } from './operation-check.ts';
+import { selectOperation, useOperationCheck } from './operation-check.ts';
 
 /**
  * The one check of every string a caller sends, at the schema edge: before an operation runs (HTTP, SSE
@@ -62,15 +60,9 @@ export function useInputGuard(): Plugin {
 }
 
 function analyse(document: DocumentNode, operationName: string | null | undefined): OperationInputs | null {
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  let operation: OperationDefinitionNode | undefined;
-  for (const definition of document.definitions) {
-    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
-    else if (definition.kind === Kind.OPERATION_DEFINITION) {
-      if (operationName ? definition.name?.value === operationName : operation === undefined) operation = definition;
-    }
-  }
-  if (!operation) return null;
+  const selected = selectOperation(document, operationName);
+  if (!selected) return null;
+  const { operation, fragments } = selected;
   const inputs: OperationInputs = { literalIssue: null, variablePaths: new Map() };
   const onLiteral = (path: string, value: ValueNode) => {
     inputs.literalIssue ??= literalIssue(path, value, inputs.variablePaths);

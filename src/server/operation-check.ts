@@ -1,4 +1,4 @@
-import type { GraphQLError } from 'graphql';
+import { Kind, type DocumentNode, type FragmentDefinitionNode, type GraphQLError, type OperationDefinitionNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
 /** What a check sees of an operation about to run: Yoga's execution and subscription arguments. */
@@ -19,4 +19,24 @@ export function useOperationCheck(check: (args: OperationArgs) => GraphQLError |
       if (error) setResultAndStopExecution({ errors: [error] });
     },
   };
+}
+
+/**
+ * The operation of `document` that a request runs (the one named `operationName`, else the first) and the
+ * document's fragments by name, for checks that walk it; null when there is no such operation (execution reports
+ * that, as it reports a document of several operations without a name).
+ */
+export function selectOperation(
+  document: DocumentNode,
+  operationName: string | null | undefined,
+): { operation: OperationDefinitionNode; fragments: Map<string, FragmentDefinitionNode> } | null {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  let operation: OperationDefinitionNode | undefined;
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+    else if (definition.kind === Kind.OPERATION_DEFINITION) {
+      if (operationName ? definition.name?.value === operationName : operation === undefined) operation = definition;
+    }
+  }
+  return operation ? { operation, fragments } : null;
 }

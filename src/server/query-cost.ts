@@ -7,17 +7,15 @@ import {
   Kind,
   type DocumentNode,
   type FieldNode,
-  type FragmentDefinitionNode,
   type GraphQLField,
   type GraphQLNamedType,
   type GraphQLSchema,
   type GraphQLType,
-  type OperationDefinitionNode,
   type SelectionSetNode,
   type ValueNode,
 } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
-import { useOperationCheck } from './operation-check.ts';
+import { selectOperation, useOperationCheck } from './operation-check.ts';
 
 /**
  * Query cost (MAX_COST), computed from what fields really cost:
@@ -52,16 +50,10 @@ export function operationCost(
   operationName: string | null | undefined,
   variables: Record<string, unknown> | null | undefined,
 ): { cost: number; usesVariables: boolean } | null {
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  let operation: OperationDefinitionNode | undefined;
-  for (const definition of document.definitions) {
-    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
-    else if (definition.kind === Kind.OPERATION_DEFINITION) {
-      if (operationName ? definition.name?.value === operationName : operation === undefined) operation = definition;
-    }
-  }
-  const root = operation ? schema.getRootType(operation.operation) : undefined;
-  if (!operation || !root) return null;
+  const selected = selectOperation(document, operationName);
+  const root = selected ? schema.getRootType(selected.operation.operation) : undefined;
+  if (!selected || !root) return null;
+  const { operation, fragments } = selected;
 
   let usesVariables = false;
   // Memoized per (selection set, type, size handed down): fragments spread many times are costed once
