@@ -174,19 +174,29 @@ export class TimeZone {
   }
 }
 
+/**
+ * The instant of UTC date fields (month and day may overflow, as with Date.UTC). Not Date.UTC itself: it reads
+ * years 0–99 as 1900–1999, and DateTime accepts years from 0002.
+ */
+function utc(year: number, month: number, day: number): number {
+  const date = new Date(0);
+  date.setUTCFullYear(year, month, day);
+  return date.getTime();
+}
+
 /** Wall-clock start (as UTC fields) of the day/week/month/year containing wall clock `wall`. */
 function periodWall(period: Exclude<CalendarPeriod, 'HOUR'>, wall: number): number {
   const d = new Date(wall);
-  const day = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+  const day = utc(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
   switch (period) {
     case 'DAY':
       return day;
     case 'WEEK':
       return day - floorMod(d.getUTCDay() - 1, 7) * DAY; // ISO weeks start on Monday
     case 'MONTH':
-      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+      return utc(d.getUTCFullYear(), d.getUTCMonth(), 1);
     case 'YEAR':
-      return Date.UTC(d.getUTCFullYear(), 0, 1);
+      return utc(d.getUTCFullYear(), 0, 1);
   }
 }
 
@@ -194,13 +204,13 @@ function nextWall(period: Exclude<CalendarPeriod, 'HOUR'>, start: number): numbe
   const d = new Date(start);
   switch (period) {
     case 'DAY':
-      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1);
+      return utc(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1);
     case 'WEEK':
-      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 7);
+      return utc(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 7);
     case 'MONTH':
-      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+      return utc(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
     case 'YEAR':
-      return Date.UTC(d.getUTCFullYear() + 1, 0, 1);
+      return utc(d.getUTCFullYear() + 1, 0, 1);
   }
 }
 

@@ -163,6 +163,27 @@ describe('series', () => {
     // Within the limit (2000 points here) it works.
     expect(await points(domain, metric, { period: 'DAY', from: '2020-01-01T00:00:00Z', to: '2024-12-31T00:00:00Z' })).toHaveLength(1827);
   });
+
+  it('counts periods of the first centuries as they are (years 2–99 are not 1902–1999)', async () => {
+    const { domain, metric } = await h.counter();
+    // DateTime accepts 0002-01-01 onwards: every period of those years is a point of its own year.
+    expect(await points(domain, metric, { period: 'DAY', from: '0050-06-01T00:00:00Z', to: '0050-06-03T00:00:00Z' })).toEqual([
+      ['0050-06-01T00:00:00.000Z', 0],
+      ['0050-06-02T00:00:00.000Z', 0],
+      ['0050-06-03T00:00:00.000Z', 0],
+    ]);
+    expect(await points(domain, metric, { period: 'MONTH', from: '0099-11-15T00:00:00Z', to: '0100-01-02T00:00:00Z' })).toEqual([
+      ['0099-11-01T00:00:00.000Z', 0],
+      ['0099-12-01T00:00:00.000Z', 0],
+      ['0100-01-01T00:00:00.000Z', 0],
+    ]);
+    expect(await points(domain, metric, { period: 'YEAR', from: '0002-03-01T00:00:00Z', to: '0004-01-01T00:00:00Z' })).toEqual([
+      ['0002-01-01T00:00:00.000Z', 0],
+      ['0003-01-01T00:00:00.000Z', 0],
+      ['0004-01-01T00:00:00.000Z', 0],
+    ]);
+    expect(await points(domain, metric, { period: 'WEEK', from: '0050-06-01T00:00:00Z', to: '0050-06-01T00:00:00Z', timezone: 'Europe/Paris' })).toHaveLength(1);
+  });
 });
 
 describe('top', () => {
