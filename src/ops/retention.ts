@@ -5,7 +5,7 @@ import { publishFeedEvents } from '../activity/feed-events.ts';
 import type { Em, Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
-import { isoDate, timeZone } from '../metrics/calendar.ts';
+import { isoDate, timeZone, type CalendarPeriod } from '../metrics/calendar.ts';
 import { QUARTER_HOUR } from '../metrics/model.ts';
 import { ms, queryOne, sql } from '../metrics/sql.ts';
 import type { OpsMetrics } from './metrics.ts';
@@ -14,9 +14,13 @@ import type { OpsMetrics } from './metrics.ts';
  * Retention: removes what operators no longer want to keep, per kind of row, on a cron (RETENTION_CRON).
  *
  * - Counter statistics live in 15-minute UTC buckets (`Q15`) from which HOUR..YEAR series are derived, plus a
- *   LIFETIME row. After RETENTION_HOUR_DAYS the 15-minute buckets are compacted into chunks bounded by the
- *   local midnights of RETENTION_TIMEZONES (see #compact: DAY and longer series in those zones, and totals,
- *   are unchanged). After RETENTION_DAY_DAYS they are deleted. LIFETIME is never deleted, so totals survive.
+ *   LIFETIME row. Each period is kept for its own number of days (RETENTION_HOUR_DAYS … RETENTION_YEAR_DAYS,
+ *   0 = forever): history older than a period's days no longer has to answer that period's series, so its
+ *   buckets are merged into chunks bounded only by the starts of the periods it still answers, in every zone of
+ *   RETENTION_TIMEZONES (#compact; `counterHistory` splits history by age). With the defaults: 15-minute
+ *   buckets for 30 days, then chunks between local midnights (DAY…YEAR exact) until 730 days, then chunks
+ *   between week and month starts (WEEK, MONTH, YEAR exact) for ever. History that no period keeps any more
+ *   (every period with a number of days, all passed) is deleted. LIFETIME is never deleted, so totals survive.
  * - Recorded statistics (gauges) go by the date they are recorded for, per period; LIFETIME ones are kept.
  * - Dead letters older than RETENTION_DEAD_LETTER_DAYS go.
  * - Idempotency keys older than their window (METRICS_DEDUPE_HOURS, ACTIVITY_DEDUPE_HOURS) go; they no longer
@@ -52,6 +56,33 @@ const n = (v: string | number | null | undefined) => Number(v ?? 0);
 /** Start of the UTC day `days` days before `now` (cutoffs are whole UTC days). */
 function cutoff(now: Date, days: number): Date {
   return new Date(Math.floor((now.getTime() - days * DAY_MS) / DAY_MS) * DAY_MS);
+}
+
+/**
+ * One age of counter history: buckets starting in [from, before) (from null: since the beginning), and the periods
+ * whose series they must still answer exactly (those kept longer than this age).
+ */
+interface CounterHistory {
+  from: Date | null;
+  before: Date;
+  periods: CalendarPeriod[];
+}
+
+/** Counter history split by the ages at which periods stop being kept, newest first (see the module comment). */
+export function counterHistory(now: Date, c: RetentionConfig): CounterHistory[] {
+  const kept: Array<[CalendarPeriod, number]> = [
+    ['HOUR', c.hourDays],
+    ['DAY', c.dayDays],
+    ['WEEK', c.weekDays],
+    ['MONTH', c.monthDays],
+    ['YEAR', c.yearDays],
+  ];
+  const ages = [...new Set(kept.map(([, days]) => days).filter((days) => days > 0))].sort((a, b) => a - b);
+  return ages.map((age, i) => ({
+    before: cutoff(now, age),
+    from: i + 1 < ages.length ? cutoff(now, ages[i + 1]!) : null,
+    periods: kept.filter(([, days]) => days === 0 || days > age).map(([period]) => period),
+  }));
 }
 
 export class Retention {
@@ -130,11 +161,17 @@ export class Retention {
     try {
       const statistics = await this.#locked(async (em) => {
         let deleted = 0;
-        // Deletions first, so that rows about to go are not compacted first.
-        if (c.dayDays > 0) {
+        let compacted = 0;
+        // Counter history, oldest first: deletions before compactions, so that rows about to go are not merged first.
+        for (const history of counterHistory(now, c).reverse()) {
+          if (history.periods.includes('HOUR')) continue; // HOUR series need the 15-minute buckets as they are
+          if (history.periods.length > 0) {
+            compacted += await this.#compact(em, history);
+            continue;
+          }
           const row = await queryOne<{ n: number }>(
             em,
-            sql`with d as (delete from metric_statistic where period = ${QUARTER_HOUR} and start < ${cutoff(now, c.dayDays)} returning 1)
+            sql`with d as (delete from metric_statistic where period = ${QUARTER_HOUR} and start < ${history.before} returning 1)
                 select count(*)::float8 as n from d`,
           );
           deleted += row?.n ?? 0;
@@ -156,7 +193,6 @@ export class Retention {
           );
           deleted += row?.n ?? 0;
         }
-        const compacted = c.hourDays > 0 ? await this.#compact(em, cutoff(now, c.hourDays)) : 0;
         return { compacted, deleted };
       });
       if (statistics === null) {
@@ -225,29 +261,36 @@ export class Retention {
   }
 
   /**
-   * Merges the 15-minute counter buckets older than `before` into chunks that no local day of the
-   * RETENTION_TIMEZONES straddles: a chunk runs from one local midnight of any of those zones to the next
-   * one, and its sum is kept at its start. DAY, WEEK, MONTH and YEAR series in those zones (their periods
-   * are made of whole local days) and totals are unchanged; HOUR series, and other zones' series, show each
-   * chunk in the period containing its start. UTC is always among the zones, so chunks made earlier stay put.
+   * Merges the counter buckets of `history` into chunks that no period of `history.periods` straddles in any of
+   * the RETENTION_TIMEZONES: a chunk runs from one start of such a period (in any of those zones, or the
+   * history's lower edge) to the next, and its sum is kept at its start. Those periods' series in those zones and
+   * totals are unchanged; shorter periods, and other zones' series, show each chunk in the period containing its
+   * start. UTC is always among the zones and every bound is a start of a period kept longer, so chunks made
+   * earlier stay put; a chunk never reaches below the history's lower edge (nothing moves into older history
+   * before its age).
    */
-  async #compact(em: Em, before: Date): Promise<number> {
+  async #compact(em: Em, history: CounterHistory): Promise<number> {
+    const lower = history.from ? sql`and start >= ${history.from}` : sql``;
     const oldest = await queryOne<{ t: number | null }>(
       em,
-      sql`select ${ms(sql`min(start)`)} as t from metric_statistic where period = ${QUARTER_HOUR} and start < ${before}`,
+      sql`select ${ms(sql`min(start)`)} as t from metric_statistic where period = ${QUARTER_HOUR} and start < ${history.before} ${lower}`,
     );
     if (oldest?.t == null) return 0;
     const lo = Number(oldest.t);
-    const bounds = [
-      ...new Set(this.#config.timezones.flatMap((name) => timeZone(name).boundaries('DAY', lo, before.getTime(), Number.MAX_SAFE_INTEGER)!)),
-    ].sort((a, b) => a - b);
+    const before = history.before.getTime();
+    // The shortest periods kept bound the chunks: a day start is also a week, month and year start's candidate.
+    const bounding = history.periods.includes('DAY') ? ['DAY' as const] : history.periods.filter((p) => p !== 'YEAR' || !history.periods.includes('MONTH'));
+    const starts = this.#config.timezones.flatMap((name) =>
+      bounding.flatMap((period) => timeZone(name).boundaries(period, lo, before, Number.MAX_SAFE_INTEGER)!),
+    );
+    const bounds = [...new Set(history.from ? [...starts, history.from.getTime()] : starts)].sort((a, b) => a - b);
     const chunks = sql`${bounds.map((b) => new Date(b).toISOString())}::timestamptz[]`;
     const row = await queryOne<{ moved: number }>(
       em,
       sql`with b as (select ${chunks} as a),
           moved as (
             delete from metric_statistic s using b
-            where s.period = ${QUARTER_HOUR} and s.start >= ${new Date(lo)} and s.start < ${before}
+            where s.period = ${QUARTER_HOUR} and s.start >= ${new Date(lo)} and s.start < ${history.before}
               and s.start <> b.a[width_bucket(s.start, b.a)]
             returning s.metric_id, s.level, s.object_type, s.object_id, s.category, s.dom_id, b.a[width_bucket(s.start, b.a)] as chunk, s.value
           ),

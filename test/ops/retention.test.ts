@@ -60,7 +60,7 @@ describe('retention', () => {
     expect(result.errors?.[0]?.extensions?.['code']).toBe('FORBIDDEN');
   });
 
-  it('compacts old 15-minute counter buckets per UTC day (day sums kept) and deletes them after RETENTION_DAY_DAYS', async () => {
+  it('compacts old 15-minute counter buckets per UTC day (day sums kept), and past RETENTION_DAY_DAYS per week and month (WEEK, MONTH, YEAR kept for ever by default)', async () => {
     // Two days ago (UTC): 2 at 00:15, 3 at 05:30, 5 at 13:45; the day before at 23:45: 7.
     const d = new Date(Math.floor((Date.now() - 2 * DAY) / DAY) * DAY);
     const at = (ms: number) => new Date(d.getTime() + ms).toISOString();
@@ -78,7 +78,7 @@ describe('retention', () => {
     expect(inc.increment.accepted).toBe(4);
     await t.ok(
       'mutation($e: [IncrementInput!]!) { increment(events: $e) { accepted } }',
-      { e: [{ domain: 'ret', metric: 'ancient', by: 11, at: new Date(Date.now() - HOUR).toISOString() }] },
+      { e: [{ domain: 'ret', metric: 'ancient', by: 11, at: at(12 * HOUR) }] }, // noon: no week or month starts there
       { token: s },
     );
     await t.ok('mutation { foldCounters { folded } }', {}, { token: s });
@@ -94,21 +94,37 @@ describe('retention', () => {
     const totalBefore = await total('visits');
     const ancientBefore = await total('ancient');
     expect(ancientBefore).toBe(11);
+    const ancientDay = new Date(d.getTime() - 800 * DAY);
+    const ancientMonth = new Date(Date.UTC(ancientDay.getUTCFullYear(), ancientDay.getUTCMonth(), 1));
+    const monthsAround = () => series('ancient', 'MONTH', new Date(ancientMonth.getTime() - DAY), new Date(ancientMonth.getTime() + 32 * DAY));
+    const yearsAround = () => series('ancient', 'YEAR', new Date(ancientDay.getTime() - 400 * DAY), new Date(ancientDay.getTime() + 400 * DAY));
+    const weeksAround = () => series('ancient', 'WEEK', new Date(ancientDay.getTime() - 14 * DAY), new Date(ancientDay.getTime() + 14 * DAY));
+    const [months, years, weeks] = [await monthsAround(), await yearsAround(), await weeksAround()];
+    expect(months.map((p) => p.value)).toEqual([0, 11, 0]);
+    expect(weeks.map((p) => p.value).filter((v) => v > 0)).toEqual([11]);
+    expect(years.map((p) => p.value).reduce((a, b) => a + b)).toBe(11);
+    // The running total the day before the month began (LIFETIME) does not count what came later.
+    const dayBeforeMonth = new Date(ancientMonth.getTime() - DAY);
+    expect((await series('ancient', 'LIFETIME', dayBeforeMonth, dayBeforeMonth)).map((p) => p.value)).toEqual([0]);
 
     const report = (await applyRetention()).applyRetention;
     expect(report['ran']).toBe(true);
-    // 3 levels (exact key, per category, all) x (3 quarter-hours of `day` not at midnight + 1 of `dayBefore`).
-    expect(report['statisticsCompacted']).toBe(12);
-    expect(report['statisticsDeleted']).toBe(3); // ancient's bucket at 3 levels
+    // 3 levels (exact key, per category, all) x (3 quarter-hours of `day` not at midnight + 1 of `dayBefore`),
+    // and ancient's bucket at 3 levels, moved to the start of its week or month.
+    expect(report['statisticsCompacted']).toBe(15);
+    expect(report['statisticsDeleted']).toBe(0);
 
     // Day sums and totals are unchanged; hour resolution of those days is gone (everything at 00:00 UTC).
     expect((await series('visits', 'DAY', dayBefore, day)).map((p) => p.value)).toEqual([7, 10]);
     const hoursAfter = (await series('visits', 'HOUR', day, new Date(day.getTime() + 23 * HOUR))).filter((p) => p.value > 0);
     expect(hoursAfter.map((p) => [new Date(p.start).getUTCHours(), p.value])).toEqual([[0, 10]]);
     expect(await total('visits')).toBe(totalBefore);
-    // Past RETENTION_DAY_DAYS the buckets are gone, but LIFETIME (the total) stays.
-    const ancientDay = new Date(Math.floor((Date.now() - HOUR - 800 * DAY) / DAY) * DAY);
-    expect((await series('ancient', 'DAY', ancientDay, ancientDay)).map((p) => p.value)).toEqual([0]);
+    // Past RETENTION_DAY_DAYS the day is no longer kept (its sum moved to the start of its week or month), but
+    // WEEK, MONTH and YEAR series (kept for ever by default), the running total before it and the total are.
+    expect(await monthsAround()).toEqual(months);
+    expect(await yearsAround()).toEqual(years);
+    expect(await weeksAround()).toEqual(weeks);
+    expect((await series('ancient', 'LIFETIME', dayBeforeMonth, dayBeforeMonth)).map((p) => p.value)).toEqual([0]);
     expect(await total('ancient')).toBe(11);
 
     // A second run finds nothing more to do.
