@@ -93,6 +93,11 @@ export class Increments {
     if (events.length > this.#config.maxBatch) {
       throw badInput(`Too many events: ${events.length} (at most ${this.#config.maxBatch} per call)`);
     }
+    return this.#store(caller, events);
+  }
+
+  /** Validates events one by one and stores the accepted ones in one group commit (all of them, or none). */
+  async #store(caller: IncrementCaller, events: IncrementEvent[]): Promise<IncrementOutcome> {
     if (events.length === 0) return { accepted: 0, rejected: [], duplicates: [] };
     checkEvents(events);
     if (this.#isFilteredBot(caller)) return this.#rejectBots(events);
@@ -170,10 +175,21 @@ export class Increments {
    * edge), each label is de-duplicated by the id and its position in the list.
    */
   async trackLabels(caller: IncrementCaller, labels: string, id?: string | null): Promise<IncrementOutcome> {
-    const parsed = parseLabels(labels);
-    if (parsed.length > this.#config.maxBatch) {
-      throw badInput(`Too many labels: ${parsed.length} (at most ${this.#config.maxBatch} per call)`);
-    }
+    return this.trackBeacon(caller, { labels, pageViews: null, id: id ?? null });
+  }
+
+  /**
+   * What the /track beacon asks, in one call: labels (as trackLabels) and page views (as incrementObjects),
+   * checked together and stored in one group commit, so that a call that fails stores neither. Positions
+   * (rejections, duplicates): a label's position in the `|` list, then the number of labels plus a page's position.
+   */
+  async trackBeacon(
+    caller: IncrementCaller,
+    beacon: { labels: string | null; pageViews: ObjectIncrements | null; id: string | null },
+  ): Promise<IncrementOutcome> {
+    const parsed = beacon.labels === null ? [] : parseLabels(beacon.labels);
+    checkLabelCount(this.#config, parsed.length);
+    const pages = beacon.pageViews ? objectIncrements(this.#config, beacon.pageViews, beacon.id) : [];
     const events: IncrementEvent[] = [];
     const positions: number[] = [];
     const rejected: Rejection[] = [];
@@ -185,18 +201,56 @@ export class Increments {
           metric: part.label,
           category: part.category,
           domId: part.domId,
-          key: id ? incrementKey.label(id, index) : null,
+          key: beacon.id ? incrementKey.label(beacon.id, index) : null,
         });
         positions.push(index);
       }
     });
-    const outcome = await this.increment(caller, events);
+    pages.forEach((event, index) => {
+      events.push(event);
+      positions.push(parsed.length + index);
+    });
+    const outcome = await this.#store(caller, events);
     return {
       accepted: outcome.accepted,
       rejected: sortRejections([...rejected, ...outcome.rejected.map((r) => ({ index: positions[r.index]!, reason: r.reason }))]),
       duplicates: outcome.duplicates.map((index) => positions[index]!),
     };
   }
+}
+
+/** A call may carry at most METRICS_MAX_BATCH labels (BAD_USER_INPUT, nothing charged or stored). */
+export function checkLabelCount(config: MetricsConfig, count: number): void {
+  if (count > config.maxBatch) throw badInput(`Too many labels: ${count} (at most ${config.maxBatch} per call)`);
+}
+
+/** The same increment for many objects of one type (incrementObjects, the beacon's page views). */
+export interface ObjectIncrements {
+  domain: string;
+  metric: string;
+  objectType: string;
+  objectIds: string[];
+  by?: number | null | undefined;
+  category?: string | null | undefined;
+  domId?: string | null | undefined;
+  at?: Date | null | undefined;
+}
+
+/** One event per object id (`index` = its position), with the call's id as `o:<id>#<index>`; bounded by METRICS_MAX_BATCH. */
+export function objectIncrements(config: MetricsConfig, views: ObjectIncrements, id: string | null): IncrementEvent[] {
+  if (views.objectIds.length > config.maxBatch) {
+    throw badInput(`Too many objects: ${views.objectIds.length} (at most ${config.maxBatch} per call)`);
+  }
+  return views.objectIds.map((objectId, index) => ({
+    domain: views.domain,
+    metric: views.metric,
+    object: { type: views.objectType, id: objectId },
+    by: views.by ?? 1,
+    category: views.category || null,
+    domId: views.domId || null,
+    at: views.at ?? null,
+    key: id === null ? null : incrementKey.object(id, index),
+  }));
 }
 
 /** Malformed input fails the whole call (BAD_USER_INPUT, nothing stored), unlike per-event rejections. */

@@ -85,6 +85,9 @@ export interface InboxRow {
  * `incrementObjects`, `l:<id>#<index>` for a label of `trackLabels` (one client id per call plus the position).
  * The prefixes keep the three namespaces apart; the position follows the last `#`.
  */
+/** The object type of the /track beacon's page views (a page's path is its id). */
+export const PAGE_TYPE = 'Page';
+
 export const incrementKey = {
   event: (id: string) => `e:${id}`,
   object: (id: string, index: number) => `o:${id}#${index}`,

@@ -10,12 +10,14 @@ import { apiError, badInput, forbidden, notFound } from '../server/errors.ts';
 import { IDEMPOTENCY_KEY_MAX, idempotencyKeyProblem, idempotencyKeySchema } from '../server/idempotency.ts';
 import { DEAD_LETTER_BATCH_MAX } from './dead-letters.ts';
 import { FoldError } from './fold.ts';
+import { checkLabelCount, objectIncrements, type ObjectIncrements } from './increments.ts';
 import {
   CATEGORY_MAX,
   DOM_ID_MAX,
   DOMAIN_REF_MAX,
   METRIC_REF_MAX,
   incrementKey,
+  PAGE_TYPE,
   PERIODS,
   categorySchema,
   domIdSchema,
@@ -318,6 +320,15 @@ const MetricsStatusRef = builder.objectRef<MetricsStatusShape>('MetricsStatus').
   }),
 });
 
+const PageViewsInput = builder.inputType('PageViewsInput', {
+  description: 'Page views of the /track beacon: one increment of `metric` per page, each page an object of type Page.',
+  fields: (t) => ({
+    domain: t.id({ required: true, validate: domainLookupSchema }),
+    metric: t.id({ required: true, validate: metricLookupSchema }),
+    pages: t.idList({ required: true, description: 'Page paths (object ids), e.g. "/pricing".' }),
+  }),
+});
+
 const IncrementInput = builder.inputType('IncrementInput', {
   description: 'One increment: `by` (default 1) added to a metric, optionally for an object, a category and a DOM id, at `at` (default now).',
   fields: (t) => ({
@@ -529,30 +540,10 @@ builder.mutationFields((t) => ({
       id: t.arg.id({ validate: idempotencyKeySchema, description: idArgDescription }),
     },
     resolve: async (_root, args, ctx) => {
-      const ids = args.objectIds;
-      const key = args.id == null ? null : String(args.id);
-      if (ids.length > ctx.config.metrics.maxBatch) {
-        throw badInput(`Too many objects: ${ids.length} (at most ${ctx.config.metrics.maxBatch} per call)`);
-      }
-      const bad = ids.findIndex((id) => String(id).length === 0 || String(id).length > OBJECT_ID_MAX);
-      if (bad >= 0) throw badInput(`objectIds.${bad}: must be 1 to ${OBJECT_ID_MAX} characters`);
-      if (ids.length > 0) await ctx.services.rateLimiter.consume(ctx, 'increment', ids.length);
-      const domain = String(args.domain);
-      const metric = String(args.metric);
-      const outcome = await ctx.services.metrics.increments.increment(
-        ctx,
-        ids.map((id, index) => ({
-          domain,
-          metric,
-          object: { type: args.objectType, id: String(id) },
-          by: args.by ?? 1,
-          category: args.category || null,
-          domId: args.domId || null,
-          at: args.at ?? null,
-          key: key === null ? null : incrementKey.object(key, index),
-        })),
-      );
-      return reported('incrementObjects', outcome);
+      const views = objectIncrementsOf(args);
+      const events = objectIncrements(ctx.config.metrics, views, args.id == null ? null : String(args.id));
+      if (events.length > 0) await ctx.services.rateLimiter.consume(ctx, 'increment', events.length);
+      return reported('incrementObjects', await ctx.services.metrics.increments.increment(ctx, events));
     },
   }),
   trackLabels: t.field({
@@ -568,6 +559,31 @@ builder.mutationFields((t) => ({
       if (parts <= ctx.config.metrics.maxBatch) await ctx.services.rateLimiter.consume(ctx, 'labels', parts);
       const key = args.id == null ? null : String(args.id);
       return reported('trackLabels', await ctx.services.metrics.increments.trackLabels(ctx, args.labels, key));
+    },
+  }),
+  trackBeacon: t.field({
+    type: IncrementResultRef,
+    description:
+      'What the /track beacon does, in one call: django-tracker `labels` (as trackLabels) and page views (as incrementObjects of objects of type Page), checked together and stored together: a call that fails stores neither. Positions in the result: a label\'s position in the `|` list, then the number of labels plus a page\'s position.',
+    authScopes: { public: true },
+    args: {
+      labels: t.arg.string({ validate: z.string().max(65_536, 'at most 65536 characters') }),
+      pageViews: t.arg({ type: PageViewsInput }),
+      id: t.arg.id({ validate: idempotencyKeySchema, description: idArgDescription }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const id = args.id == null ? null : String(args.id);
+      const labels = args.labels ?? null;
+      const pageViews = args.pageViews
+        ? objectIncrementsOf({ ...args.pageViews, objectType: PAGE_TYPE, objectIds: args.pageViews.pages })
+        : null;
+      // Every check that fails the whole call comes before anything is charged or stored.
+      const pages = pageViews ? objectIncrements(ctx.config.metrics, pageViews, id).length : 0;
+      const parts = labels === null ? 0 : labels.split('|').length;
+      checkLabelCount(ctx.config.metrics, parts);
+      if (parts > 0) await ctx.services.rateLimiter.consume(ctx, 'labels', parts);
+      if (pages > 0) await ctx.services.rateLimiter.consume(ctx, 'increment', pages);
+      return reported('trackBeacon', await ctx.services.metrics.increments.trackBeacon(ctx, { labels, pageViews, id }));
     },
   }),
   recordStatistic: t.field({
@@ -627,6 +643,23 @@ function reported(source: string, outcome: IncrementOutcome): IncrementOutcome {
  * error, `events.3.object.type: ...`, every issue listed), in one pass over the list that allocates nothing for
  * valid objects (isValidObjectRef: the schema only judges the ones that pre-check does not accept).
  */
+/** incrementObjects' arguments (and the beacon's page views) as ObjectIncrements; every object id 1 to OBJECT_ID_MAX characters. */
+function objectIncrementsOf(args: {
+  domain: string | number;
+  metric: string | number;
+  objectType: string;
+  objectIds: ReadonlyArray<string | number>;
+  by?: number | null | undefined;
+  category?: string | null | undefined;
+  domId?: string | null | undefined;
+  at?: Date | null | undefined;
+}): ObjectIncrements {
+  const objectIds = args.objectIds.map(String);
+  const bad = objectIds.findIndex((id) => id.length === 0 || id.length > OBJECT_ID_MAX);
+  if (bad >= 0) throw badInput(`objectIds.${bad}: must be 1 to ${OBJECT_ID_MAX} characters`);
+  return { ...args, domain: String(args.domain), metric: String(args.metric), objectIds };
+}
+
 function checkEventObjects(events: ReadonlyArray<{ object?: { type: string; id: string; label?: string | null | undefined } | null | undefined }>): void {
   let issues: ValidationIssue[] | undefined;
   for (let index = 0; index < events.length; index++) {

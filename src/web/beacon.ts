@@ -38,7 +38,6 @@ export type BeaconExtraction = { ok: true; beacon: Beacon } | { ok: false; statu
 /** Most page views in one beacon. */
 export const MAX_BEACON_PAGES = 100;
 /** Object type of page views. */
-export const PAGE_TYPE = 'Page';
 
 const fail = (status: number, message: string): BeaconExtraction => ({ ok: false, status, message });
 
@@ -154,36 +153,26 @@ export function forwardedHeaders(request: Request): Headers {
   return headers;
 }
 
-const RESULT = 'accepted rejected { index reason }';
-export const TRACK_LABELS_MUTATION = /* GraphQL */ `
-  mutation TrackBeacon($labels: String!, $id: ID) {
-    trackLabels(labels: $labels, id: $id) { ${RESULT} }
-  }
-`;
-const TRACK_PAGEVIEWS_MUTATION = /* GraphQL */ `
-  mutation TrackPageViews($domain: ID!, $metric: ID!, $pages: [ID!]!, $id: ID) {
-    incrementObjects(domain: $domain, metric: $metric, objectType: "${PAGE_TYPE}", objectIds: $pages, id: $id) { ${RESULT} }
-  }
-`;
-const TRACK_BOTH_MUTATION = /* GraphQL */ `
-  mutation TrackBeaconAndPageViews($labels: String!, $domain: ID!, $metric: ID!, $pages: [ID!]!, $id: ID) {
-    trackLabels(labels: $labels, id: $id) { ${RESULT} }
-    incrementObjects(domain: $domain, metric: $metric, objectType: "${PAGE_TYPE}", objectIds: $pages, id: $id) { ${RESULT} }
+const TRACK_BEACON_MUTATION = /* GraphQL */ `
+  mutation TrackBeacon($labels: String, $pageViews: PageViewsInput, $id: ID) {
+    trackBeacon(labels: $labels, pageViews: $pageViews, id: $id) { accepted rejected { index reason } }
   }
 `;
 
 /**
- * The GraphQL request that does what a beacon asks: `trackLabels` and/or `incrementObjects` of the page views
- * (objects of type Page), both with the beacon's id.
+ * The GraphQL request that does what a beacon asks: one `trackBeacon` of its labels and page views (objects of
+ * type Page) with the beacon's id, so that a beacon that fails stores nothing.
  */
 export function beaconOperation(beacon: Beacon): { query: string; variables: Record<string, unknown> } {
   const views = beacon.pageviews;
-  const id = beacon.id;
-  if (beacon.labels !== null && views) {
-    return { query: TRACK_BOTH_MUTATION, variables: { labels: beacon.labels, domain: views.domain, metric: views.metric, pages: views.pages, id } };
-  }
-  if (views) return { query: TRACK_PAGEVIEWS_MUTATION, variables: { domain: views.domain, metric: views.metric, pages: views.pages, id } };
-  return { query: TRACK_LABELS_MUTATION, variables: { labels: beacon.labels, id } };
+  return {
+    query: TRACK_BEACON_MUTATION,
+    variables: {
+      labels: beacon.labels,
+      pageViews: views ? { domain: views.domain, metric: views.metric, pages: views.pages } : null,
+      id: beacon.id,
+    },
+  };
 }
 
 export interface TrackLabelsOutcome {

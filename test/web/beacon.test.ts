@@ -230,6 +230,40 @@ describe('page views through /track (what /trackql.js sends)', () => {
     expect(await views('/both')).toBe(1);
   });
 
+  it('stores a beacon’s labels and page views together or not at all (too many labels, a rate limit)', async () => {
+    // Too many labels: 400, and the page view of the same beacon is not counted either.
+    const labels = Array.from({ length: 1001 }, () => 'tm::tm').join('|');
+    const tooMany = await fetch(`${base}/track?labels=${encodeURIComponent(labels)}&pageview=${site}:views&page=/all-or-nothing`, {
+      headers: { 'user-agent': BROWSER_UA },
+    });
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.headers.get('x-trackql-accepted')).toBe('0');
+    expect(await views('/all-or-nothing')).toBe(0);
+
+    // The increment budget spent: the beacon's labels are not counted either (nor, the other way round, page
+    // views when the labels budget is spent).
+    const limited = await startTestApp({ RATE_LIMIT_INCREMENTS: '2', RATE_LIMIT_LABELS: '10', RATE_LIMIT_WINDOW_SECONDS: '60' });
+    try {
+      await limited.ok(`mutation($d: ID!) { registerDomain(ref: $d, name: "Site") { ref } registerMetric(domain: $d, ref: "views", name: "Views", public: true) { ref } }`, { d: site }, { token: limited.serviceToken });
+      const token = await limited.userToken(uniqueId('rl-beacon'));
+      const send = (query: string) =>
+        fetch(`http://127.0.0.1:${limited.port}/track?${query}`, { headers: { 'user-agent': BROWSER_UA, authorization: `Bearer ${token}` } });
+      const dom = uniqueId('dom');
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) statuses.push((await send(`labels=x::${dom}&pageview=${site}:views&page=/rl`)).status);
+      expect(statuses).toEqual([204, 204, 429]);
+      const labelCount = await limited.ok<{ labelStats: Array<{ count: number }> }>('query($ids: [String!]!) { labelStats(domIds: $ids) { count } }', { ids: [dom] });
+      expect(labelCount.labelStats.reduce((a, s) => a + s.count, 0)).toBe(2);
+      const total = await limited.ok<{ domain: { metric: { total: number } } }>(
+        'query($d: ID!) { domain(ref: $d) { metric(ref: "views") { total } } }',
+        { d: site },
+      );
+      expect(total.domain.metric.total).toBe(2);
+    } finally {
+      await limited.stop();
+    }
+  });
+
   it('applies the increment rules: a private metric is rejected for anonymous callers, bots are not counted', async () => {
     const privateView = await fetch(`${base}/track?pageview=${secret}&page=/x`, { headers: { 'user-agent': BROWSER_UA } });
     expect(privateView.status).toBe(204);
