@@ -249,8 +249,8 @@ function upsertedParts(action: ActionRecord, unread: boolean): Part[] {
 /**
  * `cells` for a grouped action (feed-cells.ts): each candidate's entry leaves its old cell (its counted flags) and
  * enters the cell of the action's new shape (new level and objects, merged trackers) unread and unseen, summed per
- * cell in one upsert. A muted user's existing entry keeps its flags and trackers but follows the action's new
- * shape and its new timestamp (`muted_moves`).
+ * cell in one upsert. A muted user's existing entry keeps its flags but follows the action's new shape, its new
+ * timestamp and the trackers that now match it (`muted_moves`).
  */
 function groupedCellParts(action: ActionRecord, unread: boolean): Part[] {
   return [
@@ -260,8 +260,12 @@ function groupedCellParts(action: ActionRecord, unread: boolean): Part[] {
       params: [action.verb, action.level, action.actor.type],
     },
     {
+      // The entry lists every tracker of the user that matches the amended action (grouping adds objects, so the
+      // ones listed still match): the mute keeps the entry from coming back unread, not from being counted.
       name: 'muted_entries',
-      sql: `select p.user_id, p.tracker_ids, p.cell_id, (not p.archived)::int as total, (p.unread and not p.archived)::int as unread,
+      sql: `select p.user_id, p.cell_id, (not p.archived)::int as total, (p.unread and not p.archived)::int as unread,
+              array(select distinct x from unnest(p.tracker_ids || array(select h.id from hits h where h.owner_id = p.user_id and not h.mute)) as x
+                     order by x) as tracker_ids,
               (p.unseen and not p.archived)::int as unseen
          from prev p where p.user_id in (select owner_id from muted)`,
       params: [],
@@ -286,7 +290,7 @@ function groupedCellParts(action: ActionRecord, unread: boolean): Part[] {
     {
       // The entry also takes the action's new timestamp: it is the feed's order and what `before`/`since` filter on.
       name: 'muted_moves',
-      sql: `update activity_feed_entry f set cell_id = k.id, action_timestamp = ?::timestamptz
+      sql: `update activity_feed_entry f set cell_id = k.id, action_timestamp = ?::timestamptz, tracker_ids = m.tracker_ids
          from muted_entries m cross join new_shape n join cells k on k.user_id = m.user_id
           and k.shape = ${shapeSql('n.verb', 'n.level', 'n.actor_type', 'n.object_types', 'm.tracker_ids')}
         where f.action_id = ? and f.user_id = m.user_id

@@ -37,7 +37,7 @@ export function narrows(before: TrackerRecord, after: TrackerRecord): boolean {
  * Brings the `limit` most recently logged actions that `tracker` matches into its owner's feed, as read, in
  * one INSERT…SELECT from the action log (entries already there only gain the tracker's id; new ones list every
  * tracker of the owner that matches them); actions one of the owner's mutes matches (below `unmutableLevel`) stay
- * out (mutes.ts). Returns how many rows were written.
+ * out (mutes.ts), though an entry already in the feed still gains the tracker. Returns how many rows were written.
  */
 export async function backfillTracker(em: Em, tracker: TrackerRecord, limit: number, unmutableLevel: number): Promise<number> {
   if (limit <= 0) return 0;
@@ -81,8 +81,9 @@ export async function backfillTracker(em: Em, tracker: TrackerRecord, limit: num
                    else array(select distinct x from unnest(f.tracker_ids || ?::int) as x order by x) end as tracker_ids
          from picked p join activity_action a on a.id = p.id
          left join activity_feed_entry f on f.user_id = ? and f.action_id = a.id
-        where not exists (
-          select 1 from activity_tracker t where t.owner_id = ? and t.mute and a.level < ? and ${TRACKER_MATCHES_ACTION})
+        -- A mute keeps an action out of the feed, not an entry already there from listing the tracker.
+        where (f.user_id is not null or not exists (
+          select 1 from activity_tracker t where t.owner_id = ? and t.mute and a.level < ? and ${TRACKER_MATCHES_ACTION}))
           and (f.user_id is null or not ?::int = any(f.tracker_ids))
      ),
      shaped as (

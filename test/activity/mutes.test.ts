@@ -226,6 +226,65 @@ describe('a grouped action that now names a muted object', () => {
   });
 });
 
+describe('the trackers an entry lists while a mute matches its action', () => {
+  const TRACKER_COUNTS = `query($u: ID, $tt: ID, $type: String) {
+    feed(user: $u, first: 10) { edges { node { id matchedTrackers { id } } } }
+    byTracker: unreadCount(user: $u, tracker: $tt) byType: unreadCount(user: $u, objectType: $type)
+    feedCounts(user: $u, by: TRACKER) { key unread }
+  }`;
+  type Counts = {
+    feed: { edges: Array<{ node: { id: string; matchedTrackers: Array<{ id: string }> } }> };
+    byTracker: number;
+    byType: number;
+    feedCounts: Array<{ key: string; unread: number }>;
+  };
+
+  it('grouping: an entry kept from before the mute lists the trackers that match the amended action (counts by tracker follow)', async () => {
+    const user = uniqueId('u');
+    const [projectType, taskType] = [uniqueId('Proj'), uniqueId('Task')];
+    const tp = await h.track({ owner: user, objectType: projectType, actorOnly: false });
+    const tt = await h.track({ owner: user, objectType: taskType, actorOnly: false });
+    const t3 = { type: taskType, id: uniqueId('t') };
+    await mute({ owner: user, object: t3 });
+    const actor = { type: 'User', id: uniqueId('a') };
+    const p1 = { type: projectType, id: uniqueId('p') };
+    const first = await h.logAction({ actor, verb: 'v', targets: [p1], groupingDelay: 3600 });
+    const grouped = await h.logAction({ actor, verb: 'v', targets: [p1, t3], groupingDelay: 3600 });
+    expect([grouped.id, grouped.groupedCount]).toEqual([first.id, 2]);
+    const read = async () => (await t.ok(TRACKER_COUNTS, { u: user, tt: tt.id, type: taskType }, h.service)) as Counts;
+    const check = async () => {
+      const c = await read();
+      expect(c.feed.edges.map((e) => [e.node.id, e.node.matchedTrackers.map((m) => m.id).sort()])).toEqual([[first.id, [tp.id, tt.id].sort()]]);
+      expect([c.byTracker, c.byType]).toEqual([1, 1]);
+      expect(c.feedCounts.filter((r) => r.key === String(tt.id)).map((r) => r.unread)).toEqual([1]);
+    };
+    await check();
+    await t.ok(UNTRACK, { i: { owner: user, object: t3, mute: true } }, h.service);
+    await check();
+    expect((await t.ok(`mutation($u: ID, $tt: ID) { markAllRead(user: $u, tracker: $tt) }`, { u: user, tt: tt.id }, h.service)).markAllRead).toBe(1);
+    expect(await h.unreadCount(user)).toBe(0);
+  });
+
+  it('widening a tracker: an entry already in the feed gains it even though a mute matches the action', async () => {
+    const user = uniqueId('u');
+    const projectType = uniqueId('Proj');
+    const p1 = { type: projectType, id: uniqueId('p') };
+    const t3 = { type: uniqueId('Task'), id: uniqueId('t') };
+    const onObject = await h.track({ owner: user, object: p1, actorOnly: false });
+    const narrow = await h.track({ owner: user, objectType: projectType, actorOnly: false, verbs: ['a'] });
+    await mute({ owner: user, object: t3 });
+    const actor = { type: 'User', id: uniqueId('a') };
+    const first = await h.logAction({ actor, verb: 'b', targets: [p1], groupingDelay: 3600 });
+    // Grouping names the muted object: the entry stays (as it was), and the mute now matches its action.
+    expect((await h.logAction({ actor, verb: 'b', targets: [p1, t3], groupingDelay: 3600 })).id).toBe(first.id);
+    const widened = await h.track({ owner: user, objectType: projectType, actorOnly: false, verbs: null });
+    expect(widened.id).toBe(narrow.id);
+    const c = (await t.ok(TRACKER_COUNTS, { u: user, tt: narrow.id, type: projectType }, h.service)) as Counts;
+    expect(c.feed.edges.map((e) => [e.node.id, e.node.matchedTrackers.map((m) => m.id).sort()])).toEqual([[first.id, [onObject.id, narrow.id].sort()]]);
+    expect(c.byTracker).toBe(1);
+  });
+});
+
 describe('an entry a backfill brings in', () => {
   it('lists every tracker of the user that matches it, not only the one that brought it (matchedTrackers, counts by tracker)', async () => {
     const user = uniqueId('u');
