@@ -4,9 +4,12 @@ import type { Row } from './action-store.ts';
 import { pgBigintArray } from './model.ts';
 
 /**
- * Grouping (actrack's GROUPING_DELAY): an action with the same actor and verb as one logged within `delay`
- * seconds, sharing a target or related object in the same role (or neither having any object), amends that
- * action instead of creating a new one. Delay 0 groups only actions of the same `logActions` call.
+ * Grouping (actrack's GROUPING_DELAY and its default `ActionHandler.group`): an action amends an earlier one
+ * instead of being created when both have the same actor and verb, the earlier one's timestamp is at most `delay`
+ * seconds before the new one's (never after it), and at least their targets or their related objects are the
+ * same sets (so "A edited t1" then "A edited t2", neither with related objects, become "A edited t1 and t2"; an
+ * amended action is compared with its merged objects). Delay 0 groups only actions of the same `logActions` call
+ * ("grouping occurs only on unsaved actions"), whatever their timestamps.
  */
 
 /** A target or related object of an action being logged, as the SQL statements read it (JSON records). */
@@ -55,27 +58,26 @@ export async function findGroupableAction(em: Em, candidate: GroupingCandidate):
   const sameCall = delay === 0 ? (candidate.sameCall ?? []) : null;
   if (sameCall !== null && sameCall.length === 0) return undefined;
   await lockGrouping(em, [{ actor, verb }]);
+  // Each role's objects as a sorted set of "type \x01 id", on both sides computed (and so sorted) by PostgreSQL.
+  const roleSet = (role: 'target' | 'related', from: string) =>
+    `array(select distinct x.object_type || chr(1) || x.object_id from ${from} and x.role = '${role}' order by 1)`;
+  const existing = (role: 'target' | 'related') => roleSet(role, 'activity_action_object x where x.action_id = a.id');
+  const logged = (role: 'target' | 'related') => roleSet(role, 'n x where true');
   const rows = await em.execute<Row[]>(
-    `select a.id from activity_action a
+    `with n as (select n.role, n.type as object_type, n.id as object_id from jsonb_to_recordset(?::jsonb) as n(role text, type text, id text))
+     select a.id from activity_action a
       where a.actor_type = ? and a.actor_id = ? and a.verb = ?
-        and ${sameCall === null ? `a."timestamp" between ?::timestamptz - make_interval(secs => ?) and ?::timestamptz + make_interval(secs => ?)` : `a.id = any(?::bigint[])`}
-        and (
-          (? and not exists (select 1 from activity_action_object o where o.action_id = a.id))
-          or exists (
-            select 1 from activity_action_object o
-              join jsonb_to_recordset(?::jsonb) as n(role text, type text, id text) on o.role = n.role and o.object_type = n.type and o.object_id = n.id
-             where o.action_id = a.id)
-        )
+        and ${sameCall === null ? `a."timestamp" between ?::timestamptz - make_interval(secs => ?) and ?::timestamptz` : `a.id = any(?::bigint[])`}
+        and (${existing('target')} = ${logged('target')} or ${existing('related')} = ${logged('related')})
       order by a."timestamp" desc, a.id desc
       limit 1
       for update`,
     [
+      JSON.stringify(objects),
       actor.type,
       actor.id,
       verb,
-      ...(sameCall === null ? [timestamp, delay, timestamp, delay] : [pgBigintArray(sameCall)]),
-      objects.length === 0,
-      JSON.stringify(objects),
+      ...(sameCall === null ? [timestamp, delay, timestamp] : [pgBigintArray(sameCall)]),
     ],
   );
   return rows[0] ? String(rows[0]['id']) : undefined;

@@ -226,6 +226,38 @@ describe('grouping', () => {
     expect(await h.unreadCount(user)).toBe(4);
   });
 
+  it("groups as actrack's ActionHandler.group: same actor and verb, an earlier action within the delay, and the same targets or the same related objects", async () => {
+    const actor = { type: 'Person', id: uniqueId('p') };
+    const task = () => ({ type: 'Task', id: uniqueId('t') });
+    const project = () => ({ type: 'Project', id: uniqueId('pr') });
+    const at = (seconds: number) => new Date(Date.UTC(2031, 0, 1, 12) + seconds * 1000).toISOString();
+    const log = (seconds: number, targets: object[], related: object[] = [], verb = 'edited') =>
+      h.logAction({ actor, verb, targets, related, timestamp: at(seconds), groupingDelay: 60 });
+    const [t1, t2, t3, t4] = [task(), task(), task(), task()];
+    const [p1, p2] = [project(), project()];
+
+    // No related objects on either side (equal sets): "A edited t1 and t2", then t3 joins the merged action.
+    const a = await log(0, [t1]);
+    expect((await log(10, [t2])).id).toBe(a.id);
+    const merged = await log(20, [t3]);
+    expect([merged.id, merged.groupedCount, merged.targets.map((o: { id: string }) => o.id)]).toEqual([a.id, 3, [t1.id, t2.id, t3.id]]);
+    // Different related objects and different targets (sharing one is not enough): a new action.
+    const b = await log(30, [t1, t2], [p1]);
+    expect(b.id).not.toBe(a.id);
+    expect((await log(35, [t2, t4], [p2])).id).not.toBe(b.id);
+    // The same related objects, other targets: grouped; the same targets, other related objects: grouped.
+    const c = await log(100, [t1], [p1]);
+    expect((await log(110, [t2], [p1])).id).toBe(c.id);
+    expect((await log(120, [t1, t2], [p2])).id).toBe(c.id); // targets {t1, t2} = the merged action's
+    // Another verb never groups.
+    expect((await log(125, [t1, t2], [p1, p2], 'closed')).id).not.toBe(c.id);
+    // Only into an earlier action: one backdated before a similar action is an action of its own.
+    const d = await log(300, [t3], [p2]);
+    const backdated = await log(270, [t3], [p2]);
+    expect(backdated.id).not.toBe(d.id);
+    expect(backdated.groupedCount).toBe(1);
+  });
+
   it('a grouped action reaches trackers that match its new objects', async () => {
     const follower = uniqueId('u');
     const actor = { type: 'Person', id: uniqueId('p') };
