@@ -378,6 +378,8 @@ export class MetricsQueries {
     if (metric.kind !== 'GAUGE') {
       throw badInput(`Metric "${metric.domain.ref}/${metric.ref}" is a COUNTER: counters are incremented; recordStatistic sets GAUGE values`);
     }
+    // One value per local date (trackstats' Statistic.date): an hour has no date of its own.
+    if (args.period === 'HOUR') throw badInput('`period`: HOUR is not a period of recorded statistics (one value per local date): use DAY, WEEK, MONTH, YEAR or LIFETIME');
     const date = args.date ?? new Date();
     if (date.getTime() > Date.now() + this.#config.maxSkewSeconds * 1000) throw badInput('`date` must not be in the future');
     const day = zone.localDate(date.getTime());

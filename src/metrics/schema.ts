@@ -589,7 +589,7 @@ builder.mutationFields((t) => ({
   recordStatistic: t.field({
     type: StatisticRef,
     description:
-      "Records a GAUGE's value for (period, date, object), as trackstats' record: the date is the local date of `date` (default now) in `timezone`; a later record of the same key replaces the value. LIFETIME: the cumulative value as of that date; WEEK: the rolling 7 days ending on it; DAY: that day's value.",
+      "Records a GAUGE's value for (period, date, object), as trackstats' record: the date is the local date of `date` (default now) in `timezone`; a later record of the same key replaces the value. LIFETIME: the cumulative value as of that date; WEEK: the rolling 7 days ending on it; DAY: that day's value. HOUR is refused (one value per local date).",
     authScopes: { service: true },
     args: {
       domain: t.arg.id({ required: true, validate: domainLookupSchema }),

@@ -292,6 +292,8 @@ describe('gauges (recordStatistic)', () => {
     expect(errorCodes(await record({ d: domain, m: metric, value: 1, period: 'DAY' }))).toEqual(['BAD_USER_INPUT']);
     expect(errorCodes(await record({ d: domain, m: 'nope', value: 1, period: 'DAY' }))).toEqual(['NOT_FOUND']);
     expect(errorCodes(await record({ d: domain, m: gauge, value: 1, period: 'DAY', timezone: 'Nowhere/Land' }))).toEqual(['BAD_USER_INPUT']);
+    // One value per local date: an HOUR record would silently replace the other hours of its day.
+    expect(errorCodes(await record({ d: domain, m: gauge, value: 1, period: 'HOUR' }))).toEqual(['BAD_USER_INPUT']);
     expect(errorCodes(await record({ d: domain, m: gauge, value: 1, period: 'DAY' }, null))).toEqual(['UNAUTHENTICATED']);
     expect(errorCodes(await record({ d: domain, m: gauge, value: 1, period: 'DAY' }, await t.userToken('u1')))).toEqual(['FORBIDDEN']);
     expect(await h.total(domain, gauge)).toBe(0);

@@ -140,8 +140,15 @@ describe('retention', () => {
         { token: s },
       );
     const now = Date.now();
-    await record(1, 'HOUR', new Date(now - 40 * DAY)); // past 30 days: deleted
-    await record(2, 'HOUR', new Date(now - 2 * DAY)); // kept
+    // HOUR values as recorded before recordStatistic refused HOUR (one value per local date): still retained by age.
+    const legacyHour = (value: number, date: Date) =>
+      sql(
+        `insert into metric_recorded_statistic (metric_id, object_type, object_id, period, date, value, recorded_at)
+         select m.id, '', '', 'HOUR', ?::date, ?, now() from metric m join metric_domain d on d.id = m.domain_id where d.ref = 'ret' and m.ref = 'followers'`,
+        [date.toISOString().slice(0, 10), value],
+      );
+    await legacyHour(1, new Date(now - 40 * DAY)); // past 30 days: deleted
+    await legacyHour(2, new Date(now - 2 * DAY)); // kept
     await record(3, 'DAY', new Date(now - 800 * DAY)); // past 730 days: deleted
     await record(4, 'DAY', new Date(now - 100 * DAY)); // kept
     await record(5, 'MONTH', new Date(now - 3000 * DAY)); // months kept forever by default
