@@ -37,10 +37,9 @@ export const ObjectRef = builder.objectRef<ObjectRefValue>('ObjectRef').implemen
   fields: (t) => ({
     type: t.exposeString('type'),
     id: t.exposeID('id'),
-    label: t.string({
-      nullable: true,
-      resolve: async (ref, _args, ctx) => ref.label ?? (await tombstoneOf(ref, ctx))?.label ?? null,
-    }),
+    // The label its reader was given (a metric's kept label, an action's logged one); a forgotten object's kept
+    // label is gone (forgetObject) and not brought back from its tombstone: `description` says what it was.
+    label: t.string({ nullable: true, resolve: (ref) => ref.label ?? null }),
     deleted: t.boolean({ resolve: async (ref, _args, ctx) => (await tombstoneOf(ref, ctx)) !== null }),
     description: t.string({
       nullable: true,

@@ -127,9 +127,15 @@ describe('object labels in metrics results', () => {
     // Nothing of it is kept any more (erasure requests go through forgetObject).
     const rows = await t.app.orm.em.fork().execute(`select count(*)::int as n from object_label where object_type = 'Product' and object_id = ?`, [item]);
     expect(rows[0]?.['n']).toBe(0);
-    // The tombstone still names it in results; a later label for it is not kept.
-    expect((await top(domain, metric)).get(item)).toEqual({ label: 'Old lamp', value: 1, deleted: true });
+    // Results show it as a tombstone, without the label (its description says what it was); a later label for it
+    // is not kept.
+    expect((await top(domain, metric)).get(item)).toEqual({ label: null, value: 1, deleted: true });
     await t.ok(INCREMENT, { events: [{ domain, metric, object: { type: 'Product', id: item, label: 'Back again' } }] }, { token: t.serviceToken });
-    expect((await top(domain, metric)).get(item)).toEqual({ label: 'Old lamp', value: 2, deleted: true });
+    expect((await top(domain, metric)).get(item)).toEqual({ label: null, value: 2, deleted: true });
+    // A description given in its place hides the name: the label does not come back through the tombstone.
+    const secret = uniqueId('p');
+    await t.ok(INCREMENT, { events: [{ domain, metric, object: { type: 'Product', id: secret, label: 'Secret title' } }] }, { token: t.serviceToken });
+    await t.ok(`mutation($o: ObjectRefInput!) { forgetObject(object: $o, description: "a deleted product") { deleted } }`, { o: { type: 'Product', id: secret } }, { token: t.serviceToken });
+    expect((await top(domain, metric)).get(secret)).toEqual({ label: null, value: 1, deleted: true });
   });
 });
