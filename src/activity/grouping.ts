@@ -84,14 +84,43 @@ export async function findGroupableAction(em: Em, candidate: GroupingCandidate):
 }
 
 /**
- * Amends a grouped action: count + 1, timestamp = the newest, level = the highest, data replaced when given,
- * actor label refreshed when given. (Its new objects are merged by the caller's object insert.)
+ * The data of an amended action, as actrack's `ActionHandler._merge` combines an action's data with a similar
+ * one's: keys the action's data lacks are added; a list gains the items it lacks; an object merges the same way;
+ * any other value the action has is kept (merged "without overwriting"). Data that is not an object or a list on
+ * both sides keeps the action's, unless it has none.
+ */
+export function mergeActionData(existing: unknown, added: unknown): unknown {
+  if (existing === null || existing === undefined) return added ?? null;
+  if (added === null || added === undefined) return existing;
+  if (Array.isArray(existing) && Array.isArray(added)) {
+    const seen = new Set(existing.map((item) => JSON.stringify(item)));
+    return [...existing, ...added.filter((item) => !seen.has(JSON.stringify(item)))];
+  }
+  if (isPlainObject(existing) && isPlainObject(added)) {
+    const merged: Record<string, unknown> = { ...existing };
+    for (const [key, value] of Object.entries(added)) merged[key] = key in existing ? mergeActionData(existing[key], value) : value;
+    return merged;
+  }
+  return existing;
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Amends a grouped action (locked by findGroupableAction): count + 1, timestamp = the newest, level = the highest,
+ * data merged (mergeActionData), actor label refreshed when given. (Its new objects are merged by the caller's
+ * object insert.)
  */
 export async function amendGroupedAction(
   em: Em,
   actionId: string,
   amendment: { timestamp: Date; level: number; data: unknown; actorLabel: string | null },
 ): Promise<void> {
+  let data: unknown = null;
+  if (amendment.data !== null && amendment.data !== undefined) {
+    const [row] = await em.execute<Row[]>(`select data from activity_action where id = ?`, [actionId]);
+    data = mergeActionData(row?.['data'] ?? null, amendment.data);
+  }
   await em.execute(
     `update activity_action set grouped_count = grouped_count + 1,
             "timestamp" = greatest("timestamp", ?::timestamptz),
@@ -99,6 +128,6 @@ export async function amendGroupedAction(
             data = coalesce(?::jsonb, data),
             actor_label = coalesce(?, actor_label)
       where id = ?`,
-    [amendment.timestamp, amendment.level, amendment.data === null ? null : JSON.stringify(amendment.data), amendment.actorLabel, actionId],
+    [amendment.timestamp, amendment.level, data === null ? null : JSON.stringify(data), amendment.actorLabel, actionId],
   );
 }

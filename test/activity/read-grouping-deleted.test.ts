@@ -258,6 +258,18 @@ describe('grouping', () => {
     expect(backdated.groupedCount).toBe(1);
   });
 
+  it("merges the data of grouped actions as actrack's _merge: new keys added, lists extended, nothing overwritten", async () => {
+    const actor = { type: 'Person', id: uniqueId('p') };
+    const doc = { type: 'Doc', id: uniqueId('d') };
+    const log = (data: unknown) => h.logAction({ actor, verb: 'edited', targets: [doc], data, groupingDelay: 600 });
+    const first = await log({ words: 10, sections: ['intro'], meta: { by: 'a' } });
+    const second = await log({ words: 25, sections: ['body', 'intro'], meta: { by: 'b', tool: 'web' }, reviewed: true });
+    expect(second.id).toBe(first.id);
+    expect(second.data).toEqual({ words: 10, sections: ['intro', 'body'], meta: { by: 'a', tool: 'web' }, reviewed: true });
+    const third = await log(null);
+    expect(third.data).toEqual(second.data);
+  });
+
   it('a grouped action reaches trackers that match its new objects', async () => {
     const follower = uniqueId('u');
     const actor = { type: 'Person', id: uniqueId('p') };
