@@ -119,16 +119,22 @@ export class WsGuard {
   /**
    * The event stream of an SSE subscription, registered so that `closeStreams` can end it. With `expiry`, the
    * stream ends when the caller's token expires, after one last event `expiry.last` (the websocket transport
-   * closes the socket with 4419 at that instant instead): a stream never outlives the token that opened it.
+   * closes the socket with 4419 at that instant instead): a stream never outlives the token that opened it. With
+   * `signal` (the HTTP request's), the stream ends as soon as the client goes away: the response would otherwise
+   * notice only on its next write, i.e. never on a topic that stays quiet, and the stream, its pub/sub listener and
+   * its request would be held for as long as the token lives (for ever for an anonymous caller).
    */
-  openStream<T>(source: AsyncIterable<T>, expiry?: { at: Date; last: T } | null): AsyncIterableIterator<T> {
+  openStream<T>(source: AsyncIterable<T>, expiry?: { at: Date; last: T } | null, signal?: AbortSignal): AsyncIterableIterator<T> {
     let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => stop();
     const { stream, stop } = stoppable(source, () => {
       this.#stoppers.delete(stop);
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
     });
     this.#stoppers.add(stop);
-    if (this.#closing) stop();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (this.#closing || signal?.aborted) stop();
     else if (expiry && Number.isFinite(expiry.at.getTime())) {
       // Re-armed until the instant: setTimeout takes at most ~24.8 days, tokens may live longer.
       const arm = () => {
@@ -243,7 +249,8 @@ export function useStreamLimit(
       const closable = {
         onSubscribeResult({ result, setResult }: { result: unknown; setResult: (result: never) => void }) {
           if (!isAsyncIterable(result)) return;
-          setResult(guard.openStream(result, validUntil ? { at: validUntil, last: tokenExpiredResult() } : null) as never);
+          const signal = (context['request'] as Request | undefined)?.signal;
+          setResult(guard.openStream(result, validUntil ? { at: validUntil, last: tokenExpiredResult() } : null, signal) as never);
         },
       };
       const key = keyOf(context);

@@ -2,12 +2,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TokenService } from '../../src/server/auth.ts';
 import { TEST_JWT_SECRET, uniqueId } from '../support/app.ts';
 import { signTestToken } from '../support/instances.ts';
-import { startReadmeClient, type ReadmeClient } from '../support/readme-client.ts';
+import { startReadmeClient, startReadmeSseClient, type ReadmeClient, type ReadmeSseClient } from '../support/readme-client.ts';
 import { useRestartableServer } from '../support/restartable-server.ts';
 
 const server = useRestartableServer('live');
 const tokens = new TokenService(TEST_JWT_SECRET);
-const clients: ReadmeClient[] = [];
+const clients: Array<ReadmeClient | ReadmeSseClient> = [];
 afterAll(async () => {
   await Promise.allSettled(clients.map((c) => c.client.dispose()));
 });
@@ -29,7 +29,7 @@ async function current(user: string) {
 }
 
 /** Logs `probe` actions until the client renders one: its subscription is live. */
-async function untilLive(client: ReadmeClient, log: (verb: string) => Promise<string>) {
+async function untilLive(client: { rendered: ReadmeClient['rendered'] }, log: (verb: string) => Promise<string>) {
   await expect
     .poll(async () => {
       if (client.rendered.length === 0) await log('probe');
@@ -101,5 +101,29 @@ describe("the README's graphql-ws client", () => {
     expect(ids.indexOf(during)).toBeLessThan(ids.indexOf(after));
     expect(client.rendered.at(-1)!.unreadCount).toBe((await current(user)).unreadCount);
     expect(client.closes.map((c) => c.code)).toEqual([4419]);
+  }, 120_000);
+});
+
+describe("the README's graphql-sse client", () => {
+  it('survives a server killed with SIGKILL: every event arrives exactly once, resumed from the last cursor (graphql-sse would resend the first request)', async () => {
+    const user = uniqueId('sse-kill');
+    const log = await trackedDoc(user);
+    const client = startReadmeSseClient(server.instance.url, () => signTestToken(user));
+    clients.push(client);
+    await untilLive(client, log);
+    const before = [await log('before-1'), await log('before-2')];
+    await expect.poll(() => client.rendered.at(-1)?.action?.id, { timeout: 20_000 }).toBe(before[1]);
+
+    await server.instance.kill();
+    await new Promise((r) => setTimeout(r, 1_500));
+    await server.start();
+    const after = [await log('after-1'), await log('after-2')];
+    await expect.poll(() => client.rendered.at(-1)?.action?.id, { timeout: 60_000, interval: 200 }).toBe(after[1]);
+
+    const ids = client.rendered.map((e) => e.action?.id);
+    for (const id of [...before, ...after]) expect(ids.filter((x) => x === id), String(id)).toHaveLength(1);
+    expect(client.rendered.map((e) => e.cursor)).toEqual([...new Set(client.rendered.map((e) => e.cursor))]);
+    expect(client.rendered.at(-1)!.unreadCount).toBe((await current(user)).unreadCount);
+    expect(client.refetches).toBe(0);
   }, 120_000);
 });

@@ -149,6 +149,36 @@ describe('GET /metrics', () => {
     expect(value(await scrape(), subscribed)).toBe(before + 1);
   });
 
+  it('releases an SSE subscription as soon as its client goes away, also on a topic that stays quiet', async () => {
+    const sse = 'trackql_subscriptions{transport="sse"}';
+    const before = value(await scrape(), sse) ?? 0;
+    const token = await t.userToken(uniqueId('sse-quiet'));
+    const streams: Array<{ query: string; headers: Record<string, string> }> = [
+      { query: 'subscription { feed { kind cursor } }', headers: { authorization: `Bearer ${token}` } },
+      { query: `subscription { labelStats(domIds: ["${uniqueId('quiet-dom')}"]) { count } }`, headers: {} }, // anonymous
+    ];
+    const opened = await Promise.all(
+      streams.map(async ({ query, headers }) => {
+        const abort = new AbortController();
+        const response = await fetch(`${base}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers },
+          body: JSON.stringify({ query }),
+          signal: abort.signal,
+        });
+        expect(response.status).toBe(200);
+        return { abort, response };
+      }),
+    );
+    await until(async () => value(await scrape(), sse) === before + streams.length);
+    // The clients leave; nothing is ever published on these topics.
+    for (const { abort, response } of opened) {
+      abort.abort();
+      await response.body?.cancel().catch(() => undefined);
+    }
+    await until(async () => value(await scrape(), sse) === before);
+  });
+
   it('observes the subscribe phase of a subscription once, when its stream ends', async () => {
     const s = t.serviceToken;
     await t.ok('mutation { registerDomain(ref: "opss", name: "Subs") { ref } }', {}, { token: s });

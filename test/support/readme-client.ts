@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createClient, type Client, type ClientOptions } from 'graphql-ws';
+import { createClient as createSseClient, type Client as SseClient, type ClientOptions as SseClientOptions } from 'graphql-sse';
 import WebSocket from 'ws';
 import { ApolloClient, gql, InMemoryCache } from '@apollo/client';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
@@ -43,6 +44,36 @@ export function startReadmeClient(url: string, fetchToken: () => Promise<string>
     render: (event: FeedEventLike) => void,
     refetchFeed: () => void,
   ) => Client;
+  state.client = run(create, fetchToken, (event) => state.rendered.push(event), () => state.refetches++);
+  return state;
+}
+
+/** The README's graphql-sse block, run as written (see startReadmeClient), pointed at `url`. */
+export interface ReadmeSseClient {
+  client: SseClient;
+  rendered: FeedEventLike[];
+  refetches: number;
+  /** HTTP requests the client made (one per subscription attempt). */
+  requests: number;
+}
+
+export function startReadmeSseClient(url: string, fetchToken: () => Promise<string>): ReadmeSseClient {
+  const code = readmeBlock('subscription LiveFeedSse').replace("'https://trackql.example.com/graphql'", JSON.stringify(url));
+  const state: ReadmeSseClient = { client: undefined as unknown as SseClient, rendered: [], refetches: 0, requests: 0 };
+  const create = (options: SseClientOptions) =>
+    createSseClient({
+      ...options,
+      fetchFn: (input: RequestInfo | URL, init?: RequestInit) => {
+        state.requests++;
+        return fetch(input, init);
+      },
+    });
+  const run = new Function('createClient', 'fetchToken', 'render', 'refetchFeed', `${code}\nreturn sse;`) as (
+    createClient: typeof create,
+    fetchToken: () => Promise<string>,
+    render: (event: FeedEventLike) => void,
+    refetchFeed: () => void,
+  ) => SseClient;
   state.client = run(create, fetchToken, (event) => state.rendered.push(event), () => state.refetches++);
   return state;
 }

@@ -1,6 +1,7 @@
-// Live numbers. trackql has no live metric subscription yet, so views refresh on an interval while the page
-// is visible. A view asks for `live(refresh)`; when a metric subscription exists, this is where it plugs in
-// (subscribe instead of polling for the views that show a metric), and the views stay as they are.
+// Live numbers: the console's views refresh on an interval while the page is visible (a view asks for
+// `live(refresh)`). Its views show whole tables (top lists, health, dead letters, heat maps), which the `metric`
+// and `labelStats` subscriptions (one total, or the counts of given DOM ids) do not cover; the demo page's link
+// counters use those subscriptions.
 
 export const LIVE_INTERVAL_MS = 5000;
 
