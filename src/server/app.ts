@@ -22,7 +22,7 @@ import { reportWebSocket } from '../ops/events.ts';
 import { schema } from '../schema/index.ts';
 import { anonymous, isTokenExpired, TOKEN_EXPIRED_CLOSE_CODE, TOKEN_EXPIRED_MESSAGE, TokenService, type Viewer } from './auth.ts';
 import type { Context } from './context.ts';
-import { isContractError } from './errors.ts';
+import { isContractError, unauthenticated } from './errors.ts';
 import { useHttpStatus } from './http-status.ts';
 import { useInputGuard } from './input-guard.ts';
 import { createJitCompiler, useJit } from './jit.ts';
@@ -314,7 +314,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         const clientIp = clientIpOf(config, request.headers['x-forwarded-for']?.toString(), request.socket.remoteAddress);
         let auth;
         try {
-          auth = await tokens.authenticate(typeof raw === 'string' ? raw : undefined);
+          // A token that is not a string is a bad token (4403), never a silent downgrade to anonymous.
+          if (raw !== undefined && raw !== null && typeof raw !== 'string') throw unauthenticated('Authorization must be "Bearer <token>"');
+          auth = await tokens.authenticate(raw ?? undefined);
         } catch (error) {
           const reason = isContractError(error) ? error.message : (maskUnexpected(logger, error, 'Unexpected error.') as Error).message;
           ctx.extra.socket.close(isTokenExpired(error) ? TOKEN_EXPIRED_CLOSE_CODE : CloseCode.Forbidden, reason.slice(0, 120));

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { SignJWT } from 'jose';
-import type { Client } from 'graphql-ws';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, TEST_JWT_SECRET, uniqueId, type TestApp } from '../support/app.ts';
 import { closedEvent, connectedEvent, runWs, sleep } from './support.ts';
@@ -116,6 +117,21 @@ describe('websocket limits and token lifetime', () => {
       const event = await closed;
       expect(event.code).toBe(code);
       expect(event.reason).toMatch(reason);
+    }
+  });
+
+  it('refuses an authorization that is not a string (4403), never downgrading it to anonymous', async () => {
+    for (const authorization of [123, { token: 'x' }, ['Bearer x'], true]) {
+      const client = createClient({ url: `ws://127.0.0.1:${t.port}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization }, retryAttempts: 0, lazy: true });
+      try {
+        const closed = closedEvent(client);
+        const outcome = await runWs(client, '{ viewer { role } }');
+        expect(outcome.values, JSON.stringify(authorization)).toEqual([]);
+        const event = await closed;
+        expect([event.code, event.reason]).toEqual([4403, 'Authorization must be "Bearer <token>"']);
+      } finally {
+        await client.dispose();
+      }
     }
   });
 
