@@ -61,10 +61,37 @@ export function useQueryLimits(config: Config): Plugin[] {
       maxAliases: { n: l.maxAliases, onReject: [tagged('maxAliases')] },
       maxTokens: { n: l.maxTokens, onReject: [tagged('maxTokens')] },
       maxDirectives: { n: l.maxDirectives, onReject: [tagged('maxDirectives')] },
-      blockFieldSuggestion: { enabled: l.blockFieldSuggestions, mask: '' },
+      // Ours instead (useSuggestionMask): armor's mask misses enum-value suggestions and variable errors.
+      blockFieldSuggestion: { enabled: false },
     }) as Plugin,
+    ...(l.blockFieldSuggestions ? [useSuggestionMask()] : []),
     useQueryCost(l.maxCost),
   ];
+}
+
+/** "Did you mean …?" as graphql-js writes it: a field, argument, type, enum value ("the enum value") or a list. */
+const SUGGESTION = /\s*Did you mean [^?]*\?/g;
+
+const withoutSuggestions = (errors: readonly Error[] | undefined) => {
+  for (const error of errors ?? []) if (error.message.includes('Did you mean')) error.message = error.message.replace(SUGGESTION, '');
+};
+
+/**
+ * Hides graphql-js's "Did you mean …?" hints (BLOCK_FIELD_SUGGESTIONS), which name schema members that
+ * introspection being off is meant to keep private. Written here rather than with graphql-armor's
+ * blockFieldSuggestion: that one only rewrites validation errors and only the `Did you mean "x"?` form, so enum
+ * values ("Did you mean the enum value …?") and variable values (coerced at execution: unknown enum values, input
+ * object fields) still leaked.
+ */
+export function useSuggestionMask(): Plugin {
+  const done = ({ result }: { result: unknown }) => {
+    if (result && typeof result === 'object' && 'errors' in result) withoutSuggestions((result as { errors?: readonly Error[] }).errors);
+  };
+  return {
+    onValidate: () => ({ result }) => withoutSuggestions(result),
+    onExecute: () => ({ onExecuteDone: done }),
+    onSubscribe: () => ({ onSubscribeResult: done }),
+  };
 }
 
 /**

@@ -71,6 +71,27 @@ describe('query limits (small limits, to probe each one)', () => {
     expect(JSON.stringify(result)).not.toMatch(/Did you mean/);
   });
 
+  it('hides every other "Did you mean": enum values and input fields, in literals and in variables, over HTTP and websockets', async () => {
+    // [query, variables, what an error says, what no error may say]
+    const cases: Array<[string, Record<string, unknown>, RegExp, RegExp]> = [
+      ['{ feed(minLevel: INF) { syncCursor } }', {}, /"INF"/, /INFO/],
+      ['query Q($l: Level) { feed(minLevel: $l) { syncCursor } }', { l: 'INF' }, /"INF" does not exist in "Level" enum/, /INFO/],
+      ['query Q($b: [FeedCountKey!]!) { feedCounts(by: $b) { key } }', { b: ['TRACKR'] }, /"TRACKR"/, /TRACKER/],
+      ['query Q($o: ObjectRefInput) { actions(involving: $o) { edges { node { id } } } }', { o: { typ: 'a', id: '1', x: 1 } }, /"typ" is not defined by type "ObjectRefInput"/, /Did you mean/],
+      ['{ actions(involving: { typ: "a", id: "1" }) { edges { node { id } } } }', {}, /"typ"/, /Did you mean/],
+    ];
+    const token = await t.userToken(uniqueId('suggest'));
+    for (const [query, variables, says, hidden] of cases) {
+      const result = await t.gql(query, variables, { token });
+      expect(result.errors?.map((e) => e.message).join(' | '), query).toMatch(says);
+      expect(JSON.stringify(result), query).not.toMatch(/Did you mean/);
+      expect(JSON.stringify(result), query).not.toMatch(hidden);
+    }
+    const ws = await runWs(t.wsClient(token), cases[1]![0], cases[1]![1]);
+    expect(JSON.stringify(ws)).toMatch(/INF\\" does not exist/);
+    expect(JSON.stringify(ws)).not.toMatch(/Did you mean|INFO/);
+  });
+
   it('applies the same limits over graphql-ws, as operation errors (the connection stays up)', async () => {
     const client = t.wsClient(t.serviceToken);
     const deep = await runWs(client, '{ feed { edges { node { actor { id } } } } }');
