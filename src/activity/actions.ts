@@ -1,7 +1,7 @@
 import type { Em } from '../db/orm.ts';
 import { objectKey, type ObjectRefValue } from '../objects/object-ref.ts';
 import { findForgotten } from '../objects/tombstones.ts';
-import { badInput } from '../server/errors.ts';
+import { atListItem, badInput } from '../server/errors.ts';
 import { loadActions, type Row } from './action-store.ts';
 import { audienceCtes } from './fan-out.ts';
 import { deliverAction, queueLargeFanOut } from './fan-out-queue.ts';
@@ -53,11 +53,8 @@ export function describeObjects(refs: ObjectRefValue[]): string {
   return refs.map((r) => `${r.type} ${r.id}`).join(', ');
 }
 
-/**
- * Logs an action (or amends a similar recent one) and fans it out to the matching trackers' owners. Run
- * inside a transaction; the returned events are published after it commits.
- */
-export async function logAction(em: Em, settings: ActivitySettings, params: LogActionParams): Promise<LoggedAction> {
+/** An action's input, checked and normalised (BAD_USER_INPUT naming the field otherwise); nothing is read or written. */
+function checkedAction(settings: ActivitySettings, params: LogActionParams) {
   const { config } = settings;
   const verb = normaliseVerb(params.verb);
   const actor: ObjectRefValue = { type: params.actor.type, id: params.actor.id, label: params.actor.label ?? null };
@@ -74,6 +71,15 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
   const timestamp = params.timestamp ?? new Date();
   if (Number.isNaN(timestamp.getTime())) throw badInput('timestamp: invalid date');
   const delay = params.groupingDelay ?? config.activityGroupingDelay;
+  return { verb, actor, targets, related, level, data, timestamp, delay };
+}
+
+/**
+ * Logs an action (or amends a similar recent one) and fans it out to the matching trackers' owners. Run
+ * inside a transaction; the returned events are published after it commits.
+ */
+export async function logAction(em: Em, settings: ActivitySettings, params: LogActionParams): Promise<LoggedAction> {
+  const { verb, actor, targets, related, level, data, timestamp, delay } = checkedAction(settings, params);
 
   // Before anything reads trackers or tombstones: a concurrent track, untrack or forgetObject on one of these
   // objects finishes first, or waits for this transaction (object-locks.ts).
@@ -176,6 +182,14 @@ export async function logActions(
   const events: PendingFeedEvent[] = [];
   const logged = new Map<string, ActionRecord>(); // by id: an action amended later in the call keeps its last state
   let fanOutQueued = false;
+  // Every input checked before anything is locked or written; a refusal names its input (`inputs.3.verb: …`).
+  for (const [index, params] of list.entries()) {
+    try {
+      checkedAction(settings, params);
+    } catch (error) {
+      throw atListItem(error, `inputs.${index}`);
+    }
+  }
   // The object locks of every input at once, in one statement: a bounded number of keys for the whole call
   // (object-locks.ts), where one set per input could hold thousands.
   await lockActionObjects(
@@ -187,11 +201,7 @@ export async function logActions(
     em,
     list.flatMap((p) => {
       if ((p.groupingDelay ?? settings.config.activityGroupingDelay) < 0) return [];
-      try {
-        return [{ actor: p.actor, verb: normaliseVerb(p.verb) }];
-      } catch {
-        return []; // refused by logAction in turn
-      }
+      return [{ actor: p.actor, verb: normaliseVerb(p.verb) }]; // checked above
     }),
   );
   await lockCallAudience(em, settings, list);

@@ -27,8 +27,32 @@ export function apiError(code: ErrorCode, message: string, extensions: Record<st
   });
 }
 
-export const badInput = (message: string, extensions: Record<string, unknown> = {}) =>
-  apiError('BAD_USER_INPUT', message, extensions);
+/** A message that names its field, `path: what is wrong` (e.g. "verb: must not be empty"). */
+const FIELD_MESSAGE = /^([A-Za-z_][\w]*(?:\.[\w]+)*): (.+)$/s;
+
+/**
+ * BAD_USER_INPUT, always with `extensions.issues` (as the validation plugin's failures list theirs), unless
+ * `extensions` brings its own: a message of the form `path: what is wrong` (several joined by "; ") gives one
+ * issue per field; any other message one issue with an empty path (the call as a whole).
+ */
+export function badInput(message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+  if ('issues' in extensions) return apiError('BAD_USER_INPUT', message, extensions);
+  const fields = message.split('; ').map((part) => FIELD_MESSAGE.exec(part));
+  const issues = fields.every((f) => f !== null) ? fields.map((f) => ({ path: f![1]!, message: f![2]! })) : [{ path: '', message }];
+  return apiError('BAD_USER_INPUT', message, { issues, ...extensions });
+}
+
+/**
+ * `error` as the failure of item `prefix` of a list (e.g. "inputs.3"): a BAD_USER_INPUT's message and issue paths
+ * get the prefix; any other error is returned as it is.
+ */
+export function atListItem(error: unknown, prefix: string): unknown {
+  if (!isContractError(error) || error.extensions['code'] !== 'BAD_USER_INPUT') return error;
+  const issues = (error.extensions['issues'] as Array<{ path: string; message: string }> | undefined) ?? [{ path: '', message: error.message }];
+  const prefixed = issues.map((issue) => ({ path: issue.path ? `${prefix}.${issue.path}` : prefix, message: issue.message }));
+  const { http: _http, code: _code, issues: _issues, ...rest } = error.extensions as Record<string, unknown>;
+  return badInput(prefixed.map((i) => `${i.path}: ${i.message}`).join('; '), { ...rest, issues: prefixed });
+}
 export const notFound = (message: string) => apiError('NOT_FOUND', message);
 export const forbidden = (message: string) => apiError('FORBIDDEN', message);
 export const unauthenticated = (message: string) => apiError('UNAUTHENTICATED', message);

@@ -59,6 +59,13 @@ describe('logActions', () => {
     const actor = { type: 'Author', id: uniqueId('a') };
     const result = await t.gql(LOG_ACTIONS, { inputs: [{ actor, verb: 'ok' }, { actor, verb: '   ' }] }, h.service);
     expect(result.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+    // The refusal names the input and its field, in the message and in extensions.issues.
+    expect(result.errors?.[0]?.message).toBe('inputs.1.verb: must not be empty');
+    expect(result.errors?.[0]?.extensions?.['issues']).toEqual([{ path: 'inputs.1.verb', message: 'must not be empty' }]);
+    const big = await t.gql(LOG_ACTIONS, { inputs: [{ actor, verb: 'ok' }, { actor, verb: 'ok' }, { actor, verb: 'ok', data: { x: 'y'.repeat(20_000) } }] }, h.service);
+    expect(big.errors?.[0]?.extensions?.['issues']).toEqual([{ path: 'inputs.2.data', message: expect.stringMatching(/bytes, at most \d+ allowed/) }]);
+    const many = await t.gql(LOG_ACTIONS, { inputs: [{ actor, verb: 'ok', targets: Array.from({ length: 101 }, (_, i) => ({ type: 'T', id: String(i) })) }] }, h.service);
+    expect(many.errors?.[0]?.extensions?.['issues']).toEqual([{ path: 'inputs.0.targets', message: 'at most 100 objects' }]);
     const actions = await t.ok<{ actions: { edges: unknown[] } }>(`query($a: ObjectRefInput) { actions(actor: $a) { edges { node { id } } } }`, { a: actor }, h.service);
     expect(actions.actions.edges).toEqual([]);
   });

@@ -91,6 +91,14 @@ export function expectRefused(result: GraphQLResponse, code: string, message?: R
   expect(result.errors?.length, JSON.stringify(result)).toBeGreaterThan(0);
   expect(result.errors?.[0]?.extensions?.['code'], JSON.stringify(result.errors)).toBe(code);
   if (message) expect(result.errors?.[0]?.message).toMatch(message);
+  // README: trackql's BAD_USER_INPUT carries extensions.issues ({path, message}; path '' for the call as a whole);
+  // graphql-js's own variable coercion errors and Yoga's body errors name the variable in their message instead.
+  const own = !/^Variable "\$|JSON|body/i.test(result.errors?.[0]?.message ?? '');
+  if (code === 'BAD_USER_INPUT' && own) {
+    const issues = result.errors?.[0]?.extensions?.['issues'] as Array<{ path: unknown; message: unknown }> | undefined;
+    expect(issues?.length, JSON.stringify(result.errors)).toBeGreaterThan(0);
+    for (const issue of issues ?? []) expect([typeof issue.path, typeof issue.message]).toEqual(['string', 'string']);
+  }
 }
 
 export interface Outcome {
