@@ -68,15 +68,20 @@ interface CounterHistory {
   periods: CalendarPeriod[];
 }
 
-/** Counter history split by the ages at which periods stop being kept, newest first (see the module comment). */
-export function counterHistory(now: Date, c: RetentionConfig): CounterHistory[] {
-  const kept: Array<[CalendarPeriod, number]> = [
+/** Each period with the days its statistics are kept (RETENTION_*_DAYS; 0 = for ever). */
+function keptDays(c: RetentionConfig): Array<[CalendarPeriod, number]> {
+  return [
     ['HOUR', c.hourDays],
     ['DAY', c.dayDays],
     ['WEEK', c.weekDays],
     ['MONTH', c.monthDays],
     ['YEAR', c.yearDays],
   ];
+}
+
+/** Counter history split by the ages at which periods stop being kept, newest first (see the module comment). */
+export function counterHistory(now: Date, c: RetentionConfig): CounterHistory[] {
+  const kept = keptDays(c);
   const ages = [...new Set(kept.map(([, days]) => days).filter((days) => days > 0))].sort((a, b) => a - b);
   return ages.map((age, i) => ({
     before: cutoff(now, age),
@@ -177,14 +182,7 @@ export class Retention {
           deleted += row?.n ?? 0;
         }
         // Recorded statistics (gauges) by the date they are recorded for; LIFETIME ones are kept.
-        const byPeriod: Array<[string, number]> = [
-          ['HOUR', c.hourDays],
-          ['DAY', c.dayDays],
-          ['WEEK', c.weekDays],
-          ['MONTH', c.monthDays],
-          ['YEAR', c.yearDays],
-        ];
-        for (const [period, days] of byPeriod) {
+        for (const [period, days] of keptDays(c)) {
           if (days <= 0) continue;
           const row = await queryOne<{ n: number }>(
             em,
