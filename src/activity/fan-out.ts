@@ -190,14 +190,18 @@ function insertedParts(action: ActionRecord, unread: boolean): Part[] {
  */
 function upsertedParts(action: ActionRecord, unread: boolean): Part[] {
   return [
-    // The matched users' counter rows, locked in user order before any cell or entry of theirs: every writer of
-    // a user's feed takes that row first (seen-watermark.ts lockUserState); taking the cells first deadlocked
-    // against markAllRead & co. The epoch read here is the current one (a lock waits for a concurrent markAllSeen).
+    // The counter rows of every user the statement writes for (the matched users, and those who have the action:
+    // muted ones whose entry moves, ones no tracker matches any more), locked in user order before any cell or
+    // entry of theirs: every writer of a user's feed takes that row first (seen-watermark.ts lockUserState);
+    // taking the cells first deadlocked against markAllRead & co. The epoch read here is the current one (a lock
+    // waits for a concurrent markAllSeen): each entry and cell is judged at it (a muted user's moved entry was
+    // judged at epoch 0, and its new cell lost the unseen entry).
     {
       name: 'locked',
       sql: `select c.user_id, c.seen_epoch from activity_unread_counter c
-        where c.user_id in (select user_id from matched) order by c.user_id for update`,
-      params: [],
+        where c.user_id in (select user_id from matched union select user_id from activity_feed_entry where action_id = ?)
+        order by c.user_id for update`,
+      params: [action.id],
     },
     {
       name: 'prev',

@@ -8,6 +8,7 @@ import { recordFeedChanges } from './change-stream.ts';
 import type { PendingFeedEvent } from './feed-events.ts';
 import { lockObject } from './object-locks.ts';
 import { removeMutedEntries } from './mutes.ts';
+import { lockUserState } from './seen-watermark.ts';
 import { backfillTracker, dropUnmatchedEntries, narrows, widens } from './tracker-feed.ts';
 import {
   STARTED_TRACKING,
@@ -200,8 +201,14 @@ export async function untrack(em: Em, settings: ActivitySettings, params: Untrac
   return { tracker, events, logged: [] };
 }
 
-/** Runs the backfill of each of the owner's trackers again (after a mute went): what no mute matches comes back, as read. */
+/**
+ * Runs the backfill of each of the owner's trackers again (after a mute went): what no mute matches comes back, as
+ * read. The owner's counter row first (every writer of the feed takes it first), then the trackers, read after it:
+ * a concurrent untrack or narrowing of another tracker (which holds that row while it recomputes the entries) has
+ * committed by then, so no tracker is backfilled as it was before (a deleted one came back as a phantom tab).
+ */
 async function restoreFeed(em: Em, settings: ActivitySettings, owner: string): Promise<void> {
+  await lockUserState(em, owner);
   for (const tr of await trackersOfOwner(em, owner)) await backfillTracker(em, tr, settings.config.activityTrackBackfill, settings.unmutableLevel);
 }
 

@@ -265,6 +265,32 @@ describe('the trackers an entry lists while a mute matches its action', () => {
     expect(await h.unreadCount(user)).toBe(0);
   });
 
+  it('grouping that moves a muted user\'s entry to a new shape keeps its unseen flag counted (judged at the user\'s seen epoch)', async () => {
+    const user = uniqueId('u');
+    const threadType = uniqueId('Thread');
+    const [t1, t2] = [{ type: threadType, id: uniqueId('t') }, { type: threadType, id: uniqueId('t') }];
+    await h.track({ owner: user, object: t1, actorOnly: false });
+    await h.track({ owner: user, object: t2, actorOnly: false });
+    await mute({ owner: user, object: t1 });
+    const bot = { type: 'Bot', id: uniqueId('b') };
+    await h.logAction({ actor: bot, verb: 'poked', targets: [t2], ...noGroup });
+    await t.ok(`mutation($u: ID) { markAllSeen(user: $u) }`, { u: user }, h.service); // the seen epoch moves on
+    const counts = async () =>
+      (await t.ok(
+        `query($u: ID) { all: unseenCount(user: $u) edited: unseenCount(user: $u, verbs: ["edited"]) feedCounts(user: $u, by: VERB) { key unseen } }`,
+        { u: user },
+        h.service,
+      )) as { all: number; edited: number; feedCounts: Array<{ key: string; unseen: number }> };
+    const first = await h.logAction({ actor: bot, verb: 'edited', targets: [t2], level: 'INFO', groupingDelay: 3600 });
+    expect(await counts()).toMatchObject({ all: 1, edited: 1 });
+    // Grouped (same targets), now naming the muted thread, at a higher level: the entry moves to another cell.
+    const grouped = await h.logAction({ actor: bot, verb: 'edited', targets: [t2], related: [t1], level: 'WARNING', groupingDelay: 3600 });
+    expect(grouped.id).toBe(first.id);
+    const after = await counts();
+    expect([after.all, after.edited]).toEqual([1, 1]);
+    expect(after.feedCounts.find((r) => r.key === 'edited')?.unseen).toBe(1);
+  });
+
   it('widening a tracker: an entry already in the feed gains it even though a mute matches the action', async () => {
     const user = uniqueId('u');
     const projectType = uniqueId('Proj');

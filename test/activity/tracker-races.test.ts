@@ -118,3 +118,35 @@ describe.skipIf(!process.env['DATABASE_URL'])('logActions and logAction at once 
     expect(failures).toEqual([]);
   }, 30_000);
 });
+
+describe.skipIf(!process.env['DATABASE_URL'])('removing a mute with restore racing an untrack of the same user', () => {
+  it('restores from the trackers left after the untrack: no entry of the deleted tracker comes back (none with no tracker)', async () => {
+    const user = uniqueId('u');
+    const threadType = uniqueId('Thread');
+    const [t1, t2] = [{ type: threadType, id: uniqueId('t') }, { type: threadType, id: uniqueId('t') }];
+    await h.track({ owner: user, object: t1, actorOnly: false });
+    await h.track({ owner: user, object: t2, actorOnly: false });
+    for (let i = 0; i < 3; i++) await h.logAction({ actor: { type: 'Bot', id: uniqueId('b') }, verb: 'poked', targets: [t2], ...noGroup });
+    await h.track({ owner: user, object: t1, mute: true });
+    // Hold the user's counter row (every feed writer takes it first) while both calls start, in this order.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let locked = () => {};
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holder = t.app.orm.em.fork().transactional(async (em) => {
+      await em.execute(`select 1 from activity_unread_counter where user_id = ? for update`, [user]);
+      locked();
+      await held;
+    });
+    await isLocked;
+    const untrack = t.ok(UNTRACK, { i: { owner: user, object: t2 } }, h.service);
+    await new Promise((r) => setTimeout(r, 400));
+    const restore = t.ok(UNTRACK, { i: { owner: user, object: t1, mute: true, restore: true } }, h.service);
+    await new Promise((r) => setTimeout(r, 400));
+    release();
+    await Promise.all([holder, untrack, restore]);
+    const after = await t.ok<Feed>(FEED, { u: user }, h.service);
+    expect(after.trackers).toHaveLength(1);
+    expect({ feed: after.feed.edges, unreadCount: after.unreadCount }).toEqual({ feed: [], unreadCount: 0 });
+  });
+});
