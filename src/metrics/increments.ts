@@ -59,7 +59,8 @@ export class Increments {
     this.#isBot = config.botPatterns.length > 0 ? createIsbotFromList([...isbotList, ...config.botPatterns]) : isbot;
   }
 
-  #isFilteredBot(caller: IncrementCaller): boolean {
+  /** Whether the bot filter rejects this caller's increments (METRICS_BOT_FILTER roles, its User-Agent). */
+  countsAsBot(caller: IncrementCaller): boolean {
     return this.#config.botFilter.includes(caller.viewer.kind) && this.#isBot(caller.userAgent);
   }
 
@@ -100,7 +101,7 @@ export class Increments {
   async #store(caller: IncrementCaller, events: IncrementEvent[]): Promise<IncrementOutcome> {
     if (events.length === 0) return { accepted: 0, rejected: [], duplicates: [] };
     checkEvents(events);
-    if (this.#isFilteredBot(caller)) return this.#rejectBots(events);
+    if (this.countsAsBot(caller)) return this.#rejectBots(events);
 
     const isService = caller.viewer.kind === 'service';
     const resolved = await this.#catalog.resolve(events);

@@ -5,6 +5,7 @@ import { reportIncrements } from '../ops/events.ts';
 import { OBJECT_ID_MAX, isValidObjectRef, objectRefSchema } from '../objects/object-ref.ts';
 import { ObjectRef, ObjectRefInput } from '../objects/schema.ts';
 import { builder, validationFailure, type ValidationIssue } from '../schema/builder.ts';
+import { Viewer } from '../schema/system.ts';
 import type { Context } from '../server/context.ts';
 import { apiError, badInput, forbidden, notFound } from '../server/errors.ts';
 import { IDEMPOTENCY_KEY_MAX, idempotencyKeyProblem, idempotencyKeySchema } from '../server/idempotency.ts';
@@ -750,5 +751,13 @@ builder.subscriptionField('labelStats', (t) =>
     },
     subscribe: (_root, args, ctx) => liveMetrics(ctx).watchLabelStats(args.domIds, !isService(ctx)),
     resolve: (stats: LabelStat[]) => stats,
+  }),
+);
+
+builder.objectField(Viewer, 'countedAsBot', (t) =>
+  t.boolean({
+    description:
+      "Whether the bot filter rejects this caller's increments, labels and beacons (its role is in METRICS_BOT_FILTER and its User-Agent is a bot's, e.g. a headless browser): they answer `rejected` with reason `bot` and count nothing. Ask it anonymously for what /track and /trackql.js send.",
+    resolve: (_viewer, _args, ctx) => ctx.services.metrics.increments.countsAsBot(ctx),
   }),
 );

@@ -14,7 +14,7 @@ interface ViewerShape {
   id: string | null;
 }
 
-const Viewer = builder.objectRef<ViewerShape>('Viewer').implement({
+export const Viewer = builder.objectRef<ViewerShape>('Viewer').implement({
   description: 'The caller, as identified by its bearer token.',
   fields: (t) => ({
     role: t.field({ type: Role, resolve: (v) => v.role }),

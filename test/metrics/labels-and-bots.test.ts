@@ -110,6 +110,24 @@ describe('bot filter (isbot plus METRICS_BOT_PATTERNS, as trackable’s own spid
     expect(await h.total(domain, metric)).toBe(3);
   });
 
+  it('viewer.countedAsBot says whether the filter would reject the caller (its role and User-Agent)', async () => {
+    const asked = async (userAgent: string, token?: string) => {
+      const response = await fetch(`http://127.0.0.1:${t.port}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': userAgent, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query: 'query BotCheck { viewer { countedAsBot } }' }),
+      });
+      return ((await response.json()) as { data: { viewer: { countedAsBot: boolean } } }).data.viewer.countedAsBot;
+    };
+    expect(await asked(BOT_UA)).toBe(true);
+    expect(await asked(ZORBLAX)).toBe(true); // an operator pattern
+    expect(await asked(BROWSER_UA.replace('Chrome/', 'HeadlessChrome/'))).toBe(true);
+    expect(await asked(BROWSER_UA)).toBe(false);
+    expect(await asked('')).toBe(false);
+    expect(await asked(BOT_UA, await t.userToken('bot-check-user'))).toBe(true); // users are filtered by default
+    expect(await asked(BOT_UA, t.serviceToken)).toBe(false); // services are not
+  });
+
   it('refuses to start with a pattern that is not a regular expression, naming the variable', () => {
     expect(() => loadConfig({ METRICS_BOT_PATTERNS: 'ok,(unclosed' })).toThrow(ConfigError);
     expect(() => loadConfig({ METRICS_BOT_PATTERNS: 'ok,(unclosed' })).toThrow(/METRICS_BOT_PATTERNS/);

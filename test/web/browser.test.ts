@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
-import { hasChromium, launchBrowser, screenshot, type TestBrowser } from '../support/browser.ts';
+import { hasChromium, launchBrowser, screenshot, USER_AGENT, type TestBrowser } from '../support/browser.ts';
 
 /**
  * The demo page in a real browser (Debian's Chromium driven by playwright-core; skipped only when
@@ -71,6 +71,20 @@ describe.skipIf(!hasChromium)('demo page in Chromium', () => {
     await page.click('#link4');
     await expect.poll(() => page.locator('#link4 [data-count]').textContent(), { timeout: 10_000 }).toBe('1');
     await screenshot(page, 'tracked-links', { readme: true, element: page.locator('section[aria-labelledby="links-title"]') });
+  });
+
+  it('says so when the bot filter rejects this browser (a headless User-Agent), instead of counting nothing silently', async () => {
+    expect(await page.isHidden('#bot-notice')).toBe(true); // a real browser's User-Agent: counted
+    const context = await b.browser.newContext({ userAgent: USER_AGENT.replace('Chrome/', 'HeadlessChrome/') });
+    try {
+      const headless = await context.newPage();
+      await headless.goto(`${base}/`);
+      await headless.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+      expect(await headless.isVisible('#bot-notice')).toBe(true);
+      expect(await headless.textContent('#bot-notice')).toMatch(/not counted/);
+    } finally {
+      await context.close();
+    }
   });
 
   it('an action logged by the service button appears live with the badge incremented', async () => {

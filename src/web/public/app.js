@@ -240,6 +240,10 @@ async function main() {
   $('#who').textContent = `as ${me.viewer.id}`;
   $('#feed-user').textContent = me.viewer.id;
 
+  // What /trackql.js sends is anonymous: would the bot filter reject it? Say so instead of counting nothing silently.
+  const anonymous = await gql('query DemoBotCheck { viewer { countedAsBot } }');
+  $('#bot-notice').hidden = !anonymous.viewer.countedAsBot;
+
   for (const a of document.querySelectorAll('#tracked-links a')) a.addEventListener('click', onLinkClick);
   $('#log-action').addEventListener('click', logActionAsService);
   $('#fold').addEventListener('click', fold);
