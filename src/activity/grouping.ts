@@ -97,9 +97,10 @@ export function mergeActionData(existing: unknown, added: unknown): unknown {
     return [...existing, ...added.filter((item) => !seen.has(JSON.stringify(item)))];
   }
   if (isPlainObject(existing) && isPlainObject(added)) {
-    const merged: Record<string, unknown> = { ...existing };
-    for (const [key, value] of Object.entries(added)) merged[key] = key in existing ? mergeActionData(existing[key], value) : value;
-    return merged;
+    // Own keys only, set as data properties: a key such as "__proto__" or "toString" is data like any other.
+    const merged = new Map(Object.entries(existing));
+    for (const [key, value] of Object.entries(added)) merged.set(key, Object.hasOwn(existing, key) ? mergeActionData(existing[key], value) : value);
+    return Object.fromEntries(merged);
   }
   return existing;
 }

@@ -268,6 +268,10 @@ describe('grouping', () => {
     expect(second.data).toEqual({ words: 10, sections: ['intro', 'body'], meta: { by: 'a', tool: 'web' }, reviewed: true });
     const third = await log(null);
     expect(third.data).toEqual(second.data);
+    // Keys named like Object's own members are data like any other.
+    const fourth = await log(JSON.parse('{"__proto__": {"x": 1}, "toString": "t", "constructor": ["c"]}'));
+    expect(Object.keys(fourth.data).sort()).toEqual([...Object.keys(second.data), '__proto__', 'toString', 'constructor'].sort());
+    expect([Object.getOwnPropertyDescriptor(fourth.data, '__proto__')?.value, fourth.data.toString, fourth.data.constructor]).toEqual([{ x: 1 }, 't', ['c']]);
   });
 
   it('a grouped action reaches trackers that match its new objects', async () => {
