@@ -33,6 +33,8 @@ export interface LoggedAction {
   events: PendingFeedEvent[];
   /** Its fan-out was queued (fan-out-queue.ts): run it once the transaction commits. */
   fanOutQueued: boolean;
+  /** An earlier action was amended (grouping) rather than a new one created. */
+  grouped?: boolean;
 }
 
 function dedupe(refs: readonly ObjectRefValue[] | null | undefined, field: string): ObjectRefValue[] {
@@ -119,10 +121,10 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
   // action's objects were all checked above (none forgotten): its snapshot needs no tombstone lookup.
   if (await queueLargeFanOut(em, settings, action)) {
     const snapshot = (await snapshotsOf(em, [action], !grouped)).get(action.id)!;
-    return { action: { ...action, text: snapshot.text }, events: [], fanOutQueued: true };
+    return { action: { ...action, text: snapshot.text }, events: [], fanOutQueued: true, grouped };
   }
   const delivery = await deliverAction(em, settings, action, grouped, !grouped);
-  return { action: { ...action, text: delivery.text }, events: delivery.events, fanOutQueued: false };
+  return { action: { ...action, text: delivery.text }, events: delivery.events, fanOutQueued: false, grouped };
 }
 
 /**
@@ -207,10 +209,11 @@ export async function logActions(
   await lockCallAudience(em, settings, list);
   for (const [index, params] of list.entries()) {
     // An input whose idempotency key was used before answers with that action and logs nothing (idempotency.ts);
-    // only actions logged by this call take part in its grouping.
+    // only actions this call created take part in its delay-0 grouping (actrack's unsaved actions: one amended in
+    // the database is not in the request queue), in the order they were created.
     const once = await logActionOnce(em, settings, keys[index], () => logAction(em, settings, { ...params, sameCall: ids, objectsLocked: true }));
     if (!once.repeated) {
-      if (!ids.includes(once.action.id)) ids.push(once.action.id);
+      if (!once.grouped && !ids.includes(once.action.id)) ids.push(once.action.id);
       logged.delete(once.action.id);
       logged.set(once.action.id, once.action);
     }

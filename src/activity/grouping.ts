@@ -69,7 +69,9 @@ export async function findGroupableAction(em: Em, candidate: GroupingCandidate):
       where a.actor_type = ? and a.actor_id = ? and a.verb = ?
         and ${sameCall === null ? `a."timestamp" between ?::timestamptz - make_interval(secs => ?) and ?::timestamptz` : `a.id = any(?::bigint[])`}
         and (${existing('target')} = ${logged('target')} or ${existing('related')} = ${logged('related')})
-      order by a."timestamp" desc, a.id desc
+      -- The newest similar action in the database (actrack reads them newest first); within a call, the first
+      -- one the call created (actrack scans its request queue from the oldest).
+      order by ${sameCall === null ? `a."timestamp" desc, a.id desc` : `array_position(?::bigint[], a.id)`}
       limit 1
       for update`,
     [
@@ -77,7 +79,7 @@ export async function findGroupableAction(em: Em, candidate: GroupingCandidate):
       actor.type,
       actor.id,
       verb,
-      ...(sameCall === null ? [timestamp, delay, timestamp] : [pgBigintArray(sameCall)]),
+      ...(sameCall === null ? [timestamp, delay, timestamp] : [pgBigintArray(sameCall), pgBigintArray(sameCall)]),
     ],
   );
   return rows[0] ? String(rows[0]['id']) : undefined;
@@ -93,8 +95,17 @@ export function mergeActionData(existing: unknown, added: unknown): unknown {
   if (existing === null || existing === undefined) return added ?? null;
   if (added === null || added === undefined) return existing;
   if (Array.isArray(existing) && Array.isArray(added)) {
-    const seen = new Set(existing.map((item) => JSON.stringify(item)));
-    return [...existing, ...added.filter((item) => !seen.has(JSON.stringify(item)))];
+    // Item by item against the list as it grows, equal as values (objects whatever their keys' order), as
+    // Python's `it not in list` compares.
+    const merged = [...existing];
+    const seen = new Set(existing.map(canonicalJson));
+    for (const item of added) {
+      const key = canonicalJson(item);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      merged.push(item);
+    }
+    return merged;
   }
   if (isPlainObject(existing) && isPlainObject(added)) {
     // Own keys only, set as data properties: a key such as "__proto__" or "toString" is data like any other.
@@ -106,6 +117,16 @@ export function mergeActionData(existing: unknown, added: unknown): unknown {
 }
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** JSON text of a value with every object's keys sorted: equal values, equal texts. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (isPlainObject(value)) {
+    const keys = Object.keys(value).sort();
+    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
 
 /**
  * Amends a grouped action (locked by findGroupableAction): count + 1, timestamp = the newest, level = the highest,

@@ -55,6 +55,42 @@ describe('logActions', () => {
     expect(await h.unreadCount(user)).toBe(3);
   });
 
+  it("with delay 0, groups into the call's first similar action, and never into an existing one an earlier input amended (actrack's request queue)", async () => {
+    const actor = { type: 'User', id: uniqueId('u') };
+    const [t1, t2] = [{ type: 'Task', id: uniqueId('t') }, { type: 'Task', id: uniqueId('t') }];
+    const [p1, p2] = [{ type: 'Proj', id: uniqueId('p') }, { type: 'Proj', id: uniqueId('p') }];
+    const at = (s: number) => new Date(Date.UTC(2031, 5, 1, 12, 0, s)).toISOString();
+    const call = await t.ok<{ logActions: Array<{ id: string; groupedCount: number }> }>(
+      LOG_ACTIONS,
+      {
+        inputs: [
+          { actor, verb: 'edited', targets: [t1], related: [p1], timestamp: at(10), groupingDelay: 0 },
+          { actor, verb: 'edited', targets: [t2], related: [p2], timestamp: at(20), groupingDelay: 0 },
+          // Matches both (targets of the first, related of the second): the first one created wins.
+          { actor, verb: 'edited', targets: [t1], related: [p2], timestamp: at(5), groupingDelay: 0 },
+        ],
+      },
+      h.service,
+    );
+    const [a, b, c] = call.logActions;
+    expect(c!.id).toBe(a!.id);
+    expect([a!.id === b!.id, c!.groupedCount]).toEqual([false, 2]);
+
+    // An existing action amended by an earlier input (delay 30) is not one of the call's: delay 0 creates anew.
+    const existing = await h.logAction({ actor, verb: 'closed', targets: [t1], timestamp: at(0), groupingDelay: -1 });
+    const second = await t.ok<{ logActions: Array<{ id: string; groupedCount: number }> }>(
+      LOG_ACTIONS,
+      {
+        inputs: [
+          { actor, verb: 'closed', targets: [t1], timestamp: at(10), groupingDelay: 30 },
+          { actor, verb: 'closed', targets: [t1], timestamp: at(12), groupingDelay: 0 },
+        ],
+      },
+      h.service,
+    );
+    expect(second.logActions.map((x) => x.id === existing.id)).toEqual([true, false]);
+  });
+
   it('one transaction: an invalid input stores none of the call', async () => {
     const actor = { type: 'Author', id: uniqueId('a') };
     const result = await t.gql(LOG_ACTIONS, { inputs: [{ actor, verb: 'ok' }, { actor, verb: '   ' }] }, h.service);

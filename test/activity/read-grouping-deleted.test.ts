@@ -268,9 +268,13 @@ describe('grouping', () => {
     expect(second.data).toEqual({ words: 10, sections: ['intro', 'body'], meta: { by: 'a', tool: 'web' }, reviewed: true });
     const third = await log(null);
     expect(third.data).toEqual(second.data);
+    // Lists gain what they lack item by item, comparing values (an object whatever its keys' order).
+    const fifth = await log({ sections: ['body', 'end', 'end'], meta: { by: 'z' }, items: [{ a: 1, b: 2 }] });
+    const sixth = await log({ items: [{ b: 2, a: 1 }, { a: 3 }] });
+    expect([fifth.data.sections, sixth.data.items]).toEqual([['intro', 'body', 'end'], [{ a: 1, b: 2 }, { a: 3 }]]);
     // Keys named like Object's own members are data like any other.
     const fourth = await log(JSON.parse('{"__proto__": {"x": 1}, "toString": "t", "constructor": ["c"]}'));
-    expect(Object.keys(fourth.data).sort()).toEqual([...Object.keys(second.data), '__proto__', 'toString', 'constructor'].sort());
+    expect(Object.keys(fourth.data).sort()).toEqual([...Object.keys(sixth.data), '__proto__', 'toString', 'constructor'].sort());
     expect([Object.getOwnPropertyDescriptor(fourth.data, '__proto__')?.value, fourth.data.toString, fourth.data.constructor]).toEqual([{ x: 1 }, 't', ['c']]);
   });
 

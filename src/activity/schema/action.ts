@@ -100,7 +100,7 @@ const LogActionInput = builder.inputType('LogActionInput', {
       required: false,
       validate: z.number().int().max(MAX_GROUPING_DELAY, `must be at most ${MAX_GROUPING_DELAY} seconds (a year)`),
       description:
-        'Seconds: amend a similar action (same actor and verb, a shared target or related object) logged this close; 0 groups only within one logActions call; negative disables.',
+        "Seconds: amend a similar earlier action (actrack's rule: same actor and verb, and the same set of targets or the same set of related objects) at most this much older; 0 groups only with actions created by the same logActions call; negative disables.",
     }),
     idempotencyKey: t.string({
       required: false,
