@@ -63,6 +63,10 @@ export async function backfillTracker(em: Em, tracker: TrackerRecord, limit: num
   const rows = await em.execute<Row[]>(
     `with candidates as (${sources.join(' union ')}),
      picked as (select c.id from candidates c order by c.id desc limit ?),
+     -- The picked actions locked against deletion (deleteActionsWhere: forgetObject with deleteActions, erasure lock them
+     -- FOR UPDATE, then delete their entries): one deleted meanwhile is skipped, one about to be deleted waits for
+     -- this statement's entries and takes them too (an entry of a deleted action stayed, counted and unseen).
+     live as (select a.* from activity_action a where a.id in (select id from picked) for key share),
      src as (
        select a.id, a."timestamp", a.verb, a.level, a.actor_type, f.user_id is not null as existed, f.cell_id as old_cell,
               coalesce(f.unread, false) as unread, coalesce(${unseenSql(e)}, false) as unseen, coalesce(f.archived, false) as archived,
@@ -79,7 +83,7 @@ export async function backfillTracker(em: Em, tracker: TrackerRecord, limit: num
                            where o.action_id = a.id) m
                          where (m.verbs is null or a.verb = any(m.verbs)) and (m.on_actor or not m.actor_only) order by 1)
                    else array(select distinct x from unnest(f.tracker_ids || ?::int) as x order by x) end as tracker_ids
-         from picked p join activity_action a on a.id = p.id
+         from live a
          left join activity_feed_entry f on f.user_id = ? and f.action_id = a.id
         -- A mute keeps an action out of the feed, not an entry already there from listing the tracker.
         where (f.user_id is not null or not exists (

@@ -120,6 +120,10 @@ export async function track(em: Em, settings: ActivitySettings, params: TrackPar
     if (forgotten.length > 0) throw badInput(`Cannot track a forgotten object: ${describeObjects(forgotten)}`);
   }
   const mute = params.mute ?? false;
+  // A mute takes the owner's counter row before it exists: a backfill of the owner's (holding that row while it
+  // writes entries read from an older snapshot) commits first and the mute then removes what it brought, or reads
+  // the mute after it (a backfill that had not seen the mute brought in a muted action).
+  if (mute) await lockUserState(em, params.owner);
   const previous = await lockedTracker(em, params.owner, type, id, mute);
   const verbsParam = verbs === null ? null : pgTextArray(verbs);
   const rows = previous

@@ -150,3 +150,58 @@ describe.skipIf(!process.env['DATABASE_URL'])('removing a mute with restore raci
     expect({ feed: after.feed.edges, unreadCount: after.unreadCount }).toEqual({ feed: [], unreadCount: 0 });
   });
 });
+
+/** Runs `race` while a connection holds the user's feed cells (where a backfill's statement waits, its snapshot taken). */
+async function withCellsHeld(user: string, race: () => Promise<unknown>[]): Promise<void> {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let locked = () => {};
+  const isLocked = new Promise<void>((resolve) => (locked = resolve));
+  const holder = t.app.orm.em.fork().transactional(async (em) => {
+    await em.execute(`select 1 from activity_feed_cell where user_id = ? order by id for update`, [user]);
+    locked();
+    await held;
+  });
+  await isLocked;
+  const calls = race();
+  await new Promise((r) => setTimeout(r, 600));
+  release();
+  await Promise.all([holder, ...calls]);
+}
+
+describe.skipIf(!process.env['DATABASE_URL'])('a tracker backfill racing what removes its actions', () => {
+  /** A user whose thread tracker was narrowed: the action on the thread (with a doc) left the feed; widening brings it back. */
+  async function narrowed() {
+    const user = uniqueId('u');
+    const thread = { type: uniqueId('Thread'), id: uniqueId('t') };
+    const doc = { type: uniqueId('Doc'), id: uniqueId('d') };
+    await h.track({ owner: user, object: thread, actorOnly: false });
+    await h.logAction({ actor: { type: 'Bot', id: uniqueId('b') }, verb: 'comment', targets: [thread], related: [doc], ...noGroup });
+    await h.track({ owner: user, object: thread, actorOnly: false, verbs: ['edit'] });
+    expect((await t.ok<Feed>(FEED, { u: user }, h.service)).feed.edges).toEqual([]);
+    const widen = () => h.track({ owner: user, object: thread, actorOnly: false, verbs: null });
+    const counts = async () =>
+      (await t.ok<{ feedCounts: Array<{ total: number }> }>(`query($u: ID) { feedCounts(user: $u, by: VERB, minLevel: NULL) { total } }`, { u: user }, h.service))
+        .feedCounts.reduce((a, c) => a + c.total, 0);
+    return { user, doc, widen, counts };
+  }
+
+  it('forgetObject(deleteActions) of an object of the action: no entry of the deleted action is left (counted, invisible)', async () => {
+    const { user, doc, widen, counts } = await narrowed();
+    await withCellsHeld(user, () => [
+      widen(),
+      new Promise((r) => setTimeout(r, 200)).then(() =>
+        t.ok(`mutation($o: ObjectRefInput!) { forgetObject(object: $o, deleteActions: true) { deleted } }`, { o: doc }, h.service),
+      ),
+    ]);
+    const after = await t.ok<Feed>(FEED, { u: user }, h.service);
+    expect({ feed: after.feed.edges, unreadCount: after.unreadCount, counted: await counts() }).toEqual({ feed: [], unreadCount: 0, counted: 0 });
+  });
+
+  it('a mute created meanwhile on an object of the action: the action does not stay in the feed', async () => {
+    const { user, doc, widen } = await narrowed();
+    await withCellsHeld(user, () => [widen(), new Promise((r) => setTimeout(r, 200)).then(() => h.track({ owner: user, object: doc, mute: true }))]);
+    const after = await t.ok<Feed>(FEED, { u: user }, h.service);
+    expect({ feed: after.feed.edges, unreadCount: after.unreadCount }).toEqual({ feed: [], unreadCount: 0 });
+  });
+});
