@@ -74,10 +74,14 @@ export async function queueLargeFanOut(em: Em, settings: ActivitySettings, actio
      pending as (select 1 from activity_fanout_job where action_id = ?),
      large as (select count(*) > ? as over from (select 1 from matched limit ?) m),
      backlog as (select count(*) >= ? as at_limit from (select 1 from activity_fanout_job limit ?) j),
+     -- A pending job is locked (a no-op update) until this transaction ends: a worker claims jobs with SKIP LOCKED,
+     -- so it cannot take this one and fan out the action as it was before this amendment commits (the amendment
+     -- would be lost: nothing queues it again). One a worker has claimed already (deleted, not committed) makes
+     -- this insert wait for it, and then queue the action anew.
      queued as (
        insert into activity_fanout_job (action_id)
        select ? where exists (select 1 from pending) or ((select over from large) and not (select at_limit from backlog))
-       on conflict do nothing
+       on conflict (action_id) do update set action_id = excluded.action_id
        returning 1
      )
      select exists (select 1 from pending) or exists (select 1 from queued) as queued`,

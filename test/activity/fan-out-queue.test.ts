@@ -139,6 +139,65 @@ describe('a queued fan-out outlives the instance that queued it', () => {
   });
 });
 
+describe.skipIf(!process.env['DATABASE_URL'])('a queued fan-out racing a grouped amendment of its action', () => {
+  let q: TestApp;
+  beforeAll(async () => {
+    q = await startTestApp({ ACTIVITY_FANOUT_INLINE_MAX: '0', ACTIVITY_FANOUT_POLL_MS: '0' });
+  });
+  afterAll(async () => {
+    await q?.stop();
+  });
+
+  it('a worker cannot take the job while an amendment that relies on it is uncommitted: the action is fanned out as amended', async () => {
+    const h = activityHelpers(q);
+    const run = uniqueId('amend');
+    const thread = { type: 'Thread', id: `${run}-t1` };
+    const [d1, d2, d3] = [1, 2, 3].map((i) => ({ type: 'Doc', id: `${run}-d${i}` }));
+    const [ua, uc] = [`${run}-ua`, `${run}-uc`];
+    await h.track({ owner: ua, object: thread, actorOnly: false });
+    await h.track({ owner: uc, object: d2, actorOnly: false });
+    const bot = { type: 'Bot', id: `${run}-b` };
+    const a1 = await h.logAction({ actor: bot, verb: 'comment', targets: [thread], related: [d1], groupingDelay: 3600 });
+    const b1 = await h.logAction({ actor: bot, verb: 'like', targets: [thread], groupingDelay: 3600 });
+    await q.app.services.activity.runQueuedFanOuts();
+    // Amended again: its job waits in the queue (nothing runs it on this instance).
+    expect((await h.logAction({ actor: bot, verb: 'comment', targets: [thread], related: [d3], groupingDelay: 3600 })).id).toBe(a1.id);
+
+    // A call amends a1 once more (now ERROR, naming d2, relying on the pending job), then waits on b1's row.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let locked = () => {};
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const b1Id = Buffer.from(b1.id, 'base64').toString().split(':')[1];
+    const holder = q.app.orm.em.fork().transactional(async (em) => {
+      await em.execute(`select 1 from activity_action where id = ? for update`, [b1Id]);
+      locked();
+      await held;
+    });
+    await isLocked;
+    const call = q.ok(
+      `mutation($i: [LogActionInput!]!) { logActions(inputs: $i) { id } }`,
+      {
+        i: [
+          { actor: bot, verb: 'comment', targets: [thread], related: [d2], level: 'ERROR', groupingDelay: 3600 },
+          { actor: bot, verb: 'like', targets: [thread], groupingDelay: 3600 },
+        ],
+      },
+      h.service,
+    );
+    await new Promise((r) => setTimeout(r, 400));
+    const worker = q.app.services.activity.runQueuedFanOuts(); // a worker looks for jobs meanwhile
+    await new Promise((r) => setTimeout(r, 400));
+    release();
+    await Promise.all([holder, call, worker]);
+    await q.app.services.activity.runQueuedFanOuts();
+
+    expect(await h.feedIds(uc)).toEqual([a1.id]); // reached through d2, named by the last amendment
+    const errors = await q.ok<{ unreadCount: number }>(`query($u: ID) { unreadCount(user: $u, minLevel: ERROR) }`, { u: ua }, h.service);
+    expect(errors.unreadCount).toBe(1); // ua's entry is counted at the amended level
+  });
+});
+
 describe('backpressure: ACTIVITY_FANOUT_QUEUE_MAX', () => {
   let q: TestApp;
   beforeAll(async () => {
