@@ -55,6 +55,8 @@ export function describeObjects(refs: ObjectRefValue[]): string {
   return refs.map((r) => `${r.type} ${r.id}`).join(', ');
 }
 
+type CheckedAction = ReturnType<typeof checkedAction>;
+
 /** An action's input, checked and normalised (BAD_USER_INPUT naming the field otherwise); nothing is read or written. */
 function checkedAction(settings: ActivitySettings, params: LogActionParams) {
   const { config } = settings;
@@ -132,29 +134,17 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
  * the first fan-out. Each input's fan-out locks its own receivers in user order, but one after the other they would
  * take the call's rows out of order and deadlock with other writers (a concurrent fan-out holding a row this call
  * wants later while waiting for one it took earlier). Inputs whose audience is queued (larger than
- * ACTIVITY_FANOUT_INLINE_MAX) are fanned out after the commit, by the worker, and left out. An input that is not
- * valid is left out too: logAction refuses it in turn.
+ * ACTIVITY_FANOUT_INLINE_MAX) are fanned out after the commit, by the worker, and left out.
  */
-async function lockCallAudience(em: Em, settings: ActivitySettings, list: readonly LogActionParams[]): Promise<void> {
-  if (list.length < 2) return;
+async function lockCallAudience(em: Em, settings: ActivitySettings, inputs: readonly CheckedAction[]): Promise<void> {
+  if (inputs.length < 2) return;
   const { inlineMax } = settings.config.activityFanOut;
   const users = new Set<string>();
-  for (const p of list) {
-    let verb: string;
-    try {
-      verb = normaliseVerb(p.verb);
-    } catch {
-      continue;
-    }
+  for (const input of inputs) {
     const action: ActionRecord = {
+      ...input,
       id: '0',
-      actor: p.actor,
-      verb,
-      targets: [...(p.targets ?? [])],
-      related: [...(p.related ?? [])],
       data: null,
-      level: p.level ?? settings.defaultLevel,
-      timestamp: new Date(),
       groupedCount: 1,
       unread: false,
       unseen: false,
@@ -185,28 +175,25 @@ export async function logActions(
   const logged = new Map<string, ActionRecord>(); // by id: an action amended later in the call keeps its last state
   let fanOutQueued = false;
   // Every input checked before anything is locked or written; a refusal names its input (`inputs.3.verb: …`).
-  for (const [index, params] of list.entries()) {
+  const inputs = list.map((params, index) => {
     try {
-      checkedAction(settings, params);
+      return checkedAction(settings, params);
     } catch (error) {
       throw atListItem(error, `inputs.${index}`);
     }
-  }
+  });
   // The object locks of every input at once, in one statement: a bounded number of keys for the whole call
   // (object-locks.ts), where one set per input could hold thousands.
   await lockActionObjects(
     em,
-    list.flatMap((p) => [p.actor, ...(p.targets ?? []), ...(p.related ?? [])]),
+    inputs.flatMap((input) => [input.actor, ...input.targets, ...input.related]),
   );
   // Then, in the order every logAction takes them: the grouping locks of the inputs that group, the receivers' rows.
   await lockGrouping(
     em,
-    list.flatMap((p) => {
-      if ((p.groupingDelay ?? settings.config.activityGroupingDelay) < 0) return [];
-      return [{ actor: p.actor, verb: normaliseVerb(p.verb) }]; // checked above
-    }),
+    inputs.filter((input) => input.delay >= 0),
   );
-  await lockCallAudience(em, settings, list);
+  await lockCallAudience(em, settings, inputs);
   for (const [index, params] of list.entries()) {
     // An input whose idempotency key was used before answers with that action and logs nothing (idempotency.ts);
     // only actions this call created take part in its delay-0 grouping (actrack's unsaved actions: one amended in

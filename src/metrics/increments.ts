@@ -225,6 +225,11 @@ export function checkLabelCount(config: MetricsConfig, count: number): void {
   if (count > config.maxBatch) throw badInput(`Too many labels: ${count} (at most ${config.maxBatch} per call)`);
 }
 
+/** A call may carry at most METRICS_MAX_BATCH objects (BAD_USER_INPUT, nothing charged or stored). */
+export function checkObjectCount(config: MetricsConfig, count: number): void {
+  if (count > config.maxBatch) throw badInput(`Too many objects: ${count} (at most ${config.maxBatch} per call)`);
+}
+
 /** The same increment for many objects of one type (incrementObjects, the beacon's page views). */
 export interface ObjectIncrements {
   domain: string;
@@ -239,9 +244,7 @@ export interface ObjectIncrements {
 
 /** One event per object id (`index` = its position), with the call's id as `o:<id>#<index>`; bounded by METRICS_MAX_BATCH. */
 export function objectIncrements(config: MetricsConfig, views: ObjectIncrements, id: string | null): IncrementEvent[] {
-  if (views.objectIds.length > config.maxBatch) {
-    throw badInput(`Too many objects: ${views.objectIds.length} (at most ${config.maxBatch} per call)`);
-  }
+  checkObjectCount(config, views.objectIds.length);
   return views.objectIds.map((objectId, index) => ({
     domain: views.domain,
     metric: views.metric,

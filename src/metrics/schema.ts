@@ -11,7 +11,7 @@ import { apiError, badInput, forbidden, notFound } from '../server/errors.ts';
 import { IDEMPOTENCY_KEY_MAX, idempotencyKeyProblem, idempotencyKeySchema } from '../server/idempotency.ts';
 import { DEAD_LETTER_BATCH_MAX } from './dead-letters.ts';
 import { FoldError } from './fold.ts';
-import { checkLabelCount, objectIncrements, type ObjectIncrements } from './increments.ts';
+import { checkLabelCount, checkObjectCount, objectIncrements, type ObjectIncrements } from './increments.ts';
 import {
   CATEGORY_MAX,
   DOM_ID_MAX,
@@ -557,7 +557,8 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       const parts = args.labels.split('|').length;
-      if (parts <= ctx.config.metrics.maxBatch) await ctx.services.rateLimiter.consume(ctx, 'labels', parts);
+      checkLabelCount(ctx.config.metrics, parts);
+      await ctx.services.rateLimiter.consume(ctx, 'labels', parts);
       const key = args.id == null ? null : String(args.id);
       return reported('trackLabels', await ctx.services.metrics.increments.trackLabels(ctx, args.labels, key));
     },
@@ -579,8 +580,9 @@ builder.mutationFields((t) => ({
         ? objectIncrementsOf({ ...args.pageViews, objectType: PAGE_TYPE, objectIds: args.pageViews.pages })
         : null;
       // Every check that fails the whole call comes before anything is charged or stored.
-      const pages = pageViews ? objectIncrements(ctx.config.metrics, pageViews, id).length : 0;
+      const pages = pageViews?.objectIds.length ?? 0;
       const parts = labels === null ? 0 : labels.split('|').length;
+      checkObjectCount(ctx.config.metrics, pages);
       checkLabelCount(ctx.config.metrics, parts);
       if (parts > 0) await ctx.services.rateLimiter.consume(ctx, 'labels', parts);
       if (pages > 0) await ctx.services.rateLimiter.consume(ctx, 'increment', pages);

@@ -87,10 +87,14 @@ export function useSuggestionMask(): Plugin {
   const done = ({ result }: { result: unknown }) => {
     if (result && typeof result === 'object' && 'errors' in result) withoutSuggestions((result as { errors?: readonly Error[] }).errors);
   };
+  // One set of hooks for every request: nothing allocated per operation.
+  const validated = ({ result }: { result: readonly Error[] }) => withoutSuggestions(result);
+  const executed = { onExecuteDone: done };
+  const subscribed = { onSubscribeResult: done };
   return {
-    onValidate: () => ({ result }) => withoutSuggestions(result),
-    onExecute: () => ({ onExecuteDone: done }),
-    onSubscribe: () => ({ onSubscribeResult: done }),
+    onValidate: () => validated,
+    onExecute: () => executed,
+    onSubscribe: () => subscribed,
   };
 }
 

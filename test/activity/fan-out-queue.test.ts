@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
 import { subscribeFeed } from '../support/feed-subscriber.ts';
-import { activityHelpers } from './helpers.ts';
+import { activityHelpers, holdRows } from './helpers.ts';
 
 /**
  * The queued fan-out (src/activity/fan-out-queue.ts): an action reaching more than ACTIVITY_FANOUT_INLINE_MAX users
@@ -164,17 +164,8 @@ describe.skipIf(!process.env['DATABASE_URL'])('a queued fan-out racing a grouped
     expect((await h.logAction({ actor: bot, verb: 'comment', targets: [thread], related: [d3], groupingDelay: 3600 })).id).toBe(a1.id);
 
     // A call amends a1 once more (now ERROR, naming d2, relying on the pending job), then waits on b1's row.
-    let release = () => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let locked = () => {};
-    const isLocked = new Promise<void>((resolve) => (locked = resolve));
     const b1Id = Buffer.from(b1.id, 'base64').toString().split(':')[1];
-    const holder = q.app.orm.em.fork().transactional(async (em) => {
-      await em.execute(`select 1 from activity_action where id = ? for update`, [b1Id]);
-      locked();
-      await held;
-    });
-    await isLocked;
+    const release = await holdRows(q, `select 1 from activity_action where id = ? for update`, [b1Id]);
     const call = q.ok(
       `mutation($i: [LogActionInput!]!) { logActions(inputs: $i) { id } }`,
       {
@@ -188,8 +179,8 @@ describe.skipIf(!process.env['DATABASE_URL'])('a queued fan-out racing a grouped
     await new Promise((r) => setTimeout(r, 400));
     const worker = q.app.services.activity.runQueuedFanOuts(); // a worker looks for jobs meanwhile
     await new Promise((r) => setTimeout(r, 400));
-    release();
-    await Promise.all([holder, call, worker]);
+    await release();
+    await Promise.all([call, worker]);
     await q.app.services.activity.runQueuedFanOuts();
 
     expect(await h.feedIds(uc)).toEqual([a1.id]); // reached through d2, named by the last amendment

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
-import { activityHelpers } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { uniqueId, type TestApp } from '../support/app.ts';
+import { useActivityApp, type ActivityHelpers } from './helpers.ts';
 
 /**
  * Property test of `feedCounts(by:)` and the filtered `unreadCount`/`unseenCount` (issue 13 item 3): for random
@@ -13,15 +13,8 @@ import { activityHelpers } from './helpers.ts';
  */
 
 let t: TestApp;
-let h: ReturnType<typeof activityHelpers>;
-
-beforeAll(async () => {
-  t = await startTestApp();
-  h = activityHelpers(t);
-});
-afterAll(async () => {
-  await t?.stop();
-});
+let h: ActivityHelpers;
+useActivityApp((started) => ({ t, h } = started));
 
 const KEYS = ['VERB', 'OBJECT_TYPE', 'TRACKER', 'LEVEL', 'ACTOR_TYPE'] as const;
 type Key = (typeof KEYS)[number];

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
-import { activityHelpers } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { uniqueId, type TestApp } from '../support/app.ts';
+import { useActivityApp, type ActivityHelpers } from './helpers.ts';
 
 /**
  * Feeds follow the current trackers (issue 10 item 1): backfill on create/widen, removal on delete/narrow,
@@ -9,15 +9,8 @@ import { activityHelpers } from './helpers.ts';
  */
 
 let t: TestApp;
-let h: ReturnType<typeof activityHelpers>;
-
-beforeAll(async () => {
-  t = await startTestApp({ ACTIVITY_TRACK_BACKFILL: '3' });
-  h = activityHelpers(t);
-});
-afterAll(async () => {
-  await t?.stop();
-});
+let h: ActivityHelpers;
+useActivityApp((started) => ({ t, h } = started), { ACTIVITY_TRACK_BACKFILL: '3' });
 
 const noGroup = { groupingDelay: -1 };
 const UNTRACK = `mutation($i: UntrackInput!) { untrack(input: $i) { id verbs } }`;

@@ -1,20 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
+import { describe, expect, it } from 'vitest';
+import { uniqueId, type TestApp } from '../support/app.ts';
 import { decodeFeedCursor } from '../../src/activity/change-stream.ts';
-import { activityHelpers } from './helpers.ts';
+import { useActivityApp, type ActivityHelpers } from './helpers.ts';
 
 /** forgetObject as actrack's deleted items (issue 10 item 4) and its race with track (issue 11 item 6). */
 
 let t: TestApp;
-let h: ReturnType<typeof activityHelpers>;
-
-beforeAll(async () => {
-  t = await startTestApp();
-  h = activityHelpers(t);
-});
-afterAll(async () => {
-  await t?.stop();
-});
+let h: ActivityHelpers;
+useActivityApp((started) => ({ t, h } = started));
 
 const noGroup = { groupingDelay: -1 };
 const FORGET = `mutation($o: ObjectRefInput!, $d: String, $s: JSON, $del: Boolean) {

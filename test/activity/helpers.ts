@@ -1,4 +1,5 @@
-import type { TestApp } from '../support/app.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { startTestApp, type TestApp } from '../support/app.ts';
 
 export interface Obj {
   type: string;
@@ -55,4 +56,42 @@ export function activityHelpers(t: TestApp) {
   }
 
   return { service, logAction, track, feed, feedIds, unreadCount };
+}
+
+export type ActivityHelpers = ReturnType<typeof activityHelpers>;
+
+/**
+ * The test file's app: started before its tests (with `env`), stopped after them; `onStart` receives it and its
+ * helpers (e.g. `useActivityApp((started) => ({ t, h } = started))`).
+ */
+export function useActivityApp(onStart: (started: { t: TestApp; h: ActivityHelpers }) => void, env: Record<string, string> = {}): void {
+  let app: TestApp | undefined;
+  beforeAll(async () => {
+    app = await startTestApp(env);
+    onStart({ t: app, h: activityHelpers(app) });
+  });
+  afterAll(async () => {
+    await app?.stop();
+  });
+}
+
+/**
+ * Locks the rows `sql` (a SELECT … FOR UPDATE) selects from another connection, for forcing the order of
+ * concurrent calls (PostgreSQL only); resolves once they are held, with a function that ends that transaction.
+ */
+export async function holdRows(t: TestApp, sql: string, params: readonly unknown[]): Promise<() => Promise<void>> {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let locked = () => {};
+  const isLocked = new Promise<void>((resolve) => (locked = resolve));
+  const holder = t.app.orm.em.fork().transactional(async (em) => {
+    await em.execute(sql, [...params]);
+    locked();
+    await held;
+  });
+  await Promise.race([isLocked, holder]);
+  return async () => {
+    release();
+    await holder;
+  };
 }

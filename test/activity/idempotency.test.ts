@@ -1,22 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
+import { describe, expect, it } from 'vitest';
+import { uniqueId, type TestApp } from '../support/app.ts';
 import { errorCodes } from '../metrics/helpers.ts';
-import { activityHelpers } from './helpers.ts';
+import { useActivityApp, type ActivityHelpers } from './helpers.ts';
 
 /**
  * logAction's idempotencyKey (issue 17): a repeat by the same caller returns the first call's action and
  * changes nothing else: no second action, feed entry, unread count or grouping amendment.
  */
 let t: TestApp;
-let h: ReturnType<typeof activityHelpers>;
-
-beforeAll(async () => {
-  t = await startTestApp();
-  h = activityHelpers(t);
-});
-afterAll(async () => {
-  await t?.stop();
-});
+let h: ActivityHelpers;
+useActivityApp((started) => ({ t, h } = started));
 
 describe('logAction idempotencyKey', () => {
   it('a repeated call returns the same action; one feed entry, exact unread count', async () => {

@@ -1,20 +1,13 @@
 import type { Client } from 'graphql-ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
-import { activityHelpers } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { uniqueId, type TestApp } from '../support/app.ts';
+import { useActivityApp, type ActivityHelpers } from './helpers.ts';
 
 // Issue 13, items 1, 2, 4: the feed as an inbox (seen, read, archived), bulk changes by filter, exact counts.
 
 let t: TestApp;
-let h: ReturnType<typeof activityHelpers>;
-
-beforeAll(async () => {
-  t = await startTestApp();
-  h = activityHelpers(t);
-});
-afterAll(async () => {
-  await t?.stop();
-});
+let h: ActivityHelpers;
+useActivityApp((started) => ({ t, h } = started));
 
 interface Counts {
   unread: number;

@@ -1,19 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
-import { activityHelpers } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { uniqueId, type TestApp } from '../support/app.ts';
+import { useActivityApp, type ActivityHelpers } from './helpers.ts';
 
 /** logActions: several actions in one transaction, grouping within the call with delay 0 (issue 10 item 3). */
 
 let t: TestApp;
-let h: ReturnType<typeof activityHelpers>;
-
-beforeAll(async () => {
-  t = await startTestApp();
-  h = activityHelpers(t);
-});
-afterAll(async () => {
-  await t?.stop();
-});
+let h: ActivityHelpers;
+useActivityApp((started) => ({ t, h } = started));
 
 const LOG_ACTIONS = `mutation($inputs: [LogActionInput!]!) { logActions(inputs: $inputs) { id verb groupedCount targets { id } } }`;
 

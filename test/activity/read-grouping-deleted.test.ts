@@ -1,17 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
-import { activityHelpers } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { uniqueId, type TestApp } from '../support/app.ts';
+import { useActivityApp, type ActivityHelpers } from './helpers.ts';
 
 let t: TestApp;
-let h: ReturnType<typeof activityHelpers>;
-
-beforeAll(async () => {
-  t = await startTestApp();
-  h = activityHelpers(t);
-});
-afterAll(async () => {
-  await t?.stop();
-});
+let h: ActivityHelpers;
+useActivityApp((started) => ({ t, h } = started));
 
 const noGroup = { groupingDelay: -1 };
 const markRead = `mutation($ids: [ID!]!, $user: ID) { markRead(actionIds: $ids, user: $user) }`;

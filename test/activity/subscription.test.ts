@@ -1,18 +1,11 @@
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
-import { activityHelpers } from './helpers.ts';
+import { activityHelpers, useActivityApp, type ActivityHelpers } from './helpers.ts';
 
 let t: TestApp;
-let h: ReturnType<typeof activityHelpers>;
-
-beforeAll(async () => {
-  t = await startTestApp();
-  h = activityHelpers(t);
-});
-afterAll(async () => {
-  await t?.stop();
-});
+let h: ActivityHelpers;
+useActivityApp((started) => ({ t, h } = started));
 
 const FEED_SUBSCRIPTION = `subscription { feed { kind unreadCount action { id verb unread groupedCount level text timestamp
   actor { type id label } targets { type id label } related { type id } data } } }`;

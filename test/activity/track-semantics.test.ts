@@ -1,19 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
-import { activityHelpers } from './helpers.ts';
+import { useActivityApp, type ActivityHelpers } from './helpers.ts';
 
 /** `track` creates or modifies a tracker, as actrack's `track` (issue 10 item 2, issue 11 item 14). */
 
 let t: TestApp;
-let h: ReturnType<typeof activityHelpers>;
-
-beforeAll(async () => {
-  t = await startTestApp();
-  h = activityHelpers(t);
-});
-afterAll(async () => {
-  await t?.stop();
-});
+let h: ActivityHelpers;
+useActivityApp((started) => ({ t, h } = started));
 
 const UNTRACK = `mutation($input: UntrackInput!) { untrack(input: $input) { id verbs actorOnly } }`;
 const TRACKING_ACTIONS = `query($a: ObjectRefInput) { actions(actor: $a, verbs: ["started tracking", "stopped tracking"]) { edges { node { verb } } } }`;

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, uniqueId, type TestApp } from '../support/app.ts';
-import { activityHelpers } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { uniqueId, type TestApp } from '../support/app.ts';
+import { holdRows, useActivityApp, type ActivityHelpers } from './helpers.ts';
 
 /**
  * Tracker changes racing new actions on the same object (object-locks.ts): whatever the interleaving, a feed ends
@@ -11,15 +11,8 @@ import { activityHelpers } from './helpers.ts';
  */
 
 let t: TestApp;
-let h: ReturnType<typeof activityHelpers>;
-
-beforeAll(async () => {
-  t = await startTestApp();
-  h = activityHelpers(t);
-});
-afterAll(async () => {
-  await t?.stop();
-});
+let h: ActivityHelpers;
+useActivityApp((started) => ({ t, h } = started));
 
 const noGroup = { groupingDelay: -1 };
 const UNTRACK = `mutation($i: UntrackInput!) { untrack(input: $i) { id } }`;
@@ -129,22 +122,13 @@ describe.skipIf(!process.env['DATABASE_URL'])('removing a mute with restore raci
     for (let i = 0; i < 3; i++) await h.logAction({ actor: { type: 'Bot', id: uniqueId('b') }, verb: 'poked', targets: [t2], ...noGroup });
     await h.track({ owner: user, object: t1, mute: true });
     // Hold the user's counter row (every feed writer takes it first) while both calls start, in this order.
-    let release = () => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let locked = () => {};
-    const isLocked = new Promise<void>((resolve) => (locked = resolve));
-    const holder = t.app.orm.em.fork().transactional(async (em) => {
-      await em.execute(`select 1 from activity_unread_counter where user_id = ? for update`, [user]);
-      locked();
-      await held;
-    });
-    await isLocked;
+    const release = await holdRows(t, `select 1 from activity_unread_counter where user_id = ? for update`, [user]);
     const untrack = t.ok(UNTRACK, { i: { owner: user, object: t2 } }, h.service);
     await new Promise((r) => setTimeout(r, 400));
     const restore = t.ok(UNTRACK, { i: { owner: user, object: t1, mute: true, restore: true } }, h.service);
     await new Promise((r) => setTimeout(r, 400));
-    release();
-    await Promise.all([holder, untrack, restore]);
+    await release();
+    await Promise.all([untrack, restore]);
     const after = await t.ok<Feed>(FEED, { u: user }, h.service);
     expect(after.trackers).toHaveLength(1);
     expect({ feed: after.feed.edges, unreadCount: after.unreadCount }).toEqual({ feed: [], unreadCount: 0 });
@@ -153,20 +137,11 @@ describe.skipIf(!process.env['DATABASE_URL'])('removing a mute with restore raci
 
 /** Runs `race` while a connection holds the user's feed cells (where a backfill's statement waits, its snapshot taken). */
 async function withCellsHeld(user: string, race: () => Promise<unknown>[]): Promise<void> {
-  let release = () => {};
-  const held = new Promise<void>((resolve) => (release = resolve));
-  let locked = () => {};
-  const isLocked = new Promise<void>((resolve) => (locked = resolve));
-  const holder = t.app.orm.em.fork().transactional(async (em) => {
-    await em.execute(`select 1 from activity_feed_cell where user_id = ? order by id for update`, [user]);
-    locked();
-    await held;
-  });
-  await isLocked;
+  const release = await holdRows(t, `select 1 from activity_feed_cell where user_id = ? order by id for update`, [user]);
   const calls = race();
   await new Promise((r) => setTimeout(r, 600));
-  release();
-  await Promise.all([holder, ...calls]);
+  await release();
+  await Promise.all(calls);
 }
 
 describe.skipIf(!process.env['DATABASE_URL'])('a tracker backfill racing what removes its actions', () => {

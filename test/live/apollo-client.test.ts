@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { uniqueId } from '../support/app.ts';
 import { signTestToken } from '../support/instances.ts';
-import { startReadmeApolloClient, type ReadmeClient } from '../support/readme-client.ts';
+import { startReadmeApolloClient, untilLive, type ReadmeClient } from '../support/readme-client.ts';
 import { useRestartableServer } from '../support/restartable-server.ts';
 
 /**
@@ -33,12 +33,7 @@ describe("the README's Apollo Client block", () => {
     let openGate = () => {};
     const client = startReadmeApolloClient(server.instance.url, () => signTestToken(user), () => gate);
     clients.push(client);
-    await expect
-      .poll(async () => {
-        if (client.rendered.length === 0) await log('probe');
-        return client.rendered.length;
-      }, { timeout: 20_000, interval: 500 })
-      .toBeGreaterThan(0);
+    await untilLive(client, log);
     const before = [await log('before-1'), await log('before-2')];
     await expect.poll(() => client.rendered.at(-1)?.action?.id, { timeout: 10_000 }).toBe(before[1]);
 

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TokenService } from '../../src/server/auth.ts';
 import { TEST_JWT_SECRET, uniqueId } from '../support/app.ts';
 import { signTestToken } from '../support/instances.ts';
-import { startReadmeClient, startReadmeSseClient, type ReadmeClient, type ReadmeSseClient } from '../support/readme-client.ts';
+import { startReadmeClient, startReadmeSseClient, untilLive, type ReadmeClient, type ReadmeSseClient } from '../support/readme-client.ts';
 import { useRestartableServer } from '../support/restartable-server.ts';
 
 const server = useRestartableServer('live');
@@ -28,15 +28,6 @@ async function current(user: string) {
   );
 }
 
-/** Logs `probe` actions until the client renders one: its subscription is live. */
-async function untilLive(client: { rendered: ReadmeClient['rendered'] }, log: (verb: string) => Promise<string>) {
-  await expect
-    .poll(async () => {
-      if (client.rendered.length === 0) await log('probe');
-      return client.rendered.length;
-    }, { timeout: 20_000, interval: 500 })
-    .toBeGreaterThan(0);
-}
 
 describe("the README's graphql-ws client", () => {
   it('survives a server stopped for 5 s: what was logged while it was away arrives once, in order, with the right counts', async () => {

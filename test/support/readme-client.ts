@@ -5,6 +5,7 @@ import { createClient as createSseClient, type Client as SseClient, type ClientO
 import WebSocket from 'ws';
 import { ApolloClient, gql, InMemoryCache } from '@apollo/client';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
+import { expect } from 'vitest';
 import { repoRoot } from './process.ts';
 
 export interface FeedEventLike {
@@ -38,14 +39,26 @@ export interface ReadmeClient {
 export function startReadmeClient(url: string, fetchToken: () => Promise<string>, beforeConnect: () => Promise<void> = async () => {}): ReadmeClient {
   const code = readmeClientCode(url);
   const { state, create } = harness(beforeConnect);
-  const run = new Function('createClient', 'fetchToken', 'render', 'refetchFeed', `${code}\nreturn client;`) as (
-    createClient: (options: ClientOptions) => Client,
-    fetchToken: () => Promise<string>,
-    render: (event: FeedEventLike) => void,
-    refetchFeed: () => void,
-  ) => Client;
-  state.client = run(create, fetchToken, (event) => state.rendered.push(event), () => state.refetches++);
+  state.client = runBlock(code, 'client', create, fetchToken, state);
   return state;
+}
+
+/**
+ * Evaluates README code with the page's functions a test supplies (`createClient`, `fetchToken`, and `render` /
+ * `refetchFeed` recording into `state`) and the imports of `globals`; returns the value of the expression `result`.
+ */
+function runBlock<Options, Client, Result = Client>(
+  code: string,
+  result: string,
+  createClient: (options: Options) => Client,
+  fetchToken: () => Promise<string>,
+  state: { rendered: FeedEventLike[]; refetches: number },
+  globals: Record<string, unknown> = {},
+): Result {
+  const names = Object.keys(globals);
+  const run = new Function('createClient', 'fetchToken', 'render', 'refetchFeed', ...names, `${code}\nreturn ${result};`) as (...args: unknown[]) => Result;
+  const render = (event: FeedEventLike) => state.rendered.push(event);
+  return run(createClient, fetchToken, render, () => state.refetches++, ...names.map((name) => globals[name]));
 }
 
 /** The README's graphql-sse block, run as written (see startReadmeClient), pointed at `url`. */
@@ -68,13 +81,7 @@ export function startReadmeSseClient(url: string, fetchToken: () => Promise<stri
         return fetch(input, init);
       },
     });
-  const run = new Function('createClient', 'fetchToken', 'render', 'refetchFeed', `${code}\nreturn sse;`) as (
-    createClient: typeof create,
-    fetchToken: () => Promise<string>,
-    render: (event: FeedEventLike) => void,
-    refetchFeed: () => void,
-  ) => SseClient;
-  state.client = run(create, fetchToken, (event) => state.rendered.push(event), () => state.refetches++);
+  state.client = runBlock(code, 'sse', create, fetchToken, state);
   return state;
 }
 
@@ -124,18 +131,24 @@ export function startReadmeApolloClient(
   const clientCode = readmeClientCode(url);
   const withoutSubscribe = clientCode.slice(0, clientCode.indexOf('\nclient.subscribe('));
   const { state, create } = harness(beforeConnect);
-  const run = new Function(
-    'createClient',
-    'fetchToken',
-    'render',
-    'refetchFeed',
-    'ApolloClient',
-    'InMemoryCache',
-    'gql',
-    'GraphQLWsLink',
-    `${withoutSubscribe}\n${readmeBlock('subscription ApolloFeed')}\nreturn { client, apollo };`,
-  ) as (...args: unknown[]) => { client: Client; apollo: ApolloClient };
-  const made = run(create, fetchToken, (event: FeedEventLike) => state.rendered.push(event), () => state.refetches++, ApolloClient, InMemoryCache, gql, GraphQLWsLink);
+  const made = runBlock<ClientOptions, Client, { client: Client; apollo: ApolloClient }>(
+    `${withoutSubscribe}\n${readmeBlock('subscription ApolloFeed')}`,
+    '{ client, apollo }',
+    create,
+    fetchToken,
+    state,
+    { ApolloClient, InMemoryCache, gql, GraphQLWsLink },
+  );
   state.client = made.client;
   return Object.assign(state, { apollo: made.apollo });
+}
+
+/** Logs `probe` actions (`log`) until the client renders one: its subscription is live. */
+export async function untilLive(client: { rendered: FeedEventLike[] }, log: (verb: string) => Promise<string>): Promise<void> {
+  await expect
+    .poll(async () => {
+      if (client.rendered.length === 0) await log('probe');
+      return client.rendered.length;
+    }, { timeout: 20_000, interval: 500 })
+    .toBeGreaterThan(0);
 }
