@@ -86,6 +86,26 @@ async function forgetUserState(em: Em, userId: string): Promise<PendingFeedEvent
   return removedEvents(removed);
 }
 
+/**
+ * Every label kept for the object goes: the one the objects module keeps (metrics results), and the ones the
+ * activity log holds (as actor, target or related object, tracked object). Its actions show it with no label.
+ */
+export async function forgetLabels(em: Em, ref: ObjectRefValue): Promise<void> {
+  await forgetLabel(em, ref);
+  await em.execute(`update activity_action set actor_label = null where actor_type = ? and actor_id = ? and actor_label is not null`, [
+    ref.type,
+    ref.id,
+  ]);
+  await em.execute(`update activity_action_object set label = null where object_type = ? and object_id = ? and label is not null`, [
+    ref.type,
+    ref.id,
+  ]);
+  await em.execute(`update activity_tracker set object_label = null where object_type = ? and object_id = ? and object_label is not null`, [
+    ref.type,
+    ref.id,
+  ]);
+}
+
 /** Forgets an object (see above). Run inside a transaction, serialised with `track` on the same object. */
 export async function forgetObject(em: Em, settings: ActivitySettings, params: ForgetParams): Promise<Forgotten> {
   const { ref } = params;
@@ -93,8 +113,11 @@ export async function forgetObject(em: Em, settings: ActivitySettings, params: F
   const label = ref.label ?? (await knownLabel(em, ref));
   const description = params.description ?? label ?? `${ref.type} ${ref.id}`;
   const serialization = params.serialization ?? { type: ref.type, pk: ref.id };
-  await upsertTombstone(em, { type: ref.type, id: ref.id, label }, description, serialization);
-  await forgetLabel(em, ref);
+  // Forgotten means its label goes everywhere it was kept: the tombstone keeps only the description and the
+  // serialization (actrack's DeletedItem), and the actions that name it show it with no label from now on
+  // (the rendered text uses the description).
+  await upsertTombstone(em, { type: ref.type, id: ref.id, label: null }, description, serialization);
+  await forgetLabels(em, ref);
   // Its trackers go; the entries they matched stay (the history, with the tombstone) but no longer count for them
   // (matchedTrackers, unreadCount(tracker:), feedCounts by TRACKER), one owner at a time in user order.
   const removedTrackers = await em.execute<Row[]>(
@@ -109,5 +132,5 @@ export async function forgetObject(em: Em, settings: ActivitySettings, params: F
   const events: PendingFeedEvent[] = [];
   if (params.deleteActions) events.push(...(await deleteActionsWhere(em, INVOLVING_SQL, [ref.type, ref.id, ref.type, ref.id])).events);
   if (ref.type === settings.config.userType) events.push(...(await forgetUserState(em, ref.id)));
-  return { object: { type: ref.type, id: ref.id, label }, events };
+  return { object: { type: ref.type, id: ref.id, label: null }, events };
 }

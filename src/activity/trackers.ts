@@ -107,13 +107,22 @@ async function lockedTracker(em: Em, owner: string, type: string, id: string, mu
 }
 
 /**
+ * The verbs of a `track` or `untrack` call, null for every verb. An empty list means every verb too, as in
+ * actrack (`to_set([])` is empty, and a tracker with no verbs follows them all; `untrack` with none removes the
+ * tracker), where a filter's empty list (feed, counts) is refused as a likely mistake.
+ */
+function trackerVerbs(verbs: readonly string[] | null | undefined): string[] | null {
+  return verbs?.length === 0 ? null : normaliseVerbs(verbs);
+}
+
+/**
  * Creates or modifies a tracker (actrack's `track`): on an existing tracker `verbs` replaces the verb set
  * (omitted or null: every verb) and `actorOnly` changes only when given (a new tracker defaults to true).
  * `log` logs "started tracking" only when the tracker is created. Run inside a transaction.
  */
 export async function track(em: Em, settings: ActivitySettings, params: TrackParams): Promise<TrackerChange<TrackerRecord>> {
   const { type, id, label } = trackedObject(params);
-  const verbs = normaliseVerbs(params.verbs);
+  const verbs = trackerVerbs(params.verbs);
   await lockObject(em, type, id);
   if (id !== '') {
     const forgotten = await findForgotten(em, [{ type, id }]);
@@ -167,7 +176,7 @@ export async function track(em: Em, settings: ActivitySettings, params: TrackPar
  */
 export async function untrack(em: Em, settings: ActivitySettings, params: UntrackParams): Promise<TrackerChange<TrackerRecord | null>> {
   const { type, id, label } = trackedObject(params);
-  const verbs = normaliseVerbs(params.verbs);
+  const verbs = trackerVerbs(params.verbs);
   await lockObject(em, type, id);
   const mute = params.mute ?? false;
   if (params.restore && !mute) throw badInput('restore: only when removing a mute (mute: true)');

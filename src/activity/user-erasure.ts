@@ -2,10 +2,9 @@ import type { Em } from '../db/orm.ts';
 import { callerScope } from '../server/idempotency.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
 import type { Row } from './action-store.ts';
-import { deleteActionsWhere, forgetObject } from './deleted-items.ts';
+import { deleteActionsWhere, forgetLabels, forgetObject } from './deleted-items.ts';
 import type { PendingFeedEvent } from './feed-events.ts';
 import type { ActivitySettings } from './model.ts';
-import { forgetLabel } from '../objects/labels.ts';
 import { lockForErasure } from './object-locks.ts';
 
 /**
@@ -60,20 +59,9 @@ export async function eraseUser(em: Em, settings: ActivitySettings, userId: stri
     actionsDeleted = deleted.deleted;
     events.push(...deleted.events);
   }
-  // Labels are personal data: cleared everywhere before the tombstone is made (so it gets none).
-  await em.execute(`update activity_action set actor_label = null where actor_type = ? and actor_id = ? and actor_label is not null`, [
-    userType,
-    userId,
-  ]);
-  await em.execute(`update activity_action_object set label = null where object_type = ? and object_id = ? and label is not null`, [
-    userType,
-    userId,
-  ]);
-  await em.execute(`update activity_tracker set object_label = null where object_type = ? and object_id = ? and object_label is not null`, [
-    userType,
-    userId,
-  ]);
-  await forgetLabel(em, { type: userType, id: userId });
+  // Labels are personal data: cleared everywhere before forgetObject, so that its default description (the
+  // object's label) finds none and says "Type id".
+  await forgetLabels(em, { type: userType, id: userId });
   const ref = { type: userType, id: userId, label: null };
   const forgotten = await forgetObject(em, settings, { ref, description: null, serialization: null, deleteActions: false });
   events.push(...forgotten.events);

@@ -71,7 +71,8 @@ const metricKey = (domainRef: string, metricRef: string) => `${domainRef}\u0000$
 /** A registration: omitted (null) settings keep their current value, or take their default on creation. */
 export interface DomainDefinition {
   ref: string;
-  name: string;
+  /** null: kept (an existing domain), empty (a new one). */
+  name: string | null;
   openMetrics?: boolean | null | undefined;
   publicMetrics?: boolean | null | undefined;
 }
@@ -79,7 +80,8 @@ export interface DomainDefinition {
 export interface MetricDefinition {
   domain: string;
   ref: string;
-  name: string;
+  /** null: kept (an existing metric), empty (a new one). */
+  name: string | null;
   kind?: MetricKind | null | undefined;
   public?: boolean | null | undefined;
   allowNegative?: boolean | null | undefined;
@@ -199,8 +201,8 @@ export class MetricsCatalog {
     const row = await queryOne<DomainRow>(
       this.#em(),
       sql`insert into metric_domain as d (ref, name, open_metrics, public_metrics)
-          values (${definition.ref}, ${definition.name}, coalesce(${open}::boolean, false), coalesce(${publicMetrics}::boolean, false))
-          on conflict (ref) do update set name = excluded.name,
+          values (${definition.ref}, coalesce(${definition.name}::text, ''), coalesce(${open}::boolean, false), coalesce(${publicMetrics}::boolean, false))
+          on conflict (ref) do update set name = coalesce(${definition.name}::text, d.name),
             open_metrics = coalesce(${open}::boolean, d.open_metrics), public_metrics = coalesce(${publicMetrics}::boolean, d.public_metrics)
           returning ${domainColumns}`,
     );
@@ -210,7 +212,7 @@ export class MetricsCatalog {
   async #sameBuiltInDomain(definition: DomainDefinition): Promise<DomainInfo> {
     const existing = (await this.getDomain(definition.ref))!;
     const differences: string[] = [];
-    if (existing.name !== definition.name) differences.push(`name is "${existing.name}"`);
+    if (definition.name !== null && existing.name !== definition.name) differences.push(`name is "${existing.name}"`);
     if (definition.openMetrics != null && existing.openMetrics !== definition.openMetrics) differences.push(`openMetrics is ${existing.openMetrics}`);
     if (definition.publicMetrics != null && existing.publicMetrics !== definition.publicMetrics) {
       differences.push(`publicMetrics is ${existing.publicMetrics}`);
@@ -240,9 +242,9 @@ export class MetricsCatalog {
       em,
       sql`with m as (
             insert into metric as m (domain_id, ref, name, kind, public, allow_negative)
-            values (${domain.id}, ${definition.ref}, ${definition.name}, coalesce(${kind}::text, 'COUNTER'),
+            values (${domain.id}, ${definition.ref}, coalesce(${definition.name}::text, ''), coalesce(${kind}::text, 'COUNTER'),
                     coalesce(${isPublic}::boolean, false), coalesce(${negative}::boolean, false))
-            on conflict (domain_id, ref) do update set name = excluded.name, kind = coalesce(${kind}::text, m.kind),
+            on conflict (domain_id, ref) do update set name = coalesce(${definition.name}::text, m.name), kind = coalesce(${kind}::text, m.kind),
               public = coalesce(${isPublic}::boolean, m.public), allow_negative = coalesce(${negative}::boolean, m.allow_negative),
               auto_created = false
             where m.auto_created or m.kind = coalesce(${kind}::text, m.kind)

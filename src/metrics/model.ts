@@ -36,7 +36,8 @@ export const isMetricRef = (domainRef: string, ref: string) => (domainRef === LA
 
 export const domainRefSchema = z.string().min(1, 'must not be empty').max(DOMAIN_REF_MAX, `must be at most ${DOMAIN_REF_MAX} characters`).regex(REF_PATTERN, REF_RULE);
 export const metricRefSchema = z.string().min(1, 'must not be empty').max(METRIC_REF_MAX, `must be at most ${METRIC_REF_MAX} characters`).regex(REF_PATTERN, REF_RULE);
-export const nameSchema = z.string().trim().min(1, 'must not be empty').max(NAME_MAX, `must be at most ${NAME_MAX} characters`);
+/** A domain's or metric's display name: may be empty, as trackstats' (`register(domain, ref, name='')`). */
+export const nameSchema = z.string().trim().max(NAME_MAX, `must be at most ${NAME_MAX} characters`);
 export const categorySchema = z.string().max(CATEGORY_MAX, `must be at most ${CATEGORY_MAX} characters`);
 export const domIdSchema = z.string().max(DOM_ID_MAX, `must be at most ${DOM_ID_MAX} characters`);
 

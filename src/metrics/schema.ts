@@ -436,6 +436,8 @@ builder.queryFields((t) => ({
 
 // ------------------------------------------------------------------ mutations
 
+const NAME_ARG = "Display name. Omitted: an existing one keeps its name, a new one gets an empty name (trackstats' default).";
+
 builder.mutationFields((t) => ({
   registerDomain: t.field({
     type: DomainRef,
@@ -444,14 +446,14 @@ builder.mutationFields((t) => ({
     authScopes: { service: true },
     args: {
       ref: t.arg.id({ required: true, validate: domainRefSchema }),
-      name: t.arg.string({ required: true, validate: nameSchema }),
+      name: t.arg.string({ required: false, validate: nameSchema, description: NAME_ARG }),
       openMetrics: t.arg.boolean({ description: 'Accepts increments of metrics it has not seen (created on first use). New domains: false.' }),
       publicMetrics: t.arg.boolean({ description: 'Metrics created on first use are public. New domains: false.' }),
     },
     resolve: (_root, args, ctx) =>
       ctx.services.metrics.catalog.registerDomain({
         ref: String(args.ref),
-        name: args.name.trim(),
+        name: args.name?.trim() ?? null,
         openMetrics: args.openMetrics,
         publicMetrics: args.publicMetrics,
       }),
@@ -464,7 +466,7 @@ builder.mutationFields((t) => ({
     args: {
       domain: t.arg.id({ required: true, validate: domainLookupSchema }),
       ref: t.arg.id({ required: true, validate: metricRefSchema }),
-      name: t.arg.string({ required: true, validate: nameSchema }),
+      name: t.arg.string({ required: false, validate: nameSchema, description: NAME_ARG }),
       kind: t.arg({ type: MetricKindEnum, description: 'New metrics: COUNTER.' }),
       public: t.arg.boolean({ description: 'Anyone may increment and read it. New metrics: false.' }),
       allowNegative: t.arg.boolean({ description: 'Accept increments with `by` <= 0. New metrics: false.' }),
@@ -473,7 +475,7 @@ builder.mutationFields((t) => ({
       ctx.services.metrics.catalog.registerMetric({
         domain: String(args.domain),
         ref: String(args.ref),
-        name: args.name.trim(),
+        name: args.name?.trim() ?? null,
         kind: args.kind,
         public: args.public,
         allowNegative: args.allowNegative,

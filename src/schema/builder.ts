@@ -1,11 +1,11 @@
 import SchemaBuilder from '@pothos/core';
 import ComplexityPlugin from '@pothos/plugin-complexity';
 import DataloaderPlugin from '@pothos/plugin-dataloader';
-import RelayPlugin, { decodeGlobalID } from '@pothos/plugin-relay';
+import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin, { type AuthFailure } from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
 import { JSONResolver } from 'graphql-scalars';
-import { parseBigintId } from '../db/bigint-id.ts';
+import { readGlobalId } from './node-id.ts';
 import type { Context } from '../server/context.ts';
 import { badInput, forbidden, unauthenticated } from '../server/errors.ts';
 import { DateTime } from './date-time.ts';
@@ -75,14 +75,9 @@ export const builder = new SchemaBuilder<{
     // caller's bad input (the default decoder and node loading would throw plain, masked errors).
     decodeGlobalID: (globalID) => {
       const shown = globalID.slice(0, 100);
-      let decoded: { typename: string; id: string };
-      try {
-        decoded = decodeGlobalID(globalID);
-      } catch {
-        throw badInput(`id: "${shown}" is not a valid node id`);
-      }
+      const decoded = readGlobalId(globalID);
+      if (decoded === null) throw badInput(`id: "${shown}" is not a valid node id`);
       if (!isNodeType(decoded.typename)) throw badInput(`id: "${shown}" is not the id of an object (no type "${decoded.typename.slice(0, 64)}" has ids)`);
-      if (/^\d+$/.test(decoded.id) && parseBigintId(decoded.id) === null) throw badInput(`id: "${shown}" is past the range of ids`);
       return decoded;
     },
     nodesQueryOptions: false,

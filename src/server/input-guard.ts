@@ -9,13 +9,16 @@ import { badInput } from './errors.ts';
 import { selectOperation, useOperationCheck } from './operation-check.ts';
 
 /**
- * The one check of every string a caller sends, at the schema edge: before an operation runs (HTTP, SSE
- * and websockets all go through Yoga's envelop), every string among its arguments (literals of the
+ * The one check of every string and number a caller sends, at the schema edge: before an operation runs
+ * (HTTP, SSE and websockets all go through Yoga's envelop), every string among its arguments (literals of the
  * document, variable default values and the variables' values, JSON scalars included, keys and values at
  * any depth) must be text PostgreSQL can store: no NUL character (U+0000, which `text` and `jsonb` refuse)
- * and no lone UTF-16 surrogate (which would be stored as U+FFFD, silently not what was sent). A refusal is
- * one BAD_USER_INPUT naming the argument path (`logAction.input.actor.id`) before anything runs, so nothing
- * of the operation is stored. Field validators (zod) then only deal with well-formed text.
+ * and no lone UTF-16 surrogate (which would be stored as U+FFFD, silently not what was sent); and every
+ * number must be finite. A number past the largest double (`1e400`) parses to Infinity, both as a document
+ * literal (graphql-js's Float accepts it there, unlike in variables) and in a JSON body (`JSON.parse`): stored,
+ * it became an unreadable Infinity or a JSON `null`. A refusal is one BAD_USER_INPUT naming the argument path
+ * (`logAction.input.actor.id`) before anything runs, so nothing of the operation is stored. Field validators
+ * (zod) then only deal with well-formed text and finite numbers.
  */
 
 /** What is wrong with a string, or null when it is fine. */
@@ -23,6 +26,11 @@ export function textProblem(value: string): string | null {
   if (value.includes('\u0000')) return 'must not contain the NUL character (U+0000)';
   if (!value.isWellFormed()) return 'must be well-formed Unicode (it contains a lone UTF-16 surrogate)';
   return null;
+}
+
+/** What is wrong with a number, or null when it is fine. */
+export function numberProblem(value: number): string | null {
+  return Number.isFinite(value) ? null : 'must be a finite number (it is past the largest number a Float can hold, about 1.8e308)';
 }
 
 interface Issue {
@@ -95,11 +103,16 @@ function analyse(document: DocumentNode, operationName: string | null | undefine
   return inputs;
 }
 
-/** The first bad string of a literal value; records the variables it uses on the way. */
+/** The first bad string or number of a literal value; records the variables it uses on the way. */
 function literalIssue(path: string, value: ValueNode, variablePaths: Map<string, string>): Issue | null {
   switch (value.kind) {
     case Kind.STRING: {
       const message = textProblem(value.value);
+      return message ? { path, message } : null;
+    }
+    case Kind.INT:
+    case Kind.FLOAT: {
+      const message = numberProblem(Number(value.value));
       return message ? { path, message } : null;
     }
     case Kind.VARIABLE:
@@ -126,12 +139,13 @@ function literalIssue(path: string, value: ValueNode, variablePaths: Map<string,
 const CLEAN_DEPTH = 64;
 
 /**
- * Whether every string and key in `value` is fine: the common answer, found by a plain recursive pass that
+ * Whether every string, number and key in `value` is fine: the common answer, found by a plain recursive pass that
  * records no path and allocates nothing. False also for values nested deeper than `depth`, or whose
  * inherited enumerable keys (for-in sees them) are bad: then the walk below decides, and names the problem.
  */
 function isClean(value: unknown, depth: number): boolean {
   if (typeof value === 'string') return textProblem(value) === null;
+  if (typeof value === 'number') return Number.isFinite(value);
   if (typeof value !== 'object' || value === null) return true;
   if (depth === 0) return false;
   if (Array.isArray(value)) {
@@ -146,7 +160,7 @@ function isClean(value: unknown, depth: number): boolean {
 }
 
 /**
- * The first bad string (or object key) among the variables' values, at any depth, in the same order as a
+ * The first bad string, number (or object key) among the variables' values, at any depth, in the same order as a
  * depth-first walk. Iterative: a hostile 100,000-level JSON value costs no stack. The values still to see are
  * three parallel stacks (value, key, containing array or object) and the containers walked into two more
  * (how each was reached), so a batch of 1,000 events with ~10,000 values allocates no object per value; the
@@ -173,9 +187,9 @@ function variablesIssue(variablePaths: Map<string, string>, variableValues: unkn
     const path = keys.reverse().join('.');
     return path.length > 200 ? `${path.slice(0, 200)}…` : path;
   };
-  /** Only strings and containers need a visit (numbers, booleans and null hold no text). */
+  /** Only strings, containers and numbers that are not finite need a visit (booleans and null are always fine). */
   const push = (value: unknown, key: string | number, container: number) => {
-    if (typeof value === 'string' || (typeof value === 'object' && value !== null)) {
+    if (typeof value === 'string' || (typeof value === 'object' && value !== null) || (typeof value === 'number' && !Number.isFinite(value))) {
       pending.push(value);
       pendingKeys.push(key);
       pendingIn.push(container);
@@ -193,6 +207,7 @@ function variablesIssue(variablePaths: Map<string, string>, variableValues: unkn
       if (message) return { path: pathOf(container, key), message };
       continue;
     }
+    if (typeof value === 'number') return { path: pathOf(container, key), message: numberProblem(value)! };
     const self = containerKeys.push(key) - 1;
     containerIn.push(container);
     if (Array.isArray(value)) {

@@ -23,7 +23,7 @@ describe('forgetObject defaults (actrack str() and serialization)', () => {
     expect(a).toEqual({
       type: 'Train',
       id: labelled.id,
-      label: 'Orient Express',
+      label: null, // forgotten: the label goes (README "Metrics"); the description keeps what it was
       deleted: true,
       description: 'Orient Express',
       serialization: { type: 'Train', pk: labelled.id },
@@ -42,7 +42,7 @@ describe('forgetObject defaults (actrack str() and serialization)', () => {
 });
 
 describe('the text of an action with a forgotten object (actrack: a DeletedItem renders as its description)', () => {
-  it('shows the description given to forgetObject, in node, actions and the feed; the label stays on the object', async () => {
+  it('shows the description given to forgetObject, in node, actions and the feed; the label is gone', async () => {
     const user = uniqueId('u');
     const project = { type: 'Project', id: uniqueId('p') };
     const alice = { type: 'User', id: uniqueId('alice'), label: 'Alice' };
@@ -55,7 +55,7 @@ describe('the text of an action with a forgotten object (actrack: a DeletedItem 
     await t.ok(FORGET, { o: project, d: 'Website (deleted project)' }, h.service);
     const after = (await t.ok(TEXT, { id: a.id }, h.service)).node;
     expect(after.text).toBe('Alice commented Website (deleted project)');
-    expect(after.targets).toEqual([{ label: 'Website', deleted: true, description: 'Website (deleted project)' }]);
+    expect(after.targets).toEqual([{ label: null, deleted: true, description: 'Website (deleted project)' }]);
     expect((await t.ok(TEXT, { id: b.id }, h.service)).node.text).toBe('Bot b pinged in relation to Website (deleted project)');
     const listed = await t.ok(`query($o: ObjectRefInput) { actions(involving: $o) { edges { node { id text } } } }`, { o: project }, h.service);
     expect(new Map(listed.actions.edges.map((e: { node: { id: string; text: string } }) => [e.node.id, e.node.text]))).toEqual(
@@ -69,6 +69,36 @@ describe('the text of an action with a forgotten object (actrack: a DeletedItem 
       'Alice commented Website (deleted project)',
       'Bot b pinged in relation to Website (deleted project)',
     ]);
+  });
+});
+
+describe('a forgotten object keeps no label anywhere (README "Metrics": results show it with no label)', () => {
+  it('as actor, target and related object: node, actions(involving:), the feed and the forgetObject answer show label null', async () => {
+    const user = uniqueId('u');
+    const doc = { type: 'Doc', id: uniqueId('d') };
+    const person = { type: 'Person', id: uniqueId('p') };
+    await h.track({ owner: user, objectType: 'Doc', actorOnly: false });
+    const a = await h.logAction({ actor: { ...person, label: 'Jane Secret-Name' }, verb: 'wrote', targets: [{ ...doc, label: 'Doc A' }], ...noGroup });
+    const b = await h.logAction({ actor: { type: 'Bot', id: 'b' }, verb: 'filed', targets: [doc], related: [{ ...person, label: 'Jane Secret-Name' }], ...noGroup });
+    const answer = (await t.ok(FORGET, { o: person, d: 'A deleted person' }, h.service)).forgetObject;
+    expect([answer.label, answer.deleted, answer.description]).toEqual([null, true, 'A deleted person']);
+
+    const OBJECTS = `actor { id label deleted description } related { id label deleted description } text`;
+    const gone = { label: null, deleted: true, description: 'A deleted person' };
+    const nodeA = (await t.ok(`query($id: ID!) { node(id: $id) { ... on Action { ${OBJECTS} } } }`, { id: a.id }, h.service)).node;
+    expect(nodeA.actor).toEqual({ id: person.id, ...gone });
+    expect(nodeA.text).toBe('A deleted person wrote Doc A');
+    const nodeB = (await t.ok(`query($id: ID!) { node(id: $id) { ... on Action { ${OBJECTS} } } }`, { id: b.id }, h.service)).node;
+    expect(nodeB.related).toEqual([{ id: person.id, ...gone }]);
+    const involving = await t.ok(`query($o: ObjectRefInput) { actions(involving: $o) { edges { node { ${OBJECTS} } } } }`, { o: person }, h.service);
+    const feed = await t.ok(`query($u: ID) { feed(user: $u, first: 10) { edges { node { ${OBJECTS} } } } }`, { u: user }, h.service);
+    for (const page of [involving.actions, feed.feed]) {
+      const text = JSON.stringify(page);
+      expect(text).not.toContain('Jane Secret-Name');
+      expect(page.edges).toHaveLength(2);
+    }
+    // Logging with the forgotten object is refused, so the label cannot come back through a new action.
+    expect((await t.gql(`mutation($i: LogActionInput!) { logAction(input: $i) { id } }`, { i: { actor: { ...person, label: 'Jane' }, verb: 'wrote' } }, h.service)).errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
   });
 });
 

@@ -31,6 +31,27 @@ describe('track creates or modifies', () => {
     expect(again.verbs).toEqual(['edited']);
   });
 
+  it('an empty verb list means every verb, as actrack (to_set([]) is empty): track follows them all, untrack removes the tracker', async () => {
+    const user = uniqueId('u');
+    const obj = { type: 'Doc', id: uniqueId('d') };
+    const created = await h.track({ owner: user, object: obj, verbs: [], actorOnly: false });
+    expect(created.verbs).toBeNull();
+    await h.logAction({ actor: { type: 'Bot', id: 'b' }, verb: 'anything', targets: [obj], groupingDelay: -1 });
+    expect(await h.unreadCount(user)).toBe(1);
+    const narrowed = await h.track({ owner: user, object: obj, verbs: ['edited'] });
+    expect([narrowed.id, narrowed.verbs]).toEqual([created.id, ['edited']]);
+    const widened = await h.track({ owner: user, object: obj, verbs: [] });
+    expect([widened.id, widened.verbs]).toEqual([created.id, null]);
+    // untrack with an empty list: every verb, so a tracker of some verbs is deleted, like one of all verbs.
+    await h.track({ owner: user, object: obj, verbs: ['a'] });
+    expect((await t.ok<{ untrack: unknown }>(UNTRACK, { input: { owner: user, object: obj, verbs: [] } }, h.service)).untrack).toBeNull();
+    const other = { type: 'Doc', id: uniqueId('d') };
+    await h.track({ owner: user, object: other });
+    expect((await t.ok<{ untrack: unknown }>(UNTRACK, { input: { owner: user, object: other, verbs: [] } }, h.service)).untrack).toBeNull();
+    const left = await t.ok<{ trackers: unknown[] }>(`query($u: ID) { trackers(user: $u) { id } }`, { u: user }, h.service);
+    expect(left.trackers).toEqual([]);
+  });
+
   it('actorOnly changes only when given; a new tracker defaults to true', async () => {
     const user = uniqueId('u');
     const obj = { type: 'Doc', id: uniqueId('d') };

@@ -2,7 +2,7 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDatabaseUnavailableError } from '../../src/db/availability.ts';
 import { startTestApp, TEST_JWT_SECRET, uniqueId, type GraphQLResponse, type TestApp } from '../support/app.ts';
-import { expectRefused, postJson, runWs } from './support.ts';
+import { expectRefused, postJson, raw, runWs } from './support.ts';
 
 /**
  * Text PostgreSQL cannot store (a NUL character, a lone UTF-16 surrogate) and numbers past the bigint range
@@ -137,7 +137,7 @@ describe('strings and ids at the schema edge', () => {
     await refused(() => t.gql('mutation($ids: [ID!]!) { markUnread(actionIds: $ids) }', { ids: [big] }, user), /actionIds: ".*" is not an Action id/);
     const node = await t.gql('query($id: ID!) { node(id: $id) { id } }', { id: big }, service());
     expect(node.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
-    expect(node.errors?.[0]?.message).toMatch(/^id: ".*" is past the range of ids/);
+    expect(node.errors?.[0]?.message).toMatch(/^id: ".*" is not a valid node id/);
   });
 
   it('node(id:) of a type that has no ids (unknown, or not a node) is BAD_USER_INPUT naming the id', async () => {
@@ -195,6 +195,53 @@ describe('strings and ids at the schema edge', () => {
         expect(series.domain.metric.series).toHaveLength(1);
       }
     }
+  });
+
+  it('numbers past the largest double (1e400 parses to Infinity) are BAD_USER_INPUT, as literals and in a JSON body; nothing stored', async () => {
+    // A body written by hand: JSON.stringify cannot spell such a number (it writes null for Infinity).
+    const body = (query: string, variables: string) => `{"query":${JSON.stringify(query)},"variables":${variables}}`;
+    const post = async (query: string, variables = '{}') =>
+      (await raw(t, { headers: { 'content-type': 'application/json', authorization: `Bearer ${t.serviceToken}` }, body: body(query, variables) })).json();
+    const LOG = 'mutation($i: LogActionInput!) { logAction(input: $i) { id } }';
+    const gauge = uniqueId('g');
+    await t.ok('mutation($d: ID!, $m: ID!) { registerMetric(domain: $d, ref: $m, kind: GAUGE) { ref } }', { d: domain, m: gauge }, service());
+    const read = () => t.ok(`query($d: ID!, $m: ID!) { domain(ref: $d) { metric(ref: $m) { total series(period: DAY) { value } } } }`, { d: domain, m: gauge }, service());
+    const gaugeBefore = await read();
+    for (const literal of ['1e400', '-1e400', '1' + '0'.repeat(400)]) {
+      const float = literal.includes('e') ? literal : `${literal}.0`;
+      await refused(() => post(`mutation { recordStatistic(domain: "${domain}", metric: "${gauge}", value: ${float}, period: LIFETIME) { value } }`), /^recordStatistic\.value: must be a finite number/);
+      await refused(() => post(`mutation { logAction(input: { actor: { type: "Robot", id: "r" }, verb: "v", targets: [{ type: "Item", id: "${item.id}" }], data: { n: ${literal} } }) { id } }`), /^logAction\.input\.data\.n: must be a finite number/);
+      await refused(
+        () => post(LOG, `{"i":{"actor":{"type":"Robot","id":"r"},"verb":"v","targets":[{"type":"Item","id":"${item.id}"}],"data":{"deep":[1,{"n":${literal}}]}}}`),
+        /^logAction\.input\.data\.deep\.1\.n: must be a finite number/,
+      );
+      await refused(() => post('mutation($v: Float!) { recordStatistic(domain: "' + domain + '", metric: "' + gauge + '", value: $v, period: DAY) { value } }', `{"v":${literal}}`), /value/);
+    }
+    expect(await read()).toEqual(gaugeBefore);
+    // The largest finite double is a number like any other.
+    const max = await post(`mutation { recordStatistic(domain: "${domain}", metric: "${gauge}", value: 1.7976931348623157e308, period: LIFETIME) { value } }`);
+    expect(max.errors).toBeUndefined();
+    expect((await read()).domain.metric.total).toBe(1.7976931348623157e308);
+  });
+
+  it('node ids have one spelling: node(id:) and markRead refuse the same malformed ids with BAD_USER_INPUT', async () => {
+    const user = { token: await t.userToken(owner) };
+    const seeded = (await t.ok('query($o: ObjectRefInput) { actions(involving: $o) { edges { node { id } } } }', { o: item }, service())).actions.edges[0].node.id as string;
+    const dbId = Buffer.from(seeded, 'base64').toString('utf8').split(':')[1]!;
+    const malformed = ['Action:-5', 'Action:0x10', 'Action: 1', 'Action:1e3', 'Action:', 'Action', 'Action:1:2', `Action:0${dbId}`, `Action:+${dbId}`, 'Action:0', 'Action:9223372036854775808'];
+    for (const spelling of malformed) {
+      const id = b64(spelling);
+      const node = await t.gql('query($id: ID!) { node(id: $id) { id } }', { id }, service());
+      expect(node.errors?.[0]?.extensions?.['code'], `${spelling}: ${JSON.stringify(node)}`).toBe('BAD_USER_INPUT');
+      await refused(() => t.gql('mutation($ids: [ID!]!) { markRead(actionIds: $ids) }', { ids: [id] }, user), /^actionIds: ".*" is not an Action id/);
+    }
+    for (const spelling of ['Tracker:abc', 'Tracker:01', 'Tracker:2147483648']) {
+      await refused(() => t.gql('query($t: ID) { unreadCount(tracker: $t) }', { t: b64(spelling) }, user), /^tracker: ".*" is not a Tracker id/);
+      const node = await t.gql('query($id: ID!) { node(id: $id) { id } }', { id: b64(spelling) }, service());
+      expect(node.errors?.[0]?.extensions?.['code'], spelling).toBe(spelling === 'Tracker:2147483648' ? undefined : 'BAD_USER_INPUT');
+    }
+    // The one spelling of the id is read by both.
+    expect((await t.ok('query($id: ID!) { node(id: $id) { id } }', { id: b64(`Action:${dbId}`) }, service())).node.id).toBe(seeded);
   });
 
   it('answers these over HTTP with 400 (graphql-response+json), never 500 or 503', async () => {

@@ -1,8 +1,7 @@
 import { createContextCache } from '@pothos/core';
-import { decodeGlobalID } from '@pothos/plugin-relay';
 import DataLoader from 'dataloader';
 import { z } from 'zod';
-import { parseBigintId } from '../../db/bigint-id.ts';
+import { nodeDbId } from '../../schema/node-id.ts';
 import type { Context } from '../../server/context.ts';
 import { badInput, unauthenticated } from '../../server/errors.ts';
 import type { ActionViewer } from '../accessors.ts';
@@ -77,30 +76,15 @@ export function connectionFrom(page: ActionPage) {
 
 /** A Tracker's database id from its global id; anything else is BAD_USER_INPUT naming `field`. */
 export function trackerDbId(raw: string | number, field: string): number {
-  let decoded: { typename: string; id: string };
-  try {
-    decoded = decodeGlobalID(String(raw));
-  } catch {
-    throw badInput(`${field}: "${String(raw)}" is not a Tracker id`);
-  }
-  const id = decoded.typename === 'Tracker' && /^\d{1,9}$/.test(decoded.id) ? Number(decoded.id) : null;
-  if (id === null) throw badInput(`${field}: "${String(raw)}" is not a Tracker id`);
+  const id = Number(nodeDbId(raw, 'Tracker', field));
+  // Tracker ids are 32-bit: one past them names no tracker, and is refused like any other non-tracker id.
+  if (id > 2_147_483_647) throw badInput(`${field}: "${String(raw).slice(0, 100)}" is not a Tracker id`);
   return id;
 }
 
 /** Database ids from Action global ids; anything else is BAD_USER_INPUT. */
 export function actionDbIds(ids: readonly (string | number)[]): string[] {
-  return ids.map((raw) => {
-    let decoded: { typename: string; id: string };
-    try {
-      decoded = decodeGlobalID(String(raw));
-    } catch {
-      throw badInput(`actionIds: "${String(raw)}" is not an Action id`);
-    }
-    const id = decoded.typename === 'Action' ? parseBigintId(decoded.id) : null;
-    if (id === null) throw badInput(`actionIds: "${String(raw)}" is not an Action id`);
-    return id;
-  });
+  return ids.map((raw) => nodeDbId(raw, 'Action', 'actionIds'));
 }
 
 export const templateLoader = createContextCache(

@@ -45,7 +45,7 @@ const TrackInput = builder.inputType('TrackInput', {
     verbs: t.stringList({
       required: false,
       validate: verbsSchema,
-      description: 'Only these verbs; on an existing tracker they replace its verbs. Omitted or null: every verb.',
+      description: 'Only these verbs; on an existing tracker they replace its verbs. Omitted, null or empty: every verb (actrack).',
     }),
     actorOnly: t.boolean({
       required: false,
@@ -71,7 +71,7 @@ const UntrackInput = builder.inputType('UntrackInput', {
   fields: (t) => ({
     object: t.field({ type: ObjectRefInput, required: false, validate: objectRefSchema }),
     objectType: t.string({ required: false }),
-    verbs: t.stringList({ required: false, validate: verbsSchema, description: 'Verbs to stop tracking; all when omitted.' }),
+    verbs: t.stringList({ required: false, validate: verbsSchema, description: 'Verbs to stop tracking; all when omitted, null or empty (actrack).' }),
     mute: t.boolean({
       required: false,
       defaultValue: false,

@@ -2,7 +2,8 @@ import { builder } from '../../schema/builder.ts';
 import { badInput } from '../../server/errors.ts';
 import { parseBigintId } from '../../db/bigint-id.ts';
 import { DELIVERY_STATUSES, messageId, type DeliveryRecord } from '../model.ts';
-import { dbIdOf, webhookDbId, WebhookEvent, WebhookRef } from './webhook.ts';
+import { nodeDbId } from '../../schema/node-id.ts';
+import { webhookDbId, WebhookEvent, WebhookRef } from './webhook.ts';
 
 /** Deliveries: the WebhookDelivery node, `webhookDeliveries`, `retryWebhookDelivery`. Service only. */
 
@@ -87,9 +88,7 @@ builder.mutationField('retryWebhookDelivery', (t) =>
     authScopes: { service: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => {
-      const id = parseBigintId(dbIdOf(args.id, 'WebhookDelivery', 'id'));
-      if (id === null) throw badInput('id: not a delivery id');
-      return ctx.services.webhooks.retry(ctx.em, id);
+      return ctx.services.webhooks.retry(ctx.em, nodeDbId(args.id, 'WebhookDelivery', 'id'));
     },
   }),
 );

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Level } from '../../activity/schema/action.ts';
 import { builder } from '../../schema/builder.ts';
-import { decodeGlobalID } from '@pothos/plugin-relay';
+import { nodeDbId } from '../../schema/node-id.ts';
 import { badInput, notFound } from '../../server/errors.ts';
 import { MAX_FILTER_VALUES, MAX_REMIND_AFTER, MAX_URL_LENGTH, WEBHOOK_EVENTS, type WebhookFilter, type WebhookRecord } from '../model.ts';
 
@@ -74,23 +74,9 @@ const RegisteredWebhook = builder.objectRef<{ webhook: WebhookRecord; secret: st
 const urlSchema = z.string().max(MAX_URL_LENGTH, `at most ${MAX_URL_LENGTH} characters`);
 const remindSchema = z.number().int().min(1).max(MAX_REMIND_AFTER, `at most ${MAX_REMIND_AFTER} seconds`);
 
-/** The database id inside a global id of `typename`; another type's id, or no global id, is BAD_USER_INPUT. */
-export function dbIdOf(raw: string | number, typename: string, field: string): string {
-  let decoded: { typename: string; id: string };
-  try {
-    decoded = decodeGlobalID(String(raw));
-  } catch {
-    throw badInput(`${field}: "${String(raw).slice(0, 100)}" is not a ${typename} id`);
-  }
-  if (decoded.typename !== typename || !/^\d{1,19}$/.test(decoded.id)) {
-    throw badInput(`${field}: "${String(raw).slice(0, 100)}" is not a ${typename} id`);
-  }
-  return decoded.id;
-}
-
 /** The database id in a Webhook global id; one past any webhook id is NOT_FOUND. */
 export function webhookDbId(raw: string | number, field = 'id'): number {
-  const n = Number(dbIdOf(raw, 'Webhook', field));
+  const n = Number(nodeDbId(raw, 'Webhook', field));
   if (n < 1 || n > 2_147_483_647) throw notFound('No such webhook');
   return n;
 }
