@@ -4,6 +4,7 @@ import { Migrator } from '@mikro-orm/migrations';
 import { PgliteDriver } from '@mikro-orm/pglite';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { MikroORM, type Options, type SqlEntityManager, type AbstractSqlDriver } from '@mikro-orm/sql';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { entities } from './entities.ts';
@@ -95,10 +96,29 @@ export async function createOrm(target: DatabaseTarget, logger?: Logger): Promis
   return (await MikroORM.init(ormOptions(target, logger))) as unknown as Orm;
 }
 
-/** Applies every committed migration that has not run yet; returns the names it applied. */
+/** Key of the session advisory lock that serialises migrations (any instance, `npm run migrate`). */
+const MIGRATION_LOCK_KEY = 727_001_001;
+
+/**
+ * Applies every committed migration that has not run yet; returns the names it applied. On PostgreSQL, several
+ * instances starting at once on one database (README "Several instances") migrate one after the other: each
+ * holds a session advisory lock on a connection of its own while the migrator runs, so the later ones find
+ * nothing pending (without it, two migrators raced on creating the same tables and one instance failed to
+ * start). The embedded database has a single process by construction (its data directory is locked).
+ */
 export async function applyMigrations(orm: Orm): Promise<string[]> {
-  const applied = await orm.migrator.up();
-  return applied.map((m) => m.name);
+  const url = orm.config.get('driver') === PostgreSqlDriver ? orm.config.get('clientUrl') : undefined;
+  if (!url) return (await orm.migrator.up()).map((m) => m.name);
+  const lock = new pg.Client({ connectionString: url, application_name: 'trackql migrations', connectionTimeoutMillis: 10_000 });
+  lock.on('error', () => undefined); // a connection lost while migrating fails the migration, not the process
+  await lock.connect();
+  try {
+    await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    return (await orm.migrator.up()).map((m) => m.name);
+  } finally {
+    // Ending the session releases the lock, also when the query above failed half-way.
+    await lock.end().catch(() => undefined);
+  }
 }
 
 export async function pendingMigrations(orm: Orm): Promise<string[]> {

@@ -17,7 +17,7 @@ describe.skipIf(!shared)('two instances on one Postgres', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     const options = { databaseUrl: database.url, redisUrl: process.env['REDIS_URL'] };
-    // Start one first so the other does not race it on the migrations.
+    // One after the other (instances starting at the same moment are the test at the end of this file).
     a = await startInstance(options);
     b = await startInstance(options);
     service = await signTestToken('two-service', ['service']);
@@ -82,4 +82,24 @@ describe.skipIf(!shared)('two instances on one Postgres', () => {
     },
     60_000,
   );
+});
+
+describe.skipIf(!shared)('instances started at the same moment on an empty database', () => {
+  it('all start: the migrations run once, one instance after the other (three rounds of three)', async () => {
+    for (let round = 0; round < 3; round++) {
+      const database = await createTestDatabase();
+      const started = await Promise.allSettled([0, 1, 2].map(() => startInstance({ databaseUrl: database.url })));
+      try {
+        const failures = started.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason));
+        expect(failures, `round ${round}`).toEqual([]);
+        for (const s of started) {
+          const instance = (s as PromiseFulfilledResult<Instance>).value;
+          expect((await post(instance.url, '{ __typename }')).body.data).toEqual({ __typename: 'Query' });
+        }
+      } finally {
+        await Promise.allSettled(started.map((s) => (s.status === 'fulfilled' ? s.value.kill() : undefined)));
+        await database.drop();
+      }
+    }
+  }, 240_000);
 });
