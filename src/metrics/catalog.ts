@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { MetricsConfig } from '../config.ts';
 import type { Em, Orm } from '../db/orm.ts';
 import { conflict, notFound } from '../server/errors.ts';
+import type { MetricDefinitionChange } from '../server/pubsub.ts';
 import {
   BOT_METRIC,
   LABELS_DOMAIN,
@@ -101,9 +102,13 @@ export class MetricsCatalog {
   readonly #metrics: LRUCache<string, Cached<MetricInfo>>;
   #builtins: Promise<void> | undefined;
 
-  constructor(orm: Orm, config: MetricsConfig) {
+  /** Told of every metric registered again or deleted, after it is stored (live.ts ends the streams it affects). */
+  readonly #onDefinitionChanged: ((metricId: number, change: MetricDefinitionChange) => void) | undefined;
+
+  constructor(orm: Orm, config: MetricsConfig, onDefinitionChanged?: (metricId: number, change: MetricDefinitionChange) => void) {
     this.#orm = orm;
     this.#config = config;
+    this.#onDefinitionChanged = onDefinitionChanged;
     this.#domains = new LRUCache({ max: config.catalogCacheMax });
     this.#metrics = new LRUCache({ max: config.catalogCacheMax });
   }
@@ -254,6 +259,7 @@ export class MetricsCatalog {
     if (row) {
       const metric = toMetric(row, domain);
       this.#remember(metric);
+      this.#onDefinitionChanged?.(metric.id, { deleted: false, public: metric.public, kind: metric.kind });
       return metric;
     }
     const existing = await this.getMetric(domain.ref, definition.ref);
@@ -277,6 +283,7 @@ export class MetricsCatalog {
           where d.id = m.domain_id and d.ref = ${domainRef} and m.ref = ${ref} returning m.id`,
     );
     this.#metrics.delete(metricKey(domainRef, ref));
+    for (const row of rows) this.#onDefinitionChanged?.(Number(row.id), { deleted: true });
     return rows.length > 0;
   }
 

@@ -1,6 +1,7 @@
 import { Repeater } from 'graphql-yoga';
 import type { Logger } from '../logger.ts';
-import type { MetricChange, TrackqlPubSub } from '../server/pubsub.ts';
+import { badInput, forbidden, notFound } from '../server/errors.ts';
+import type { MetricChange, MetricDefinitionChange, TrackqlPubSub } from '../server/pubsub.ts';
 import type { InboxRow, LabelStat, MetricInfo, StatFilter } from './model.ts';
 import type { MetricsQueries } from './queries.ts';
 
@@ -17,8 +18,20 @@ import type { MetricsQueries } from './queries.ts';
 /** Objects/categories listed per announcement; beyond that it says `all`. */
 const CHANGE_LIST_MAX = 200;
 
+/** One subscription of a shared watcher. */
+interface Subscriber<T> {
+  deliver: (value: T) => void;
+  /** Ends the subscription with an error the client receives. */
+  end: (error: Error) => void;
+  /** A service may watch private metrics. */
+  service: boolean;
+}
+
+/** Why a subscriber may no longer watch, after a definition change; null when it still may. */
+type Refusal = (definition: MetricDefinitionChange, service: boolean) => Error | null;
+
 interface Watcher<T> {
-  subscribers: Set<(value: T) => void>;
+  subscribers: Set<Subscriber<T>>;
   last: T | undefined;
   dirty: boolean;
   timer: NodeJS.Timeout | undefined;
@@ -62,8 +75,24 @@ export class LiveMetrics {
     }
   }
 
-  /** The metric's total now, then each new total (coalesced) while it changes. */
-  watchTotal(metric: MetricInfo, filter: StatFilter): Repeater<number> {
+  /**
+   * Announces a metric's new definition (registered again) or its deletion, across instances: its watchers end
+   * the streams that may no longer read it (deleted: NOT_FOUND; no longer a counter: BAD_USER_INPUT; made private:
+   * FORBIDDEN for callers other than services), at once, without waiting for an increment.
+   */
+  definitionChanged(metricId: number, definition: MetricDefinitionChange): void {
+    try {
+      this.#pubsub.publish('metricChanged', String(metricId), { all: true, objects: [], categories: [], definition });
+    } catch (error) {
+      this.#logger.warn({ err: (error as Error).message }, 'live metrics: definition change not announced');
+    }
+  }
+
+  /**
+   * The metric's total now, then each new total (coalesced) while it changes; until the metric is deleted, stops
+   * being a counter, or (for a caller other than a service) stops being public.
+   */
+  watchTotal(metric: MetricInfo, filter: StatFilter, service: boolean): Repeater<number> {
     const object = filter.object ? `${filter.object.type}\u0000${filter.object.id}` : null;
     const category = filter.category ?? null;
     const key = `total\u0001${metric.id}\u0001${object ?? ''}\u0001${category ?? ''}`;
@@ -76,6 +105,14 @@ export class LiveMetrics {
         const c = change as MetricChange | undefined;
         if (!c || c.all) return true;
         return (object === null || c.objects.includes(object)) && (category === null || c.categories.includes(category));
+      },
+      service,
+      (definition, isService) => {
+        const name = `Metric "${metric.domain.ref}/${metric.ref}"`;
+        if (definition.deleted) return notFound(`${name} was deleted`);
+        if (definition.kind !== 'COUNTER') return badInput(`${name} is no longer a counter: live totals are for counters`);
+        if (!definition.public && !isService) return forbidden(`${name} is not public`);
+        return null;
       },
     );
   }
@@ -93,14 +130,22 @@ export class LiveMetrics {
         const c = change as { domIds: string[] } | undefined;
         return !c || c.domIds.some((id) => wanted.has(id));
       },
+      !publicOnly,
     );
   }
 
-  #watch<T>(key: string, read: () => Promise<T>, source: () => AsyncIterable<unknown>, matches: (change: unknown) => boolean): Repeater<T> {
+  #watch<T>(
+    key: string,
+    read: () => Promise<T>,
+    source: () => AsyncIterable<unknown>,
+    matches: (change: unknown) => boolean,
+    service: boolean,
+    refusal?: Refusal,
+  ): Repeater<T> {
     return new Repeater<T>(async (push, stop) => {
       let watcher = this.#watchers.get(key) as Watcher<T> | undefined;
-      if (!watcher) watcher = this.#startWatcher(key, read, source, matches);
-      const subscriber = (value: T) => void push(value).catch(() => {});
+      if (!watcher) watcher = this.#startWatcher(key, read, source, matches, refusal);
+      const subscriber: Subscriber<T> = { deliver: (value) => void push(value).catch(() => {}), end: (error) => stop(error), service };
       watcher.subscribers.add(subscriber);
       try {
         if (watcher.last !== undefined) await push(watcher.last);
@@ -121,7 +166,13 @@ export class LiveMetrics {
     });
   }
 
-  #startWatcher<T>(key: string, read: () => Promise<T>, source: () => AsyncIterable<unknown>, matches: (change: unknown) => boolean): Watcher<T> {
+  #startWatcher<T>(
+    key: string,
+    read: () => Promise<T>,
+    source: () => AsyncIterable<unknown>,
+    matches: (change: unknown) => boolean,
+    refusal: Refusal | undefined,
+  ): Watcher<T> {
     const iterator = source()[Symbol.asyncIterator]();
     let stopped = false;
     const watcher: Watcher<T> = {
@@ -149,7 +200,7 @@ export class LiveMetrics {
         const value = await read();
         if (!stopped && JSON.stringify(value) !== JSON.stringify(watcher.last)) {
           watcher.last = value;
-          for (const subscriber of watcher.subscribers) subscriber(value);
+          for (const subscriber of watcher.subscribers) subscriber.deliver(value);
         }
       } catch (error) {
         this.#logger.warn({ err: (error as Error).message }, 'live metrics: read failed; retrying at the next interval');
@@ -162,6 +213,16 @@ export class LiveMetrics {
       for (;;) {
         const next = await iterator.next();
         if (next.done || stopped) return;
+        const definition = (next.value as MetricChange | undefined)?.definition;
+        if (definition && refusal) {
+          for (const subscriber of [...watcher.subscribers]) {
+            const error = refusal(definition, subscriber.service);
+            if (error) {
+              watcher.subscribers.delete(subscriber);
+              subscriber.end(error);
+            }
+          }
+        }
         if (!matches(next.value)) continue;
         watcher.dirty = true;
         schedule();

@@ -726,7 +726,7 @@ function liveMetrics(ctx: Context) {
 builder.subscriptionField('metric', (t) =>
   t.float({
     description:
-      'The total of a counter (of the object and/or category when given) now, then each new total when increments are committed, at most once per LIVE_METRICS_INTERVAL_MS. Private metrics: services only.',
+      'The total of a counter (of the object and/or category when given) now, then each new total when increments are committed, at most once per LIVE_METRICS_INTERVAL_MS. Private metrics: services only. The stream ends with an error when the metric is deleted (NOT_FOUND), stops being a counter (BAD_USER_INPUT) or, for callers other than services, stops being public (FORBIDDEN).',
     authScopes: { public: true },
     args: {
       domain: t.arg.id({ required: true, validate: domainLookupSchema }),
@@ -738,7 +738,7 @@ builder.subscriptionField('metric', (t) =>
       const metric = await metricOrFail(ctx, String(args.domain), String(args.metric));
       if (!metric.public && !isService(ctx)) throw forbidden(`Metric "${String(args.domain)}/${String(args.metric)}" is not public`);
       if (metric.kind !== 'COUNTER') throw badInput('metric: live totals are for counters');
-      return liveMetrics(ctx).watchTotal(metric, { object: args.object, category: args.category });
+      return liveMetrics(ctx).watchTotal(metric, { object: args.object, category: args.category }, isService(ctx));
     },
     resolve: (total: number) => total,
   }),

@@ -49,12 +49,12 @@ export function createMetricsServices(deps: {
 }): MetricsServices {
   const { config, orm } = deps;
   const logger = deps.logger.child({ module: 'metrics' });
-  const catalog = new MetricsCatalog(orm, config.metrics);
-  const inbox = new Inbox(orm, config.metrics, logger);
   const queries = new MetricsQueries(orm, config.metrics);
   const live = deps.pubsub
     ? new LiveMetrics({ pubsub: deps.pubsub, queries, intervalMs: config.metrics.liveIntervalMs, logger })
     : null;
+  const catalog = new MetricsCatalog(orm, config.metrics, live ? (metricId, change) => live.definitionChanged(metricId, change) : undefined);
+  const inbox = new Inbox(orm, config.metrics, logger);
   const increments = new Increments(catalog, inbox, config.metrics, {
     onCommitted: live ? (rows) => live.committed(rows) : undefined,
     labels: deps.objectLabels,

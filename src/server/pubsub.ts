@@ -86,7 +86,11 @@ export interface MetricChange {
   /** `type\u0000id` of the objects ('' for none). */
   objects: string[];
   categories: string[];
+  /** The metric's definition changed (registerMetric) or it was deleted: who may still watch it. */
+  definition?: MetricDefinitionChange;
 }
+
+export type MetricDefinitionChange = { deleted: true } | { deleted: false; public: boolean; kind: string };
 
 export type TrackqlPubSub = PubSub<Topics>;
 

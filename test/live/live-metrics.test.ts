@@ -95,6 +95,41 @@ describe('subscription { metric } and { labelStats }', () => {
     await client.dispose();
   });
 
+  it('a stream ends with an error once the metric is made private (not for services), stops being a counter, or is deleted', async () => {
+    const service = { token: t.serviceToken };
+    const REGISTER = `mutation R($d: ID!, $public: Boolean, $kind: MetricKind) { registerMetric(domain: $d, ref: "clicks", public: $public, kind: $kind) { ref } }`;
+    const serviceClient = createClient({ url: `ws://127.0.0.1:${t.port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${t.serviceToken}` } });
+    const anonymous = anonymousClient(t);
+    const ended = (s: { errors: unknown[] }) => s.errors.length > 0;
+
+    // Made private: the anonymous stream ends FORBIDDEN at once, with no increment needed; the service's goes on.
+    const first = await counter(t);
+    const anon = collect<number>(anonymous, METRIC, { d: first.domain, o: null });
+    const byService = collect<number>(serviceClient, METRIC, { d: first.domain, o: null });
+    await expect.poll(() => [anon.values.length, byService.values.length]).toEqual([1, 1]);
+    await t.ok(REGISTER, { d: first.domain, public: false }, service);
+    await expect.poll(() => JSON.stringify(anon.errors), { timeout: 5_000 }).toMatch(/FORBIDDEN|not public/);
+    await t.ok('mutation I($e: [IncrementInput!]!) { increment(events: $e) { accepted } }', { e: [{ domain: first.domain, metric: 'clicks', by: 7 }] }, service);
+    await expect.poll(() => byService.values.at(-1)?.value, { timeout: 5_000 }).toBe(7);
+    expect(anon.values.map((v) => v.value)).toEqual([0]);
+    expect(ended(byService)).toBe(false);
+
+    // Deleted: every stream of it ends NOT_FOUND (the same ref registered again is another metric).
+    await t.ok(`mutation D($d: ID!) { deleteMetric(domain: $d, ref: "clicks") }`, { d: first.domain }, service);
+    await expect.poll(() => JSON.stringify(byService.errors), { timeout: 5_000 }).toMatch(/NOT_FOUND|was deleted/);
+
+    // No longer a counter (a metric an open domain created on first use, registered as a gauge): BAD_USER_INPUT.
+    const open = uniqueId('open');
+    await t.ok(`mutation R($d: ID!) { registerDomain(ref: $d, openMetrics: true, publicMetrics: true) { ref } }`, { d: open }, service);
+    await t.ok('mutation I($e: [IncrementInput!]!) { increment(events: $e) { accepted } }', { e: [{ domain: open, metric: 'clicks', by: 2 }] }, service);
+    const autoCreated = collect<number>(anonymous, METRIC, { d: open, o: null });
+    await expect.poll(() => autoCreated.values.map((v) => v.value)).toEqual([2]);
+    await t.ok(REGISTER, { d: open, kind: 'GAUGE' }, service);
+    await expect.poll(() => JSON.stringify(autoCreated.errors), { timeout: 5_000 }).toMatch(/no longer a counter/);
+    await anonymous.dispose();
+    await serviceClient.dispose();
+  });
+
   it('labelStats(domIds) is live: a click on a watched DOM id brings the new counts', async () => {
     const dom = uniqueId('btn');
     const client = anonymousClient(t);
