@@ -143,7 +143,7 @@ const envSchema = z.object({
   ACTIVITY_READABLE_LEVEL: z.preprocess(emptyToUndefined, z.enum(['NULL', 'DEBUG', 'HIDDEN', 'INFO', 'WARNING', 'ERROR']).default('INFO')),
   ACTIVITY_UNMUTABLE_LEVEL: z.preprocess(emptyToUndefined, z.enum(['NULL', 'DEBUG', 'HIDDEN', 'INFO', 'WARNING', 'ERROR']).default('ERROR')),
   /** Activity: default grouping delay in seconds (negative disables grouping). */
-  ACTIVITY_GROUPING_DELAY: intFrom(-1, 31_536_000, 0),
+  ACTIVITY_GROUPING_DELAY: intFrom(-31_536_000, 31_536_000, 0),
   /** Activity: how long a logAction idempotencyKey is remembered, in hours. */
   ACTIVITY_DEDUPE_HOURS: intFrom(1, 24 * 366, 24),
   ACTIVITY_TRACK_BACKFILL: intFrom(0, 100_000, 1000),

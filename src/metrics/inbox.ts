@@ -400,6 +400,29 @@ export class Inbox {
     }
   }
 
+  /**
+   * Which of `keys` the caller (`scope`) had stored within METRICS_DEDUPE_HOURS: one indexed read, for the keyed
+   * events a call rejects (a retry of a stored event that its checks now refuse, e.g. grown too old, or its
+   * metric made private, is answered as the duplicate it is). Keys of the first layout (`md5:` of scope and key)
+   * count too, as in the keyed statement.
+   */
+  async storedKeys(scope: string, keys: readonly string[]): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    const prefix = keyPrefix(scope);
+    const hashes = keys.map((key) => this.#keyHash(prefix + key));
+    const em = this.#orm.em.fork();
+    const rows = await query<{ key: string }>(
+      em,
+      sql`select u.k as key
+            from unnest(${list(hashes)}::int8[], ${list(keys.map(arrayText))}::text[]) as u(h, k)
+            join metric_increment_key x on x.hash = u.h
+           where x.created_at >= now() - make_interval(hours => ${this.#config.dedupeHours})
+             and ((x.scope, x.key) = (${scope}::text, u.k)
+               or (x.scope, x.key) = ('', 'md5:' || md5(length(${scope}::text) || ':' || ${scope}::text || u.k)))`,
+    );
+    return new Set(rows.map((r) => r.key));
+  }
+
   /** Flushes everything queued and refuses new rows; resolves when the last INSERT has finished. */
   async close(): Promise<void> {
     this.#closed = true;

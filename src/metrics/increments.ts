@@ -164,11 +164,28 @@ export class Increments {
       });
       rowEvents.push(index);
     });
+    // A refused event whose id the caller had stored is the retry of a stored event that its checks now refuse
+    // (it grew too old, its metric was made private): answered as the duplicate it is, not as "not stored".
+    const storedBefore = await this.#storedRejections(caller, events, rejected);
+    const stillRejected = storedBefore.size === 0 ? rejected : rejected.filter((r) => !storedBefore.has(r.index));
     // The labels first: an increment that fails after them leaves a label, never a count without its label.
     if (this.#labels && rows.length > 0) await this.#labels.remember(caller.viewer, rowEvents.map((index) => events[index]!.object));
     const repeated = await this.#inbox.enqueue(rows, callerScope(caller.viewer));
     if (rows.length > 0) this.#onCommitted?.(rows);
-    return { accepted: rows.length, rejected, duplicates: repeated.map((row) => rowEvents[row]!) };
+    const duplicates = repeated.map((row) => rowEvents[row]!);
+    if (storedBefore.size > 0) {
+      duplicates.push(...storedBefore);
+      duplicates.sort((a, b) => a - b);
+    }
+    return { accepted: rows.length + storedBefore.size, rejected: stillRejected, duplicates };
+  }
+
+  /** The positions of the rejected events whose id the caller had stored within the de-duplication window. */
+  async #storedRejections(caller: IncrementCaller, events: IncrementEvent[], rejected: Rejection[]): Promise<Set<number>> {
+    const keyed = rejected.filter((r) => events[r.index]!.key);
+    if (keyed.length === 0) return new Set();
+    const stored = await this.#inbox.storedKeys(callerScope(caller.viewer), keyed.map((r) => events[r.index]!.key!));
+    return new Set(keyed.filter((r) => stored.has(events[r.index]!.key!)).map((r) => r.index));
   }
 
   /**

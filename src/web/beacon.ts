@@ -101,10 +101,29 @@ async function readLimited(request: Request, limit: number): Promise<string | nu
  * - POST `application/x-www-form-urlencoded` (what /trackql.js sends), or `text/plain` starting with
  *   `labels=` or `pageview=`: the same fields;
  * - POST `application/json`: `{"labels": "…" | ["…"], "pageview": "domain:metric", "pages": ["/path"], "id": "…"}`;
- * - POST `text/plain` (what `navigator.sendBeacon(url, "a|b")` sends) or no type: the raw label string.
+ * - POST `text/plain` (what `navigator.sendBeacon(url, "a|b")` sends) or no type: the raw label string; empty,
+ *   the fields of the URL (as a GET).
+ * A POST may also carry `id` in its URL (`POST /track?id=…`), the only place for it beside a raw label string.
  */
 export async function extractBeacon(request: Request, url: URL): Promise<BeaconExtraction> {
   if (request.method === 'GET') return beaconFromParams(url.searchParams);
+  const extracted = await beaconFromBody(request, url);
+  return extracted.ok ? withUrlId(extracted.beacon, url) : extracted;
+}
+
+/**
+ * A POST beacon takes its `id` from the URL too (`POST /track?id=…`): a raw `text/plain` label string has no other
+ * place for it. Given in both with different values, the beacon is refused rather than counted under either.
+ */
+function withUrlId(beacon: Beacon, url: URL): BeaconExtraction {
+  const fromUrl = url.searchParams.get('id');
+  if (fromUrl === null) return { ok: true, beacon };
+  if (beacon.id !== null && beacon.id !== fromUrl) return fail(400, '"id" given in the URL and in the body with different values');
+  return { ok: true, beacon: { ...beacon, id: fromUrl } };
+}
+
+/** The fields of a POST beacon's body (its URL's when the body is empty; see extractBeacon). */
+async function beaconFromBody(request: Request, url: URL): Promise<BeaconExtraction> {
   const body = await readLimited(request, MAX_BEACON_BYTES);
   if (body === null) return fail(413, `Beacon body larger than ${MAX_BEACON_BYTES} bytes`);
   const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
@@ -136,7 +155,10 @@ export async function extractBeacon(request: Request, url: URL): Promise<BeaconE
     return beaconFromParams(new URLSearchParams(text));
   }
   if (type === '' || type === 'text/plain') {
-    return text === '' ? fail(400, 'Empty beacon body: send the labels, e.g. "a|b:category:domId"') : beaconFrom(text, null, []);
+    if (text !== '') return beaconFrom(text, null, []);
+    // An empty POST (a bare `navigator.sendBeacon(url)`) with the fields in its URL: the same as a GET.
+    if (url.searchParams.has('labels') || url.searchParams.has('pageview')) return beaconFromParams(url.searchParams);
+    return fail(400, 'Empty beacon body: send the labels, e.g. "a|b:category:domId"');
   }
   return fail(415, `Unsupported content type "${type}" (use text/plain, application/x-www-form-urlencoded or application/json)`);
 }

@@ -92,6 +92,23 @@ describe('increment ids', () => {
     expect(await h.total(domain, metric)).toBe(2);
   });
 
+  it('a stored event retried unchanged after its checks would now refuse it (metric made private) is a duplicate, not a rejection', async () => {
+    const { domain, metric } = await h.counter({ public: true });
+    const user = await t.userToken(uniqueId('u'));
+    const id = uniqueId('id');
+    expect(await increment([{ domain, metric, id, by: 3 }], user)).toEqual({ accepted: 1, duplicates: [], rejected: [] });
+    await t.ok(`mutation($d: ID!, $m: ID!) { registerMetric(domain: $d, ref: $m, public: false) { ref } }`, { d: domain, m: metric }, service());
+    // The answer the lost first one would have been: accepted, a duplicate; a new id is refused as before.
+    expect(await increment([{ domain, metric, id: uniqueId('new'), by: 1 }, { domain, metric, id, by: 3 }], user)).toEqual({
+      accepted: 1,
+      duplicates: [1],
+      rejected: [{ index: 0, reason: 'not_public' }],
+    });
+    expect(await h.total(domain, metric)).toBe(3);
+    // Another caller's id is not this caller's: refused.
+    expect((await increment([{ domain, metric, id, by: 3 }], await t.userToken(uniqueId('v')))).rejected).toEqual([{ index: 0, reason: 'not_public' }]);
+  });
+
   it('rejects bad ids (empty, too long, NUL) with BAD_USER_INPUT and stores nothing of the call', async () => {
     const { domain, metric } = await h.counter();
     for (const bad of ['', 'x'.repeat(129), 'a\u0000b']) {
@@ -104,8 +121,14 @@ describe('increment ids', () => {
       expect(errorCodes(labels)).toEqual(['BAD_USER_INPUT']);
     }
     expect(await h.total(domain, metric)).toBe(0);
-    // 128 characters is the limit, inclusive.
+    // 128 characters is the limit, inclusive, counted the same way by every id (code points: an emoji is one).
     expect(await increment([{ domain, metric, id: 'y'.repeat(128) }])).toMatchObject({ accepted: 1, duplicates: [] });
+    const emoji = '\u{1F600}'.repeat(128);
+    expect(await increment([{ domain, metric, id: emoji }])).toMatchObject({ accepted: 1, duplicates: [] });
+    expect((await t.ok<{ incrementObjects: Result }>(INCREMENT_OBJECTS, { domain, metric, ids: ['a'], id: emoji }, service())).incrementObjects.accepted).toBe(1);
+    const tooMany = `${emoji}\u{1F600}`;
+    expect(errorCodes(await t.gql(INCREMENT, { events: [{ domain, metric, id: tooMany }] }, service()))).toEqual(['BAD_USER_INPUT']);
+    expect(errorCodes(await t.gql(INCREMENT_OBJECTS, { domain, metric, ids: ['a'], id: tooMany }, service()))).toEqual(['BAD_USER_INPUT']);
   });
 
   it('incrementObjects: one id per call, each object de-duplicated by its position', async () => {

@@ -114,6 +114,24 @@ describe('POST /track (navigator.sendBeacon bodies)', () => {
     expect(await counts([dom])).toEqual({ [dom]: 2 });
   });
 
+  it('takes the id from the URL of a POST (the only place beside a raw label string): a beacon sent again counts once', async () => {
+    const dom = uniqueId('dom');
+    const postTo = (query: string, body: string, type?: string) =>
+      fetch(`${base}/track?${query}`, { method: 'POST', headers: { 'user-agent': BROWSER_UA, ...(type ? { 'content-type': type } : {}) }, body });
+    const id = uniqueId('beacon');
+    for (let i = 0; i < 2; i++) expect((await postTo(`id=${id}`, `a:cat:${dom}`, 'text/plain;charset=UTF-8')).status).toBe(204);
+    const formId = uniqueId('beacon');
+    for (let i = 0; i < 2; i++) expect((await postTo(`id=${formId}`, `labels=${encodeURIComponent(`b:cat:${dom}`)}`, 'application/x-www-form-urlencoded')).status).toBe(204);
+    // An empty POST with its fields in the URL (a bare sendBeacon(url)) is the same as a GET.
+    const bareId = uniqueId('beacon');
+    for (let i = 0; i < 2; i++) expect((await postTo(`labels=${encodeURIComponent(`c:cat:${dom}`)}&id=${bareId}`, '')).status).toBe(204);
+    expect(await counts([dom])).toEqual({ [dom]: 3 });
+    // Two different ids (URL and body) are refused, nothing stored.
+    const conflicting = await postTo(`id=${uniqueId('x')}`, JSON.stringify({ labels: `d:cat:${dom}`, id: uniqueId('y') }), 'application/json');
+    expect(conflicting.status).toBe(400);
+    expect(await counts([dom])).toEqual({ [dom]: 3 });
+  });
+
   it('accepts JSON {labels: string | string[]}', async () => {
     const dom = uniqueId('dom');
     expect((await post(JSON.stringify({ labels: `j1::${dom}` }), 'application/json')).status).toBe(204);
