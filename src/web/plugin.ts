@@ -6,6 +6,7 @@ import type { Plugin, YogaServer } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { TokenService } from '../server/auth.ts';
+import { currentRequestId } from '../server/request-id.ts';
 import { beaconOperation, extractBeacon, forwardedHeaders, outcomeFromGraphQLResponse, TRANSPARENT_GIF } from './beacon.ts';
 import { DevTokens } from './dev-tokens.ts';
 import { StaticSite } from './static.ts';
@@ -100,7 +101,9 @@ export function useWeb(options: WebPluginOptions): Plugin {
     }
     const extracted = await extractBeacon(request, url);
     if (!extracted.ok) {
-      return Response.json({ errors: [{ message: extracted.message, extensions: { code: 'BAD_USER_INPUT' } }] }, {
+      // The shape of a GraphQL BAD_USER_INPUT (README "The GraphQL API"): the issue for the beacon as a whole, the request id.
+      const extensions = { code: 'BAD_USER_INPUT', issues: [{ path: '', message: extracted.message }], requestId: currentRequestId() };
+      return Response.json({ errors: [{ message: extracted.message, extensions }] }, {
         status: extracted.status,
         headers: BEACON_CORS,
       });

@@ -129,6 +129,13 @@ describe('POST /track (navigator.sendBeacon bodies)', () => {
     // Two different ids (URL and body) are refused, nothing stored.
     const conflicting = await postTo(`id=${uniqueId('x')}`, JSON.stringify({ labels: `d:cat:${dom}`, id: uniqueId('y') }), 'application/json');
     expect(conflicting.status).toBe(400);
+    const refusal = (await conflicting.json()) as { errors: Array<{ message: string; extensions: Record<string, unknown> }> };
+    // A GraphQL BAD_USER_INPUT's shape: the code, the issue (the beacon as a whole) and the request id.
+    expect(refusal.errors[0]!.extensions).toEqual({
+      code: 'BAD_USER_INPUT',
+      issues: [{ path: '', message: refusal.errors[0]!.message }],
+      requestId: conflicting.headers.get('x-request-id'),
+    });
     expect(await counts([dom])).toEqual({ [dom]: 3 });
   });
 
