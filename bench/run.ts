@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark of the metrics and activity modules plus the crash-durability runs,
  * one after the other against a real PostgreSQL (DATABASE_URL, default the local server), then one table
  * printed and written to bench/results.md with the machine, the date and whether each target was met.
- * BENCH_ONLY=overhead,metrics,activity,faults limits what runs. BENCH_SCALE=10 adds the activity benchmark at
+ * BENCH_ONLY=overhead,metrics,activity,memory,webhooks,faults limits what runs. BENCH_SCALE=10 adds the activity benchmark at
  * 10× the data set (bench/activity/scale.ts: 10M actions, minutes to generate; off by default so the default
  * run stays short); BENCH_ONLY=scale runs it alone.
  */
@@ -14,7 +14,7 @@ import { describeMachine, type BenchRow } from './machine.ts';
 type Row = BenchRow;
 
 process.env['DATABASE_URL'] ??= 'postgres://postgres@127.0.0.1:5432/postgres';
-const only = new Set((process.env['BENCH_ONLY'] ?? 'overhead,metrics,activity,webhooks,faults').split(',').map((s) => s.trim()));
+const only = new Set((process.env['BENCH_ONLY'] ?? 'overhead,metrics,activity,memory,webhooks,faults').split(',').map((s) => s.trim()));
 if (process.env['BENCH_SCALE']) only.add('scale');
 
 const suites: Array<{ name: string; title: string; run: () => Promise<Row[]> }> = [
@@ -42,6 +42,11 @@ const suites: Array<{ name: string; title: string; run: () => Promise<Row[]> }> 
     name: 'activity',
     title: 'Activity: feeds, logAction, unread counts, websocket fan-out (bench/activity/activity.ts)',
     run: async () => (await import('./activity/activity.ts')).run(),
+  },
+  {
+    name: 'memory',
+    title: 'Memory per idle websocket subscriber, 19,900 subscribers (bench/activity/idle-memory.ts)',
+    run: async () => (await import('./activity/idle-memory.ts')).run(),
   },
   {
     name: 'scale',

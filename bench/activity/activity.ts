@@ -326,10 +326,12 @@ export async function run(log: (line: string) => void = console.log): Promise<Be
       met: null,
     },
     {
-      benchmark: 'activity: server memory per idle subscriber (RSS delta)',
+      // Read 3 s after the subscribers connected, with no GC: it counts V8's young generation, sized by the burst.
+      // The target is judged by the memory suite (bench/activity/idle-memory.ts) on a settled idle server.
+      benchmark: 'activity: server RSS growth per subscriber right after they connected (no GC; the idle-memory suite judges the target)',
       value: idle ? `${idle.perSubscriberKiB.toFixed(1)} KiB (${idle.subscribers} idle)` : `${ws.perSubscriberKiB.toFixed(1)} KiB (${ws.subscribers} idle)`,
-      target: '<= 10 KiB',
-      met: (idle ?? ws).perSubscriberKiB <= 10,
+      target: 'report',
+      met: null,
     },
   ];
 

@@ -27,6 +27,7 @@ import { openSubscribers, rssKiB, startBareYoga } from './delivery.ts';
 import { createDatabase, dropDatabase } from './dataset.ts';
 import { startInstance } from '../../test/support/instances.ts';
 import { UNLIMITED_SERVER_ENV } from '../load.ts';
+import type { BenchRow } from '../machine.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const QUERY = `subscription { feed { kind unreadCount cursor action { id verb timestamp actor { type id label } targets { type id label } } } }`;
@@ -61,7 +62,10 @@ export interface IdleMemory {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const SETTLE_MS = Number(process.env['IDLE_SETTLE_SECONDS'] ?? 30) * 1000;
+const invokedDirectly = Boolean(process.argv[1]) && fileURLToPath(import.meta.url) === path.resolve(process.argv[1]!);
+// 30 s when run alone (quick comparisons); 120 s in `npm run bench`, which judges the target on it: V8 shrinks its
+// young generation by itself within about two minutes of idleness (bench/results.md, issue 12).
+const SETTLE_MS = Number(process.env['IDLE_SETTLE_SECONDS'] ?? (invokedDirectly ? 30 : 120)) * 1000;
 
 async function probe(pid: number, dir: string): Promise<MemoryUsage> {
   const before = new Set(fs.readdirSync(dir));
@@ -173,7 +177,36 @@ export function describeIdle(label: string, m: IdleMemory): string {
   );
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+/**
+ * The `memory` suite of `npm run bench` (issue 12 item 4: 20,000 idle subscribers at <= 10 KiB each): trackql and
+ * bare graphql-yoga + graphql-ws, each with IDLE_SUBSCRIBERS idle `feed` subscribers (default 19,900: the open-file
+ * limit, see above), one after the other. The target is judged on the settled RSS (no forced GC; the idle server
+ * left alone IDLE_SETTLE_SECONDS, default 120 here, before and with its subscribers): what an idle server holds.
+ */
+export async function run(): Promise<BenchRow[]> {
+  const n = Number(process.env['IDLE_SUBSCRIBERS'] ?? 19_900);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackql-idle-'));
+  const log = (l: string) => console.log(l);
+  const mine = await trackqlIdleMemory(n, path.join(dir, 'trackql'), false, log);
+  log(describeIdle('trackql', mine));
+  const bare = await bareYogaIdleMemory(n, path.join(dir, 'bare'), false, log);
+  log(describeIdle('bare Yoga', bare));
+  fs.rmSync(dir, { recursive: true, force: true });
+  const kib = (m: IdleMemory) =>
+    `${m.settledRssKiB.toFixed(1)} KiB settled (${m.reducedRssKiB.toFixed(1)} after a memory-reducing GC, ${m.rssKiB.toFixed(1)} after a full GC, ` +
+    `${m.rawRssKiB.toFixed(1)} read 3 s after connecting; V8 heap ${m.heapKiB.toFixed(1)})`;
+  return [
+    {
+      benchmark: `server RSS per idle \`feed\` subscriber, ${n} subscribers from child processes, settled ${SETTLE_MS / 1000} s with no forced GC`,
+      value: kib(mine),
+      target: '<= 10 KiB',
+      met: mine.settledRssKiB <= 10,
+    },
+    { benchmark: `same through bare graphql-yoga + graphql-ws (no database), same measurement`, value: kib(bare), target: 'report', met: null },
+  ];
+}
+
+if (invokedDirectly) {
   const n = Number(process.env['IDLE_SUBSCRIBERS'] ?? 19_900);
   const snapshot = process.env['IDLE_SNAPSHOT'] === '1';
   const dir = process.env['IDLE_PROBE_DIR'] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'trackql-idle-'));
