@@ -1,5 +1,13 @@
 import {
+  BREAK,
   createSourceEventStream,
+  getNullableType,
+  isScalarType,
+  TypeInfo,
+  visit,
+  visitWithTypeInfo,
+  type ListValueNode,
+  type ObjectValueNode,
   type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
@@ -46,11 +54,13 @@ export function createJitCompiler(logger: Logger): JitCompiler {
       let entry = byOperation.get(key);
       if (entry === undefined) {
         try {
-          const result = compileQuery(args.schema, args.document, args.operationName ?? undefined);
-          if (isCompiledQuery(result)) entry = result;
+          const result = variableInScalarLiteral(args.schema, args.document)
+            ? null
+            : compileQuery(args.schema, args.document, args.operationName ?? undefined);
+          if (result && isCompiledQuery(result)) entry = result;
           else {
             entry = null;
-            logger.debug({ errors: result.errors?.map((e) => e.message) }, 'graphql-jit: not compiled, executed by Yoga');
+            logger.debug({ errors: result?.errors?.map((e) => e.message) }, 'graphql-jit: not compiled, executed by Yoga');
           }
         } catch (error) {
           entry = null;
@@ -65,6 +75,33 @@ export function createJitCompiler(logger: Logger): JitCompiler {
       return isPromise(outcome) ? outcome.then((result) => relocated(result, document)) : relocated(outcome, document);
     },
   };
+}
+
+/**
+ * Whether a variable sits inside the literal of a scalar (`data: {k: $k}` for a JSON argument): graphql-jit
+ * evaluates such a literal without the variables and silently drops the key (graphql-js passes the variables
+ * to the scalar's parseLiteral), so the document is left to Yoga's executor. Input objects with variables in
+ * their fields are not affected (their fields have types of their own).
+ */
+function variableInScalarLiteral(schema: GraphQLSchema, document: DocumentNode): boolean {
+  const typeInfo = new TypeInfo(schema);
+  let found = false;
+  const atValue = (node: ObjectValueNode | ListValueNode) => {
+    const type = typeInfo.getInputType();
+    if (!type || !isScalarType(getNullableType(type))) return undefined;
+    let nested = false;
+    visit(node, {
+      Variable: () => {
+        nested = true;
+        return BREAK;
+      },
+    });
+    if (!nested) return false; // a literal of constants: nothing below needs a look
+    found = true;
+    return BREAK;
+  };
+  visit(document, visitWithTypeInfo(typeInfo, { ObjectValue: atValue, ListValue: atValue }));
+  return found;
 }
 
 export function useJit(jit: JitCompiler): Plugin {

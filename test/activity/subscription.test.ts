@@ -185,7 +185,7 @@ describe('subscription { feed }', () => {
     const [, read] = await listener.waitFor(2);
     expect(read).toMatchObject({
       kind: 'READ',
-      action: { id: logged.id, targets: [{ id: doc.id, label: 'Plan', deleted: true, description: 'Plan (deleted)' }] },
+      action: { id: logged.id, targets: [{ id: doc.id, label: null, deleted: true, description: 'Plan (deleted)' }] },
     });
     listener.dispose();
   });

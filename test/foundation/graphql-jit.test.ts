@@ -73,6 +73,19 @@ describe('GRAPHQL_JIT=true answers like Yoga’s executor', () => {
     }
   });
 
+  it('variables inside the literal of a JSON argument reach it (graphql-jit dropped them silently)', async () => {
+    const query = `mutation($k: String, $n: Int) {
+      logAction(input: { actor: { type: "Bot", id: "jit" }, verb: "noted", data: { k: $k, fixed: 1, list: [$k, 2, { n: $n }], nested: { x: $n } } }) { data }
+    }`;
+    const r = await both(query, { k: 'hello', n: 7 });
+    const data = { k: 'hello', fixed: 1, list: ['hello', 2, { n: 7 }], nested: { x: 7 } };
+    expect(r.jit).toEqual({ data: { logAction: { data } } });
+    expect(r.yoga).toEqual(r.jit);
+    // A variable left out is an absent key, as graphql-js's JSON scalar reads it.
+    const absent = await both(query, { k: 'only' });
+    expect(absent.jit).toEqual(absent.yoga);
+  });
+
   it('picks the named operation of a document with several (compiled per operation)', async () => {
     const document = 'query A { viewer { role } } query B { domains { ref } }';
     for (const operationName of ['A', 'B', 'A']) {

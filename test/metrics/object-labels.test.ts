@@ -123,7 +123,7 @@ describe('object labels in metrics results', () => {
       { o: { type: 'Product', id: item } },
       { token: t.serviceToken },
     );
-    expect(forgotten.forgetObject).toEqual({ label: 'Old lamp', description: 'Old lamp', deleted: true });
+    expect(forgotten.forgetObject).toEqual({ label: null, description: 'Old lamp', deleted: true });
     // Nothing of it is kept any more (erasure requests go through forgetObject).
     const rows = await t.app.orm.em.fork().execute(`select count(*)::int as n from object_label where object_type = 'Product' and object_id = ?`, [item]);
     expect(rows[0]?.['n']).toBe(0);
