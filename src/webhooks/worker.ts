@@ -175,10 +175,14 @@ export class DeliveryWorker {
     const { batchSize, responseTimeoutMs } = this.#config;
     const skip = [...this.#perWebhook.keys()].filter((id) => allowed(id) <= 0);
     return this.#orm.em.fork().transactional(async (em) => {
-      // Heads: rows never sent (batch_id null) and the first row of each request already sent once.
+      // Heads: rows never sent (batch_id null) and the first row of each request already sent once, or, when that
+      // row is gone (eraseUser deletes the rows that name the user), the request's remaining rows: a request is its
+      // batch_id, with or without its first row (otherwise the others were never sent again).
       const heads = await em.execute<Row[]>(
         `select d.id, d.webhook_id, d.batch_id from webhook_delivery d
-          where d.status = 'PENDING' and d.next_attempt_at <= now() and (d.batch_id is null or d.batch_id = d.id)
+          where d.status = 'PENDING' and d.next_attempt_at <= now()
+            and (d.batch_id is null or d.batch_id = d.id
+                 or not exists (select 1 from webhook_delivery h where h.id = d.batch_id))
             and exists (select 1 from webhook w where w.id = d.webhook_id and w.active)
             and d.webhook_id <> all(?::int[])
           order by d.next_attempt_at, d.id
@@ -194,8 +198,10 @@ export class DeliveryWorker {
       for (const h of heads) {
         const id = String(h['id']);
         if (h['batch_id'] !== null) {
-          batchIds.push(id);
-          webhookOf.set(id, Number(h['webhook_id']));
+          const batch = String(h['batch_id']);
+          if (webhookOf.has(batch)) continue; // another remaining row of a request whose first row is gone
+          batchIds.push(batch);
+          webhookOf.set(batch, Number(h['webhook_id']));
         } else {
           const list = fresh.get(Number(h['webhook_id'])) ?? [];
           list.push(id);

@@ -251,6 +251,36 @@ describe('retries, failure and batching', () => {
     expect(notFailed.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
   }, 60_000);
 
+  it('a request whose first event eraseUser deleted still sends the others (their webhook-id unchanged), pending or retried', async () => {
+    for (const failFirst of [false, true]) {
+      const type = uniqueId('Room');
+      const r = await receiver();
+      // The first attempt fails (500): its two events now form one request, retried after a backoff, and (second
+      // round) marked FAILED after WEBHOOK_MAX_ATTEMPTS, then retried by hand.
+      let fail = true;
+      r.respond = () => (fail ? { status: 500 } : { status: 204 });
+      const hook = await w.register(r, ['FEED_ENTRY_ADDED'], { objectTypes: [type] });
+      const victim = `a-${uniqueId('victim')}`; // sorts first: its row is the request's first
+      const other = `z-${uniqueId('other')}`;
+      for (const owner of [victim, other]) await a.track({ object: { type, id: 'x' }, owner, actorOnly: false });
+      await a.logAction({ actor: { type: 'Bot', id: 'b' }, verb: 'posted', targets: [{ type, id: 'x' }] });
+      await w.waitUntil(async () => r.requests.length >= 1);
+      if (failFirst) await w.waitUntil(async () => (await w.deliveries(hook.id, 'FAILED')).length === 2, 30_000);
+      await t.ok(`mutation Erase($u: ID!) { eraseUser(user: $u, actions: TOMBSTONE) { user } }`, { u: victim }, w.service);
+      fail = false;
+      const left = await w.deliveries(hook.id);
+      expect(left).toHaveLength(1);
+      expect(left[0].payload.user).toBe(other);
+      if (failFirst) await t.ok(`mutation Retry($id: ID!) { retryWebhookDelivery(id: $id) { status } }`, { id: left[0].id }, w.service);
+      await w.waitUntil(async () => (await w.deliveries(hook.id, 'DELIVERED')).length === 1, 20_000);
+      const delivered = r.requests.filter((q) => q.status === 204);
+      expect(delivered).toHaveLength(1);
+      expect(delivered[0]!.events.map((e) => (e.data as { user: string }).user)).toEqual([other]);
+      expect(new Set(r.requests.map((q) => q.webhookId)).size).toBe(1);
+      await w.cleanup();
+    }
+  }, 90_000);
+
   it('batches a burst: 300 feed entries in a few requests, each event once', async () => {
     const type = uniqueId('Doc');
     const r = await receiver();
