@@ -12,8 +12,8 @@ import { lockForErasure } from './object-locks.ts';
  * transaction. It reuses the deleted-items mechanism (deleted-items.ts): the user becomes a tombstone without a
  * label, its trackers, feed entries and unread counter go (with the trackers others had on it), and, with
  * `DELETE`, the actions where the user is the actor are deleted (every other feed and count updated exactly,
- * REMOVED events). Then the rows keyed by the user that only exist for it: its change stream and position, its
- * logAction idempotency keys (scope `user:<id>`). Other modules' rows (webhook reminders and deliveries that
+ * REMOVED events). Then the rows keyed by the user that only exist for it: its change stream (its position stays,
+ * after one RESET change), its logAction idempotency keys (scope `user:<id>`). Other modules' rows (webhook reminders and deliveries that
  * name the user) go through the write listeners, in the same transaction (`erasedUser`).
  *
  * What stays: with `TOMBSTONE`, the user's actions and the actions of others that mention the user keep the
@@ -33,7 +33,7 @@ export interface UserErasure {
 
 export interface ErasureResult {
   erasure: UserErasure;
-  /** Events for the other users whose feeds changed (none for the erased user: its stream is gone). */
+  /** Events for the other users whose feeds changed, and the erased user's RESET (its stream is gone). */
   events: PendingFeedEvent[];
   /** For the write listeners (webhooks): the erased user as an object. */
   erasedUser: ObjectRefValue;
@@ -65,9 +65,15 @@ export async function eraseUser(em: Em, settings: ActivitySettings, userId: stri
   const ref = { type: userType, id: userId, label: null };
   const forgotten = await forgetObject(em, settings, { ref, description: null, serialization: null, deleteActions: false });
   events.push(...forgotten.events);
+  // Its change stream goes; its counter row stays, zeroed by forgetObject: the position never goes back, and one
+  // RESET change follows the last one, so an open subscription of the user (or one resuming from a cursor it
+  // had) is told to refetch (an empty feed) instead of missing what changed. Before, the row went with the
+  // stream: positions restarted at 1 and a subscriber holding a later cursor silently skipped the new changes.
   await em.execute(`delete from activity_feed_change where user_id = ?`, [userId]);
-  // Its counter row (the counts, zeroed by forgetObject, and its change-stream position).
-  await em.execute(`delete from activity_unread_counter where user_id = ?`, [userId]);
+  const [stream] = await em.execute<Row[]>(`select 1 from activity_unread_counter where user_id = ?`, [userId]);
+  const ownEvents: PendingFeedEvent[] = stream
+    ? [[userId, { kind: 'RESET', action: null, unread: null, unseen: null, trackerIds: [], unreadCount: 0, unseenCount: 0 }]]
+    : [];
   await em.execute(`delete from activity_action_key where scope = ?`, [callerScope({ kind: 'user', id: userId })]);
   return {
     erasure: {
@@ -76,7 +82,7 @@ export async function eraseUser(em: Em, settings: ActivitySettings, userId: stri
       trackersDeleted: Number(before?.['trackers'] ?? 0),
       feedEntriesDeleted: Number(before?.['entries'] ?? 0),
     },
-    events: events.filter(([user]) => user !== userId),
+    events: [...events.filter(([user]) => user !== userId), ...ownEvents],
     erasedUser: ref,
   };
 }

@@ -3,6 +3,7 @@ import type { Em } from '../db/orm.ts';
 import { badInput } from '../server/errors.ts';
 import { loadActions, toDate, type Row } from './action-store.ts';
 import { unreadCount } from './feed.ts';
+import { readUnseenSql } from './seen-watermark.ts';
 import { levelName, type ActivitySettings } from './model.ts';
 import { trackerFromRow } from './trackers.ts';
 
@@ -104,7 +105,8 @@ export function activityExportSections(settings: ActivitySettings): UserExportSe
       kind: 'feedEntry',
       async read(em, user, after, limit) {
         const rows = await em.execute<Row[]>(
-          `select f.action_id::text as action_id, f.unread, f.tracker_ids, f.action_timestamp from activity_feed_entry f
+          `select f.action_id::text as action_id, f.unread, ${readUnseenSql('f')} as unseen, f.archived, f.tracker_ids, f.action_timestamp
+             from activity_feed_entry f
             where f.user_id = ? and f.action_id > ? order by f.action_id limit ?`,
           [user.id, idKey(after), limit],
         );
@@ -113,7 +115,10 @@ export function activityExportSections(settings: ActivitySettings): UserExportSe
           record: {
             kind: 'feedEntry',
             action: encodeGlobalID('Action', String(r['action_id'])),
+            // The entry's three flags (README "The feed as an inbox"): read, seen, archived.
             unread: Boolean(r['unread']),
+            seen: !r['unseen'],
+            archived: Boolean(r['archived']),
             trackers: ((r['tracker_ids'] as number[] | null) ?? []).map((id) => encodeGlobalID('Tracker', Number(id))),
             timestamp: toDate(r['action_timestamp']).toISOString(),
           },

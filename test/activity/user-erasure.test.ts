@@ -66,11 +66,13 @@ function leftovers(mode: Mode): Record<string, string> {
     'activity_tracker.object_id': trackersOn,
     'activity_tracker.object_label': trackersOn,
     'activity_feed_entry.user_id': `select count(*) from activity_feed_entry where user_id = ?`,
-    'activity_unread_counter.user_id': `select count(*) from activity_unread_counter where user_id = ?`,
+    // The counter row stays at zero: it holds the position of the user's stream, which never goes back.
+    'activity_unread_counter.user_id': `select count(*) from activity_unread_counter where user_id = ? and (count <> 0 or unseen <> 0)`,
     'activity_feed_cell.user_id': `select count(*) from activity_feed_cell where user_id = ?`,
     // A cell's actor_type is a type ('User'), never an id: what must go is the user's own cells.
     'activity_feed_cell.actor_type': `select count(*) from activity_feed_cell where user_id = ?`,
-    'activity_feed_change.user_id': `select count(*) from activity_feed_change where user_id = ?`,
+    // Its history goes; one RESET (naming no action) tells a subscriber holding an older cursor to refetch.
+    'activity_feed_change.user_id': `select count(*) from activity_feed_change where user_id = ? and (kind <> 'RESET' or action_id is not null)`,
     'activity_action_key.scope': `select count(*) from activity_action_key where scope = 'user:' || ?`,
     'metric_increment_key.scope': `select count(*) from metric_increment_key where scope = 'user:' || ?`,
     'forgotten_object.object_type': tombstone,
@@ -109,6 +111,20 @@ function userColumns(): string[] {
     for (const prop of meta.props) for (const f of prop.fieldNames ?? []) if (USER_COLUMN.test(f)) columns.add(`${meta.tableName}.${f}`);
   }
   return [...columns].sort();
+}
+
+/** Every record of a user's export, page after page. */
+async function exportAll(user: string): Promise<Array<Record<string, unknown>>> {
+  const records: Array<Record<string, unknown>> = [];
+  let after: string | null = null;
+  for (;;) {
+    const page: { records: Array<Record<string, unknown>>; endCursor: string | null; hasNextPage: boolean } = (
+      await t.ok(EXPORT, { user, first: 1000, after }, h.service)
+    ).exportUser;
+    records.push(...page.records);
+    if (!page.hasNextPage) return records;
+    after = page.endCursor;
+  }
 }
 
 async function remaining(user: string, mode: Mode): Promise<Record<string, number>> {
@@ -257,6 +273,56 @@ describe('eraseUser', () => {
     expect(await h.unreadCount(x.docWatcher)).toBe(await unreadInFeed(x.docWatcher));
   }, 30_000);
 
+  it("the erased user's open subscription and old cursors get RESET; its positions never go back", async () => {
+    const user = uniqueId('erin');
+    const project = { type: 'Project', id: uniqueId('p') };
+    await h.track({ owner: user, object: project, actorOnly: false });
+    for (let i = 0; i < 3; i++) await h.logAction({ actor: { type: 'Bot', id: 'b' }, verb: `v${i}`, targets: [project], ...noGroup });
+    const client = t.wsClient(await t.userToken(user));
+    clients.push(client);
+    const events: Array<{ kind: string; cursor: string; unreadCount: number }> = [];
+    client.subscribe<{ feed: { kind: string; cursor: string; unreadCount: number } }>(
+      { query: `subscription { feed { kind cursor unreadCount } }` },
+      { next: (v) => v.data && events.push(v.data.feed), error: () => {}, complete: () => {} },
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    await h.logAction({ actor: { type: 'Bot', id: 'b' }, verb: 'v3', targets: [project], ...noGroup });
+    await expect.poll(() => events.length).toBe(1);
+    const oldCursor = events[0]!.cursor;
+    const position = (cursor: string) => BigInt(Buffer.from(cursor, 'base64url').toString('utf8').slice('feedpos:'.length));
+
+    await t.ok(ERASE, { user, actions: 'DELETE' }, h.service);
+    await expect.poll(() => events.map((e) => e.kind)).toEqual(['ADDED', 'RESET']);
+    expect(events[1]!.unreadCount).toBe(0);
+    expect(position(events[1]!.cursor)).toBe(position(oldCursor) + 1n);
+    // New changes (its token still works) continue the positions; a resume from the cursor it had gets RESET first.
+    await h.track({ owner: user, object: project, actorOnly: false });
+    await h.logAction({ actor: { type: 'Bot', id: 'b' }, verb: 'v4', targets: [project], ...noGroup });
+    await expect.poll(() => events.length).toBe(3);
+    expect(events[2]!.kind).toBe('ADDED');
+    expect(position(events[2]!.cursor)).toBeGreaterThan(position(events[1]!.cursor));
+    const resumed: string[] = [];
+    client.subscribe<{ feed: { kind: string } }>(
+      { query: `subscription($a: String) { feed(after: $a) { kind } }`, variables: { a: oldCursor } },
+      { next: (v) => v.data && resumed.push(v.data.feed.kind), error: () => {}, complete: () => {} },
+    );
+    await expect.poll(() => resumed[0]).toBe('RESET');
+  }, 30_000);
+
+  it('a user id past 256 characters (no token can name one) is BAD_USER_INPUT for eraseUser and exportUser, nothing written', async () => {
+    for (const length of [257, 5000]) {
+      const user = 'u'.repeat(length);
+      for (const [query, variables] of [
+        [ERASE, { user, actions: 'DELETE' }],
+        [EXPORT, { user }],
+      ] as const) {
+        const result = await t.gql(query, variables, h.service);
+        expect(result.errors?.[0]?.extensions?.['code'], `${length}`).toBe('BAD_USER_INPUT');
+      }
+    }
+    expect(await t.gql(ERASE, { user: 'u'.repeat(256), actions: 'DELETE' }, h.service)).not.toHaveProperty('errors');
+  });
+
   it('is refused to users, even for themselves', async () => {
     const user = uniqueId('u');
     const res = await t.gql(ERASE, { user, actions: 'DELETE' }, { token: await t.userToken(user) });
@@ -324,6 +390,17 @@ describe('exportUser', () => {
     const entries = records.filter((r) => r['kind'] === 'feedEntry');
     expect(new Set(entries.map((r) => r['action']))).toEqual(new Set(feed.edges.map((e) => e.node.id)));
     for (const e of feed.edges) expect(entries.find((r) => r['action'] === e.node.id)!['unread']).toBe(e.node.unread);
+    // Each entry's three flags (read, seen, archived): one marked seen and one archived show it.
+    const [seenId, archivedId] = feed.edges.map((e) => e.node.id);
+    await t.ok(`mutation($ids: [ID!]!, $u: ID) { markSeen(actionIds: $ids, user: $u) }`, { ids: [seenId], u: x.victim }, h.service);
+    await t.ok(`mutation($ids: [ID!]!, $u: ID) { archive(actionIds: $ids, user: $u) }`, { ids: [archivedId], u: x.victim }, h.service);
+    const flagged = await exportAll(x.victim);
+    const flags = (id: string) => {
+      const r = flagged.find((f) => f['kind'] === 'feedEntry' && f['action'] === id)!;
+      return { seen: r['seen'], archived: r['archived'] };
+    };
+    expect(flags(seenId!)).toEqual({ seen: true, archived: false });
+    expect(flags(archivedId!)).toEqual({ seen: false, archived: true });
     const actions = records.filter((r) => r['kind'] === 'action');
     expect(actions.map((r) => r['id'])).toEqual(x.own);
     expect(actions[0]!['actor']).toEqual({ type: 'User', id: x.victim, label: 'Victor Victim' });

@@ -37,6 +37,8 @@ export function whose(ctx: Context, named: string | number | null | undefined, a
 /** At most this many verbs in a `verbs` filter or tracker. */
 export const MAX_VERBS = 100;
 export const MAX_USER_ID_LENGTH = 256;
+/** A user named by a service (eraseUser, exportUser): 1 to MAX_USER_ID_LENGTH characters, as `whose` checks. */
+export const userIdSchema = z.string().min(1, 'must not be empty').max(MAX_USER_ID_LENGTH, `at most ${MAX_USER_ID_LENGTH} characters`);
 export const MAX_DESCRIPTION_LENGTH = 2000;
 export const MAX_GROUPING_DELAY = 31_536_000;
 export const verbsSchema = z.array(z.string()).max(MAX_VERBS, `at most ${MAX_VERBS} verbs`);

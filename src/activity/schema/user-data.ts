@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { builder } from '../../schema/builder.ts';
 import type { UserErasure } from '../user-erasure.ts';
+import { userIdSchema } from './common.ts';
 import type { UserExportPage } from '../user-export.ts';
 
 /** A user's erasure and export (data-subject requests): `eraseUser`, `exportUser`. Services only. */
@@ -45,7 +46,7 @@ builder.mutationFields((t) => ({
       "Erases a user (services only): its trackers, mutes, feed, counts, change stream, idempotency keys and the webhook reminders and deliveries that name it, in one transaction; every label the log had for it is cleared and it becomes a tombstone; `actions` says what happens to the actions it is the actor of.",
     authScopes: { service: true },
     args: {
-      user: t.arg.id({ required: true }),
+      user: t.arg.id({ required: true, validate: userIdSchema }),
       actions: t.arg({ type: ErasedActions, required: true }),
     },
     resolve: (_root, args, ctx) => ctx.services.activity.eraseUser(ctx.em, String(args.user), args.actions),
@@ -58,7 +59,7 @@ builder.queryFields((t) => ({
     description: 'Everything stored about a user, as JSON records, in pages of `first` (at most 1,000). Services only.',
     authScopes: { service: true },
     args: {
-      user: t.arg.id({ required: true }),
+      user: t.arg.id({ required: true, validate: userIdSchema }),
       first: t.arg.int({ required: false, defaultValue: 100, validate: z.number().int().min(1, 'must be at least 1').max(1000, 'must be at most 1000') }),
       after: t.arg.string({ required: false }),
     },
