@@ -6,6 +6,7 @@ import type { Em, Orm } from '../db/orm.ts';
 import type { Logger } from '../logger.ts';
 import type { TrackqlPubSub } from '../server/pubsub.ts';
 import { isoDate, timeZone, type CalendarPeriod } from '../metrics/calendar.ts';
+import { FOLD_LOCK_KEY } from '../metrics/fold.ts';
 import { QUARTER_HOUR } from '../metrics/model.ts';
 import { ms, queryOne, sql } from '../metrics/sql.ts';
 import type { OpsMetrics } from './metrics.ts';
@@ -165,6 +166,11 @@ export class Retention {
     };
     try {
       const statistics = await this.#locked(async (em) => {
+        // The fold writes the same counter buckets (metric_statistic): the step waits for a fold batch in progress
+        // and holds the next until it commits (the fold's own lock). Side by side they deadlocked whenever the fold
+        // wrote buckets older than the compaction cutoff (increments dated back, retried dead letters): the
+        // retention step failed, and the fold batch chosen as victim answered UNAVAILABLE.
+        await em.execute('select pg_advisory_xact_lock(?)', [FOLD_LOCK_KEY]);
         let deleted = 0;
         let compacted = 0;
         // Counter history, oldest first: deletions before compactions, so that rows about to go are not merged first.
