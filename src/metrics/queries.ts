@@ -2,7 +2,7 @@ import type { RawBuilder } from 'kysely';
 import type { MetricsConfig } from '../config.ts';
 import type { Em, Orm } from '../db/orm.ts';
 import type { ObjectRefValue } from '../objects/object-ref.ts';
-import { badInput } from '../server/errors.ts';
+import { badInput, notFound } from '../server/errors.ts';
 import {
   EPOCH,
   LABELS_DOMAIN,
@@ -385,6 +385,10 @@ export class MetricsQueries {
     const day = zone.localDate(date.getTime());
     if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw badInput('`date` must be within the years 0001 to 9999');
     return this.#em().transactional(async (em) => {
+      // The metric row, held until the value is stored: a deleteMetric in progress is waited for, and a metric it
+      // deleted is NOT_FOUND (the insert's foreign key check failed instead: an INTERNAL_SERVER_ERROR).
+      const held = await queryOne<{ id: number }>(em, sql`select id from metric where id = ${metric.id} for key share`);
+      if (!held) throw notFound(`Unknown metric "${metric.domain.ref}/${metric.ref}"`);
       const row = await queryOne<{ d: string; v: number }>(
         em,
         sql`insert into metric_recorded_statistic as r (metric_id, object_type, object_id, period, date, value, recorded_at)

@@ -128,6 +128,33 @@ describe('domains and metrics', () => {
   });
 });
 
+describe('recordStatistic racing deleteMetric', () => {
+  it('each record is stored or NOT_FOUND, never an internal error (the foreign key check lost the race)', async () => {
+    const domain = (await h.registerDomain()).ref;
+    const codes = new Map<string, number>();
+    for (let round = 0; round < 10; round++) {
+      const ref = `g${round}`;
+      await t.ok(`mutation($d: ID!, $m: ID!) { registerMetric(domain: $d, ref: $m, kind: GAUGE) { ref } }`, { d: domain, m: ref }, h.service);
+      const record = (i: number) =>
+        t.gql(
+          `mutation($d: ID!, $m: ID!, $v: Float!, $p: Period!) { recordStatistic(domain: $d, metric: $m, value: $v, period: $p, object: { type: "T", id: "i" }) { value } }`,
+          { d: domain, m: ref, v: i, p: ['DAY', 'LIFETIME', 'WEEK', 'MONTH'][i % 4] },
+          h.service,
+        );
+      await record(0);
+      const results = await Promise.all([
+        ...Array.from({ length: 8 }, (_, i) => record(i + 1)),
+        t.gql(`mutation($d: ID!, $m: ID!) { deleteMetric(domain: $d, ref: $m) }`, { d: domain, m: ref }, h.service),
+      ]);
+      for (const r of results) {
+        const code = r.errors ? String(r.errors[0]?.extensions?.['code']) : 'ok';
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+      }
+    }
+    expect([...codes.keys()].filter((c) => c !== 'ok' && c !== 'NOT_FOUND')).toEqual([]);
+  });
+});
+
 describe('deleting a metric and dead letters', () => {
   it('increments of a deleted metric become dead letters at the next fold; the fold goes on with the others', async () => {
     const { domain, metric } = await h.counter();
