@@ -183,7 +183,7 @@ export async function writeStatisticEvent(em: Em, value: StatisticValue): Promis
     period: value.period,
     date: value.date,
     start: value.start.toISOString(),
-    object: value.object ? { type: value.object.type, id: value.object.id } : null,
+    object: value.object ? objectPayload(value.object) : null,
     value: value.value,
   };
   await em.execute(
@@ -207,6 +207,9 @@ export const statisticOutbox: StatisticRecordedListener = { afterRecord: writeSt
  * and, when its feed entry is still unread, becomes a FEED_STILL_UNREAD delivery. One statement; rows locked
  * by another instance's run are skipped. Returns how many reminders were taken.
  */
+/** A timestamptz as the other payloads write times (JavaScript's toISOString: UTC, milliseconds, `Z`). */
+const ISO_TIME = (expression: string) => `to_char((${expression}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
 export async function remindStillUnread(em: Em, limit: number): Promise<{ taken: number; reminded: number }> {
   const rows = await em.execute<Row[]>(
     `with due as (
@@ -217,7 +220,7 @@ export async function remindStillUnread(em: Em, limit: number): Promise<{ taken:
        returning r.webhook_id, r.user_id, r.action_id, r.due_at
      ),
      still as (
-       select d.webhook_id, d.user_id, d.action_id, d.due_at, w.remind_after, a.verb, a.actor_type, a.actor_id, a.level, a."timestamp"
+       select d.webhook_id, d.user_id, d.action_id, d.due_at, w.remind_after, a.verb, a.actor_type, a.actor_id, a.actor_label, a.level, a."timestamp"
          from due d
          join activity_feed_entry f on f.user_id = d.user_id and f.action_id = d.action_id and f.unread
          join webhook w on w.id = d.webhook_id and w.active and 'FEED_STILL_UNREAD' = any(w.events)
@@ -229,15 +232,15 @@ export async function remindStillUnread(em: Em, limit: number): Promise<{ taken:
               jsonb_build_object(
                 'user', user_id,
                 'remindAfter', remind_after,
-                'arrivedAt', to_jsonb(due_at - remind_after * interval '1 second'),
+                'arrivedAt', ${ISO_TIME('due_at - remind_after * interval \'1 second\'')},
                 'unreadCount', coalesce((select c.count from activity_unread_counter c where c.user_id = still.user_id), 0),
                 'action', jsonb_build_object(
                   'id', replace(encode(convert_to('Action:' || action_id::text, 'UTF8'), 'base64'), E'\\n', ''),
-                  'actor', jsonb_build_object('type', actor_type, 'id', actor_id),
+                  'actor', jsonb_build_object('type', actor_type, 'id', actor_id, 'label', actor_label),
                   'verb', verb,
                   'level', case when level >= 50 then 'ERROR' when level >= 40 then 'WARNING' when level >= 30 then 'INFO'
                                 when level >= 20 then 'HIDDEN' when level >= 10 then 'DEBUG' else 'NULL' end,
-                  'timestamp', to_jsonb("timestamp")))
+                  'timestamp', ${ISO_TIME('"timestamp"')}))
          from still order by webhook_id, action_id, user_id
        returning 1
      )

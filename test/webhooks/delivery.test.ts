@@ -76,7 +76,14 @@ describe('webhook events', () => {
       [user, second.id, false, 1, 0],
     ]);
     expect(byType('FEED_STILL_UNREAD').map((e) => [e.data.user, e.data.action.id])).toEqual([[user, second.id]]);
-    expect(byType('STATISTIC_RECORDED').map((e) => [e.data.metric, e.data.value, e.data.object])).toEqual([['followers', 42, { type, id: 'd1' }]]);
+    // Written like every other payload: times as toISOString writes them, objects with their label key.
+    const [reminder] = byType('FEED_STILL_UNREAD');
+    const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+    expect(reminder!.data.arrivedAt).toMatch(iso);
+    expect(reminder!.data.action.timestamp).toMatch(iso);
+    expect(reminder!.data.action.timestamp).toBe(byType('ACTION_LOGGED').find((e) => e.data.action.id === second.id)!.data.action.timestamp);
+    expect(reminder!.data.action.actor).toEqual({ type: 'User', id: 'bob', label: null });
+    expect(byType('STATISTIC_RECORDED').map((e) => [e.data.metric, e.data.value, e.data.object])).toEqual([['followers', 42, { type, id: 'd1', label: null }]]);
     // Event ids are unique; the request ids are msg_… and every delivery is DELIVERED once.
     expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
     expect(r.requests.every((q) => /^msg_\d+$/.test(q.webhookId))).toBe(true);
