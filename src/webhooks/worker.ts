@@ -70,7 +70,11 @@ export class DeliveryWorker {
    * every other webhook's deliveries for up to WEBHOOK_RESPONSE_TIMEOUT_MS per attempt.)
    */
   readonly #inFlight = new Set<Promise<void>>();
-  /** Requests in flight per webhook: one webhook holds at most half the slots, so a silent receiver cannot hold all. */
+  /**
+   * Requests in flight per webhook: one webhook holds at most half the slots, a webhook with none in flight is
+   * served first, and a quarter of the slots is kept for such webhooks (#reservedSlots), so silent receivers
+   * cannot hold every slot.
+   */
   readonly #perWebhook = new Map<number, number>();
   #stopped = false;
   #lastRetention = 0;
@@ -124,9 +128,17 @@ export class DeliveryWorker {
           while (!this.#stopped) {
             const free = this.#config.concurrency - this.#inFlight.size;
             if (free <= 0) break;
-            const batches = await this.claim(free, (webhookId) => this.#perWebhookMax() - (this.#perWebhook.get(webhookId) ?? 0));
-            for (const batch of batches) this.#start(batch);
-            if (batches.length < free) break;
+            // Webhooks with no request in flight first, one request each: receivers that hold their requests
+            // (slow, silent until the response timeout) do not keep the others waiting behind their backlogs.
+            const fresh = await this.claim(free, (webhookId) => (this.#perWebhook.has(webhookId) ? 0 : 1));
+            for (const batch of fresh) this.#start(batch);
+            if (fresh.length === 0 && this.#perWebhook.size === 0) break; // nothing due at all
+            // Then more requests of the webhooks already sending, up to their share, leaving the reserved slots to
+            // webhooks that have none in flight.
+            const usable = this.#config.concurrency - this.#reservedSlots() - this.#inFlight.size;
+            const more = usable > 0 ? await this.claim(usable, (webhookId) => this.#perWebhookMax() - (this.#perWebhook.get(webhookId) ?? 0)) : [];
+            for (const batch of more) this.#start(batch);
+            if (fresh.length === 0 && more.length === 0) break;
           }
         } while (this.#again && !this.#stopped);
         if (Date.now() - this.#lastRetention > RETENTION_EVERY_MS) {
@@ -152,6 +164,14 @@ export class DeliveryWorker {
 
   #perWebhookMax(): number {
     return Math.max(1, Math.ceil(this.#config.concurrency / 2));
+  }
+
+  /**
+   * Slots only a webhook with no request in flight may take (a quarter of WEBHOOK_CONCURRENCY): with two receivers
+   * that never answer, each holding its share, a third webhook would otherwise wait for their timeouts.
+   */
+  #reservedSlots(): number {
+    return Math.floor(this.#config.concurrency / 4);
   }
 
   /** Sends a claimed request in its slot; when it is done, the slot is free and a pass looks for more. */

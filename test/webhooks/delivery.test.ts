@@ -288,6 +288,40 @@ describe('retries, failure and batching', () => {
     }
   }, 90_000);
 
+  it('receivers that never answer do not starve a healthy webhook (slots for webhooks with nothing in flight)', async () => {
+    // Batches of 5: each silent receiver's backlog is several requests, each holding its slot until the response
+    // timeout (1.5 s here); WEBHOOK_CONCURRENCY is the default 8.
+    const f = await startTestApp({ ...FAST_WEBHOOKS, WEBHOOK_BATCH_SIZE: '5', WEBHOOK_RESPONSE_TIMEOUT_MS: '1500' });
+    try {
+      const fw = webhookHelpers(f);
+      const fa = activityHelpers(f);
+      const silentType = uniqueId('Silent');
+      const healthyType = uniqueId('Healthy');
+      const silent = [await receiver(), await receiver()];
+      for (const r of silent) {
+        r.respond = () => ({ status: 200, delayMs: 10_000 });
+        await fw.register(r, ['ACTION_LOGGED'], { objectTypes: [silentType] });
+      }
+      const healthy = await receiver();
+      await fw.register(healthy, ['ACTION_LOGGED'], { objectTypes: [healthyType] });
+      for (let i = 0; i < 40; i++) await fa.logAction({ actor: { type: 'Bot', id: 'b' }, verb: `s${i}`, targets: [{ type: silentType, id: 'x' }], groupingDelay: -1 });
+      await new Promise((r) => setTimeout(r, 500)); // the silent receivers' requests take the slots
+      const sent: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        sent.push(Date.now());
+        await fa.logAction({ actor: { type: 'Bot', id: 'b' }, verb: `h${i}`, targets: [{ type: healthyType, id: 'y' }], groupingDelay: -1 });
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await healthy.waitFor(() => healthy.events().length === 5, 20_000);
+      const latencies = healthy.requests.flatMap((q) => q.events.map((e) => q.at - sent[Number(e.data.action.verb.slice(1))]!));
+      // Well under the silent receivers' timeout: the healthy webhook never waited for their slots.
+      expect(Math.max(...latencies), JSON.stringify(latencies)).toBeLessThan(1_000);
+      await fw.cleanup();
+    } finally {
+      await f.stop();
+    }
+  }, 60_000);
+
   it('batches a burst: 300 feed entries in a few requests, each event once', async () => {
     const type = uniqueId('Doc');
     const r = await receiver();
