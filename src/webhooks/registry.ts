@@ -13,7 +13,7 @@ import {
   type WebhookRecord,
 } from './model.ts';
 import { newSecret } from './signing.ts';
-import { checkWebhookUrl } from './url-safety.ts';
+import { checkResolvedHost, checkWebhookUrl } from './url-safety.ts';
 
 /** Registered webhooks (create, change, delete, list) and their deliveries (pages, retry). */
 
@@ -78,8 +78,8 @@ function checkList(values: string[] | null, field: string): string[] | null {
 }
 
 /** The whole webhook, checked: BAD_USER_INPUT naming the field. */
-function checked(input: WebhookInput, allowPrivate: boolean): WebhookInput {
-  checkWebhookUrl(input.url, allowPrivate);
+async function checked(input: WebhookInput, allowPrivate: boolean): Promise<WebhookInput> {
+  await checkResolvedHost(checkWebhookUrl(input.url, allowPrivate), allowPrivate);
   const events = [...new Set(input.events)];
   if (events.length === 0) throw badInput('events: at least one event');
   const reminds = events.includes('FEED_STILL_UNREAD');
@@ -102,7 +102,7 @@ function checked(input: WebhookInput, allowPrivate: boolean): WebhookInput {
 const arrayParam = (values: readonly string[] | null) => (values === null ? null : pgTextArray(values));
 
 export async function registerWebhook(em: Em, input: WebhookInput, allowPrivate: boolean): Promise<{ webhook: WebhookRecord; secret: string }> {
-  const w = checked(input, allowPrivate);
+  const w = await checked(input, allowPrivate);
   const secret = newSecret();
   return em.transactional(async (tem) => {
     // Serialises registrations so the limit holds under concurrency.
@@ -123,7 +123,7 @@ export async function updateWebhook(em: Em, id: number, changes: WebhookChanges,
     const rows = await tem.execute<Row[]>(`select * from webhook where id = ? for update`, [id]);
     if (!rows[0]) throw notFound('No such webhook');
     const current = webhookFromRow(rows[0]);
-    const w = checked(
+    const w = await checked(
       {
         url: changes.url ?? current.url,
         events: changes.events ?? current.events,

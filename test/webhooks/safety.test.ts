@@ -40,6 +40,9 @@ describe('webhook URL safety', () => {
     ['https://0x7f.1/hook', /private, loopback/], // 127.0.0.1 in hex shorthand
     ['https://[::ffff:a9fe:a9fe]/hook', /private, loopback/], // 169.254.169.254, IPv4-mapped
     ['https://api.localhost/hook', /private, loopback/],
+    ['https://LOCALHOST./hook', /private, loopback/], // the root label's dot
+    ['https://[2002:7f00:1::]/hook', /private, loopback/], // 6to4 wrapping 127.0.0.1
+    ['https://[2002:a9fe:a9fe::1]/hook', /private, loopback/], // 6to4 wrapping 169.254.169.254
     [`https://example.com/${'x'.repeat(2100)}`, /2048/],
   ])('refuses %s', async (url, message) => {
     const result = await register(url);
@@ -55,12 +58,22 @@ describe('webhook URL safety', () => {
     await t.ok(`mutation DeleteWebhook($id: ID!) { deleteWebhook(id: $id) }`, { id: result.data?.registerWebhook.webhook.id }, { token: t.serviceToken });
   });
 
-  it('checks the resolved address at delivery time (a name resolving to loopback: DNS rebinding)', async () => {
-    // "vm" resolves to 127.0.0.1 (/etc/hosts): accepted at registration, refused when connecting.
+  it('refuses at registration a name that resolves to a non-public address', async () => {
+    // "localhost." is refused by name; a name /etc/hosts maps to 127.0.0.1 by what it resolves to.
+    const result = await register(`https://vm:${r.port}/hook`);
+    expect(result.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+    expect(result.errors?.[0]?.message).toMatch(/^url: vm resolves to a non-public address \(127\.0\.0\.1\)/);
+  });
+
+  it('checks the resolved address at delivery time (a name that resolves to loopback later: DNS rebinding)', async () => {
+    // Registered while its name resolved elsewhere; now it resolves to 127.0.0.1 ("vm", /etc/hosts): set by SQL,
+    // as a DNS answer that changed after registration.
     const type = uniqueId('Doc');
-    const result = await register(`https://vm:${r.port}/hook`, ['ACTION_LOGGED'], { filter: { objectTypes: [type] } });
+    const result = await register('https://hooks.example.com/trackql', ['ACTION_LOGGED'], { filter: { objectTypes: [type] } });
     expect(result.errors).toBeUndefined();
     const id = result.data!.registerWebhook.webhook.id as string;
+    const dbId = Buffer.from(id, 'base64').toString('utf8').split(':')[1];
+    await t.app.orm.em.fork().execute(`update webhook set url = ? where id = ?`, [`https://vm:${r.port}/hook`, Number(dbId)]);
     await activityHelpers(t).logAction({ actor: { type: 'User', id: 'x' }, verb: 'v', targets: [{ type, id: '1' }] });
     const w = webhookHelpers(t);
     await w.waitUntil(async () => (await w.deliveries(id, 'FAILED')).length === 1);
