@@ -378,6 +378,11 @@ describe('retries, failure and batching', () => {
     await r.waitFor(() => r.events().length >= 6);
     await new Promise((res) => setTimeout(res, 500));
     expect(r.events().map((e) => e.data.action.verb).slice(5)).toEqual(['kept']);
+    // Omitted, the filter is kept; null clears it (as remindAfter: null does).
+    const FILTER = `mutation Refilter($id: ID!, $f: WebhookFilterInput) { updateWebhook(id: $id, filter: $f) { filter { objectTypes verbs } } }`;
+    expect((await t.ok(`mutation Keep($id: ID!) { updateWebhook(id: $id, active: true) { filter { objectTypes verbs } } }`, { id: hook.id }, w.service)).updateWebhook.filter).toEqual({ objectTypes: [type], verbs: ['kept'] });
+    expect((await t.ok(FILTER, { id: hook.id, f: null }, w.service)).updateWebhook.filter).toEqual({ objectTypes: null, verbs: null });
+    await t.ok(FILTER, { id: hook.id, f: { objectTypes: [type] } }, w.service);
 
     // Retention: delivered rows older than RETENTION_WEBHOOK_DAYS go; pending and recent ones stay.
     const em = t.app.orm.em.fork();

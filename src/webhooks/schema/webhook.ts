@@ -117,7 +117,7 @@ builder.mutationFields((t) => ({
   }),
   updateWebhook: t.field({
     type: WebhookRef,
-    description: 'Changes a webhook; omitted arguments are kept, a given filter replaces the filter, remindAfter: null clears it. Service only.',
+    description: 'Changes a webhook; omitted arguments are kept, a given filter replaces the filter, filter: null and remindAfter: null clear them. Service only.',
     authScopes: { service: true },
     args: {
       id: t.arg.id({ required: true }),
@@ -131,7 +131,8 @@ builder.mutationFields((t) => ({
       ctx.services.webhooks.update(ctx.em, webhookDbId(args.id), {
         url: args.url ?? undefined,
         events: args.events ?? undefined,
-        filter: args.filter ? filterFrom(args.filter) : undefined,
+        // Omitted: kept; null clears it (every event passes), as remindAfter: null does.
+        filter: args.filter === undefined ? undefined : filterFrom(args.filter),
         remindAfter: args.remindAfter,
         active: args.active ?? undefined,
       }),
