@@ -183,8 +183,9 @@ function insertedParts(action: ActionRecord, unread: boolean): Part[] {
 
 /**
  * `written` for a grouped action: the matching users' entries are inserted or made unread and unseen again (and
- * leave the archive); users who already had the action keep it (a muted user's existing entry, from before the
- * mute or because grouping added a muted object, stays as it is). The deltas come from the previous flags.
+ * leave the archive); users who already had the action and whom it does not reach keep it as it is (a muted
+ * user's existing entry, from before the mute or because grouping added a muted object; an entry forgetObject
+ * kept with no tracker: see `muted_entries`). The deltas come from the previous flags.
  * Columns of `written`: user_id, unread, tracker_ids, existed, du and ds (the exact changes of the user's unread and
  * unseen counts) and seen_epoch (the epoch they were judged at), which `counted` applies.
  */
@@ -218,8 +219,7 @@ function upsertedParts(action: ActionRecord, unread: boolean): Part[] {
               coalesce(p.unseen and not p.archived, false) as was_unseen,
               (p.user_id is not null) as existed,
               p.archived as was_archived, p.cell_id as old_cell
-         from matched m full join prev p on p.user_id = m.user_id
-        where coalesce(m.user_id, p.user_id) not in (select owner_id from muted)`,
+         from matched m left join prev p on p.user_id = m.user_id`,
       params: [],
     },
     ...groupedCellParts(action, unread),
@@ -264,14 +264,17 @@ function groupedCellParts(action: ActionRecord, unread: boolean): Part[] {
       params: [action.verb, action.level, action.actor.type],
     },
     {
-      // The entry lists every tracker of the user that matches the amended action (grouping adds objects, so the
-      // ones listed still match): the mute keeps the entry from coming back unread, not from being counted.
+      // The entries of users the amended action does not reach: a mute matches it, or no tracker of theirs does
+      // (an entry forgetObject kept after removing its tracker). They stay as they are, read or not: only the
+      // users whose trackers match now get it unread again. Such an entry lists every tracker of the user that
+      // matches the amended action (grouping adds objects, so the ones listed still match): the mute keeps the
+      // entry from coming back unread, not from being counted.
       name: 'muted_entries',
       sql: `select p.user_id, p.cell_id, (not p.archived)::int as total, (p.unread and not p.archived)::int as unread,
               array(select distinct x from unnest(p.tracker_ids || array(select h.id from hits h where h.owner_id = p.user_id and not h.mute)) as x
                      order by x) as tracker_ids,
               (p.unseen and not p.archived)::int as unseen
-         from prev p where p.user_id in (select owner_id from muted)`,
+         from prev p where p.user_id not in (select user_id from matched)`,
       params: [],
     },
     {

@@ -143,8 +143,9 @@ class Model {
    * Grouping (delay large enough for the whole run; the clock only moves forward): the latest action with the
    * same actor and verb and the same targets or the same related objects (actrack's ActionHandler.group) is
    * amended: objects merged, level the highest, timestamp the newest (it moves to the top), fanned out again:
-   * existing entries (unless muted) come back unread, unseen and unarchived with the trackers matching now added;
-   * users matching now get it. Returns the amended action, or undefined (then it is logged as new).
+   * existing entries of users whose trackers match it come back unread, unseen and unarchived with the trackers
+   * matching now added; users matching now get it; entries it does not reach (muted, or kept by forgetObject with
+   * no tracker) stay as they were. Returns the amended action, or undefined (then it is logged as new).
    */
   group(actor: number, verb: string, targets: number[], related: number[], level: Level, ts: number): MAction | undefined {
     const same = (x: number[], y: number[]) => x.length === y.length && x.every((v) => y.includes(v));
@@ -163,10 +164,11 @@ class Model {
         for (const id of ids) entry?.listed.add(id);
         continue;
       }
+      if (ids.length === 0) continue; // no tracker matches it: an entry kept by forgetObject stays as it was
       if (entry) {
         Object.assign(entry, { unread: true, unseen: true, archived: false });
         for (const id of ids) entry.listed.add(id);
-      } else if (ids.length > 0) this.feeds[u]!.set(g.id, { unread: true, unseen: true, archived: false, listed: new Set(ids) });
+      } else this.feeds[u]!.set(g.id, { unread: true, unseen: true, archived: false, listed: new Set(ids) });
     }
     return g;
   }

@@ -102,6 +102,33 @@ describe('a forgotten object keeps no label anywhere (README "Metrics": results 
   });
 });
 
+describe('an entry forgetObject kept with no tracker', () => {
+  it('stays read when its action is amended by grouping: only users whose trackers match get it unread again', async () => {
+    const u0 = uniqueId('u0');
+    const actor = { type: 'User', id: uniqueId('u3') };
+    const project = { type: 'Proj', id: uniqueId('p1') };
+    const hour = 3_600_000;
+    const a = await h.logAction({ actor, verb: 'edited', targets: [{ type: 'User', id: u0 }, project], level: 'WARNING', timestamp: new Date(Date.now() - 2 * hour).toISOString(), groupingDelay: -1 });
+    await h.track({ owner: u0, object: project, actorOnly: false }); // backfilled as read
+    await t.ok(FORGET, { o: project }, h.service);
+    const ENTRY = `query($u: ID) { feed(user: $u, first: 5) { edges { node { id unread seen groupedCount matchedTrackers { id } } } } unreadCount(user: $u) }`;
+    const before = await t.ok(ENTRY, { u: u0 }, h.service);
+    expect(before.feed.edges.map((e: { node: unknown }) => e.node)).toEqual([{ id: a.id, unread: false, seen: true, groupedCount: 1, matchedTrackers: [] }]);
+    // A similar action (no targets, no related: the same empty related set) groups into it.
+    const b = await h.logAction({ actor, verb: 'edited', level: 'ERROR', timestamp: new Date(Date.now() - hour).toISOString(), groupingDelay: 86_400 });
+    expect(b.id).toBe(a.id);
+    const after = await t.ok(ENTRY, { u: u0 }, h.service);
+    expect(after.feed.edges.map((e: { node: unknown }) => e.node)).toEqual([{ id: a.id, unread: false, seen: true, groupedCount: 2, matchedTrackers: [] }]);
+    expect(after.unreadCount).toBe(0);
+    // A user whose tracker matches the amended action gets it unread, as before.
+    const watcher = uniqueId('w');
+    await h.track({ owner: watcher, object: actor });
+    await h.logAction({ actor, verb: 'edited', groupingDelay: 86_400 });
+    expect(await h.unreadCount(watcher)).toBe(1);
+    expect((await t.ok(ENTRY, { u: u0 }, h.service)).unreadCount).toBe(0);
+  });
+});
+
 describe('forgetting a user (USER_TYPE)', () => {
   it("deletes that user's trackers, feed entries and unread counter; other feeds keep the user's actions", async () => {
     const user = uniqueId('u');
