@@ -7,7 +7,7 @@ import { audienceCtes } from './fan-out.ts';
 import { deliverAction, queueLargeFanOut } from './fan-out-queue.ts';
 import { snapshotsOf, type PendingFeedEvent } from './feed-events.ts';
 import { logActionOnce, type ActionKey } from './idempotency.ts';
-import { amendGroupedAction, findGroupableAction, lockGrouping, type ActionObjectInput } from './grouping.ts';
+import { amendGroupedAction, findGroupableAction, lockGrouping, searchesForGroup, type ActionObjectInput } from './grouping.ts';
 import { lockActionObjects } from './object-locks.ts';
 import { MAX_MERGED_OBJECTS_PER_ROLE, MAX_OBJECTS_PER_LIST, normaliseVerb, pgTextArray, type ActionRecord, type ActivitySettings } from './model.ts';
 
@@ -26,6 +26,8 @@ export interface LogActionParams {
   sameCall?: readonly string[] | undefined;
   /** The caller (`logActions`) has taken the object locks of every input already, in one statement. */
   objectsLocked?: boolean | undefined;
+  /** The caller (`logActions`) holds the grouping locks of every input, taken at this time of the database clock. */
+  groupingLockedAt?: Date | undefined;
 }
 
 export interface LoggedAction {
@@ -72,10 +74,10 @@ function checkedAction(settings: ActivitySettings, params: LogActionParams) {
       throw badInput(`data: ${size} bytes, at most ${config.activityDataMaxBytes} allowed`);
     }
   }
-  const timestamp = params.timestamp ?? new Date();
-  if (Number.isNaN(timestamp.getTime())) throw badInput('timestamp: invalid date');
+  const given = params.timestamp ?? null;
+  if (given !== null && Number.isNaN(given.getTime())) throw badInput('timestamp: invalid date');
   const delay = params.groupingDelay ?? config.activityGroupingDelay;
-  return { verb, actor, targets, related, level, data, timestamp, delay };
+  return { verb, actor, targets, related, level, data, given, delay };
 }
 
 /**
@@ -83,7 +85,7 @@ function checkedAction(settings: ActivitySettings, params: LogActionParams) {
  * inside a transaction; the returned events are published after it commits.
  */
 export async function logAction(em: Em, settings: ActivitySettings, params: LogActionParams): Promise<LoggedAction> {
-  const { verb, actor, targets, related, level, data, timestamp, delay } = checkedAction(settings, params);
+  const { verb, actor, targets, related, level, data, given, delay } = checkedAction(settings, params);
 
   // Before anything reads trackers or tombstones: a concurrent track, untrack or forgetObject on one of these
   // objects finishes first, or waits for this transaction (object-locks.ts).
@@ -100,7 +102,13 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
     ...related.map((r, i) => ({ role: 'related' as const, type: r.type, id: r.id, label: r.label ?? null, ord: i })),
   ];
 
-  let actionId = delay >= 0 ? await findGroupableAction(em, { actor, verb, timestamp, delay, objects, sameCall: params.sameCall }) : undefined;
+  // The (actor, verb) grouping lock before the grouping decision; an action the server stamps gets its time once
+  // the lock is held (the database's clock): stamped before, a call that waited for a similar one's commit found it
+  // a few milliseconds *after* its own time, and two similar actions logged at the same moment were not grouped.
+  const searches = searchesForGroup(delay, params.sameCall);
+  const lockedAt = params.groupingLockedAt ?? (searches ? await lockGrouping(em, [{ actor, verb }]) : null);
+  const timestamp = given ?? lockedAt ?? new Date();
+  let actionId = searches ? await findGroupableAction(em, { actor, verb, timestamp, delay, objects, sameCall: params.sameCall }) : undefined;
   const grouped = actionId !== undefined;
   if (actionId !== undefined) {
     await amendGroupedAction(em, actionId, { timestamp, level, data, actorLabel: actor.label ?? null });
@@ -144,6 +152,7 @@ async function lockCallAudience(em: Em, settings: ActivitySettings, inputs: read
     const action: ActionRecord = {
       ...input,
       id: '0',
+      timestamp: input.given ?? new Date(), // the audience does not depend on it
       data: null,
       groupedCount: 1,
       unread: false,
@@ -189,16 +198,17 @@ export async function logActions(
     inputs.flatMap((input) => [input.actor, ...input.targets, ...input.related]),
   );
   // Then, in the order every logAction takes them: the grouping locks of the inputs that group, the receivers' rows.
-  await lockGrouping(
-    em,
-    inputs.filter((input) => input.delay >= 0),
-  );
+  const groupingLockedAt =
+    (await lockGrouping(
+      em,
+      inputs.filter((input) => input.delay >= 0),
+    )) ?? undefined;
   await lockCallAudience(em, settings, inputs);
   for (const [index, params] of list.entries()) {
     // An input whose idempotency key was used before answers with that action and logs nothing (idempotency.ts);
     // only actions this call created take part in its delay-0 grouping (actrack's unsaved actions: one amended in
     // the database is not in the request queue), in the order they were created.
-    const once = await logActionOnce(em, settings, keys[index], () => logAction(em, settings, { ...params, sameCall: ids, objectsLocked: true }));
+    const once = await logActionOnce(em, settings, keys[index], () => logAction(em, settings, { ...params, sameCall: ids, objectsLocked: true, groupingLockedAt }));
     if (!once.repeated) {
       if (!once.grouped && !ids.includes(once.action.id)) ids.push(once.action.id);
       logged.delete(once.action.id);

@@ -39,25 +39,32 @@ export interface GroupingCandidate {
  * takes all of its inputs' first, before any counter row: a transaction that held counter rows while waiting for a
  * grouping lock deadlocked with one holding that lock while waiting for the rows (grouping lock, then fan-out).
  */
-export async function lockGrouping(em: Em, pairs: ReadonlyArray<{ actor: { type: string; id: string }; verb: string }>): Promise<void> {
-  if (pairs.length === 0) return;
-  await em.execute(
-    `select count(pg_advisory_xact_lock(k))
+export async function lockGrouping(em: Em, pairs: ReadonlyArray<{ actor: { type: string; id: string }; verb: string }>): Promise<Date | null> {
+  if (pairs.length === 0) return null;
+  // Returns the database's clock once the locks are held: the time of an action the server stamps (see logAction).
+  const rows = await em.execute<Row[]>(
+    `select count(pg_advisory_xact_lock(k)) as n, clock_timestamp() as now
        from (select distinct hashtextextended(t || chr(1) || i || chr(1) || v, 0) as k
                from jsonb_to_recordset(?::jsonb) as r(t text, i text, v text) order by 1) ordered`,
     [JSON.stringify(pairs.map((p) => ({ t: p.actor.type, i: p.actor.id, v: p.verb })))],
   );
+  return new Date(rows[0]!['now'] as string | Date);
+}
+
+/** Whether `findGroupableAction` would look at all (delay 0 outside a logActions call, or before its first action: no). */
+export function searchesForGroup(delay: number, sameCall: readonly string[] | undefined): boolean {
+  return delay > 0 || (delay === 0 && (sameCall?.length ?? 0) > 0);
 }
 
 /**
- * The id of the similar action to amend, locked, or undefined. A transaction advisory lock on (actor, verb)
- * serialises grouping decisions: two concurrent similar actions cannot both miss each other.
+ * The id of the similar action to amend, locked, or undefined. The caller holds the transaction advisory lock on
+ * (actor, verb) (`lockGrouping`), which serialises grouping decisions: two concurrent similar actions cannot both
+ * miss each other.
  */
 export async function findGroupableAction(em: Em, candidate: GroupingCandidate): Promise<string | undefined> {
   const { actor, verb, timestamp, delay, objects } = candidate;
-  const sameCall = delay === 0 ? (candidate.sameCall ?? []) : null;
-  if (sameCall !== null && sameCall.length === 0) return undefined;
-  await lockGrouping(em, [{ actor, verb }]);
+  if (!searchesForGroup(delay, candidate.sameCall)) return undefined;
+  const sameCall = delay === 0 ? candidate.sameCall! : null;
   // Each role's objects as a sorted set of "type \x01 id", on both sides computed (and so sorted) by PostgreSQL.
   const roleSet = (role: 'target' | 'related', from: string) =>
     `array(select distinct x.object_type || chr(1) || x.object_id from ${from} and x.role = '${role}' order by 1)`;
