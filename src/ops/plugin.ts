@@ -15,12 +15,13 @@ export const METRICS_PATH = '/metrics';
  *   (made of client-chosen aliases and list indices) or the request URL;
  * - a counter of running subscriptions over SSE (websocket ones are counted by the websocket server);
  * - `GET /metrics` serving the registry, behind `Authorization: Bearer <PROMETHEUS_TOKEN>` when one is set;
- * - `/ready`: 200 when the database answers, 503 when it does not.
+ * - `/ready`: 200 when the database answers within DB_CONNECT_TIMEOUT_MS, 503 when it does not.
  */
 export function opsPlugins(config: Config, metrics: OpsMetrics, orm: Orm, graphql: GraphqlMetrics | null): Plugin[] {
-  if (!graphql) return [useReadinessEndpoint(orm), useSubscriptionGauge(metrics)];
+  const ready = useReadinessEndpoint(orm, config.dbConnectTimeoutMs);
+  if (!graphql) return [ready, useSubscriptionGauge(metrics)];
   return [
-    useReadinessEndpoint(orm),
+    ready,
     graphql.plugin,
     useSubscriptionGauge(metrics),
     useMetricsEndpoint(config, metrics),
@@ -66,24 +67,32 @@ type RequestPayload = Parameters<NonNullable<Plugin['onRequest']>>[0];
  * every request that is not for its endpoint, which cost more than the rest of the routing (CPU profile,
  * bench/results/overhead.md); the path is compared here, as `/metrics` is.
  */
-function useReadinessEndpoint(orm: Orm): Plugin {
+function useReadinessEndpoint(orm: Orm, timeoutMs: number): Plugin {
   return {
     // Not async: every other request passes through synchronously (an async hook would make each a promise).
     onRequest(payload) {
       if (payload.url.pathname !== READY_PATH) return undefined;
-      return answerReady(orm, payload);
+      return answerReady(orm, timeoutMs, payload);
     },
   };
 }
 
-async function answerReady(orm: Orm, { endResponse, fetchAPI }: RequestPayload): Promise<void> {
-  let ready: boolean;
-  try {
-    await orm.em.fork().execute('select 1');
-    ready = true;
-  } catch {
-    ready = false;
-  }
+async function answerReady(orm: Orm, timeoutMs: number, { endResponse, fetchAPI }: RequestPayload): Promise<void> {
+  // Not ready either when the database does not answer within DB_CONNECT_TIMEOUT_MS (a stalled database never
+  // answers: the probe must not hang with it).
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  const answered = orm.em
+    .fork()
+    .execute('select 1')
+    .then(
+      () => true,
+      () => false,
+    );
+  const ready = await Promise.race([answered, late]);
+  clearTimeout(timer);
   endResponse(new fetchAPI.Response(null, { status: ready ? 200 : 503, headers: { 'cache-control': 'no-store' } }));
 }
 

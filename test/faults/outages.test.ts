@@ -80,6 +80,60 @@ describe.skipIf(!databaseUrl)('Postgres outage', () => {
   }, 60_000);
 });
 
+describe.skipIf(!databaseUrl)('Postgres stalled (no answer, connections left open)', () => {
+  let database: TestDatabase;
+  let proxy: TcpProxy;
+  let instance: Instance;
+  let service: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    const target = new URL(database.url!);
+    proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+    instance = await startInstance({
+      databaseUrl: throughProxy(database.url!, proxy),
+      env: { DB_STATEMENT_TIMEOUT_MS: '1000', DB_CONNECT_TIMEOUT_MS: '1000' },
+    });
+    service = await signTestToken('pg-stall-service', ['service']);
+  }, 60_000);
+  afterAll(async () => {
+    proxy?.resume();
+    await instance?.kill();
+    await proxy?.close();
+    await database?.drop();
+  });
+
+  it('requests in flight and new ones fail with UNAVAILABLE within the timeouts, /ready 503, and it recovers', async () => {
+    const user = uniqueId('stall');
+    const QUERY = `query($u: ID) { unreadCount(user: $u) }`;
+    expect((await post(instance.url, QUERY, { u: user }, service)).body.data).toEqual({ unreadCount: 0 });
+    proxy.stall();
+    const started = Date.now();
+    const [inFlight, ready] = await Promise.all([
+      post(instance.url, QUERY, { u: user }, service),
+      fetch(`${instance.baseUrl}/ready`).then((r) => ({ status: r.status, ms: Date.now() - started })),
+    ]);
+    // statement timeout 1 s + the client's 2 s margin; /ready within DB_CONNECT_TIMEOUT_MS. Before, both hung for
+    // the whole stall.
+    expect(Date.now() - started).toBeLessThan(6_000);
+    expect(inFlight.body.errors?.[0]?.extensions?.['code']).toBe('UNAVAILABLE');
+    expect(ready.status).toBe(503);
+    expect(ready.ms).toBeLessThan(3_000);
+    const again = Date.now();
+    const next = await post(instance.url, QUERY, { u: user }, service);
+    expect(next.body.errors?.[0]?.extensions?.['code']).toBe('UNAVAILABLE');
+    expect(Date.now() - again).toBeLessThan(6_000);
+    proxy.resume();
+    let back = false;
+    for (let i = 0; i < 50 && !back; i++) {
+      back = (await post(instance.url, QUERY, { u: user }, service)).body.data?.unreadCount === 0;
+      if (!back) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(back).toBe(true);
+    expect((await fetch(`${instance.baseUrl}/ready`)).status).toBe(200);
+  }, 60_000);
+});
+
 describe.skipIf(!databaseUrl || !redisUrl)('Redis outage', () => {
   let database: TestDatabase;
   let proxyA: TcpProxy;

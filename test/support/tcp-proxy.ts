@@ -16,11 +16,21 @@ export interface TcpProxy {
    * connection. Resolves once that happened.
    */
   cutAfterReply(trigger: string): Promise<void>;
+  /**
+   * A stall (a network partition, a frozen host): connections stay open but nothing is forwarded either way, and
+   * new connections are accepted and left unanswered, until `resume()`, which forwards what was held.
+   */
+  stall(): void;
+  resume(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   let up = true;
+  let stalled = false;
+  /** What a stall holds back: writes to do on resume, in order. */
+  let held: Array<() => void> = [];
+  const forward = (write: () => void) => (stalled ? held.push(write) : write());
   const sockets = new Set<net.Socket>();
   let trap: { trigger: Buffer; fired: () => void } | undefined;
   const server = net.createServer((client) => {
@@ -46,7 +56,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
         armed = trap.fired;
         trap = undefined;
       }
-      upstream.write(chunk);
+      forward(() => upstream.write(chunk));
     });
     upstream.on('data', (chunk: Buffer) => {
       if (armed) {
@@ -59,7 +69,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
         fired();
         return;
       }
-      client.write(chunk);
+      forward(() => client.write(chunk));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -72,6 +82,15 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     },
     restore() {
       up = true;
+    },
+    stall() {
+      stalled = true;
+    },
+    resume() {
+      stalled = false;
+      const writes = held;
+      held = [];
+      for (const write of writes) write();
     },
     cutAfterReply(trigger) {
       return new Promise<void>((resolve) => {
