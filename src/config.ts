@@ -101,7 +101,10 @@ const envSchema = z.object({
     z
       .string()
       .default('*')
-      .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean)),
+      .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+      // Each one as a browser sends it (scheme://host[:port], no path, no trailing slash), or "*": a browser
+      // compares the Origin header with the answer exactly, so "https://app.example/" would fail every call.
+      .refine((list) => list.every(isOrigin), 'must be "*" or a comma list of origins such as https://app.example.com (no path or trailing slash)'),
   ),
   /** Hardening: take the client address from X-Forwarded-For (only behind a trusted proxy). */
   TRUST_PROXY: booleanFrom(false),
@@ -459,6 +462,17 @@ export interface RetentionConfig {
   actionKeyHours: number;
   /** Zones whose DAY..YEAR series compaction keeps exact (canonical names, UTC first). */
   timezones: string[];
+}
+
+/** Whether `value` is "*" or an origin exactly as a browser's Origin header spells it. */
+function isOrigin(value: string): boolean {
+  if (value === '*') return true;
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value;
+  } catch {
+    return false;
+  }
 }
 
 export class ConfigError extends Error {

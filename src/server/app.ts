@@ -153,6 +153,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     orm = await createOrm(target, logger);
     const applied = await applyMigrations(orm);
     logger.info({ database: describeTarget(target), applied }, 'database ready');
+    if (target.kind === 'embedded' && config.env === 'production') {
+      logger.warn({ database: describeTarget(target) }, 'NODE_ENV=production on the embedded database: set DATABASE_URL (docs/operations.md)');
+    }
   } catch (error) {
     lock?.release();
     throw error;

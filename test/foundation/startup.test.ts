@@ -69,6 +69,8 @@ describe('configuration errors stop start-up with a message naming the variable'
     [{ FOLD_CRON: 'every minute' }, /FOLD_CRON: must be a cron expression/],
     [{ JWT_SECRET: 'short' }, /JWT_SECRET: must be at least 32 characters/],
     [{ NODE_ENV: 'production' }, /JWT_SECRET: is required when NODE_ENV=production/],
+    [{ CORS_ORIGINS: 'https://app.example/' }, /CORS_ORIGINS: must be "\*" or a comma list of origins/],
+    [{ CORS_ORIGINS: 'https://app.example.com,not an origin' }, /CORS_ORIGINS/],
   ])('%o', async (bad, message) => {
     const server = startServerProcess({ DATA_DIR: tempDataDir(), PORT: '0', ...bad });
     expect(await server.exited).toBe(1);
