@@ -2,18 +2,22 @@
 import { loadConfigOrExit } from '../config.ts';
 import { applyMigrations, createOrm, databaseTargetFromConfig, describeTarget } from '../db/orm.ts';
 import { acquireDataDirLock } from '../db/data-dir-lock.ts';
+import { runCli } from './run-cli.ts';
 
 const config = loadConfigOrExit();
 const target = databaseTargetFromConfig(config);
-const lock = target.kind === 'embedded' ? acquireDataDirLock(config.dataDir, target.dataDir) : undefined;
-try {
-  const orm = await createOrm(target);
+await runCli(`npm run migrate (${describeTarget(target)})`, async () => {
+  const lock = target.kind === 'embedded' ? acquireDataDirLock(config.dataDir, target.dataDir) : undefined;
   try {
-    const applied = await applyMigrations(orm);
-    console.log(`${describeTarget(target)}: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}`);
+    const orm = await createOrm(target);
+    try {
+      const applied = await applyMigrations(orm);
+      console.log(`${describeTarget(target)}: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}`);
+    } finally {
+      await orm.close(true);
+    }
   } finally {
-    await orm.close(true);
+    lock?.release();
   }
-} finally {
-  lock?.release();
-}
+  return 0;
+});

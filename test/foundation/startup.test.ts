@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -76,4 +77,28 @@ describe('configuration errors stop start-up with a message naming the variable'
     expect(await server.exited).toBe(1);
     expect(server.output()).toMatch(message);
   });
+});
+
+describe('npm run migrate and npm run fold', () => {
+  it('fail with one line naming the database and the reason, exit code 1, no stack trace', () => {
+    const root = path.resolve(import.meta.dirname, '../..');
+    const lockedDir = tempDataDir();
+    fs.mkdirSync(path.join(lockedDir, 'pg'), { recursive: true });
+    for (const [script, env, reason] of [
+      ['migrate', { DATABASE_URL: 'postgres://postgres:secret@127.0.0.1:9/x' }, /^npm run migrate \(PostgreSQL at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:9\/x\): connect ECONNREFUSED/],
+      ['fold', { DATABASE_URL: 'postgres://postgres:secret@127.0.0.1:9/x' }, /^npm run fold \(PostgreSQL at .*\): connect ECONNREFUSED/],
+    ] as const) {
+      const run = spawnSync(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', `src/cli/${script}.ts`], {
+        cwd: root,
+        env: { PATH: process.env['PATH'], DATA_DIR: lockedDir, ...env },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(run.status, run.stderr).toBe(1);
+      const lines = run.stderr.trim().split('\n');
+      expect(lines, run.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(reason);
+      expect(run.stderr).not.toMatch(/secret|\n\s+at /);
+    }
+  }, 120_000);
 });
