@@ -12,8 +12,9 @@ import { Counter, Histogram, type Registry } from 'prom-client';
  * - `graphql_envelop_error_result` {operationType, phase}: one per error, phase parse, validate, context,
  *   execute or subscribe;
  * - `graphql_envelop_schema_change`;
- * - `graphql_yoga_http_duration` {method, statusCode, operationType}: every GraphQL HTTP request, from its
- *   arrival to its response.
+ * - `graphql_yoga_http_duration` {method, statusCode, operationType}: every GraphQL HTTP request whose parameters
+ *   were read, from then to its response (those refused before: CSRF, body size, method, are not timed: no
+ *   per-request work is added for them on every request's path).
  * Labels take only bounded values: the operation type ("unknown" when the document did not parse), the HTTP
  * method and status. Never the client-chosen operation name, error path or URL.
  *
