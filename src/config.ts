@@ -104,7 +104,7 @@ const envSchema = z.object({
       .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
       // Each one as a browser sends it (scheme://host[:port], no path, no trailing slash), or "*": a browser
       // compares the Origin header with the answer exactly, so "https://app.example/" would fail every call.
-      .refine((list) => list.every(isOrigin), 'must be "*" or a comma list of origins such as https://app.example.com (no path or trailing slash)'),
+      .refine((list) => list.every(isOrigin), 'must be "*" or a comma list of origins exactly as browsers send them, such as https://app.example.com (lowercase, no default port, no path or trailing slash)'),
   ),
   /** Hardening: take the client address from X-Forwarded-For (only behind a trusted proxy). */
   TRUST_PROXY: booleanFrom(false),
@@ -464,12 +464,16 @@ export interface RetentionConfig {
   timezones: string[];
 }
 
-/** Whether `value` is "*" or an origin exactly as a browser's Origin header spells it. */
+/**
+ * Whether `value` is "*" or an origin exactly as a browser's Origin header spells it: `null` (sandboxed and file
+ * pages), scheme://host[:port] for http(s) as the URL standard serializes it (lowercase, no default port), and
+ * scheme://host for other schemes webviews and extensions send (`capacitor://localhost`, `chrome-extension://id`).
+ */
 function isOrigin(value: string): boolean {
-  if (value === '*') return true;
+  if (value === '*' || value === 'null') return true;
+  if (!/^https?:/i.test(value)) return /^[a-z][a-z0-9+.-]*:\/\/[^/?#\s@]+$/.test(value);
   try {
-    const url = new URL(value);
-    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value;
+    return new URL(value).origin === value;
   } catch {
     return false;
   }

@@ -33,6 +33,9 @@ export interface IncrementCaller {
  * Validates increment events one by one (per-event rejections with a reason), writes the accepted ones
  * through the group commit and answers once they are committed.
  */
+/** Rejection reasons a stored event can meet when it is retried (the catalog or the clock moved since). */
+const REFUSED_SINCE_STORED = new Set<string>(['unknown_domain', 'unknown_metric', 'not_public', 'not_counter', 'at_too_old', 'too_many_metrics']);
+
 export class Increments {
   readonly #catalog: MetricsCatalog;
   readonly #inbox: Inbox;
@@ -180,9 +183,14 @@ export class Increments {
     return { accepted: rows.length + storedBefore.size, rejected: stillRejected, duplicates };
   }
 
-  /** The positions of the rejected events whose id the caller had stored within the de-duplication window. */
+  /**
+   * The positions of the rejected events whose id the caller had stored within the de-duplication window, among
+   * those refused for a reason that can arise after an event was stored (its metric or domain deleted or made
+   * private, turned into a gauge, the event grown too old). One refused for what it is (`by`, a future `at`)
+   * was never stored under its id, whatever else was: it stays refused.
+   */
   async #storedRejections(caller: IncrementCaller, events: IncrementEvent[], rejected: Rejection[]): Promise<Set<number>> {
-    const keyed = rejected.filter((r) => events[r.index]!.key);
+    const keyed = rejected.filter((r) => events[r.index]!.key && REFUSED_SINCE_STORED.has(r.reason));
     if (keyed.length === 0) return new Set();
     const stored = await this.#inbox.storedKeys(callerScope(caller.viewer), keyed.map((r) => events[r.index]!.key!));
     return new Set(keyed.filter((r) => stored.has(events[r.index]!.key!)).map((r) => r.index));

@@ -15,6 +15,10 @@ export function canonicalRowId(text: string): string | null {
   return /^[1-9]\d{0,18}$/.test(text) ? parseBigintId(text) : null;
 }
 
+/** Node types whose ids are PostgreSQL `integer`s (the others are `bigint`s): one past 2^31 - 1 is no id of theirs. */
+const INTEGER_ID_TYPES = new Set(['Tracker', 'Webhook']);
+const INTEGER_MAX = 2_147_483_647n;
+
 /** Type name and canonical database id of a global id, or null when it is not one (any type). */
 export function readGlobalId(raw: string | number): { typename: string; id: string } | null {
   let decoded: { typename: string; id: string };
@@ -24,7 +28,8 @@ export function readGlobalId(raw: string | number): { typename: string; id: stri
     return null;
   }
   const id = canonicalRowId(decoded.id);
-  return id === null ? null : { typename: decoded.typename, id };
+  if (id === null || (INTEGER_ID_TYPES.has(decoded.typename) && BigInt(id) > INTEGER_MAX)) return null;
+  return { typename: decoded.typename, id };
 }
 
 /** The database id of a global id of `typename`; anything else is BAD_USER_INPUT naming `field`. */

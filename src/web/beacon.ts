@@ -127,6 +127,9 @@ async function beaconFromBody(request: Request, url: URL): Promise<BeaconExtract
   const body = await readLimited(request, MAX_BEACON_BYTES);
   if (body === null) return fail(413, `Beacon body larger than ${MAX_BEACON_BYTES} bytes`);
   const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  // An empty POST (a bare `navigator.sendBeacon(url)`, or a form with nothing in it) with the fields in its URL:
+  // the same as a GET, whatever its content type.
+  if (body.trim() === '' && (url.searchParams.has('labels') || url.searchParams.has('pageview'))) return beaconFromParams(url.searchParams);
   if (type === 'application/json' || type.endsWith('+json')) {
     let parsed: unknown;
     try {
@@ -155,10 +158,7 @@ async function beaconFromBody(request: Request, url: URL): Promise<BeaconExtract
     return beaconFromParams(new URLSearchParams(text));
   }
   if (type === '' || type === 'text/plain') {
-    if (text !== '') return beaconFrom(text, null, []);
-    // An empty POST (a bare `navigator.sendBeacon(url)`) with the fields in its URL: the same as a GET.
-    if (url.searchParams.has('labels') || url.searchParams.has('pageview')) return beaconFromParams(url.searchParams);
-    return fail(400, 'Empty beacon body: send the labels, e.g. "a|b:category:domId"');
+    return text === '' ? fail(400, 'Empty beacon body: send the labels, e.g. "a|b:category:domId"') : beaconFrom(text, null, []);
   }
   return fail(415, `Unsupported content type "${type}" (use text/plain, application/x-www-form-urlencoded or application/json)`);
 }

@@ -167,11 +167,13 @@ export class DeliveryWorker {
   }
 
   /**
-   * Slots only a webhook with no request in flight may take (a quarter of WEBHOOK_CONCURRENCY): with two receivers
-   * that never answer, each holding its share, a third webhook would otherwise wait for their timeouts.
+   * Slots only a webhook with no request in flight may take (a quarter of WEBHOOK_CONCURRENCY, at least one when
+   * there are two slots or more): with two receivers that never answer, each holding its share, a third webhook
+   * would otherwise wait for their timeouts. With a single slot there is nothing to keep.
    */
   #reservedSlots(): number {
-    return Math.floor(this.#config.concurrency / 4);
+    const { concurrency } = this.#config;
+    return concurrency < 2 ? 0 : Math.max(1, Math.floor(concurrency / 4));
   }
 
   /** Sends a claimed request in its slot; when it is done, the slot is free and a pass looks for more. */

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startServerProcess } from '../support/process.ts';
+import { loadConfig } from '../../src/config.ts';
 
 const dirs: string[] = [];
 function tempDataDir(): string {
@@ -76,6 +77,16 @@ describe('configuration errors stop start-up with a message naming the variable'
     const server = startServerProcess({ DATA_DIR: tempDataDir(), PORT: '0', ...bad });
     expect(await server.exited).toBe(1);
     expect(server.output()).toMatch(message);
+  });
+});
+
+describe('CORS_ORIGINS', () => {
+  it('takes every origin as browsers send it, webviews and extensions included; refuses what no browser sends', () => {
+    const ok = 'https://app.example.com,http://localhost:3000,http://[::1]:3000,https://app.example.com:8443,capacitor://localhost,chrome-extension://abcdefghijklmnop,null,*';
+    expect(loadConfig({ CORS_ORIGINS: ok }).corsOrigins).toEqual(ok.split(','));
+    for (const bad of ['https://app.example/', 'HTTPS://APP.EXAMPLE.COM', 'https://app.example.com:443', 'https://app.example.com/path', 'not an origin']) {
+      expect(() => loadConfig({ CORS_ORIGINS: bad }), bad).toThrow(/CORS_ORIGINS/);
+    }
   });
 });
 

@@ -109,6 +109,18 @@ describe('increment ids', () => {
     expect((await increment([{ domain, metric, id, by: 3 }], await t.userToken(uniqueId('v')))).rejected).toEqual([{ index: 0, reason: 'not_public' }]);
   });
 
+  it('an event refused for what it is (by, a future at) stays refused when its id was stored by another event', async () => {
+    const { domain, metric } = await h.counter();
+    const id = uniqueId('id');
+    const batch = [{ domain, metric, id, by: 0 }, { domain, metric, id }];
+    expect(await increment(batch)).toEqual({ accepted: 1, duplicates: [], rejected: [{ index: 0, reason: 'by_not_positive' }] });
+    // The identical retry: the same refusal, the stored one a duplicate.
+    expect(await increment(batch)).toEqual({ accepted: 1, duplicates: [1], rejected: [{ index: 0, reason: 'by_not_positive' }] });
+    const future = new Date(Date.now() + 86_400_000).toISOString();
+    expect(await increment([{ domain, metric, id, at: future }])).toEqual({ accepted: 0, duplicates: [], rejected: [{ index: 0, reason: 'at_in_future' }] });
+    expect(await h.total(domain, metric)).toBe(1);
+  });
+
   it('rejects bad ids (empty, too long, NUL) with BAD_USER_INPUT and stores nothing of the call', async () => {
     const { domain, metric } = await h.counter();
     for (const bad of ['', 'x'.repeat(129), 'a\u0000b']) {

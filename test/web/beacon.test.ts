@@ -125,7 +125,11 @@ describe('POST /track (navigator.sendBeacon bodies)', () => {
     // An empty POST with its fields in the URL (a bare sendBeacon(url)) is the same as a GET.
     const bareId = uniqueId('beacon');
     for (let i = 0; i < 2; i++) expect((await postTo(`labels=${encodeURIComponent(`c:cat:${dom}`)}&id=${bareId}`, '')).status).toBe(204);
-    expect(await counts([dom])).toEqual({ [dom]: 3 });
+    // Whatever its content type.
+    for (const type of ['application/x-www-form-urlencoded', 'application/json']) {
+      expect((await postTo(`labels=${encodeURIComponent(`e:cat:${dom}`)}&id=${uniqueId('bare')}`, '', type)).status, type).toBe(204);
+    }
+    expect(await counts([dom])).toEqual({ [dom]: 5 });
     // Two different ids (URL and body) are refused, nothing stored.
     const conflicting = await postTo(`id=${uniqueId('x')}`, JSON.stringify({ labels: `d:cat:${dom}`, id: uniqueId('y') }), 'application/json');
     expect(conflicting.status).toBe(400);
@@ -136,7 +140,7 @@ describe('POST /track (navigator.sendBeacon bodies)', () => {
       issues: [{ path: '', message: refusal.errors[0]!.message }],
       requestId: conflicting.headers.get('x-request-id'),
     });
-    expect(await counts([dom])).toEqual({ [dom]: 3 });
+    expect(await counts([dom])).toEqual({ [dom]: 5 });
   });
 
   it('accepts JSON {labels: string | string[]}', async () => {

@@ -103,7 +103,8 @@ describe('webhook URL safety', () => {
       [`mutation Retry($id: ID!) { retryWebhookDelivery(id: $id) { id } }`, { id: b64('WebhookDelivery:99999') }, 'NOT_FOUND'],
       [`mutation UpdateWebhook($id: ID!) { updateWebhook(id: $id, active: false) { id } }`, { id: 'nope' }, 'BAD_USER_INPUT'],
       [`mutation DeleteWebhook($id: ID!) { deleteWebhook(id: $id) }`, { id: b64('Webhook:99999') }, 'NOT_FOUND'],
-      [`mutation DeleteWebhook($id: ID!) { deleteWebhook(id: $id) }`, { id: b64('Webhook:99999999999') }, 'NOT_FOUND'],
+      // Webhook ids are 32-bit: one past them is not a webhook id at all (as for node(id:) and Tracker ids).
+      [`mutation DeleteWebhook($id: ID!) { deleteWebhook(id: $id) }`, { id: b64('Webhook:99999999999') }, 'BAD_USER_INPUT'],
       [DELIVERIES, { webhook: b64('Tracker:1') }, 'BAD_USER_INPUT'],
     ];
     for (const [query, variables, code] of ids) {

@@ -78,10 +78,7 @@ export function connectionFrom(page: ActionPage) {
 
 /** A Tracker's database id from its global id; anything else is BAD_USER_INPUT naming `field`. */
 export function trackerDbId(raw: string | number, field: string): number {
-  const id = Number(nodeDbId(raw, 'Tracker', field));
-  // Tracker ids are 32-bit: one past them names no tracker, and is refused like any other non-tracker id.
-  if (id > 2_147_483_647) throw badInput(`${field}: "${String(raw).slice(0, 100)}" is not a Tracker id`);
-  return id;
+  return Number(nodeDbId(raw, 'Tracker', field));
 }
 
 /** Database ids from Action global ids; anything else is BAD_USER_INPUT. */

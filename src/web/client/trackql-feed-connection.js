@@ -136,7 +136,16 @@ export class FeedConnection {
           if (data.feed.kind === 'RESET') this.onResync();
           else this.onEvent(data.feed);
         },
-        error: (error) => this.onStatus('offline', error instanceof Error ? error : new FeedError('connection closed', 'CLOSED')),
+        // graphql-ws gives a stream's GraphQL errors as a list, a close as an event.
+        error: (error) =>
+          this.onStatus(
+            'offline',
+            error instanceof Error
+              ? error
+              : Array.isArray(error) && error[0]
+                ? new FeedError(error[0].message, error[0].extensions?.code)
+                : new FeedError('connection closed', 'CLOSED'),
+          ),
         complete: () => {},
       },
     );

@@ -87,18 +87,27 @@ function subscribeCounts() {
     retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, 500 * 2 ** Math.min(retries, 5) * (0.5 + Math.random()))),
     onNonLazyError: () => {},
   });
-  const sink = (render) => ({
-    next: ({ data, errors }) => (errors?.length ? log(`live counts: ${errors[0].message}`) : render(data)),
-    error: (error) => log(`live counts: ${error?.message ?? 'connection closed'}`),
-    complete: () => {},
-  });
-  client.subscribe(
+  // A stream that ends with an error (graphql-ws gives the GraphQL errors as a list; e.g. NOT_FOUND when the
+  // metric was deleted) is said so and subscribed again a little later (the page registers its metrics again at
+  // start); a refusal at the start (a result with errors, then complete) is said and not retried.
+  const describe = (error) =>
+    Array.isArray(error) ? error.map((e) => e.message).join('; ') : (error?.message ?? (error?.code ? `connection closed (${error.code})` : 'connection closed'));
+  const live = (request, render) =>
+    client.subscribe(request, {
+      next: ({ data, errors }) => (errors?.length ? log(`live counts: ${errors[0].message}`) : render(data)),
+      error: (error) => {
+        log(`live counts: ${describe(error)}`);
+        if (Array.isArray(error)) setTimeout(() => live(request, render), 5000);
+      },
+      complete: () => {},
+    });
+  live(
     { query: 'subscription LiveLinkStats($ids: [String!]!) { labelStats(domIds: $ids) { domId label count } }', variables: { ids: linkIds() } },
-    sink((data) => renderLinkCounts(data.labelStats)),
+    (data) => renderLinkCounts(data.labelStats),
   );
-  client.subscribe(
+  live(
     { query: 'subscription LivePageViews($d: ID!, $m: ID!) { metric(domain: $d, metric: $m) }', variables: { d: DOMAIN, m: PAGEVIEWS } },
-    sink((data) => renderPageViews(data.metric)),
+    (data) => renderPageViews(data.metric),
   );
 }
 

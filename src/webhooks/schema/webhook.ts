@@ -74,11 +74,9 @@ const RegisteredWebhook = builder.objectRef<{ webhook: WebhookRecord; secret: st
 const urlSchema = z.string().max(MAX_URL_LENGTH, `at most ${MAX_URL_LENGTH} characters`);
 const remindSchema = z.number().int().min(1).max(MAX_REMIND_AFTER, `at most ${MAX_REMIND_AFTER} seconds`);
 
-/** The database id in a Webhook global id; one past any webhook id is NOT_FOUND. */
+/** The database id in a Webhook global id (BAD_USER_INPUT naming `field` when it is not one). */
 export function webhookDbId(raw: string | number, field = 'id'): number {
-  const n = Number(nodeDbId(raw, 'Webhook', field));
-  if (n < 1 || n > 2_147_483_647) throw notFound('No such webhook');
-  return n;
+  return Number(nodeDbId(raw, 'Webhook', field));
 }
 
 function filterFrom(input: { verbs?: string[] | null; objectTypes?: string[] | null; minLevel?: number | null } | null | undefined): WebhookFilter {
