@@ -13,29 +13,30 @@ import { startTcpProxy, throughProxy, type TcpProxy } from '../support/tcp-proxy
 const databaseUrl = process.env['DATABASE_URL'];
 const redisUrl = process.env['REDIS_URL'];
 
-describe.skipIf(!databaseUrl)('Postgres outage', () => {
-  let database: TestDatabase;
-  let proxy: TcpProxy;
-  let instance: Instance;
-  let service: string;
-
+/** One instance on its own database, reaching PostgreSQL through a proxy the test can cut or stall. */
+function usePostgresBehindProxy(name: string, env: Record<string, string>) {
+  const setup: { database?: TestDatabase; proxy?: TcpProxy; instance?: Instance; service?: string } = {};
   beforeAll(async () => {
-    database = await createTestDatabase();
-    const target = new URL(database.url!);
-    proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
-    instance = await startInstance({
-      databaseUrl: throughProxy(database.url!, proxy),
-      env: { DB_STATEMENT_TIMEOUT_MS: '3000', DB_CONNECT_TIMEOUT_MS: '1000' },
-    });
-    service = await signTestToken('pg-outage-service', ['service']);
+    setup.database = await createTestDatabase();
+    const target = new URL(setup.database.url!);
+    setup.proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+    setup.instance = await startInstance({ databaseUrl: throughProxy(setup.database.url!, setup.proxy), env });
+    setup.service = await signTestToken(`${name}-service`, ['service']);
   }, 60_000);
   afterAll(async () => {
-    await instance?.kill();
-    await proxy?.close();
-    await database?.drop();
+    setup.proxy?.resume();
+    await setup.instance?.kill();
+    await setup.proxy?.close();
+    await setup.database?.drop();
   });
+  return setup as Required<typeof setup>;
+}
+
+describe.skipIf(!databaseUrl)('Postgres outage', () => {
+  const setup = usePostgresBehindProxy('pg-outage', { DB_STATEMENT_TIMEOUT_MS: '3000', DB_CONNECT_TIMEOUT_MS: '1000' });
 
   it('fails fast with UNAVAILABLE, reports not ready, and resumes by itself losing nothing acknowledged', async () => {
+    const { instance, proxy, service } = setup;
     const domain = uniqueId('pgout');
     await registerCounter(instance.url, service, domain, 'n');
 
@@ -81,29 +82,10 @@ describe.skipIf(!databaseUrl)('Postgres outage', () => {
 });
 
 describe.skipIf(!databaseUrl)('Postgres stalled (no answer, connections left open)', () => {
-  let database: TestDatabase;
-  let proxy: TcpProxy;
-  let instance: Instance;
-  let service: string;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    const target = new URL(database.url!);
-    proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
-    instance = await startInstance({
-      databaseUrl: throughProxy(database.url!, proxy),
-      env: { DB_STATEMENT_TIMEOUT_MS: '1000', DB_CONNECT_TIMEOUT_MS: '1000' },
-    });
-    service = await signTestToken('pg-stall-service', ['service']);
-  }, 60_000);
-  afterAll(async () => {
-    proxy?.resume();
-    await instance?.kill();
-    await proxy?.close();
-    await database?.drop();
-  });
+  const setup = usePostgresBehindProxy('pg-stall', { DB_STATEMENT_TIMEOUT_MS: '1000', DB_CONNECT_TIMEOUT_MS: '1000' });
 
   it('requests in flight and new ones fail with UNAVAILABLE within the timeouts, /ready 503, and it recovers', async () => {
+    const { instance, proxy, service } = setup;
     const user = uniqueId('stall');
     const QUERY = `query($u: ID) { unreadCount(user: $u) }`;
     expect((await post(instance.url, QUERY, { u: user }, service)).body.data).toEqual({ unreadCount: 0 });
