@@ -29,13 +29,13 @@ export interface IncrementCaller {
   userAgent: string | null;
 }
 
+/** Rejection reasons a stored event can meet when it is retried (the catalog or the clock moved since). */
+const REFUSED_SINCE_STORED = new Set<string>(['unknown_domain', 'unknown_metric', 'not_public', 'not_counter', 'at_too_old', 'too_many_metrics']);
+
 /**
  * Validates increment events one by one (per-event rejections with a reason), writes the accepted ones
  * through the group commit and answers once they are committed.
  */
-/** Rejection reasons a stored event can meet when it is retried (the catalog or the clock moved since). */
-const REFUSED_SINCE_STORED = new Set<string>(['unknown_domain', 'unknown_metric', 'not_public', 'not_counter', 'at_too_old', 'too_many_metrics']);
-
 export class Increments {
   readonly #catalog: MetricsCatalog;
   readonly #inbox: Inbox;
