@@ -29,8 +29,6 @@ const MESSAGES = [
   /Client has encountered a connection error/i,
   /Connection refused/i,
   /the database system is (starting up|shutting down)/i,
-  // pg's client-side query_timeout (orm.ts): the database stopped answering.
-  /^Query read timeout$/,
 ];
 
 export function isDatabaseUnavailableError(error: unknown): boolean {

@@ -8,7 +8,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { entities } from './entities.ts';
-import { CallbackQueryClient, QUERY_TIMEOUT_MARGIN_MS } from './pg-client.ts';
+import { CallbackQueryClient } from './pg-client.ts';
 
 export type Orm = MikroORM<AbstractSqlDriver, SqlEntityManager>;
 export type Em = SqlEntityManager;
@@ -79,11 +79,9 @@ function ormOptions(target: DatabaseTarget, logger?: Logger): Options {
       pool: { min: 0, max: target.poolMax, idleTimeoutMillis: 30_000 },
       driverOptions: {
         statement_timeout: target.statementTimeoutMs || undefined,
-        // PostgreSQL enforces statement_timeout itself, so it does nothing when the server stops answering without
-        // closing the connection (a partition, a frozen host): the client gives up a little after it (after the
-        // raised timeout of a transaction that raises its own: the fold), and the stalled connection is dropped
-        // (pg-client.ts). TCP keep-alive notices a dead peer on an idle connection.
-        query_timeout: target.statementTimeoutMs ? target.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS : undefined,
+        // TCP keep-alive: an idle connection to a database host that went away is noticed and dropped. (A client-side
+        // query timeout would bound queries on a stalled database, but pg's keeps each query reachable from a timer
+        // until it answers, which promotes every query's objects: test/hardening/young-garbage.test.ts.)
         keepAlive: true,
         keepAliveInitialDelayMillis: 10_000,
         connectionTimeoutMillis: target.connectTimeoutMs ?? 5_000,
