@@ -15,8 +15,13 @@ function objectText(ref: ObjectRefValue): string {
   return ref.tombstone?.description ?? ref.label ?? `${ref.type} ${ref.id}`;
 }
 
+/**
+ * A list of objects as actrack's `str_enum`: up to three named ("a", "a and b", "a, b and c"); from four on, the
+ * first two and how many others ("a, b and 3 others").
+ */
 function listText(refs: ObjectRefValue[]): string {
   const parts = refs.map(objectText);
+  if (parts.length >= 4) return `${parts[0]}, ${parts[1]} and ${parts.length - 2} others`;
   if (parts.length <= 1) return parts.join('');
   return `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`;
 }
@@ -46,8 +51,10 @@ export function renderTemplate(
         return String(action.groupedCount);
       default: {
         if (name.startsWith('data.')) {
-          const data = action.data && typeof action.data === 'object' ? (action.data as Record<string, unknown>) : {};
-          const value = data[name.slice(5)];
+          const data = action.data && typeof action.data === 'object' && !Array.isArray(action.data) ? (action.data as Record<string, unknown>) : {};
+          const key = name.slice(5);
+          // Only the data's own keys: `{data.toString}` or `{data.constructor}` are missing keys, not Object members.
+          const value = Object.hasOwn(data, key) ? data[key] : undefined;
           if (value === undefined || value === null) return '';
           return typeof value === 'object' ? JSON.stringify(value) : String(value);
         }

@@ -28,15 +28,19 @@ export type CalendarPeriod = 'HOUR' | 'DAY' | 'WEEK' | 'MONTH' | 'YEAR';
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
-/** Every UTC offset that ever existed lies within [-12 h, +14 h] (local mean times included). */
-const MAX_WEST = 12 * HOUR;
-const MAX_EAST = 14 * HOUR;
+/**
+ * Every UTC offset in the time-zone data lies within [-16 h, +16 h]: today's within [-12 h, +14 h], but local mean
+ * times go further (Asia/Manila -15:56:08 until 1844, when the Philippines moved to the Asian side of the date
+ * line; America/Sitka and America/Juneau +15:02:19 until Alaska's purchase in 1867).
+ */
+const MAX_WEST = 16 * HOUR;
+const MAX_EAST = 16 * HOUR;
 
 const OFFSET_PATTERN = /GMT(?:([+-])(\d{2}):(\d{2})(?::(\d{2}))?)?$/;
 
 const floorMod = (a: number, b: number) => ((a % b) + b) % b;
 
-/** An IANA time zone (or a fixed offset such as "+05:30"), by its canonical name. */
+/** An IANA time zone, by its canonical name. */
 export class TimeZone {
   readonly name: string;
   readonly #offsets: Intl.DateTimeFormat;
@@ -222,11 +226,16 @@ export function isoDate(ms: number): string {
 // Names as given by callers (any case, aliases) to zones: bounded, since callers choose the strings.
 const zones = new LRUCache<string, TimeZone>({ max: 1000 });
 
-/** The time zone named `name` (an IANA name such as "Europe/Paris", or "UTC"); BAD_USER_INPUT when unknown. */
+/**
+ * The time zone named `name` (an IANA name such as "Europe/Paris", or "UTC"); BAD_USER_INPUT when unknown. Offsets
+ * such as "+05:30", which Intl also takes, are refused: a zone's offset changes with the seasons and the law, and a
+ * fixed one is not what a place's calendar is (Etc/GMT-5 & co. are the IANA names of fixed whole-hour offsets).
+ */
 export function timeZone(name: string): TimeZone {
   let zone = zones.get(name);
   if (!zone) {
     try {
+      if (/^\s*[+\-\u2212]/u.test(name)) throw new RangeError('an offset, not a time zone');
       zone = new TimeZone(name);
     } catch {
       throw badInput(`Unknown time zone "${name.slice(0, 64)}" (use an IANA name such as "Europe/Paris")`);

@@ -1,11 +1,14 @@
 import { LRUCache } from 'lru-cache';
 import type { MetricsConfig } from '../config.ts';
 import type { Em, Orm } from '../db/orm.ts';
-import { conflict, notFound } from '../server/errors.ts';
+import { badInput, conflict, notFound } from '../server/errors.ts';
 import type { MetricDefinitionChange } from '../server/pubsub.ts';
 import {
   BOT_METRIC,
+  isMetricRef,
+  LABEL_RULE,
   LABELS_DOMAIN,
+  REF_RULE,
   SYSTEM_DOMAIN,
   type DomainInfo,
   type MetricInfo,
@@ -242,6 +245,12 @@ export class MetricsCatalog {
     if (domain.ref === SYSTEM_DOMAIN) {
       const existing = await this.getMetric(domain.ref, definition.ref);
       throw conflict(existing ? `Metric "${SYSTEM_DOMAIN}/${definition.ref}" is built in and cannot be redefined` : `Domain "${SYSTEM_DOMAIN}" is built in`);
+    }
+    if (!isMetricRef(domain.ref, definition.ref)) throw badInput(`ref: ${domain.ref === LABELS_DOMAIN ? LABEL_RULE : REF_RULE}`);
+    // A label's metric counts its events (trackLabels, /track, labelStats): as a gauge, trackLabels would refuse
+    // the label and the events already accepted for it would become dead letters at the next fold.
+    if (domain.ref === LABELS_DOMAIN && kind !== null && kind !== 'COUNTER') {
+      throw badInput(`kind: the metrics of the built-in "${LABELS_DOMAIN}" domain count label events: COUNTER only`);
     }
     const row = await queryOne<MetricRow>(
       em,

@@ -30,12 +30,14 @@ export const REF_RULE = 'must start with a letter, digit or _ and contain only l
 export const LABEL_PATTERN = /^[\p{L}\p{N}_.\-/+](?:[\p{L}\p{N}_.\-/+ ]*[\p{L}\p{N}_.\-/+])?$/u;
 
 export const isLabel = (label: string) => LABEL_PATTERN.test(label);
+export const LABEL_RULE = 'must be a label: letters, digits, spaces and _ . - / +, not starting or ending with a space';
 
 /** A valid metric ref of a domain: a label in the `labels` domain, a reference ID elsewhere. */
 export const isMetricRef = (domainRef: string, ref: string) => (domainRef === LABELS_DOMAIN ? isLabel(ref) : REF_PATTERN.test(ref));
 
 export const domainRefSchema = z.string().min(1, 'must not be empty').max(DOMAIN_REF_MAX, `must be at most ${DOMAIN_REF_MAX} characters`).regex(REF_PATTERN, REF_RULE);
-export const metricRefSchema = z.string().min(1, 'must not be empty').max(METRIC_REF_MAX, `must be at most ${METRIC_REF_MAX} characters`).regex(REF_PATTERN, REF_RULE);
+/** A metric ref's length; what it may contain depends on its domain (isMetricRef: labels take spaces and `+`). */
+export const metricRefLengthSchema = z.string().min(1, 'must not be empty').max(METRIC_REF_MAX, `must be at most ${METRIC_REF_MAX} characters`);
 /** A domain's or metric's display name: may be empty, as trackstats' (`register(domain, ref, name='')`). */
 export const nameSchema = z.string().trim().max(NAME_MAX, `must be at most ${NAME_MAX} characters`);
 export const categorySchema = z.string().max(CATEGORY_MAX, `must be at most ${CATEGORY_MAX} characters`);

@@ -23,7 +23,7 @@ import {
   categorySchema,
   domIdSchema,
   domainRefSchema,
-  metricRefSchema,
+  metricRefLengthSchema,
   nameSchema,
   type DeadLetter,
   type DomainInfo,
@@ -465,9 +465,9 @@ builder.mutationFields((t) => ({
     authScopes: { service: true },
     args: {
       domain: t.arg.id({ required: true, validate: domainLookupSchema }),
-      ref: t.arg.id({ required: true, validate: metricRefSchema }),
+      ref: t.arg.id({ required: true, validate: metricRefLengthSchema, description: 'A reference ID; in the `labels` domain, a label (spaces and `+` allowed).' }),
       name: t.arg.string({ required: false, validate: nameSchema, description: NAME_ARG }),
-      kind: t.arg({ type: MetricKindEnum, description: 'New metrics: COUNTER.' }),
+      kind: t.arg({ type: MetricKindEnum, description: 'New metrics: COUNTER (the only kind of the `labels` domain).' }),
       public: t.arg.boolean({ description: 'Anyone may increment and read it. New metrics: false.' }),
       allowNegative: t.arg.boolean({ description: 'Accept increments with `by` <= 0. New metrics: false.' }),
     },
@@ -579,7 +579,7 @@ builder.mutationFields((t) => ({
       const id = args.id == null ? null : String(args.id);
       const labels = args.labels ?? null;
       const pageViews = args.pageViews
-        ? objectIncrementsOf({ ...args.pageViews, objectType: PAGE_TYPE, objectIds: args.pageViews.pages })
+        ? objectIncrementsOf({ ...args.pageViews, objectType: PAGE_TYPE, objectIds: args.pageViews.pages }, 'pageViews.pages')
         : null;
       // Every check that fails the whole call comes before anything is charged or stored.
       const pages = pageViews?.objectIds.length ?? 0;
@@ -644,12 +644,11 @@ function reported(source: string, outcome: IncrementOutcome): IncrementOutcome {
 }
 
 /**
- * The objects of the events, as the validation plugin would check each ObjectRefInput (objectRefSchema; the same
- * error, `events.3.object.type: ...`, every issue listed), in one pass over the list that allocates nothing for
- * valid objects (isValidObjectRef: the schema only judges the ones that pre-check does not accept).
+ * incrementObjects' arguments (and the beacon's page views) as ObjectIncrements; every object id 1 to
+ * OBJECT_ID_MAX characters. `idsPath`: the argument that holds the ids, as a refusal names it.
  */
-/** incrementObjects' arguments (and the beacon's page views) as ObjectIncrements; every object id 1 to OBJECT_ID_MAX characters. */
-function objectIncrementsOf(args: {
+function objectIncrementsOf(
+  args: {
   domain: string | number;
   metric: string | number;
   objectType: string;
@@ -658,13 +657,20 @@ function objectIncrementsOf(args: {
   category?: string | null | undefined;
   domId?: string | null | undefined;
   at?: Date | null | undefined;
-}): ObjectIncrements {
+  },
+  idsPath = 'objectIds',
+): ObjectIncrements {
   const objectIds = args.objectIds.map(String);
   const bad = objectIds.findIndex((id) => id.length === 0 || id.length > OBJECT_ID_MAX);
-  if (bad >= 0) throw badInput(`objectIds.${bad}: must be 1 to ${OBJECT_ID_MAX} characters`);
+  if (bad >= 0) throw badInput(`${idsPath}.${bad}: must be 1 to ${OBJECT_ID_MAX} characters`);
   return { ...args, domain: String(args.domain), metric: String(args.metric), objectIds };
 }
 
+/**
+ * The objects of the events, as the validation plugin would check each ObjectRefInput (objectRefSchema; the same
+ * error, `events.3.object.type: ...`, every issue listed), in one pass over the list that allocates nothing for
+ * valid objects (isValidObjectRef: the schema only judges the ones that pre-check does not accept).
+ */
 function checkEventObjects(events: ReadonlyArray<{ object?: { type: string; id: string; label?: string | null | undefined } | null | undefined }>): void {
   let issues: ValidationIssue[] | undefined;
   for (let index = 0; index < events.length; index++) {

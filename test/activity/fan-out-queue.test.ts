@@ -95,18 +95,29 @@ describe('queued fan-out beyond ACTIVITY_FANOUT_INLINE_MAX', () => {
   });
 });
 
-describe('a queued fan-out outlives the instance that queued it', () => {
-  let a: TestApp;
+/**
+ * An instance for the describe block that queues every fan-out and runs none (ACTIVITY_FANOUT_POLL_MS=0): as if it
+ * stopped right after answering logAction. The tests run the queue themselves (`runQueuedFanOuts`).
+ */
+function useQueueOnlyApp(): () => TestApp {
+  let app: TestApp | undefined;
   beforeAll(async () => {
-    // This instance queues every fan-out and runs none (ACTIVITY_FANOUT_POLL_MS=0): as if it stopped right after
-    // answering logAction.
-    a = await startTestApp({ ACTIVITY_FANOUT_INLINE_MAX: '0', ACTIVITY_FANOUT_POLL_MS: '0' });
+    app = await startTestApp({ ACTIVITY_FANOUT_INLINE_MAX: '0', ACTIVITY_FANOUT_POLL_MS: '0' });
   });
   afterAll(async () => {
-    await a?.stop();
+    await app?.stop();
   });
+  return () => {
+    if (!app) throw new Error('the queue-only app did not start');
+    return app;
+  };
+}
+
+describe('a queued fan-out outlives the instance that queued it', () => {
+  const queueOnly = useQueueOnlyApp();
 
   it('the job is stored with the action, and whoever runs the queue later writes the feeds exactly once', async () => {
+    const a = queueOnly();
     const h = activityHelpers(a);
     const run = uniqueId('c');
     const item = { type: 'Doc', id: `${run}-item` };
@@ -140,15 +151,10 @@ describe('a queued fan-out outlives the instance that queued it', () => {
 });
 
 describe.skipIf(!process.env['DATABASE_URL'])('a queued fan-out racing a grouped amendment of its action', () => {
-  let q: TestApp;
-  beforeAll(async () => {
-    q = await startTestApp({ ACTIVITY_FANOUT_INLINE_MAX: '0', ACTIVITY_FANOUT_POLL_MS: '0' });
-  });
-  afterAll(async () => {
-    await q?.stop();
-  });
+  const queueOnly = useQueueOnlyApp();
 
   it('a worker cannot take the job while an amendment that relies on it is uncommitted: the action is fanned out as amended', async () => {
+    const q = queueOnly();
     const h = activityHelpers(q);
     const run = uniqueId('amend');
     const thread = { type: 'Thread', id: `${run}-t1` };

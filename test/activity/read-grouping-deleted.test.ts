@@ -359,6 +359,16 @@ describe('deleted items and verb templates', () => {
     expect(action.text).toBe('The 9:15 left Aston, Bury and Station c for Leeds (4)');
     const q = await t.ok(`query($id: ID!) { node(id: $id) { ... on Action { text } } }`, { id: before.id }, h.service);
     expect(q.node.text).toBe('The 9:15 left  for  ()');
+
+    // {data.KEY} reads the data's own keys only: the members every object inherits are missing keys too.
+    const own = `own-${uniqueId('v')}`;
+    await t.ok(reg, { v: own, t: '[{data.toString}] [{data.constructor}] [{data.__proto__}] [{data.hasOwnProperty}] [{data.a}] [{data.missing}]' }, h.service);
+    const withData = await h.logAction({ actor: { type: 'Bot', id: 'b' }, verb: own, data: { a: 1 }, ...noGroup });
+    expect(withData.text).toBe('[] [] [] [] [1] []');
+    for (const data of [5, 'text', [1, 2], null]) {
+      const other = await h.logAction({ actor: { type: 'Bot', id: 'b' }, verb: own, data, ...noGroup });
+      expect(other.text, JSON.stringify(data)).toBe('[] [] [] [] [] []');
+    }
   });
 
   it('without a template, Action.text is actrack\'s default "{actor} {verb} {targets}" (+ " in relation to {related}")', async () => {
@@ -381,6 +391,12 @@ describe('deleted items and verb templates', () => {
     expect(unlabelled.text).toBe(`User 3 ${verb} Task 1, two and Task 3`);
     const alone = await h.logAction({ actor: user0, verb, related: [{ type: 'Project', id: '8' }], ...noGroup });
     expect(alone.text).toBe(`user0 ${verb} in relation to Project 8`);
+    // actrack's str_enum: from four objects on, the first two and how many others.
+    const objects = (type: string, n: number) => Array.from({ length: n }, (_, i) => ({ type, id: String(i + 1), label: `${type.toLowerCase()}${i + 1}` }));
+    const many = await h.logAction({ actor: user0, verb, targets: objects('T', 4), related: objects('R', 5), ...noGroup });
+    expect(many.text).toBe(`user0 ${verb} t1, t2 and 2 others in relation to r1, r2 and 3 others`);
+    const two = await h.logAction({ actor: user0, verb, targets: objects('T', 2), ...noGroup });
+    expect(two.text).toBe(`user0 ${verb} t1 and t2`);
     // Read back (not only from the logAction response).
     const q = await t.ok(`query($id: ID!) { node(id: $id) { ... on Action { text } } }`, { id: withRelated.id }, h.service);
     expect(q.node.text).toBe(`user0 ${verb} task in relation to project`);

@@ -90,6 +90,27 @@ describe('labels with spaces and + (django-tracker: [\\w.\\-_|+ ]+)', () => {
     );
     expect(bad.trackLabels).toEqual({ accepted: 1, rejected: [{ index: 0, reason: 'invalid_label' }, { index: 1, reason: 'malformed_label' }] });
   });
+
+  it('a label stays a counter: registerMetric in the labels domain refuses another kind, and the accepted clicks stay counted', async () => {
+    const label = `heat ${uniqueId('l')}`;
+    const dom = uniqueId('dom');
+    const click = await t.ok<{ trackLabels: { accepted: number } }>('mutation($l: String!) { trackLabels(labels: $l) { accepted } }', { l: `${label}:cta:${dom}` });
+    expect(click.trackLabels.accepted).toBe(1);
+    const register = `mutation($r: ID!, $k: MetricKind) { registerMetric(domain: "labels", ref: $r, kind: $k, name: "Heat") { ref kind name } }`;
+    for (const ref of [label, `fresh ${uniqueId('l')}`]) {
+      const refused = await t.gql(register, { r: ref, k: 'GAUGE' }, h.service);
+      expect(refused.errors?.[0]?.extensions, ref).toMatchObject({ code: 'BAD_USER_INPUT', issues: [{ path: 'kind' }] });
+    }
+    // A label's ref is a label (spaces and +), not a reference ID; elsewhere a reference ID.
+    expect((await t.gql(register, { r: 'a:b' }, h.service)).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', issues: [{ path: 'ref' }] });
+    const elsewhere = await t.gql(`mutation($d: ID!) { registerMetric(domain: $d, ref: "c++ guide") { ref } }`, { d: (await h.counter()).domain }, h.service);
+    expect(elsewhere.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', issues: [{ path: 'ref' }] });
+    // A name (or COUNTER) is still fine.
+    expect((await t.ok<{ registerMetric: { kind: string; name: string } }>(register, { r: label, k: 'COUNTER' }, h.service)).registerMetric).toMatchObject({ kind: 'COUNTER', name: 'Heat' });
+    expect((await t.ok<{ trackLabels: { accepted: number } }>('mutation($l: String!) { trackLabels(labels: $l) { accepted } }', { l: `${label}:cta:${dom}` })).trackLabels.accepted).toBe(1);
+    await h.fold();
+    expect(await labelStats([dom])).toEqual([{ domId: dom, label, category: 'cta', count: 2 }]);
+  });
 });
 
 describe('bot filter (isbot plus METRICS_BOT_PATTERNS, as trackable’s own spider list)', () => {

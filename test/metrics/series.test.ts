@@ -153,6 +153,11 @@ describe('series', () => {
     const bad = [
       { period: 'DAY', timezone: 'Mars/Olympus_Mons' },
       { period: 'DAY', timezone: "UTC'; drop table metric; --" },
+      // Offsets are not time zones (Intl takes them; a place's calendar is an IANA zone).
+      { period: 'DAY', timezone: '+05:30' },
+      { period: 'DAY', timezone: '-00:00' },
+      { period: 'DAY', timezone: ' +14:01' },
+      { period: 'DAY', timezone: '\u221205:00' },
       { period: 'DAY', from: '2024-02-01T00:00:00Z', to: '2024-01-01T00:00:00Z' },
       { period: 'HOUR', from: '2000-01-01T00:00:00Z', to: '2024-01-01T00:00:00Z' },
     ];
@@ -162,6 +167,25 @@ describe('series', () => {
     }
     // Within the limit (2000 points here) it works.
     expect(await points(domain, metric, { period: 'DAY', from: '2020-01-01T00:00:00Z', to: '2024-12-31T00:00:00Z' })).toHaveLength(1827);
+  });
+
+  it('days of the zones whose local mean time was more than 14 hours from UTC (Manila until 1844, Sitka until 1867)', async () => {
+    const { domain, metric } = await h.counter();
+    // Manila was at -15:56:08 and skipped 31 December 1844 to +8:03:52: the skipped day folds into the next one.
+    expect(await points(domain, metric, { period: 'DAY', from: '1844-12-30T00:00:00Z', to: '1845-01-02T00:00:00Z', timezone: 'Asia/Manila' })).toEqual([
+      ['1844-12-29T15:56:08.000Z', 0],
+      ['1844-12-30T15:56:08.000Z', 0],
+      ['1844-12-31T15:56:08.000Z', 0], // 1 January 1845: the clock went from 30 December to 1 January
+      ['1845-01-01T15:56:08.000Z', 0],
+    ]);
+    // Sitka was at +14:58:47 (the Russian side of the date line) until 18 October 1867 (local), then -9:01:13: its
+    // clock read 18 October twice. A day starts when the clock first reaches it, so 19 October runs on through the
+    // repeated 18th until 20 October.
+    expect(await points(domain, metric, { period: 'DAY', from: '1867-10-17T00:00:00Z', to: '1867-10-19T12:00:00Z', timezone: 'America/Sitka' })).toEqual([
+      ['1867-10-16T09:01:13.000Z', 0],
+      ['1867-10-17T09:01:13.000Z', 0],
+      ['1867-10-18T09:01:13.000Z', 0],
+    ]);
   });
 
   it('counts periods of the first centuries as they are (years 2–99 are not 1902–1999)', async () => {

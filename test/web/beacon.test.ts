@@ -328,4 +328,18 @@ describe('page views through /track (what /trackql.js sends)', () => {
     expect(await views('/orphan')).toBe(0);
     expect(await views('/a')).toBe(0);
   });
+
+  it('a refused page is named by the argument that holds it (trackBeacon: pageViews.pages.N; incrementObjects: objectIds.N)', async () => {
+    const beacon = await t.gql(
+      `mutation($pv: PageViewsInput) { trackBeacon(labels: "x:c:d", pageViews: $pv) { accepted } }`,
+      { pv: { domain: site, metric: 'views', pages: ['/named-ok', ''] } },
+    );
+    expect(beacon.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', issues: [{ path: 'pageViews.pages.1' }] });
+    const objects = await t.gql(
+      `mutation($d: ID!) { incrementObjects(domain: $d, metric: "views", objectType: "Page", objectIds: ["/named-ok", "${'x'.repeat(257)}"]) { accepted } }`,
+      { d: site },
+    );
+    expect(objects.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', issues: [{ path: 'objectIds.1' }] });
+    expect(await views('/named-ok')).toBe(0);
+  });
 });
