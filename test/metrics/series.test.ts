@@ -167,6 +167,10 @@ describe('series', () => {
     }
     // Within the limit (2000 points here) it works.
     expect(await points(domain, metric, { period: 'DAY', from: '2020-01-01T00:00:00Z', to: '2024-12-31T00:00:00Z' })).toHaveLength(1827);
+    // The limit counts the calendar's points: the years 0002–2001 are 2,000 (an estimate from the shortest year
+    // refused them), 0002–2002 one too many.
+    expect(await points(domain, metric, { period: 'YEAR', from: '0002-01-01T00:00:00Z', to: '2001-06-01T00:00:00Z' })).toHaveLength(2000);
+    expect(errorCodes(await h.series(domain, metric, { period: 'YEAR', from: '0002-01-01T00:00:00Z', to: '2002-01-01T00:00:00Z' }))).toEqual(['BAD_USER_INPUT']);
   });
 
   it('days of the zones whose local mean time was more than 14 hours from UTC (Manila until 1844, Sitka until 1867)', async () => {
