@@ -47,8 +47,14 @@ const UPLOT_DIR = path.join(path.dirname(fileURLToPath(import.meta.resolve('uplo
 const CONSOLE_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/** Key (never a request path) of the console page variant that offers development tokens. */
+/**
+ * Keys (never request paths) of the page variants for callers that may have the development tokens: their body
+ * says so (`data-dev-tokens`), and only then do their scripts ask /demo/tokens (elsewhere it would answer 404, an
+ * error in every visitor's browser console).
+ */
 const CONSOLE_WITH_DEV_TOKENS = '/console?dev-tokens';
+const DEMO_WITH_DEV_TOKENS = '/?dev-tokens';
+const withDevTokens = (page: string) => page.replace('<body>', '<body data-dev-tokens="true">');
 
 const BEACON_CORS = {
   'access-control-allow-origin': '*',
@@ -65,7 +71,7 @@ export function buildSite(config: Config): StaticSite {
   const consolePage = fs.readFileSync(path.join(CONSOLE_DIR, 'index.html'), 'utf8');
   site.add('/console', consolePage, { type: 'text/html; charset=utf-8', headers: { 'content-security-policy': CONSOLE_CSP } });
   // For callers that may have the development tokens: the page offers a "development token" sign-in.
-  site.add(CONSOLE_WITH_DEV_TOKENS, consolePage.replace('<body>', '<body data-dev-tokens="true">'), {
+  site.add(CONSOLE_WITH_DEV_TOKENS, withDevTokens(consolePage), {
     type: 'text/html; charset=utf-8',
     headers: { 'content-security-policy': CONSOLE_CSP },
   });
@@ -82,7 +88,9 @@ export function buildSite(config: Config): StaticSite {
   site.addFile('/vendor/uplot/uPlot.min.css', path.join(UPLOT_DIR, 'uPlot.min.css'), { cors: true });
 
   if (config.web.demoPage) {
-    site.addFile('/', path.join(PUBLIC_DIR, 'index.html'));
+    const demoPage = fs.readFileSync(path.join(PUBLIC_DIR, 'index.html'), 'utf8');
+    site.add('/', demoPage, { type: 'text/html; charset=utf-8' });
+    site.add(DEMO_WITH_DEV_TOKENS, withDevTokens(demoPage), { type: 'text/html; charset=utf-8' });
     site.addDir('/assets/', PUBLIC_DIR, (r) => code(r) && r !== 'index.html');
   }
   return site;
@@ -168,7 +176,9 @@ export function useWeb(options: WebPluginOptions): Plugin {
         return;
       }
       let canonical = p === '/index.html' ? '/' : p === '/console/' || p === '/console/index.html' ? '/console' : p;
-      if (canonical === '/console' && config.web.demoPage && devTokens.allowedFor(serverContext)) canonical = CONSOLE_WITH_DEV_TOKENS;
+      if ((canonical === '/console' || canonical === '/') && config.web.demoPage && devTokens.allowedFor(serverContext)) {
+        canonical = canonical === '/' ? DEMO_WITH_DEV_TOKENS : CONSOLE_WITH_DEV_TOKENS;
+      }
       const response = site.respond(canonical, request, fetchAPI.Response);
       if (response) {
         endResponse(response);

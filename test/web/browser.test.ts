@@ -165,11 +165,33 @@ describe('demo page without a generated secret', () => {
       }
       const tokens = await fetch(`${url}/demo/tokens`);
       expect(tokens.status).toBe(404);
+      // The page is not marked as one whose caller may have them, so its script does not ask (a 404 in the console).
+      expect(await (await fetch(`${url}/`)).text()).not.toContain('data-dev-tokens');
       // GraphiQL is there, with nothing pre-filled.
       const graphiql = await (await fetch(`${url}/graphql`, { headers: { accept: 'text/html' } })).text();
       expect(graphiql).toContain('YogaGraphiQL.renderYogaGraphiQL');
       expect(graphiql).not.toContain('Bearer');
     } finally {
+      await app.stop();
+    }
+  }, 120_000);
+});
+
+describe.skipIf(!hasChromium)('demo page in Chromium with JWT_SECRET configured', () => {
+  it('asks for tokens with its form, without requesting /demo/tokens (no error in the console)', async () => {
+    const app = await startTestApp();
+    const browser = await launchBrowser([`http://127.0.0.1:${app.port}`]);
+    try {
+      const demo = await browser.newPage();
+      const asked: string[] = [];
+      demo.on('request', (request) => asked.push(new URL(request.url()).pathname));
+      await demo.goto(`http://127.0.0.1:${app.port}/`);
+      await demo.waitForSelector('#token-form:not([hidden])', { timeout: 30_000 });
+      expect(asked).not.toContain('/demo/tokens');
+      expect(browser.errors).toEqual([]);
+      expect(browser.blocked).toEqual([]);
+    } finally {
+      await browser.close();
       await app.stop();
     }
   }, 120_000);

@@ -37,7 +37,8 @@ async function gql(query, variables = {}, token = null) {
 // ---------------------------------------------------------------- tokens
 async function loadTokens() {
   const stored = JSON.parse(localStorage.getItem('trackql-demo-tokens') ?? 'null');
-  const response = await fetch('/demo/tokens').catch(() => null);
+  // The server marks the page when this caller may have the development tokens (a development start, a local caller).
+  const response = document.body.dataset.devTokens === 'true' ? await fetch('/demo/tokens').catch(() => null) : null;
   if (response?.ok) return response.json();
   if (stored?.service && stored?.user) return stored;
   const form = $('#token-form');
