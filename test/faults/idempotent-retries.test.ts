@@ -132,7 +132,12 @@ describe.skipIf(!databaseUrl)('retries with ids across instances and a connectio
     const target = new URL(database.url!);
     proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
     direct = await startInstance({ databaseUrl: database.url });
-    viaProxy = await startInstance({ databaseUrl: throughProxy(database.url!, proxy), env: { DB_CONNECT_TIMEOUT_MS: '2000' } });
+    // No background job on the instance behind the proxy: a job's own COMMIT (a webhook or fan-out queue poll, the
+    // retention cron) would spring the trap meant for the request's.
+    viaProxy = await startInstance({
+      databaseUrl: throughProxy(database.url!, proxy),
+      env: { DB_CONNECT_TIMEOUT_MS: '2000', WEBHOOK_POLL_MS: '0', ACTIVITY_FANOUT_POLL_MS: '0', RETENTION_CRON: 'off' },
+    });
     service = await signTestToken('cut-service', ['service']);
   }, 120_000);
   afterAll(async () => {
