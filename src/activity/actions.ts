@@ -109,10 +109,10 @@ export async function logAction(em: Em, settings: ActivitySettings, params: LogA
   const lockedAt = params.groupingLockedAt ?? (searches ? await lockGrouping(em, [{ actor, verb }]) : null);
   const timestamp = given ?? lockedAt ?? new Date();
   let actionId = searches ? await findGroupableAction(em, { actor, verb, timestamp, delay, objects, sameCall: params.sameCall }) : undefined;
+  const amendment = { timestamp, level, data, actorLabel: actor.label ?? null };
+  if (actionId !== undefined && !(await amendGroupedAction(em, actionId, amendment, settings.config.activityDataMaxBytes))) actionId = undefined;
   const grouped = actionId !== undefined;
-  if (actionId !== undefined) {
-    await amendGroupedAction(em, actionId, { timestamp, level, data, actorLabel: actor.label ?? null });
-  } else {
+  if (actionId === undefined) {
     const inserted = await em.execute<Row[]>(
       `insert into activity_action (actor_type, actor_id, actor_label, verb, data, level, "timestamp", grouped_count)
        values (?, ?, ?, ?, ?::jsonb, ?, ?, 1) returning id`,

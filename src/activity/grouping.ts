@@ -138,17 +138,21 @@ function canonicalJson(value: unknown): string {
 /**
  * Amends a grouped action (locked by findGroupableAction): count + 1, timestamp = the newest, level = the highest,
  * data merged (mergeActionData), actor label refreshed when given. (Its new objects are merged by the caller's
- * object insert.)
+ * object insert.) A group is full when its merged data would pass `dataMaxBytes` (ACTIVITY_DATA_MAX_BYTES, the
+ * bound of one action's data): nothing is amended and false is returned, so that the caller logs a new action
+ * (which later similar ones then group with); otherwise every amendment could grow one action's data without end.
  */
 export async function amendGroupedAction(
   em: Em,
   actionId: string,
   amendment: { timestamp: Date; level: number; data: unknown; actorLabel: string | null },
-): Promise<void> {
+  dataMaxBytes: number,
+): Promise<boolean> {
   let data: unknown = null;
   if (amendment.data !== null && amendment.data !== undefined) {
     const [row] = await em.execute<Row[]>(`select data from activity_action where id = ?`, [actionId]);
     data = mergeActionData(row?.['data'] ?? null, amendment.data);
+    if (Buffer.byteLength(JSON.stringify(data), 'utf8') > dataMaxBytes) return false;
   }
   await em.execute(
     `update activity_action set grouped_count = grouped_count + 1,
@@ -159,4 +163,5 @@ export async function amendGroupedAction(
       where id = ?`,
     [amendment.timestamp, amendment.level, data === null ? null : JSON.stringify(data), amendment.actorLabel, actionId],
   );
+  return true;
 }

@@ -20,6 +20,7 @@ import { timeZone, type TimeZone } from './calendar.ts';
 import { ms, query, queryOne, sql, toDate } from './sql.ts';
 import { withKnownLabels } from '../objects/labels.ts';
 import { objectKey } from '../objects/object-ref.ts';
+import { DATE_TIME_MIN } from '../schema/date-time.ts';
 
 type TimePeriod = Exclude<Period, 'LIFETIME'>;
 /** Points returned when `from` is not given. */
@@ -149,7 +150,8 @@ export class MetricsQueries {
    */
   #range(period: TimePeriod, args: SeriesArgs): { from: number; to: number } {
     const to = (args.to ?? new Date()).getTime();
-    const from = args.from ? args.from.getTime() : to - (DEFAULT_POINTS[period] - 1) * DEFAULT_LENGTH_MS[period];
+    // The default span stops at the first instant DateTime accepts (before it, PostgreSQL reads no year 0000).
+    const from = args.from ? args.from.getTime() : Math.max(DATE_TIME_MIN.getTime(), to - (DEFAULT_POINTS[period] - 1) * DEFAULT_LENGTH_MS[period]);
     if (from > to) throw badInput('`from` must not be after `to`');
     return { from, to };
   }
@@ -212,7 +214,7 @@ export class MetricsQueries {
   /** Recorded statistics of a gauge for `period` on the local dates from `from` to `to`. */
   async #recordedSeries(metric: MetricInfo, args: SeriesArgs, zone: TimeZone): Promise<Point[]> {
     const to = (args.to ?? new Date()).getTime();
-    const from = args.from ? args.from.getTime() : to - 29 * 86_400_000;
+    const from = args.from ? args.from.getTime() : Math.max(DATE_TIME_MIN.getTime(), to - 29 * 86_400_000);
     if (from > to) throw badInput('`from` must not be after `to`');
     const max = this.#config.maxSeriesPoints;
     const rows = await query<{ d: string; v: number }>(

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getOperationAST, type ExecutionArgs, type ExecutionResult, type GraphQLError } from 'graphql';
+import { getOperationAST, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLError } from 'graphql';
 import { CloseCode, makeServer } from 'graphql-ws';
 import { createGraphQLError, createYoga, type YogaLogger, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
@@ -22,9 +22,10 @@ import { reportWebSocket } from '../ops/events.ts';
 import { schema } from '../schema/index.ts';
 import { anonymous, isTokenExpired, TOKEN_EXPIRED_CLOSE_CODE, TOKEN_EXPIRED_MESSAGE, TokenService, type Viewer } from './auth.ts';
 import type { Context } from './context.ts';
-import { isContractError, unauthenticated } from './errors.ts';
+import { isContractError, unauthenticated, withExtensions } from './errors.ts';
 import { useHttpStatus } from './http-status.ts';
 import { useInputGuard } from './input-guard.ts';
+import { parserCaches } from './document-cache.ts';
 import { createJitCompiler, useJit } from './jit.ts';
 import {
   clientIpOf,
@@ -183,6 +184,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     multipart: false,
     // The body limit is useBodyLimit's (limits.ts): it counts only bodies that Content-Length does not bound.
     maxRequestBodySize: false,
+    // Bounded by the text they hold, not only by count (document-cache.ts).
+    parserAndValidationCache: parserCaches(),
     maskedErrors: { maskError: (error, message) => maskUnexpected(logger, error, message) },
     plugins: [
       useRequestId(),
@@ -376,7 +379,15 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
               transport: 'ws',
               feedHandover: { stream: null },
             });
-            const document = parse(params.query);
+            let document: DocumentNode;
+            try {
+              document = parse(params.query);
+            } catch (error) {
+              // Yoga codes a syntax error GRAPHQL_PARSE_FAILED for HTTP requests only: the same here.
+              if (!(error instanceof Error) || error.name !== 'GraphQLError') throw error;
+              const syntax = error as GraphQLError;
+              return [errorWithRequestId(withExtensions(syntax, { code: 'GRAPHQL_PARSE_FAILED', ...syntax.extensions }), requestId)];
+            }
             const errors: readonly GraphQLError[] = validate(envelopedSchema, document);
             if (errors.length > 0) return errors.map((e: GraphQLError) => errorWithRequestId(e, requestId));
             const operation = getOperationAST(document, params.operationName ?? undefined);

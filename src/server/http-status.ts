@@ -19,6 +19,20 @@ import { withExtensions } from './errors.ts';
  */
 export function useHttpStatus(): Plugin {
   return {
+    // Parameters sent as a query string (GET, a form body) carry `variables` and `extensions` as JSON text, which
+    // Yoga's parser reads with JSON.parse and no catch: text that is not JSON is a malformed request (400), as a
+    // JSON body that is not JSON is, not an unexpected error.
+    onRequestParse({ request, requestParser, setRequestParser }) {
+      if (!requestParser || (request.method !== 'GET' && !isFormRequest(request))) return;
+      setRequestParser(async (req) => {
+        try {
+          return await requestParser(req);
+        } catch (error) {
+          if (!(error instanceof SyntaxError)) throw error;
+          throw createGraphQLError('Invalid "variables" or "extensions" parameter: not JSON.', { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
+        }
+      });
+    },
     // Yoga checks the type of `query`, `variables` and `extensions`, not of `operationName`: a request whose
     // operationName is not a string is not well-formed either (400 with either media type, like the others).
     onParams({ params }) {
@@ -80,4 +94,8 @@ function withHttp(error: GraphQLError, http: HttpExtension | undefined): GraphQL
 
 function isSingleResult(value: unknown): value is ExecutionResult {
   return typeof value === 'object' && value !== null && !(Symbol.asyncIterator in value);
+}
+
+function isFormRequest(request: Request): boolean {
+  return request.headers.get('content-type')?.startsWith('application/x-www-form-urlencoded') ?? false;
 }

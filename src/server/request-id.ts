@@ -44,10 +44,12 @@ export function errorWithRequestId(error: GraphQLError, requestId: string): Grap
 
 /**
  * graphql-js reports variables that do not fit their type (a malformed DateTime, a string for an Int) with
- * no code: they are the caller's bad input, so they get BAD_USER_INPUT like every other input refusal.
+ * no code, and after 50 of them stops with one more error saying so: they are the caller's bad input, so they
+ * get BAD_USER_INPUT like every other input refusal.
  */
 function inputErrorCode(error: Pick<GraphQLFormattedError, 'message' | 'path'>): { code?: string } {
-  return !error.path && error.message.startsWith('Variable "$') ? { code: 'BAD_USER_INPUT' } : {};
+  if (error.path) return {};
+  return error.message.startsWith('Variable "$') || error.message.startsWith('Too many errors processing variables') ? { code: 'BAD_USER_INPUT' } : {};
 }
 
 function withIds<T extends ExecutionResult>(result: T, requestId: string): T {

@@ -85,6 +85,14 @@ export function serveWebSockets<E extends WsExtra>(
     handler(String(data)).catch((error: unknown) => internalError(socket, error, 'internal error while handling a message'));
   }
   function onSocketError(this: AdaptedSocket, error: Error): void {
+    // A client that broke the protocol (a frame over the size limit, invalid UTF-8, a bad opcode): ws has closed
+    // its socket with the code that says so (1009, 1007, 1002). Its doing, not the server's: no error-level line
+    // with a stack that any client could write at will.
+    const code = (error as Error & { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
+      logger.info({ code, message: error.message }, 'websocket: client protocol error');
+      return;
+    }
     internalError(this, error, 'socket error');
   }
   function onSocketClose(this: AdaptedSocket, code: number, reason: Buffer): void {

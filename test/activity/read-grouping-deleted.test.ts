@@ -271,6 +271,24 @@ describe('grouping', () => {
     expect([Object.getOwnPropertyDescriptor(fourth.data, '__proto__')?.value, fourth.data.toString, fourth.data.constructor]).toEqual([{ x: 1 }, 't', ['c']]);
   });
 
+  it('a group is full when its merged data would pass ACTIVITY_DATA_MAX_BYTES (16 KiB): the action starts a new one', async () => {
+    const actor = { type: 'Person', id: uniqueId('p') };
+    const doc = { type: 'Doc', id: uniqueId('d') };
+    const log = (key: string) => h.logAction({ actor, verb: 'noted', targets: [doc], data: { [key]: 'x'.repeat(6000) }, groupingDelay: 600 });
+    const a = await log('k0');
+    const b = await log('k1'); // ~12 KB merged: grouped
+    expect([b.id, b.groupedCount, Object.keys(b.data)]).toEqual([a.id, 2, ['k0', 'k1']]);
+    const c = await log('k2'); // ~18 KB merged: a new action
+    expect(c.id).not.toBe(a.id);
+    expect([c.groupedCount, Object.keys(c.data)]).toEqual([1, ['k2']]);
+    const d = await log('k3'); // groups with the newest
+    expect([d.id, d.groupedCount, Object.keys(d.data)]).toEqual([c.id, 2, ['k2', 'k3']]);
+    // Without data, an amendment adds nothing and still groups.
+    expect((await h.logAction({ actor, verb: 'noted', targets: [doc], groupingDelay: 600 })).id).toBe(c.id);
+    const stored = await t.ok(`query($id: ID!) { node(id: $id) { ... on Action { data groupedCount } } }`, { id: a.id }, h.service);
+    expect([Object.keys(stored.node.data), stored.node.groupedCount]).toEqual([['k0', 'k1'], 2]);
+  });
+
   it('a grouped action reaches trackers that match its new objects', async () => {
     const follower = uniqueId('u');
     const actor = { type: 'Person', id: uniqueId('p') };

@@ -141,4 +141,24 @@ describe("status codes of trackql's own errors", () => {
       expect(csrf.status).toBe(403);
     }
   });
+
+  it('variables or extensions that are not JSON in a query string (GET, a form body, SSE) are a malformed request: 400 BAD_REQUEST', async () => {
+    const query = encodeURIComponent('{ __typename }');
+    for (const params of [`variables=notjson`, `variables=%7B`, `extensions=x`, `variables=%7B%7D&extensions=%5B`]) {
+      for (const accept of [GRAPHQL_RESPONSE, JSON_TYPE]) {
+        const get = await raw(t, { method: 'GET', path: `/graphql?query=${query}&${params}`, headers: { accept, 'x-forwarded-for': randomClientIp() } });
+        expect(get.status, `GET ${params} ${accept}`).toBe(400);
+        expect(get.json().errors?.[0]?.extensions?.['code'], params).toBe('BAD_REQUEST');
+        const form = await raw(t, {
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-graphql-csrf': '1', accept, 'x-forwarded-for': randomClientIp() },
+          body: `query=${query}&${params}`,
+        });
+        expect(form.status, `form ${params} ${accept}`).toBe(400);
+        expect(form.json().errors?.[0]?.extensions?.['code'], params).toBe('BAD_REQUEST');
+      }
+      const sse = await raw(t, { method: 'GET', path: `/graphql?query=${query}&${params}`, headers: { accept: 'text/event-stream', 'x-forwarded-for': randomClientIp() } });
+      expect(sse.text, params).toContain('BAD_REQUEST');
+      expect(sse.text, params).not.toContain('INTERNAL_SERVER_ERROR');
+    }
+  });
 });

@@ -324,4 +324,19 @@ describe('masked internal errors', () => {
       await client.dispose();
     }
   });
+
+  it('a client that breaks the websocket protocol (a frame over the limit, invalid UTF-8) is closed with its code, and logs no error line', async () => {
+    const errorsBefore = lines.filter((l) => l['level'] >= 50).length;
+    const closedBy = async (send: (socket: WebSocket) => void) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws');
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+      send(socket);
+      return closed;
+    };
+    expect(await closedBy((socket) => socket.send('x'.repeat(256 * 1024 + 1)))).toBe(1009);
+    expect(await closedBy((socket) => socket.send(Buffer.from([0xff, 0xfe, 0xfd]), { binary: false }))).toBe(1007);
+    expect(lines.filter((l) => l['level'] >= 50).slice(errorsBefore)).toEqual([]);
+    expect(lines.some((l) => l['msg'] === 'websocket: client protocol error')).toBe(true);
+  });
 });

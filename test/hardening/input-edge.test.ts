@@ -118,6 +118,12 @@ describe('strings and ids at the schema edge', () => {
     expect(result.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
     const fine = await runWs(client, '{ viewer { role } }');
     expect(fine.values).toEqual([{ data: { viewer: { role: 'SERVICE' } } }]);
+    // A document that does not parse: GRAPHQL_PARSE_FAILED, as over HTTP.
+    const broken = await runWs(client, '{ (');
+    expect((broken.error as Array<{ extensions?: Record<string, unknown> }>)[0]?.extensions?.['code']).toBe('GRAPHQL_PARSE_FAILED');
+    const invalid = await runWs(client, '{ nope }');
+    expect((invalid.error as Array<{ extensions?: Record<string, unknown> }>)[0]?.extensions?.['code']).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect((await runWs(client, '{ viewer { role } }')).values).toEqual([{ data: { viewer: { role: 'SERVICE' } } }]);
   });
 
   it('cursors past the bigint range: BAD_USER_INPUT naming `after`', async () => {
@@ -128,6 +134,12 @@ describe('strings and ids at the schema edge', () => {
     }
     // The largest bigint is a valid (empty) position.
     expect((await t.ok('query($a: String) { feed(after: $a) { edges { cursor } } }', { a: cursor('9223372036854775807') }, user)).feed.edges.length).toBeGreaterThan(0);
+  });
+
+  it('variables with more than 50 bad values: every error is BAD_USER_INPUT, also graphql-js\'s "too many errors"', async () => {
+    const result = await t.gql('query($d: [String!]!) { labelStats(domIds: $d) { count } }', { d: Array.from({ length: 60 }, () => null) });
+    expect(result.errors!.length).toBe(51);
+    expect(result.errors!.map((e) => e.extensions?.['code'])).toEqual(Array.from({ length: 51 }, () => 'BAD_USER_INPUT'));
   });
 
   it('Action ids past the bigint range: markRead and node(id:) are BAD_USER_INPUT naming the id', async () => {

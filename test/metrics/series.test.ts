@@ -211,6 +211,12 @@ describe('series', () => {
       ['0004-01-01T00:00:00.000Z', 0],
     ]);
     expect(await points(domain, metric, { period: 'WEEK', from: '0050-06-01T00:00:00Z', to: '0050-06-01T00:00:00Z', timezone: 'Europe/Paris' })).toHaveLength(1);
+    // Only `to`, at the first instant DateTime accepts: the default span stops there (it reached year 0000).
+    expect(await points(domain, metric, { period: 'YEAR', to: '0002-01-01T00:00:00Z' })).toEqual([['0002-01-01T00:00:00.000Z', 0]]);
+    expect(await points(domain, metric, { period: 'MONTH', to: '0002-01-01T00:00:00Z', timezone: 'Asia/Kathmandu' })).toEqual([['0001-12-31T18:18:44.000Z', 0]]);
+    expect(await points(domain, metric, { period: 'LIFETIME', to: '0002-01-01T12:00:00Z' })).toEqual([['0002-01-01T00:00:00.000Z', 0]]);
+    const gauge = await h.registerMetric(domain, { kind: 'GAUGE' });
+    expect(await points(domain, gauge.ref, { period: 'DAY', to: '0002-01-01T00:00:00Z' })).toEqual([]);
   });
 });
 
