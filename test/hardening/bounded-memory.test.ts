@@ -1,12 +1,7 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import autocannon from 'autocannon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_JWT_SECRET } from '../support/app.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { post, signTestToken } from '../support/instances.ts';
-import { startServerProcess, type ServerProcess } from '../support/process.ts';
+import { startSmallHeapServer, type SmallHeapServer } from './small-heap-server.ts';
 
 /**
  * Bounded memory under hostile input: a real server process with a small heap (--max-old-space-size)
@@ -33,33 +28,16 @@ const HEAP_LIMIT_MB = 128;
 // query results, prepared statements and the WASM module's bindings): the same run ends ~10 MB higher there.
 const HEAP_BOUND_MB = process.env['DATABASE_URL'] ? 100 : 115;
 
-let database: TestDatabase;
-let dataDir: string;
-let server: ServerProcess;
+let memory: SmallHeapServer;
 let url: string;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackql-memory-'));
-  server = startServerProcess({
-    NODE_ENV: 'production',
-    // The old space is what a leak fills and what kills the process. The young generation is set apart: V8
-    // sizes it from the heap limit, and at 128 MB its default is so small that scavenges triple the run's time
-    // without bounding anything the test is about.
-    NODE_OPTIONS: `--max-old-space-size=${HEAP_LIMIT_MB} --max-semi-space-size=16`,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    JWT_SECRET: TEST_JWT_SECRET,
+  memory = await startSmallHeapServer(HEAP_LIMIT_MB, {
     LOG_LEVEL: 'info',
-    FOLD_CRON: 'off',
-    RETENTION_CRON: 'off',
     TRUST_PROXY: 'true',
-    DATA_DIR: dataDir,
     ...(DEFAULT_LIMITS ? {} : { METRICS_CATALOG_CACHE_MAX: '1000' }),
-    ...(database.url ? { DATABASE_URL: database.url } : { DATABASE_URL: '' }),
-    ...(process.env['REDIS_URL'] ? { REDIS_URL: process.env['REDIS_URL'] } : {}),
-  }, 110_000);
-  url = await server.ready;
+  });
+  url = memory.url;
   const service = await signTestToken('memory-service', ['service']);
   const setup = await post(
     url,
@@ -70,20 +48,7 @@ beforeAll(async () => {
   expect(setup.body.errors).toBeUndefined();
 }, 150_000);
 
-afterAll(async () => {
-  if (server && server.child.exitCode === null) {
-    server.child.kill('SIGTERM');
-    await server.exited;
-  }
-  await database?.drop();
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-});
-
-async function heapUsedMb(): Promise<number> {
-  const text = await (await fetch(url.replace(/\/graphql$/, '/metrics'))).text();
-  const line = text.split('\n').find((l) => l.startsWith('nodejs_heap_size_used_bytes '));
-  return Number(line?.split(' ')[1]) / 2 ** 20;
-}
+afterAll(async () => memory?.stop());
 
 describe('bounded memory', () => {
   it(`stays up with ${HEAP_LIMIT_MB} MB of heap, and under ${HEAP_BOUND_MB} MB after, ${REQUESTS} requests of ever-new names, refs, addresses and tokens`, async () => {
@@ -101,7 +66,7 @@ describe('bounded memory', () => {
     };
     const samples: number[] = [];
     const sampler = setInterval(() => {
-      heapUsedMb().then((mb) => samples.push(mb), () => undefined);
+      memory.heapUsedMb().then((mb) => samples.push(mb), () => undefined);
     }, 1000);
     const started = Date.now();
     const result = await new Promise<autocannon.Result>((resolve, reject) => {
@@ -136,7 +101,7 @@ describe('bounded memory', () => {
     const idle: number[] = [];
     for (let i = 0; i < 5; i++) {
       await new Promise((r) => setTimeout(r, 1000));
-      idle.push(await heapUsedMb());
+      idle.push(await memory.heapUsedMb());
     }
     const end = Math.min(...idle);
     const half = samples.slice(0, Math.ceil(samples.length / 2));
@@ -144,7 +109,7 @@ describe('bounded memory', () => {
     console.log(
       `memory: ${result['2xx']} 2xx of ${result.requests.total} requests in ${seconds.toFixed(0)} s; heap max ${Math.max(...samples).toFixed(0)} MB, first half max ${firstHalfMax.toFixed(0)} MB, end ${end.toFixed(0)} MB`,
     );
-    expect(server.child.exitCode).toBeNull();
+    expect(memory.server.child.exitCode).toBeNull();
     expect(result.errors).toBe(0);
     expect(result.non2xx).toBe(0);
     expect(result['2xx']).toBe(REQUESTS);

@@ -1,10 +1,5 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_JWT_SECRET } from '../support/app.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { startServerProcess, type ServerProcess } from '../support/process.ts';
+import { startSmallHeapServer, type SmallHeapServer } from './small-heap-server.ts';
 
 /**
  * Large documents, each new: a real server process with a small heap takes 3,000 documents of ~200 KB (a long
@@ -17,47 +12,14 @@ const HEAP_LIMIT_MB = 128;
 const DOCUMENTS = 3000;
 const COMMENT_CHARS = 200_000;
 
-let database: TestDatabase;
-let dataDir: string;
-let server: ServerProcess;
-let url: string;
+let memory: SmallHeapServer;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackql-documents-'));
-  server = startServerProcess(
-    {
-      NODE_ENV: 'production',
-      NODE_OPTIONS: `--max-old-space-size=${HEAP_LIMIT_MB} --max-semi-space-size=16`,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      JWT_SECRET: TEST_JWT_SECRET,
-      FOLD_CRON: 'off',
-      RETENTION_CRON: 'off',
-      // Rate limits off: this is about memory, not about one client's budget.
-      RATE_LIMIT_REQUESTS: '0',
-      DATA_DIR: dataDir,
-      ...(database.url ? { DATABASE_URL: database.url } : { DATABASE_URL: '' }),
-    },
-    110_000,
-  );
-  url = await server.ready;
+  // Rate limits off: this is about memory, not about one client's budget.
+  memory = await startSmallHeapServer(HEAP_LIMIT_MB, { RATE_LIMIT_REQUESTS: '0' });
 }, 150_000);
 
-afterAll(async () => {
-  if (server && server.child.exitCode === null) {
-    server.child.kill('SIGTERM');
-    await server.exited;
-  }
-  await database?.drop();
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-});
-
-async function heapUsedMb(): Promise<number> {
-  const text = await (await fetch(url.replace(/\/graphql$/, '/metrics'))).text();
-  const line = text.split('\n').find((l) => l.startsWith('nodejs_heap_size_used_bytes '));
-  return Number(line?.split(' ')[1]) / 2 ** 20;
-}
+afterAll(async () => memory?.stop());
 
 describe('large documents', () => {
   it(`${DOCUMENTS} new documents of ~200 KB (parsed or not): the server stays up with ${HEAP_LIMIT_MB} MB of heap, and its heap well under it`, async () => {
@@ -69,19 +31,19 @@ describe('large documents', () => {
         const i = next++;
         // Every document is new text; odd ones do not parse (GRAPHQL_PARSE_FAILED, kept by the error cache).
         const query = `# ${i} ${filler}\n${i % 2 === 0 ? '{ __typename }' : '{ ( }'}`;
-        const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+        const response = await fetch(memory.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
         const body = (await response.json()) as { data?: unknown; errors?: Array<{ extensions?: { code?: string } }> };
         const outcome = body.data ? 'data' : (body.errors?.[0]?.extensions?.code ?? `HTTP ${response.status}`);
         outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
       }
     };
     await Promise.all(Array.from({ length: 8 }, worker));
-    expect(server.child.exitCode).toBeNull();
+    expect(memory.server.child.exitCode).toBeNull();
     expect(Object.fromEntries(outcomes)).toEqual({ data: DOCUMENTS / 2, GRAPHQL_PARSE_FAILED: DOCUMENTS / 2 });
     const idle: number[] = [];
     for (let i = 0; i < 3; i++) {
       await new Promise((r) => setTimeout(r, 1000));
-      idle.push(await heapUsedMb());
+      idle.push(await memory.heapUsedMb());
     }
     // The caches hold at most 16 M characters of text each (~32 MB for both) on top of the server's own ~60 MB.
     expect(Math.min(...idle)).toBeLessThan(110);
