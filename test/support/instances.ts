@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import net from 'node:net';
 import { startServerProcess, type ServerProcess } from './process.ts';
 import { TEST_JWT_SECRET } from './app.ts';
@@ -123,10 +124,30 @@ export async function foldAndTotal(
 }
 
 /** A loopback port free now, for an instance that must come back on the same port after a restart. */
+/** The first port of the system's ephemeral range (Linux; 32768 elsewhere, the lowest common default). */
+function ephemeralPortsFrom(): number {
+  try {
+    return Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+
 export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  // Below the ephemeral range: a port the system hands out (a `listen(0)`, any outgoing connection) could be taken
+  // by another process between this check and the server's start, which happened with the tests running beside
+  // each other (EADDRINUSE). Only an explicit bind takes one of these.
+  const ephemeralLow = ephemeralPortsFrom();
+  const low = Math.max(10_000, ephemeralLow - 12_000);
+  for (;;) {
+    const port = low + Math.floor(Math.random() * (ephemeralLow - low));
+    const server = net.createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) continue;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return port;
+  }
 }
