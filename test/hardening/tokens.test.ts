@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, TEST_JWT_SECRET, uniqueId, type TestApp } from '../support/app.ts';
+import { freePort } from '../support/instances.ts';
 import { expectRefused, postJson } from './support.ts';
 
 const VIEWER = '{ viewer { role id } }';
@@ -225,10 +226,7 @@ describe('JWKS URL unreachable', () => {
   let t: TestApp;
   beforeAll(async () => {
     // A port nothing listens on.
-    const probe = http.createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const { port } = probe.address() as AddressInfo;
-    await new Promise((resolve) => probe.close(resolve));
+    const port = await freePort();
     t = await startTestApp({ JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json` });
   });
   afterAll(async () => t?.stop());
