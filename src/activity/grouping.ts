@@ -148,11 +148,11 @@ export async function amendGroupedAction(
   amendment: { timestamp: Date; level: number; data: unknown; actorLabel: string | null },
   dataMaxBytes: number,
 ): Promise<boolean> {
-  let data: unknown = null;
+  let merged: string | null = null;
   if (amendment.data !== null && amendment.data !== undefined) {
     const [row] = await em.execute<Row[]>(`select data from activity_action where id = ?`, [actionId]);
-    data = mergeActionData(row?.['data'] ?? null, amendment.data);
-    if (Buffer.byteLength(JSON.stringify(data), 'utf8') > dataMaxBytes) return false;
+    merged = JSON.stringify(mergeActionData(row?.['data'] ?? null, amendment.data));
+    if (Buffer.byteLength(merged, 'utf8') > dataMaxBytes) return false;
   }
   await em.execute(
     `update activity_action set grouped_count = grouped_count + 1,
@@ -161,7 +161,7 @@ export async function amendGroupedAction(
             data = coalesce(?::jsonb, data),
             actor_label = coalesce(?, actor_label)
       where id = ?`,
-    [amendment.timestamp, amendment.level, data === null ? null : JSON.stringify(data), amendment.actorLabel, actionId],
+    [amendment.timestamp, amendment.level, merged, amendment.actorLabel, actionId],
   );
   return true;
 }
